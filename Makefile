@@ -1,0 +1,94 @@
+# gsimclr — one flat build for everything. `make` builds bin/ and build/; `make test` runs every
+# test; `make asan` / `make tsan` run them under sanitizers; `make bench-step` compares a SimCLR
+# step with PyTorch. The first build runs scripts/install-deps (it does nothing when all the
+# Debian packages are present).
+
+CC      ?= gcc
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl
+OPT     ?= -O2
+OMP     ?= -fopenmp
+CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
+           $(OMP) -Iinclude -MMD -MP
+LDLIBS  ?= $(OMP) -lm -lpthread
+DEPS_OK := build/.deps-ok
+
+# pkg-config is asked only once the packages are there (after install-deps has run).
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+NN_SRC   := $(wildcard server/nn/*.c)
+DATA_SRC := $(wildcard server/data/*.c)
+PIPE_SRC := $(wildcard server/pipeline/*.c)
+CORE_SRC := $(NN_SRC) $(DATA_SRC) $(PIPE_SRC)
+TEST_SRC := $(wildcard tests/*.c)
+
+# BUILD is the object directory; sanitizer builds use their own so nothing mixes.
+BUILD ?= build
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+TEST_BIN  := $(BUILD)/tests/run_tests
+BENCH_BIN := $(BUILD)/bench/bench_step
+
+.PHONY: all test asan tsan bench bench-step demo clean deps fixtures
+all: $(DEPS_OK) bin/gsimclrd $(TEST_BIN)
+
+$(DEPS_OK): scripts/install-deps
+	@mkdir -p $(dir $@)
+	scripts/install-deps
+	@touch $@
+
+deps:
+	scripts/install-deps
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+bin/gsimclrd: $(BUILD)/server/service/main.o $(CORE_OBJ)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BENCH_BIN): $(BUILD)/bench/bench_step.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# Tests run from the repository root (fixtures are read from tests/fixtures).
+test: $(DEPS_OK) $(TEST_BIN)
+	$(TEST_BIN)
+
+asan: $(DEPS_OK)
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    LDLIBS="-fsanitize=address,undefined -fopenmp -lm -lpthread" build-asan/tests/run_tests
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests
+
+# ThreadSanitizer does not see inside libgomp, so this build leaves OpenMP out and checks the
+# project's own threads.
+tsan: $(DEPS_OK)
+	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-unknown-pragmas" OMP= \
+	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
+
+bench: bench-step
+
+# Needs the reference packages: scripts/install-deps --bench
+bench-step: $(DEPS_OK) $(BENCH_BIN)
+	scripts/install-deps --bench
+	bench/bench_step.sh $(BENCH_BIN)
+
+# Regenerates the PyTorch fixtures under tests/fixtures (needs python3-torch).
+fixtures:
+	scripts/install-deps --bench
+	/usr/bin/python3 tests/ref/make_fixtures.py tests/fixtures
+
+demo: all
+	@bin/gsimclrd --status
+
+clean:
+	rm -rf build build-asan build-tsan bin
+
+-include $(shell find build build-asan build-tsan -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* dataset.h — image datasets in memory as uint8 pixels (N, C, H, W) plus optional labels,
+ * read from IDX files (MNIST family, gzip or plain, read with zlib) or CIFAR-10/100 binary
+ * batches. A bad file (absent, wrong magic, truncated, inconsistent dimensions, labels that do
+ * not match the images) gives an error naming the file and the problem, never a crash. */
+#ifndef GS_DATASET_H
+#define GS_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gs/err.h"
+
+typedef struct {
+    int n, c, h, w;
+    uint8_t *pixels;   /* (n, c, h, w) */
+    int32_t *labels;   /* (n), or NULL when the set has no labels */
+    int n_classes;     /* 1 + the largest label, 0 without labels */
+} Dataset;
+
+/* IDX images (magic 0x00000803, u8, dims n, h, w) and, when labels_path is not NULL, IDX
+ * labels (magic 0x00000801, count equal to n). Either file may be gzip-compressed. */
+int idx_load(Dataset *ds, const char *images_path, const char *labels_path, GsErr *err);
+
+/* CIFAR binary batches: records of <label byte(s)><3072 pixel bytes>, 1 label byte for
+ * CIFAR-10 (fine_labels = 0) and 2 (coarse, fine) for CIFAR-100, using the fine label. */
+int cifar_load(Dataset *ds, const char *const *paths, int n_paths, int cifar100, GsErr *err);
+
+/* Keeps the first n images, or a seeded random n (without replacement, original order
+ * kept) when seed != 0. */
+int dataset_subset(Dataset *ds, int n, uint64_t seed, GsErr *err);
+
+void dataset_free(Dataset *ds);
+
+#endif

@@ -1,0 +1,81 @@
+/* layers.h — the network's operations as forward/backward pairs of free functions on
+ * float32 NCHW buffers (llm.c style). Forward writes its output and keeps in `saved`
+ * buffers what backward needs; backward ADDS into every gradient it produces (dinp, dw, db),
+ * so zeroing all gradients is one memset. A NULL gradient pointer means "not wanted".
+ * No function here allocates: scratch comes from the caller, sized by the *_ws_floats calls.
+ * Loops over images or channels run on the OpenMP threads set with gs_threads_set. */
+#ifndef GS_LAYERS_H
+#define GS_LAYERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- conv2d: square kernel K, stride, zero padding, optional bias ---- */
+typedef struct {
+    int Cin, H, W;       /* input plane */
+    int Cout, K, stride, pad;
+    int Ho, Wo;          /* output plane, filled by conv2d_shape */
+} ConvShape;
+
+/* Fills Ho, Wo; returns -1 when the geometry gives an empty output. */
+int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int stride, int pad);
+/* Scratch floats the conv needs for a batch of B images (per-thread im2col and GEMM
+ * buffers, per-thread weight-gradient partials). */
+size_t conv2d_ws_floats(const ConvShape *s, int B);
+/* out (B, Cout, Ho, Wo) = conv(inp (B, Cin, H, W), w (Cout, Cin*K*K)) + b (Cout) or no bias */
+void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
+                    const float *b, float *ws);
+/* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */
+void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *db,
+                     const float *dout, const float *inp, const float *w, float *ws);
+
+/* ---- batch normalisation over (B, C, S): S = H*W for conv maps, S = 1 for dense ---- */
+/* Training mode: normalise with the batch statistics (biased variance), save mean (C) and
+ * rstd (C) for backward, and update running_mean/running_var (C) with
+ * run = (1 - momentum) * run + momentum * batch, the running variance unbiased (PyTorch). */
+void batchnorm_forward_train(float *out, float *mean, float *rstd, float *run_mean,
+                             float *run_var, const float *inp, const float *gamma,
+                             const float *beta, int B, int C, int S, float eps,
+                             float momentum);
+/* Inference mode: normalise with the running statistics. */
+void batchnorm_forward_infer(float *out, const float *inp, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             int B, int C, int S, float eps);
+/* Backward of the training-mode forward. */
+void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                        const float *inp, const float *mean, const float *rstd,
+                        const float *gamma, int B, int C, int S);
+
+/* ---- element-wise ---- */
+void relu_forward(float *out, const float *inp, size_t n);
+/* dinp += dout * (out > 0) */
+void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+void sigmoid_forward(float *out, const float *inp, size_t n);
+/* dinp += dout * out * (1 - out) */
+void sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n);
+/* out = a + b (residual add) */
+void add_forward(float *out, const float *a, const float *b, size_t n);
+/* da += dout, db += dout */
+void add_backward(float *da, float *db, const float *dout, size_t n);
+
+/* ---- max-pool: K x K window, stride, no padding; idx (B, C, Ho, Wo) keeps the argmax ---- */
+void maxpool_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W,
+                     int K, int stride);
+void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                      int H, int W, int K, int stride);
+
+/* ---- nearest upsampling by an integer factor: (B, C, H, W) -> (B, C, H*f, W*f) ---- */
+void upsample_forward(float *out, const float *inp, int B, int C, int H, int W, int f);
+void upsample_backward(float *dinp, const float *dout, int B, int C, int H, int W, int f);
+
+/* ---- global average pool: (B, C, S) -> (B, C) ---- */
+void gap_forward(float *out, const float *inp, int B, int C, int S);
+void gap_backward(float *dinp, const float *dout, int B, int C, int S);
+
+/* ---- linear: out (B, O) = inp (B, I) w^T + b, w (O, I), b (O) or NULL ---- */
+void linear_forward(float *out, const float *inp, const float *w, const float *b, int B,
+                    int I, int O);
+void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                     const float *w, int B, int I, int O);
+
+#endif

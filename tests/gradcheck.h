@@ -1,0 +1,31 @@
+/* gradcheck.h — finite-difference gradient checking shared by the layer and loss tests.
+ * The caller provides a function that recomputes a scalar loss (in double) from the current
+ * contents of its buffers; gradcheck perturbs each checked input element by +-eps, takes the
+ * central difference and compares it with the analytic gradient. */
+#ifndef GS_TEST_GRADCHECK_H
+#define GS_TEST_GRADCHECK_H
+
+#include <stddef.h>
+
+typedef double (*GcLossFn)(void *ctx);
+
+typedef struct {
+    double eps;   /* perturbation, default 1e-2 */
+    double rtol;  /* per-element relative tolerance, default 2e-2 */
+    double atol;  /* absolute floor as a fraction of the largest |numeric gradient|, default 2e-3 */
+    size_t max_checks; /* check at most this many elements (spread evenly), 0 = all */
+} GcOpts;
+
+GcOpts gc_defaults(void);
+
+/* Compares analytic (n) with numeric d loss / d x for x (n). Returns the number of elements
+ * outside tolerance; prints the worst one under `what` when any fails. x is restored. */
+int gradcheck(const char *what, float *x, size_t n, const float *analytic, GcLossFn loss,
+              void *ctx, GcOpts opts);
+
+/* Fills x (n) with uniform values in [lo, hi) from a simple seeded generator. */
+void gc_fill(float *x, size_t n, unsigned seed, float lo, float hi);
+/* sum_i out[i] * r[i] in double: the loss whose gradient with respect to out is r. */
+double gc_dot(const float *out, const float *r, size_t n);
+
+#endif
