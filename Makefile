@@ -91,4 +91,4 @@ demo: all
 clean:
 	rm -rf build build-asan build-tsan bin
 
--include $(shell find build build-asan build-tsan -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

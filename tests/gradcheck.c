@@ -9,7 +9,8 @@
 
 GcOpts gc_defaults(void)
 {
-    GcOpts o = {.eps = 1e-2, .rtol = 2e-2, .atol = 2e-3, .max_checks = 0};
+    GcOpts o = {.eps = 1e-2, .rtol = 2e-2, .atol = 2e-3, .max_checks = 0, .abs_floor = 0, .skip_kinks = false,
+                .kinked = NULL};
     return o;
 }
 
@@ -29,11 +30,25 @@ double gc_dot(const float *out, const float *r, size_t n)
     return s;
 }
 
+/* (f(x + h) - f(x - h)) / 2h for element i, dividing by the step actually taken in float */
+static double central_diff(float *x, size_t i, double eps, GcLossFn loss, void *ctx)
+{
+    float keep = x[i];
+    float up = (float)(keep + eps), down = (float)(keep - eps);
+    x[i] = up;
+    double lp = loss(ctx);
+    x[i] = down;
+    double lm = loss(ctx);
+    x[i] = keep;
+    return (lp - lm) / ((double)up - (double)down);
+}
+
 int gradcheck(const char *what, float *x, size_t n, const float *analytic, GcLossFn loss,
               void *ctx, GcOpts o)
 {
     size_t step = 1, checked = 0;
     double *num;
+    char *kink;
     double max_num = 0;
     int bad = 0;
     size_t worst = 0;
@@ -41,27 +56,35 @@ int gradcheck(const char *what, float *x, size_t n, const float *analytic, GcLos
 
     if (o.max_checks && n > o.max_checks)
         step = (n + o.max_checks - 1) / o.max_checks;
+    size_t n_kinked = 0;
     num = calloc(n, sizeof *num);
-    if (!num) {
+    kink = calloc(n, 1);
+    if (!num || !kink) {
         fprintf(stdout, "    gradcheck %s: out of memory\n", what);
+        free(num);
+        free(kink);
         return 1;
     }
     for (size_t i = 0; i < n; i += step) {
-        float keep = x[i];
-        x[i] = (float)(keep + o.eps);
-        double lp = loss(ctx);
-        x[i] = (float)(keep - o.eps);
-        double lm = loss(ctx);
-        x[i] = keep;
-        /* divide by the step actually taken in float, not the nominal eps */
-        double h = (double)(float)(keep + o.eps) - (double)(float)(keep - o.eps);
-        num[i] = (lp - lm) / h;
+        num[i] = central_diff(x, i, o.eps, loss, ctx);
+        if (o.skip_kinks) {
+            double half = central_diff(x, i, o.eps / 2, loss, ctx);
+            if (fabs(half - num[i]) > o.rtol * fabs(half) + o.abs_floor)
+                kink[i] = 1;
+            num[i] = half;
+        }
         if (fabs(num[i]) > max_num)
             max_num = fabs(num[i]);
         checked++;
     }
     double floor_abs = o.atol * (max_num > 1e-6 ? max_num : 1e-6);
+    if (floor_abs < o.abs_floor)
+        floor_abs = o.abs_floor;
     for (size_t i = 0; i < n; i += step) {
+        if (kink[i]) {
+            n_kinked++;
+            continue;
+        }
         double diff = fabs((double)analytic[i] - num[i]);
         double allowed = floor_abs + o.rtol * fabs(num[i]);
         if (!(diff <= allowed)) {
@@ -77,6 +100,9 @@ int gradcheck(const char *what, float *x, size_t n, const float *analytic, GcLos
         fprintf(stdout,
                 "    gradcheck %s: %d of %zu elements off; worst [%zu] analytic %.6g numeric %.6g\n",
                 what, bad, checked, worst, (double)analytic[worst], num[worst]);
+    if (o.kinked)
+        *o.kinked += n_kinked;
     free(num);
+    free(kink);
     return bad;
 }

@@ -5,6 +5,7 @@
 #ifndef GS_TEST_GRADCHECK_H
 #define GS_TEST_GRADCHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef double (*GcLossFn)(void *ctx);
@@ -14,6 +15,14 @@ typedef struct {
     double rtol;  /* per-element relative tolerance, default 2e-2 */
     double atol;  /* absolute floor as a fraction of the largest |numeric gradient|, default 2e-3 */
     size_t max_checks; /* check at most this many elements (spread evenly), 0 = all */
+    double abs_floor;  /* absolute tolerance floor, for tensors whose true gradient may be 0
+                        * (a bias before batch-norm): set it from the whole network's scale */
+    /* Whole networks are full of ReLU and max-pool kinks: a step that crosses one makes the
+     * difference quotient meaningless. With skip_kinks, each element is also differenced at
+     * eps/2; where the two quotients disagree the loss is not smooth there, the element is
+     * skipped and counted in *kinked, and the rest are compared with the eps/2 quotient. */
+    bool skip_kinks;
+    size_t *kinked;
 } GcOpts;
 
 GcOpts gc_defaults(void);

@@ -52,6 +52,7 @@ typedef struct {
     size_t n_idx;
     float *ws;              /* (n_ws) scratch shared by all nodes */
     size_t n_ws;
+    int ws_threads;         /* thread count ws was sized for; never run with more */
     bool finalized;
     GsErr err;              /* first building error, reported by net_finalize */
     int failed;
@@ -89,5 +90,6 @@ void net_zero_grad(Net *n);
 float *net_act(const Net *n, int node);   /* (max_batch, C, H, W) */
 float *net_dact(const Net *n, int node);
 size_t net_node_size(const Net *n, int node); /* C * H * W */
+const char *net_kind_name(NodeKind k);
 
 #endif

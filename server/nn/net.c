@@ -1,0 +1,512 @@
+/* net.c — a network as an ordered list of layer nodes. Building only records nodes and
+ * per-image sizes; net_finalize makes the few big allocations, after which forward and
+ * backward run the layer functions over them without allocating. It knows nothing of
+ * datasets, losses or optimisers: callers put a loss gradient into an output node's dact. */
+#include "gs/net.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/blas.h"
+#include "gs/rng.h"
+
+static const char *const KIND_NAMES[] = {"input",   "conv", "bn",     "relu",   "maxpool",
+                                         "upsample", "gap",  "linear", "add",    "sigmoid"};
+
+void net_init(Net *n)
+{
+    memset(n, 0, sizeof *n);
+    n->bn_eps = 1e-5f;
+    n->bn_momentum = 0.1f;
+}
+
+/* Records the first building error; later calls then fail too, so a chain of builder calls
+ * can be checked once at net_finalize. */
+static int build_fail(Net *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int build_fail(Net *n, const char *fmt, ...)
+{
+    if (!n->failed) {
+        char buf[400];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        gs_errf(&n->err, "net: %s", buf);
+        n->failed = 1;
+    }
+    return -1;
+}
+
+static int check_input(Net *n, int x, const char *what)
+{
+    if (n->failed)
+        return -1;
+    if (n->finalized)
+        return build_fail(n, "%s: network already finalised", what);
+    if (x < 0 || x >= n->n_nodes)
+        return build_fail(n, "%s: input node %d does not exist (%d nodes)", what, x, n->n_nodes);
+    return 0;
+}
+
+static int push(Net *n, const Node *proto)
+{
+    if (n->n_nodes == n->cap_nodes) {
+        int cap = n->cap_nodes ? 2 * n->cap_nodes : 32;
+        Node *nodes = realloc(n->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes)
+            return build_fail(n, "out of memory for %d nodes", cap);
+        n->nodes = nodes;
+        n->cap_nodes = cap;
+    }
+    Node *nd = &n->nodes[n->n_nodes];
+    *nd = *proto;
+    /* activation offsets are per image here; net_finalize scales them by max_batch */
+    nd->act_off = n->n_acts;
+    n->n_acts += (size_t)nd->C * nd->H * nd->W;
+    return n->n_nodes++;
+}
+
+static Node proto_from(const Net *n, NodeKind kind, int x)
+{
+    Node p;
+    memset(&p, 0, sizeof p);
+    p.kind = kind;
+    p.a = x;
+    p.b = -1;
+    if (x >= 0) {
+        p.C = n->nodes[x].C;
+        p.H = n->nodes[x].H;
+        p.W = n->nodes[x].W;
+    }
+    return p;
+}
+
+static int add_span(Net *n, size_t count, bool decay)
+{
+    ParamSpan *s = realloc(n->spans, (size_t)(n->n_spans + 1) * sizeof *s);
+    if (!s)
+        return build_fail(n, "out of memory for parameter spans");
+    n->spans = s;
+    s[n->n_spans].offset = n->n_params;
+    s[n->n_spans].count = count;
+    s[n->n_spans].decay = decay;
+    n->n_spans++;
+    n->n_params += count;
+    return 0;
+}
+
+int net_input(Net *n, int C, int H, int W)
+{
+    if (n->failed)
+        return -1;
+    if (C < 1 || H < 1 || W < 1 || (size_t)C * H * W > (1u << 26))
+        return build_fail(n, "input: bad shape %dx%dx%d", C, H, W);
+    Node p = proto_from(n, NODE_INPUT, -1);
+    p.a = -1;
+    p.C = C;
+    p.H = H;
+    p.W = W;
+    return push(n, &p);
+}
+
+int net_conv(Net *n, int x, int Cout, int K, int stride, int pad, bool bias)
+{
+    if (check_input(n, x, "conv"))
+        return -1;
+    Node p = proto_from(n, NODE_CONV, x);
+    if (Cout < 1 || K < 1 || stride < 1 || pad < 0 || pad >= K)
+        return build_fail(n, "conv: bad geometry Cout=%d K=%d stride=%d pad=%d", Cout, K, stride, pad);
+    if (conv2d_shape(&p.conv, p.C, p.H, p.W, Cout, K, stride, pad))
+        return build_fail(n, "conv: kernel %d does not fit a %dx%d plane", K, p.H, p.W);
+    p.C = Cout;
+    p.H = p.conv.Ho;
+    p.W = p.conv.Wo;
+    p.bias = bias;
+    p.w_off = n->n_params;
+    if (add_span(n, (size_t)Cout * p.conv.Cin * K * K, true))
+        return -1;
+    if (bias) {
+        p.b_off = n->n_params;
+        if (add_span(n, (size_t)Cout, false))
+            return -1;
+    }
+    return push(n, &p);
+}
+
+int net_bn(Net *n, int x)
+{
+    if (check_input(n, x, "bn"))
+        return -1;
+    Node p = proto_from(n, NODE_BN, x);
+    p.w_off = n->n_params;
+    if (add_span(n, (size_t)p.C, false))
+        return -1;
+    p.b_off = n->n_params;
+    if (add_span(n, (size_t)p.C, false))
+        return -1;
+    p.buf_off = n->n_buffers;
+    n->n_buffers += 2 * (size_t)p.C;
+    p.save_off = n->n_saved;
+    n->n_saved += 2 * (size_t)p.C;
+    return push(n, &p);
+}
+
+int net_relu(Net *n, int x)
+{
+    if (check_input(n, x, "relu"))
+        return -1;
+    Node p = proto_from(n, NODE_RELU, x);
+    return push(n, &p);
+}
+
+int net_sigmoid(Net *n, int x)
+{
+    if (check_input(n, x, "sigmoid"))
+        return -1;
+    Node p = proto_from(n, NODE_SIGMOID, x);
+    return push(n, &p);
+}
+
+int net_maxpool(Net *n, int x, int K, int stride)
+{
+    if (check_input(n, x, "maxpool"))
+        return -1;
+    Node p = proto_from(n, NODE_MAXPOOL, x);
+    if (K < 1 || stride < 1 || K > p.H || K > p.W)
+        return build_fail(n, "maxpool: window %d stride %d does not fit a %dx%d plane", K, stride, p.H, p.W);
+    p.k = K;
+    p.stride = stride;
+    p.H = (p.H - K) / stride + 1;
+    p.W = (p.W - K) / stride + 1;
+    /* per-image argmax offset; scaled by max_batch at finalize like activations */
+    p.save_off = n->n_idx;
+    n->n_idx += (size_t)p.C * p.H * p.W;
+    return push(n, &p);
+}
+
+int net_upsample(Net *n, int x, int factor)
+{
+    if (check_input(n, x, "upsample"))
+        return -1;
+    Node p = proto_from(n, NODE_UPSAMPLE, x);
+    if (factor < 1 || factor > 16)
+        return build_fail(n, "upsample: factor %d outside 1..16", factor);
+    p.k = factor;
+    p.H *= factor;
+    p.W *= factor;
+    return push(n, &p);
+}
+
+int net_gap(Net *n, int x)
+{
+    if (check_input(n, x, "gap"))
+        return -1;
+    Node p = proto_from(n, NODE_GAP, x);
+    p.H = p.W = 1;
+    return push(n, &p);
+}
+
+int net_linear(Net *n, int x, int out_features, bool bias)
+{
+    if (check_input(n, x, "linear"))
+        return -1;
+    Node p = proto_from(n, NODE_LINEAR, x);
+    if (out_features < 1)
+        return build_fail(n, "linear: %d output features", out_features);
+    p.in_features = p.C * p.H * p.W;
+    p.C = out_features;
+    p.H = p.W = 1;
+    p.bias = bias;
+    p.w_off = n->n_params;
+    if (add_span(n, (size_t)out_features * p.in_features, true))
+        return -1;
+    if (bias) {
+        p.b_off = n->n_params;
+        if (add_span(n, (size_t)out_features, false))
+            return -1;
+    }
+    return push(n, &p);
+}
+
+int net_add(Net *n, int x, int y)
+{
+    if (check_input(n, x, "add") || check_input(n, y, "add"))
+        return -1;
+    Node p = proto_from(n, NODE_ADD, x);
+    const Node *ny = &n->nodes[y];
+    if (ny->C != p.C || ny->H != p.H || ny->W != p.W)
+        return build_fail(n, "add: shapes differ (%dx%dx%d vs %dx%dx%d)", p.C, p.H, p.W, ny->C, ny->H, ny->W);
+    p.b = y;
+    return push(n, &p);
+}
+
+static void init_uniform(float *p, size_t count, float bound, Rng *rng)
+{
+    for (size_t i = 0; i < count; i++)
+        p[i] = rng_range(rng, -bound, bound);
+}
+
+static void init_params(Net *n, uint64_t seed)
+{
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < n->n_nodes; i++) {
+        const Node *nd = &n->nodes[i];
+        size_t fan_in, wcount;
+        switch (nd->kind) {
+        case NODE_CONV:
+            fan_in = (size_t)nd->conv.Cin * nd->conv.K * nd->conv.K;
+            wcount = (size_t)nd->C * fan_in;
+            break;
+        case NODE_LINEAR:
+            fan_in = (size_t)nd->in_features;
+            wcount = (size_t)nd->C * fan_in;
+            break;
+        case NODE_BN:
+            for (int c = 0; c < nd->C; c++) {
+                n->params[nd->w_off + c] = 1.0f;
+                n->params[nd->b_off + c] = 0.0f;
+                n->buffers[nd->buf_off + c] = 0.0f;
+                n->buffers[nd->buf_off + nd->C + c] = 1.0f;
+            }
+            continue;
+        default:
+            continue;
+        }
+        /* PyTorch's default for conv and linear: kaiming_uniform(a = sqrt 5) on the weight
+         * and uniform(+-1/sqrt(fan_in)) on the bias, both bound 1/sqrt(fan_in). */
+        float bound = 1.0f / sqrtf((float)fan_in);
+        init_uniform(n->params + nd->w_off, wcount, bound, &rng);
+        if (nd->bias)
+            init_uniform(n->params + nd->b_off, (size_t)nd->C, bound, &rng);
+    }
+}
+
+static float *alloc_floats(size_t count)
+{
+    return calloc(count ? count : 1, sizeof(float));
+}
+
+int net_finalize(Net *n, int max_batch, uint64_t seed, GsErr *err)
+{
+    if (n->failed) {
+        if (err)
+            *err = n->err;
+        return -1;
+    }
+    if (n->finalized)
+        return gs_errf(err, "net: already finalised");
+    if (n->n_nodes == 0 || n->nodes[0].kind != NODE_INPUT)
+        return gs_errf(err, "net: the first node must be the input");
+    if (max_batch < 1)
+        return gs_errf(err, "net: max_batch %d < 1", max_batch);
+    n->max_batch = max_batch;
+    for (int i = 0; i < n->n_nodes; i++) {
+        Node *nd = &n->nodes[i];
+        nd->act_off *= (size_t)max_batch;
+        if (nd->kind == NODE_MAXPOOL)
+            nd->save_off *= (size_t)max_batch;
+        if (nd->kind == NODE_CONV) {
+            size_t ws = conv2d_ws_floats(&nd->conv, max_batch);
+            if (ws > n->n_ws)
+                n->n_ws = ws;
+        }
+    }
+    n->ws_threads = gs_threads_get();
+    n->n_acts *= (size_t)max_batch;
+    n->n_idx *= (size_t)max_batch;
+    n->params = alloc_floats(n->n_params);
+    n->grads = alloc_floats(n->n_params);
+    n->buffers = alloc_floats(n->n_buffers);
+    n->acts = alloc_floats(n->n_acts);
+    n->dacts = alloc_floats(n->n_acts);
+    n->saved = alloc_floats(n->n_saved);
+    n->ws = alloc_floats(n->n_ws);
+    n->idx = calloc(n->n_idx ? n->n_idx : 1, sizeof *n->idx);
+    if (!n->params || !n->grads || !n->buffers || !n->acts || !n->dacts || !n->saved ||
+        !n->ws || !n->idx) {
+        size_t total = 2 * n->n_params + n->n_buffers + 2 * n->n_acts + n->n_saved + n->n_ws +
+                       n->n_idx;
+        net_free(n);
+        return gs_errf(err, "net: out of memory for %zu MiB of buffers (max_batch %d)",
+                       total * 4 >> 20, max_batch);
+    }
+    n->finalized = true;
+    init_params(n, seed);
+    return 0;
+}
+
+void net_free(Net *n)
+{
+    free(n->nodes);
+    free(n->spans);
+    free(n->params);
+    free(n->grads);
+    free(n->buffers);
+    free(n->acts);
+    free(n->dacts);
+    free(n->saved);
+    free(n->idx);
+    free(n->ws);
+    net_init(n);
+}
+
+float *net_act(const Net *n, int node)
+{
+    return n->acts + n->nodes[node].act_off;
+}
+
+float *net_dact(const Net *n, int node)
+{
+    return n->dacts + n->nodes[node].act_off;
+}
+
+size_t net_node_size(const Net *n, int node)
+{
+    const Node *nd = &n->nodes[node];
+    return (size_t)nd->C * nd->H * nd->W;
+}
+
+const char *net_kind_name(NodeKind k)
+{
+    return (unsigned)k < sizeof KIND_NAMES / sizeof KIND_NAMES[0] ? KIND_NAMES[k] : "?";
+}
+
+void net_forward(Net *n, const float *x, int B, bool train)
+{
+    for (int i = 0; i < n->n_nodes; i++) {
+        const Node *nd = &n->nodes[i];
+        float *out = n->acts + nd->act_off;
+        const float *in = nd->a >= 0 ? n->acts + n->nodes[nd->a].act_off : NULL;
+        const Node *src = nd->a >= 0 ? &n->nodes[nd->a] : NULL;
+        size_t count = (size_t)B * nd->C * nd->H * nd->W;
+        float *p = n->params;
+        switch (nd->kind) {
+        case NODE_INPUT:
+            memcpy(out, x, count * sizeof *out);
+            break;
+        case NODE_CONV:
+            conv2d_forward(&nd->conv, B, out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL,
+                           n->ws);
+            break;
+        case NODE_BN:
+            if (train)
+                batchnorm_forward_train(out, n->saved + nd->save_off,
+                                        n->saved + nd->save_off + nd->C,
+                                        n->buffers + nd->buf_off,
+                                        n->buffers + nd->buf_off + nd->C, in, p + nd->w_off,
+                                        p + nd->b_off, B, nd->C, nd->H * nd->W, n->bn_eps,
+                                        n->bn_momentum);
+            else
+                batchnorm_forward_infer(out, in, p + nd->w_off, p + nd->b_off,
+                                        n->buffers + nd->buf_off,
+                                        n->buffers + nd->buf_off + nd->C, B, nd->C,
+                                        nd->H * nd->W, n->bn_eps);
+            break;
+        case NODE_RELU:
+            relu_forward(out, in, count);
+            break;
+        case NODE_SIGMOID:
+            sigmoid_forward(out, in, count);
+            break;
+        case NODE_MAXPOOL:
+            maxpool_forward(out, n->idx + nd->save_off, in, B, src->C, src->H, src->W, nd->k,
+                            nd->stride);
+            break;
+        case NODE_UPSAMPLE:
+            upsample_forward(out, in, B, src->C, src->H, src->W, nd->k);
+            break;
+        case NODE_GAP:
+            gap_forward(out, in, B, src->C, src->H * src->W);
+            break;
+        case NODE_LINEAR:
+            linear_forward(out, in, p + nd->w_off, nd->bias ? p + nd->b_off : NULL, B,
+                           nd->in_features, nd->C);
+            break;
+        case NODE_ADD:
+            add_forward(out, in, n->acts + n->nodes[nd->b].act_off, count);
+            break;
+        }
+    }
+}
+
+void net_backward_begin(Net *n, int B)
+{
+    for (int i = 0; i < n->n_nodes; i++)
+        memset(n->dacts + n->nodes[i].act_off, 0,
+               (size_t)B * net_node_size(n, i) * sizeof(float));
+}
+
+void net_zero_grad(Net *n)
+{
+    memset(n->grads, 0, n->n_params * sizeof *n->grads);
+}
+
+/* The input node needs no gradient, so layers fed by it skip their input-gradient work
+ * (for the first conv, a whole GEMM and col2im). */
+static float *dinp_of(Net *n, int a)
+{
+    if (a < 0 || n->nodes[a].kind == NODE_INPUT)
+        return NULL;
+    return n->dacts + n->nodes[a].act_off;
+}
+
+void net_backward(Net *n, int B)
+{
+    for (int i = n->n_nodes - 1; i > 0; i--) {
+        const Node *nd = &n->nodes[i];
+        const float *out = n->acts + nd->act_off;
+        const float *dout = n->dacts + nd->act_off;
+        const float *in = n->acts + n->nodes[nd->a].act_off;
+        const Node *src = &n->nodes[nd->a];
+        float *dinp = dinp_of(n, nd->a);
+        size_t count = (size_t)B * nd->C * nd->H * nd->W;
+        float *p = n->params, *g = n->grads;
+        switch (nd->kind) {
+        case NODE_INPUT:
+            break;
+        case NODE_CONV:
+            conv2d_backward(&nd->conv, B, dinp, g + nd->w_off, nd->bias ? g + nd->b_off : NULL,
+                            dout, in, p + nd->w_off, n->ws);
+            break;
+        case NODE_BN:
+            /* batchnorm_backward always produces dinp; a BN right on the input is unusual, so
+             * its input gradient lands in the input node's (unused) buffer */
+            batchnorm_backward(n->dacts + src->act_off, g + nd->w_off, g + nd->b_off, dout, in,
+                               n->saved + nd->save_off, n->saved + nd->save_off + nd->C,
+                               p + nd->w_off, B, nd->C, nd->H * nd->W);
+            break;
+        case NODE_RELU:
+            if (dinp)
+                relu_backward(dinp, dout, out, count);
+            break;
+        case NODE_SIGMOID:
+            if (dinp)
+                sigmoid_backward(dinp, dout, out, count);
+            break;
+        case NODE_MAXPOOL:
+            if (dinp)
+                maxpool_backward(dinp, dout, n->idx + nd->save_off, B, src->C, src->H, src->W,
+                                 nd->k, nd->stride);
+            break;
+        case NODE_UPSAMPLE:
+            if (dinp)
+                upsample_backward(dinp, dout, B, src->C, src->H, src->W, nd->k);
+            break;
+        case NODE_GAP:
+            if (dinp)
+                gap_backward(dinp, dout, B, src->C, src->H * src->W);
+            break;
+        case NODE_LINEAR:
+            linear_backward(dinp, g + nd->w_off, nd->bias ? g + nd->b_off : NULL, dout, in,
+                            p + nd->w_off, B, nd->in_features, nd->C);
+            break;
+        case NODE_ADD:
+            add_backward(dinp, dinp_of(n, nd->b), dout, count);
+            break;
+        }
+    }
+}

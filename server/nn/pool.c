@@ -1,0 +1,126 @@
+/* pool.c — spatial resampling layers: max-pool (K x K window, stride, no padding), nearest
+ * upsampling by an integer factor, and global average pooling. Each (image, channel) plane
+ * is independent, so the OpenMP threads split the B*C planes; no plane is written by two
+ * threads, so backward's += needs no reduction.
+ * maxpool's idx holds, for each output element, the flat index (y * W + x) of the winning
+ * element within its own H x W input plane; ties go to the first element in row-major order,
+ * a NaN to the last NaN. */
+#include <math.h>
+#include <stddef.h>
+
+#include "gs/layers.h"
+
+void maxpool_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W,
+                     int K, int stride)
+{
+    const int Ho = (H - K) / stride + 1, Wo = (W - K) / stride + 1;
+    const long long planes = (long long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        const float *x = inp + (size_t)p * H * W;     // (H, W)
+        float *y = out + (size_t)p * Ho * Wo;         // (Ho, Wo)
+        int32_t *ix = idx + (size_t)p * Ho * Wo;      // (Ho, Wo)
+        for (int oy = 0; oy < Ho; oy++) {
+            for (int ox = 0; ox < Wo; ox++) {
+                int y0 = oy * stride, x0 = ox * stride;
+                int best = y0 * W + x0;
+                float bv = x[best];
+                for (int ky = 0; ky < K; ky++) {
+                    const float *row = x + (size_t)(y0 + ky) * W + x0;
+                    for (int kx = 0; kx < K; kx++) {
+                        /* a NaN wins, as in PyTorch, so it reaches the loss's NaN check */
+                        if (row[kx] > bv || isnan(row[kx])) {
+                            bv = row[kx];
+                            best = (y0 + ky) * W + x0 + kx;
+                        }
+                    }
+                }
+                y[oy * Wo + ox] = bv;
+                ix[oy * Wo + ox] = best;
+            }
+        }
+    }
+}
+
+void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                      int H, int W, int K, int stride)
+{
+    const int Ho = (H - K) / stride + 1, Wo = (W - K) / stride + 1;
+    const long long planes = (long long)B * C;
+    const size_t no = (size_t)Ho * Wo;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        float *dx = dinp + (size_t)p * H * W;         // (H, W)
+        const float *dy = dout + (size_t)p * no;      // (Ho, Wo)
+        const int32_t *ix = idx + (size_t)p * no;     // (Ho, Wo)
+        for (size_t i = 0; i < no; i++)
+            dx[ix[i]] += dy[i];
+    }
+}
+
+void upsample_forward(float *out, const float *inp, int B, int C, int H, int W, int f)
+{
+    const int Wf = W * f;
+    const long long planes = (long long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        const float *x = inp + (size_t)p * H * W;          // (H, W)
+        float *y = out + (size_t)p * H * f * Wf;           // (H*f, W*f)
+        for (int iy = 0; iy < H; iy++) {
+            float *row = y + (size_t)iy * f * Wf;
+            for (int ix = 0; ix < W; ix++)
+                for (int k = 0; k < f; k++)
+                    row[ix * f + k] = x[iy * W + ix];
+            for (int r = 1; r < f; r++)
+                for (int j = 0; j < Wf; j++)
+                    row[(size_t)r * Wf + j] = row[j];
+        }
+    }
+}
+
+void upsample_backward(float *dinp, const float *dout, int B, int C, int H, int W, int f)
+{
+    const int Wf = W * f;
+    const long long planes = (long long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        float *dx = dinp + (size_t)p * H * W;              // (H, W)
+        const float *dy = dout + (size_t)p * H * f * Wf;   // (H*f, W*f)
+        for (int iy = 0; iy < H; iy++) {
+            for (int ix = 0; ix < W; ix++) {
+                float s = 0.0f;
+                for (int r = 0; r < f; r++) {
+                    const float *row = dy + ((size_t)iy * f + r) * Wf + (size_t)ix * f;
+                    for (int k = 0; k < f; k++)
+                        s += row[k];
+                }
+                dx[iy * W + ix] += s;
+            }
+        }
+    }
+}
+
+void gap_forward(float *out, const float *inp, int B, int C, int S)
+{
+    const long long planes = (long long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        const float *x = inp + (size_t)p * S;
+        double s = 0.0;
+        for (int i = 0; i < S; i++)
+            s += x[i];
+        out[p] = (float)(s / S);
+    }
+}
+
+void gap_backward(float *dinp, const float *dout, int B, int C, int S)
+{
+    const long long planes = (long long)B * C;
+#pragma omp parallel for schedule(static)
+    for (long long p = 0; p < planes; p++) {
+        float *dx = dinp + (size_t)p * S;
+        float g = dout[p] / (float)S;
+        for (int i = 0; i < S; i++)
+            dx[i] += g;
+    }
+}

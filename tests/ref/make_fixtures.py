@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""make_fixtures.py — writes the PyTorch parity fixtures that tests/test_parity.c reads.
+
+Run as `/usr/bin/python3 tests/ref/make_fixtures.py tests/fixtures` (Debian's python3-torch).
+Everything is float32, single-threaded and seeded, so a rerun rewrites the same bytes; the
+files are committed so the C tests never need torch.
+
+File format (little-endian), read by tests/fixture.c:
+    magic "GSFX", u32 version (1), u32 count, then `count` tensors, each:
+    u32 name length, name bytes (ASCII, no NUL), u32 ndim, u32 dims[ndim],
+    float32 data[prod(dims)]   (ndim 0 is a scalar: one float)
+Integers such as strides are stored as float tensors too; they are small enough to be exact.
+"""
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MAGIC = b"GSFX"
+VERSION = 1
+
+
+def write_fixture(path, tensors):
+    """tensors: list of (name, tensor-like); order is kept so the file reads top to bottom."""
+    out = bytearray()
+    out += MAGIC
+    out += struct.pack("<II", VERSION, len(tensors))
+    for name, t in tensors:
+        t = torch.as_tensor(t).detach().to(torch.float32).contiguous()
+        nb = name.encode("ascii")
+        out += struct.pack("<I", len(nb)) + nb
+        out += struct.pack("<I", t.dim())
+        out += struct.pack("<%dI" % t.dim(), *t.shape)
+        out += t.numpy().astype("<f4").tobytes()
+    with open(path, "wb") as f:
+        f.write(out)
+    print("%-28s %8d bytes, %d tensors" % (path, len(out), len(tensors)))
+
+
+def snap(t):
+    """A copy taken now: parameters, gradients and running statistics are updated in place by
+    later steps, and the file is written only at the end."""
+    return t.detach().clone()
+
+
+def scalar(v):
+    return torch.tensor(float(v))
+
+
+def conv2d_cases():
+    torch.manual_seed(101)
+    B, Cin, H, W, Cout, K = 3, 4, 9, 7, 5, 3
+    tensors = []
+    # "a" is the strided case with padding, "b" stride 1 without padding: together they
+    # exercise both borders of im2col and both output-size formulas.
+    for tag, stride, pad in (("a", 2, 1), ("b", 1, 0)):
+        x = torch.randn(B, Cin, H, W, requires_grad=True)
+        w = (torch.randn(Cout, Cin, K, K) * 0.3).requires_grad_()
+        b = torch.randn(Cout, requires_grad=True)
+        out = F.conv2d(x, w, b, stride=stride, padding=pad)
+        dout = torch.randn_like(out)
+        out.backward(dout)
+        tensors += [
+            (tag + ".stride", scalar(stride)), (tag + ".pad", scalar(pad)),
+            (tag + ".x", x), (tag + ".w", w), (tag + ".b", b), (tag + ".out", out),
+            (tag + ".dout", dout), (tag + ".dx", x.grad), (tag + ".dw", w.grad),
+            (tag + ".db", b.grad),
+        ]
+    return tensors
+
+
+def bn_case(tag, shape, momentum=0.1, eps=1e-5):
+    C = shape[1]
+    bn = nn.BatchNorm2d(C, eps=eps, momentum=momentum) if len(shape) == 4 else \
+        nn.BatchNorm1d(C, eps=eps, momentum=momentum)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(C) + 0.5)
+        bn.bias.copy_(torch.randn(C))
+    gamma0 = bn.weight.detach().clone()
+    beta0 = bn.bias.detach().clone()
+    # An offset and scale per channel so the statistics are not close to 0 and 1.
+    x = torch.randn(*shape) * 2.0 + 0.7
+    x.requires_grad_()
+    bn.train()
+    out = bn(x)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+    dims = [0] + list(range(2, len(shape)))
+    mean = x.detach().mean(dim=dims)
+    var_b = x.detach().var(dim=dims, unbiased=False)
+    rstd = 1.0 / torch.sqrt(var_b + eps)
+    bn.eval()
+    x_inf = torch.randn(*shape) * 1.5 + 0.3
+    with torch.no_grad():
+        out_inf = bn(x_inf)
+    return [
+        (tag + ".eps", scalar(eps)), (tag + ".momentum", scalar(momentum)),
+        (tag + ".x", x), (tag + ".gamma", gamma0), (tag + ".beta", beta0),
+        (tag + ".out", out), (tag + ".mean", mean), (tag + ".rstd", rstd),
+        (tag + ".run_mean", snap(bn.running_mean)), (tag + ".run_var", snap(bn.running_var)),
+        (tag + ".dout", dout), (tag + ".dx", x.grad), (tag + ".dgamma", bn.weight.grad),
+        (tag + ".dbeta", bn.bias.grad), (tag + ".x_inf", x_inf), (tag + ".out_inf", out_inf),
+    ]
+
+
+def batchnorm_cases():
+    torch.manual_seed(202)
+    return bn_case("bn2d", (4, 3, 5, 5)) + bn_case("bn1d", (6, 5))
+
+
+def ntxent(z, tau):
+    """The standard SimCLR NT-Xent: rows i and i+N are the two views of image i."""
+    n2 = z.shape[0]
+    N = n2 // 2
+    zn = F.normalize(z, dim=1)
+    sim = zn @ zn.t() / tau
+    sim = sim.masked_fill(torch.eye(n2, dtype=torch.bool), float("-inf"))
+    targets = torch.cat([torch.arange(N, n2), torch.arange(0, N)])
+    return F.cross_entropy(sim, targets)
+
+
+def ntxent_cases():
+    torch.manual_seed(303)
+    z0 = torch.randn(16, 8)
+    tensors = [("z", z0)]
+    for tag, tau in (("a", 0.5), ("b", 0.1)):
+        z = z0.clone().requires_grad_()
+        loss = ntxent(z, tau)
+        loss.backward()
+        tensors += [(tag + ".tau", scalar(tau)), (tag + ".loss", loss.detach()),
+                    (tag + ".dz", z.grad)]
+    return tensors
+
+
+def cnn3():
+    """model.h's encoder_cnn3(): three [conv3x3 s1 p1 + bias, BN, ReLU, maxpool 2] blocks with
+    32/64/128 channels (28 -> 14 -> 7 -> 3), global average pool, head 128 -> ReLU -> 64."""
+    layers, c = [], 1
+    for co in (32, 64, 128):
+        layers += [nn.Conv2d(c, co, 3, 1, 1, bias=True), nn.BatchNorm2d(co, eps=1e-5, momentum=0.1),
+                   nn.ReLU(), nn.MaxPool2d(2)]
+        c = co
+    enc = nn.Sequential(*layers)
+    head = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 64))
+    return enc, head
+
+
+def simclr_case():
+    torch.manual_seed(404)
+    enc, head = cnn3()
+    # Parameter order = node order: conv w, conv b, bn gamma, bn beta, ..., linear w, linear b.
+    params = list(enc.parameters()) + list(head.parameters())
+    x = torch.rand(16, 1, 28, 28)
+    tau, lr = 0.5, 1e-3
+    tensors = [("x", x), ("tau", scalar(tau)), ("lr", scalar(lr)),
+               ("n_params", scalar(len(params)))]
+    tensors += [("init.%d" % k, snap(p)) for k, p in enumerate(params)]
+    opt = torch.optim.Adam(params, lr=lr)
+    enc.train()
+    head.train()
+    losses = []
+    bns = [m for m in enc if isinstance(m, nn.BatchNorm2d)]
+    convs = [m for m in enc if isinstance(m, nn.Conv2d)]
+    # The conv bias each forward used. Its gradient is zero in exact arithmetic (BN follows),
+    # so its Adam trajectory is rounding noise, yet it enters BN's running mean; the C test
+    # takes each side's own bias out of the running mean before comparing.
+    bias_steps = [[] for _ in convs]
+    for step in range(3):
+        for j, conv in enumerate(convs):
+            bias_steps[j].append(snap(conv.bias))
+        opt.zero_grad()
+        h = enc(x).mean(dim=(2, 3))
+        loss = ntxent(head(h), tau)
+        loss.backward()
+        losses.append(loss.item())
+        if step == 0:
+            tensors += [("grad1.%d" % k, snap(p.grad)) for k, p in enumerate(params)]
+        opt.step()
+    tensors.append(("loss", torch.tensor(losses)))
+    tensors += [("final.%d" % k, snap(p)) for k, p in enumerate(params)]
+    for j, bn in enumerate(bns):
+        tensors += [("run_mean.%d" % j, snap(bn.running_mean)),
+                    ("run_var.%d" % j, snap(bn.running_var)),
+                    ("bias_steps.%d" % j, torch.stack(bias_steps[j]))]
+    return tensors
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_fixtures.py OUTDIR")
+    torch.set_num_threads(1)
+    outdir = sys.argv[1]
+    os.makedirs(outdir, exist_ok=True)
+    write_fixture(os.path.join(outdir, "conv2d.gsfx"), conv2d_cases())
+    write_fixture(os.path.join(outdir, "batchnorm.gsfx"), batchnorm_cases())
+    write_fixture(os.path.join(outdir, "ntxent.gsfx"), ntxent_cases())
+    write_fixture(os.path.join(outdir, "simclr_adam.gsfx"), simclr_case())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,910 @@
+/* test_layers.c — the layers of include/gs/layers.h: finite-difference checks of every
+ * gradient each layer produces (loss = <out, r> for a fixed random r, so the analytic
+ * gradient is backward with dout = r), conv against a direct convolution loop at several
+ * thread counts, batchnorm's running statistics, the "backward adds" contract, and one test
+ * showing the checker does flag wrong gradients. Sizes are small so the suite stays fast. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "gs/blas.h"
+#include "gs/layers.h"
+#include "harness.h"
+
+/* Tests may die on out-of-memory: there is nothing sensible to test without the buffer. */
+static float *fbuf(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "test_layers: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+/* Moves values away from a kink at zero by at least `gap`, so +-eps never crosses it. */
+static void away_from_zero(float *x, size_t n, float gap)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(x[i]) < gap)
+            x[i] = x[i] < 0 ? -2 * gap : 2 * gap;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m))
+            m = d;
+    }
+    return m;
+}
+
+/* ------------------------------------------------------------------ conv2d */
+
+typedef struct {
+    ConvShape s;
+    int B;
+    float *inp;  // (B, Cin, H, W)
+    float *w;    // (Cout, Cin*K*K)
+    float *b;    // (Cout) or NULL
+    float *out;  // (B, Cout, Ho, Wo)
+    float *r;    // (B, Cout, Ho, Wo)
+    float *ws;
+    size_t n_in, n_w, n_out;
+} ConvCtx;
+
+static double conv_loss(void *p)
+{
+    ConvCtx *c = p;
+    conv2d_forward(&c->s, c->B, c->out, c->inp, c->w, c->b, c->ws);
+    return gc_dot(c->out, c->r, c->n_out);
+}
+
+static int conv_setup(ConvCtx *c, int B, int Cin, int H, int W, int Cout, int K, int stride,
+                      int pad, int bias, unsigned seed)
+{
+    memset(c, 0, sizeof *c);
+    if (conv2d_shape(&c->s, Cin, H, W, Cout, K, stride, pad) != 0)
+        return -1;
+    c->B = B;
+    c->n_in = (size_t)B * Cin * H * W;
+    c->n_w = (size_t)Cout * Cin * K * K;
+    c->n_out = (size_t)B * Cout * c->s.Ho * c->s.Wo;
+    c->inp = fbuf(c->n_in);
+    c->w = fbuf(c->n_w);
+    c->b = bias ? fbuf((size_t)Cout) : NULL;
+    c->out = fbuf(c->n_out);
+    c->r = fbuf(c->n_out);
+    c->ws = fbuf(conv2d_ws_floats(&c->s, B));
+    gc_fill(c->inp, c->n_in, seed, -1, 1);
+    gc_fill(c->w, c->n_w, seed + 1, -0.5f, 0.5f);
+    if (bias)
+        gc_fill(c->b, (size_t)Cout, seed + 2, -0.5f, 0.5f);
+    gc_fill(c->r, c->n_out, seed + 3, -1, 1);
+    return 0;
+}
+
+static void conv_free(ConvCtx *c)
+{
+    free(c->inp);
+    free(c->w);
+    free(c->b);
+    free(c->out);
+    free(c->r);
+    free(c->ws);
+}
+
+/* Direct convolution, the definition itself, in double. */
+static void conv_naive(const ConvShape *s, int B, float *out, const float *inp, const float *w,
+                       const float *b)
+{
+    for (int n = 0; n < B; n++)
+        for (int co = 0; co < s->Cout; co++)
+            for (int oy = 0; oy < s->Ho; oy++)
+                for (int ox = 0; ox < s->Wo; ox++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int ci = 0; ci < s->Cin; ci++)
+                        for (int ki = 0; ki < s->K; ki++)
+                            for (int kj = 0; kj < s->K; kj++) {
+                                int iy = oy * s->stride - s->pad + ki;
+                                int ix = ox * s->stride - s->pad + kj;
+                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W)
+                                    continue;
+                                acc += (double)inp[(((size_t)n * s->Cin + ci) * s->H + iy) *
+                                                       s->W + ix] *
+                                       w[((size_t)co * s->Cin + ci) * s->K * s->K +
+                                         ki * s->K + kj];
+                            }
+                    out[(((size_t)n * s->Cout + co) * s->Ho + oy) * s->Wo + ox] = (float)acc;
+                }
+}
+
+/* Checks d<out,r>/d{inp, w, b} of one conv geometry; returns the number of bad elements. */
+static int conv_gradcheck(int B, int Cin, int H, int W, int Cout, int K, int stride, int pad,
+                          size_t max_checks)
+{
+    ConvCtx c;
+    int bad = 0;
+    if (conv_setup(&c, B, Cin, H, W, Cout, K, stride, pad, 1, 100u + (unsigned)(K * 7 + pad)))
+        return 1;
+    float *dinp = fbuf(c.n_in), *dw = fbuf(c.n_w), *db = fbuf((size_t)Cout);
+    conv_loss(&c);
+    conv2d_backward(&c.s, B, dinp, dw, db, c.r, c.inp, c.w, c.ws);
+    GcOpts o = gc_defaults();
+    o.max_checks = max_checks;
+    bad += gradcheck("conv dinp", c.inp, c.n_in, dinp, conv_loss, &c, o);
+    bad += gradcheck("conv dw", c.w, c.n_w, dw, conv_loss, &c, o);
+    bad += gradcheck("conv db", c.b, (size_t)Cout, db, conv_loss, &c, o);
+    if (bad)
+        printf("    conv case B=%d Cin=%d H=%d W=%d Cout=%d K=%d stride=%d pad=%d\n", B, Cin, H,
+               W, Cout, K, stride, pad);
+    free(dinp);
+    free(dw);
+    free(db);
+    conv_free(&c);
+    return bad;
+}
+
+TEST(layer_conv_gradcheck_k3_pad1)
+{
+    /* B odd and above the thread count, H != W, Cin > 1 */
+    CHECK_INT_EQ(conv_gradcheck(5, 3, 5, 7, 4, 3, 1, 1, 0), 0);
+}
+
+TEST(layer_conv_gradcheck_k3_stride2)
+{
+    CHECK_INT_EQ(conv_gradcheck(3, 2, 7, 6, 3, 3, 2, 0, 0), 0);
+    CHECK_INT_EQ(conv_gradcheck(3, 2, 6, 9, 3, 3, 2, 1, 0), 0);
+}
+
+TEST(layer_conv_gradcheck_k1)
+{
+    CHECK_INT_EQ(conv_gradcheck(3, 3, 4, 5, 2, 1, 1, 0, 0), 0);  /* pointwise path */
+    CHECK_INT_EQ(conv_gradcheck(3, 3, 5, 4, 2, 1, 2, 0, 0), 0);  /* K=1 through im2col */
+    CHECK_INT_EQ(conv_gradcheck(2, 2, 3, 4, 3, 1, 1, 1, 0), 0);  /* K=1 padded */
+}
+
+TEST(layer_conv_gradcheck_small_batch)
+{
+    /* fewer images than threads: one thread has nothing to do */
+    CHECK_INT_EQ(conv_gradcheck(1, 2, 6, 5, 3, 3, 1, 1, 0), 0);
+    CHECK_INT_EQ(conv_gradcheck(1, 2, 6, 5, 3, 3, 2, 1, 0), 0);
+}
+
+TEST(layer_conv_gradcheck_tiny_planes)
+{
+    /* planes no bigger than the kernel's reach, as at an autoencoder's bottleneck */
+    CHECK_INT_EQ(conv_gradcheck(3, 2, 1, 1, 2, 3, 1, 1, 0), 0);
+    CHECK_INT_EQ(conv_gradcheck(3, 2, 2, 1, 2, 3, 1, 1, 0), 0);
+    CHECK_INT_EQ(conv_gradcheck(2, 2, 1, 3, 2, 5, 1, 2, 0), 0);
+    CHECK_INT_EQ(conv_gradcheck(2, 1, 2, 2, 2, 5, 1, 2, 0), 0);
+}
+
+TEST(layer_conv_gradcheck_many_chunks)
+{
+    /* 40x40 planes make the chunk a few images, so a thread runs several GEMM chunks and a
+     * short last one */
+    CHECK_INT_EQ(conv_gradcheck(11, 1, 40, 40, 2, 3, 1, 1, 400), 0);
+}
+
+/* Forward against the direct loop, and backward against itself, at 1, 2 and 3 threads. */
+static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int stride, int pad,
+                          int bias)
+{
+    int keep = gs_threads_get();
+    ConvCtx c;
+    if (conv_setup(&c, B, Cin, H, W, Cout, K, stride, pad, bias, 7u)) {
+        CHECK_MSG(0, "bad geometry");
+        return;
+    }
+    float *ref = fbuf(c.n_out);
+    conv_naive(&c.s, B, ref, c.inp, c.w, c.b);
+    float *dinp1 = NULL, *dw1 = NULL;
+    for (int T = 1; T <= 3; T++) {
+        gs_threads_set(T);
+        float *ws = fbuf(conv2d_ws_floats(&c.s, B));
+        float *dinp = fbuf(c.n_in), *dw = fbuf(c.n_w);
+        conv2d_forward(&c.s, B, c.out, c.inp, c.w, c.b, ws);
+        double d = max_abs_diff(c.out, ref, c.n_out);
+        CHECK_MSG(d < 1e-4, "conv vs naive B=%d Cin=%d %dx%d Cout=%d K=%d s=%d p=%d T=%d: %g", B,
+                  Cin, H, W, Cout, K, stride, pad, T, d);
+        conv2d_backward(&c.s, B, dinp, dw, NULL, c.r, c.inp, c.w, ws);
+        if (T == 1) {
+            dinp1 = dinp;
+            dw1 = dw;
+        } else {
+            /* dinp is per image, so the split cannot change it; dw sums partials */
+            CHECK(max_abs_diff(dinp, dinp1, c.n_in) == 0.0);
+            CHECK(max_abs_diff(dw, dw1, c.n_w) < 1e-4);
+            free(dinp);
+            free(dw);
+        }
+        free(ws);
+    }
+    gs_threads_set(keep);
+    free(dinp1);
+    free(dw1);
+    free(ref);
+    conv_free(&c);
+}
+
+TEST(layer_conv_forward_matches_naive)
+{
+    conv_vs_naive(5, 3, 5, 7, 4, 3, 1, 1, 1);
+    conv_vs_naive(4, 2, 9, 8, 3, 3, 2, 1, 1);
+    conv_vs_naive(3, 2, 7, 6, 5, 3, 2, 0, 0);
+    conv_vs_naive(3, 4, 6, 5, 3, 1, 1, 0, 1);
+    conv_vs_naive(2, 2, 7, 7, 3, 5, 1, 2, 1);
+    conv_vs_naive(1, 3, 6, 6, 2, 3, 1, 1, 1);
+    conv_vs_naive(13, 1, 40, 36, 3, 3, 1, 1, 1);
+    conv_vs_naive(3, 2, 1, 1, 3, 3, 1, 1, 1);
+    conv_vs_naive(3, 2, 2, 1, 3, 3, 1, 1, 1);
+    conv_vs_naive(2, 2, 1, 3, 2, 5, 1, 2, 1);
+    conv_vs_naive(2, 2, 3, 2, 2, 7, 1, 3, 0);
+}
+
+TEST(layer_conv_shape)
+{
+    ConvShape s;
+    CHECK_INT_EQ(conv2d_shape(&s, 3, 28, 28, 32, 3, 1, 1), 0);
+    CHECK_INT_EQ(s.Ho, 28);
+    CHECK_INT_EQ(s.Wo, 28);
+    CHECK_INT_EQ(conv2d_shape(&s, 3, 7, 6, 4, 3, 2, 0), 0);
+    CHECK_INT_EQ(s.Ho, 3);
+    CHECK_INT_EQ(s.Wo, 2);
+    CHECK(conv2d_shape(&s, 3, 2, 2, 4, 5, 1, 0) == -1);
+    CHECK(conv2d_shape(&s, 3, 2, 2, 4, 3, 0, 0) == -1);
+}
+
+TEST(layer_conv_deterministic)
+{
+    ConvCtx c;
+    if (conv_setup(&c, 9, 3, 12, 10, 4, 3, 1, 1, 1, 11u))
+        return;
+    float *dw1 = fbuf(c.n_w), *dw2 = fbuf(c.n_w), *out1 = fbuf(c.n_out);
+    conv2d_forward(&c.s, c.B, out1, c.inp, c.w, c.b, c.ws);
+    conv2d_backward(&c.s, c.B, NULL, dw1, NULL, c.r, c.inp, c.w, c.ws);
+    conv2d_forward(&c.s, c.B, c.out, c.inp, c.w, c.b, c.ws);
+    conv2d_backward(&c.s, c.B, NULL, dw2, NULL, c.r, c.inp, c.w, c.ws);
+    CHECK(memcmp(out1, c.out, c.n_out * sizeof(float)) == 0);
+    CHECK(memcmp(dw1, dw2, c.n_w * sizeof(float)) == 0);
+    free(dw1);
+    free(dw2);
+    free(out1);
+    conv_free(&c);
+}
+
+/* -------------------------------------------------------------- batchnorm */
+
+typedef struct {
+    int B, C, S;
+    float *inp, *gamma, *beta, *out, *r;
+    float *mean, *rstd, *rm, *rv;
+} BnCtx;
+
+static double bn_loss(void *p)
+{
+    BnCtx *c = p;
+    batchnorm_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->gamma, c->beta,
+                            c->B, c->C, c->S, 1e-5f, 0.1f);
+    return gc_dot(c->out, c->r, (size_t)c->B * c->C * c->S);
+}
+
+static int bn_gradcheck(int B, int C, int S)
+{
+    BnCtx c = {.B = B, .C = C, .S = S};
+    size_t n = (size_t)B * C * S;
+    int bad = 0;
+    c.inp = fbuf(n);
+    c.out = fbuf(n);
+    c.r = fbuf(n);
+    c.gamma = fbuf((size_t)C);
+    c.beta = fbuf((size_t)C);
+    c.mean = fbuf((size_t)C);
+    c.rstd = fbuf((size_t)C);
+    c.rm = fbuf((size_t)C);
+    c.rv = fbuf((size_t)C);
+    gc_fill(c.inp, n, 21, -2, 2);
+    gc_fill(c.r, n, 22, -1, 1);
+    gc_fill(c.gamma, (size_t)C, 23, 0.5f, 1.5f);
+    gc_fill(c.beta, (size_t)C, 24, -0.5f, 0.5f);
+    float *dinp = fbuf(n), *dg = fbuf((size_t)C), *dbeta = fbuf((size_t)C);
+    bn_loss(&c);
+    batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, B, C, S);
+    GcOpts o = gc_defaults();
+    o.eps = 1e-3;
+    bad += gradcheck("bn dinp", c.inp, n, dinp, bn_loss, &c, o);
+    bad += gradcheck("bn dgamma", c.gamma, (size_t)C, dg, bn_loss, &c, o);
+    bad += gradcheck("bn dbeta", c.beta, (size_t)C, dbeta, bn_loss, &c, o);
+    float *arr[] = {c.inp, c.out, c.r, c.gamma, c.beta, c.mean, c.rstd, c.rm, c.rv,
+                    dinp,  dg,    dbeta};
+    for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+        free(arr[i]);
+    return bad;
+}
+
+TEST(layer_bn_gradcheck_conv_maps)
+{
+    CHECK_INT_EQ(bn_gradcheck(3, 2, 5), 0);
+    CHECK_INT_EQ(bn_gradcheck(2, 3, 12), 0);  /* S over the 8-lane unroll, with a tail */
+}
+
+TEST(layer_bn_gradcheck_dense)
+{
+    CHECK_INT_EQ(bn_gradcheck(6, 3, 1), 0);
+    CHECK_INT_EQ(bn_gradcheck(11, 2, 1), 0);
+}
+
+TEST(layer_bn_train_stats_and_running_update)
+{
+    const int B = 4, C = 3, S = 10;
+    const float eps = 1e-5f, mom = 0.1f;
+    size_t n = (size_t)B * C * S;
+    float *x = fbuf(n), *y = fbuf(n), *g = fbuf(C), *be = fbuf(C);
+    float mean[3], rstd[3], rm[3] = {0.5f, -1.0f, 2.0f}, rv[3] = {1.0f, 0.5f, 3.0f};
+    float rm0[3], rv0[3];
+    memcpy(rm0, rm, sizeof rm);
+    memcpy(rv0, rv, sizeof rv);
+    gc_fill(x, n, 31, -1, 3);
+    gc_fill(g, C, 32, 0.5f, 1.5f);
+    gc_fill(be, C, 33, -1, 1);
+    batchnorm_forward_train(y, mean, rstd, rm, rv, x, g, be, B, C, S, eps, mom);
+    for (int c = 0; c < C; c++) {
+        double s = 0, sq = 0, ys = 0, ysq = 0;
+        int m = B * S;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < S; i++)
+                s += x[((size_t)b * C + c) * S + i];
+        double mu = s / m;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < S; i++) {
+                double d = x[((size_t)b * C + c) * S + i] - mu;
+                sq += d * d;
+                double yn = (y[((size_t)b * C + c) * S + i] - be[c]) / g[c];
+                ys += yn;
+                ysq += yn * yn;
+            }
+        double var = sq / m;
+        CHECK_CLOSE(mean[c], mu, 1e-6);
+        CHECK_CLOSE(rstd[c], 1.0 / sqrt(var + eps), 1e-5);
+        CHECK_CLOSE(rm[c], (1 - mom) * rm0[c] + mom * mu, 1e-6);
+        CHECK_CLOSE(rv[c], (1 - mom) * rv0[c] + mom * sq / (m - 1), 1e-6);
+        /* the normalised output has zero mean and (biased) unit variance */
+        CHECK_CLOSE(ys / m, 0.0, 1e-5);
+        CHECK_CLOSE(ysq / m, var / (var + eps), 1e-4);
+    }
+    free(x);
+    free(y);
+    free(g);
+    free(be);
+}
+
+/* Statistics stay accurate when the mean is far from zero relative to the spread. */
+TEST(layer_bn_large_offset)
+{
+    const int B = 8, C = 2, S = 50;
+    size_t n = (size_t)B * C * S;
+    float *x = fbuf(n), *y = fbuf(n);
+    float g[2] = {1, 1}, be[2] = {0, 0}, mean[2], rstd[2], rm[2] = {0, 0}, rv[2] = {1, 1};
+    gc_fill(x, n, 35, -1, 1);
+    for (size_t i = 0; i < n; i++)
+        x[i] += 1000.0f;
+    batchnorm_forward_train(y, mean, rstd, rm, rv, x, g, be, B, C, S, 1e-5f, 0.1f);
+    for (int c = 0; c < C; c++) {
+        double s = 0, sq = 0;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < S; i++)
+                s += x[((size_t)b * C + c) * S + i];
+        double mu = s / (B * S);
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < S; i++) {
+                double d = x[((size_t)b * C + c) * S + i] - mu;
+                sq += d * d;
+            }
+        CHECK_CLOSE(mean[c], mu, 1e-6);
+        CHECK_CLOSE(rstd[c], 1.0 / sqrt(sq / (B * S) + 1e-5), 1e-5);
+    }
+    free(x);
+    free(y);
+}
+
+TEST(layer_bn_infer_uses_running_stats)
+{
+    const int B = 3, C = 2, S = 4;
+    const float eps = 1e-3f;
+    size_t n = (size_t)B * C * S;
+    float *x = fbuf(n), *y = fbuf(n);
+    float g[2] = {1.5f, 0.5f}, be[2] = {0.25f, -1.0f}, rm[2] = {0.3f, -2.0f}, rv[2] = {4.0f, 0.25f};
+    gc_fill(x, n, 41, -3, 3);
+    batchnorm_forward_infer(y, x, g, be, rm, rv, B, C, S, eps);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < S; i++) {
+                size_t k = ((size_t)b * C + c) * S + i;
+                double want = (x[k] - rm[c]) / sqrt(rv[c] + eps) * g[c] + be[c];
+                CHECK_CLOSE(y[k], want, 1e-5);
+            }
+    free(x);
+    free(y);
+}
+
+/* ------------------------------------------------------------ element-wise */
+
+typedef struct {
+    int kind;  /* 0 relu, 1 sigmoid, 2 add */
+    size_t n;
+    float *a, *b, *out, *r;
+} EwCtx;
+
+static double ew_loss(void *p)
+{
+    EwCtx *c = p;
+    if (c->kind == 0)
+        relu_forward(c->out, c->a, c->n);
+    else if (c->kind == 1)
+        sigmoid_forward(c->out, c->a, c->n);
+    else
+        add_forward(c->out, c->a, c->b, c->n);
+    return gc_dot(c->out, c->r, c->n);
+}
+
+static void ew_setup(EwCtx *c, int kind, size_t n)
+{
+    c->kind = kind;
+    c->n = n;
+    c->a = fbuf(n);
+    c->b = fbuf(n);
+    c->out = fbuf(n);
+    c->r = fbuf(n);
+    gc_fill(c->a, n, 51, -3, 3);
+    gc_fill(c->b, n, 52, -3, 3);
+    gc_fill(c->r, n, 53, -1, 1);
+    if (kind == 0)
+        away_from_zero(c->a, n, 0.05f);
+}
+
+static void ew_free(EwCtx *c)
+{
+    free(c->a);
+    free(c->b);
+    free(c->out);
+    free(c->r);
+}
+
+TEST(layer_relu_gradcheck)
+{
+    EwCtx c;
+    ew_setup(&c, 0, 257);
+    float *d = fbuf(c.n);
+    ew_loss(&c);
+    relu_backward(d, c.r, c.out, c.n);
+    CHECK_INT_EQ(gradcheck("relu", c.a, c.n, d, ew_loss, &c, gc_defaults()), 0);
+    free(d);
+    ew_free(&c);
+}
+
+TEST(layer_sigmoid_gradcheck)
+{
+    EwCtx c;
+    ew_setup(&c, 1, 257);
+    float *d = fbuf(c.n);
+    ew_loss(&c);
+    sigmoid_backward(d, c.r, c.out, c.n);
+    GcOpts o = gc_defaults();
+    o.eps = 1e-3;
+    CHECK_INT_EQ(gradcheck("sigmoid", c.a, c.n, d, ew_loss, &c, o), 0);
+    /* saturates without overflow or NaN */
+    float big[2] = {-100.0f, 100.0f}, s[2];
+    sigmoid_forward(s, big, 2);
+    CHECK(s[0] >= 0.0f && s[0] < 1e-30f);
+    CHECK(s[1] == 1.0f);
+    free(d);
+    ew_free(&c);
+}
+
+TEST(layer_add_gradcheck)
+{
+    EwCtx c;
+    ew_setup(&c, 2, 100);
+    float *da = fbuf(c.n), *db = fbuf(c.n);
+    ew_loss(&c);
+    add_backward(da, db, c.r, c.n);
+    CHECK_INT_EQ(gradcheck("add da", c.a, c.n, da, ew_loss, &c, gc_defaults()), 0);
+    CHECK_INT_EQ(gradcheck("add db", c.b, c.n, db, ew_loss, &c, gc_defaults()), 0);
+    free(da);
+    free(db);
+    ew_free(&c);
+}
+
+/* Large enough for the elementwise ops to take their threaded path. */
+TEST(layer_elementwise_large)
+{
+    size_t n = 100003;
+    float *x = fbuf(n), *y = fbuf(n), *d = fbuf(n), *g = fbuf(n);
+    gc_fill(x, n, 61, -2, 2);
+    gc_fill(g, n, 62, -1, 1);
+    relu_forward(y, x, n);
+    relu_backward(d, g, y, n);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float want = x[i] > 0 ? x[i] : 0.0f;
+        float dwant = x[i] > 0 ? g[i] : 0.0f;
+        bad += y[i] != want || d[i] != dwant;
+    }
+    CHECK_INT_EQ(bad, 0);
+    sigmoid_forward(y, x, n);
+    bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += !(fabs(y[i] - 1.0 / (1.0 + exp(-(double)x[i]))) < 1e-6);
+    CHECK_INT_EQ(bad, 0);
+    free(x);
+    free(y);
+    free(d);
+    free(g);
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+typedef struct {
+    int kind;  /* 0 maxpool, 1 upsample, 2 gap */
+    int B, C, H, W, K, stride, f;
+    size_t n_in, n_out;
+    float *inp, *out, *r;
+    int32_t *idx;
+} PoolCtx;
+
+static double pool_loss(void *p)
+{
+    PoolCtx *c = p;
+    if (c->kind == 0)
+        maxpool_forward(c->out, c->idx, c->inp, c->B, c->C, c->H, c->W, c->K, c->stride);
+    else if (c->kind == 1)
+        upsample_forward(c->out, c->inp, c->B, c->C, c->H, c->W, c->f);
+    else
+        gap_forward(c->out, c->inp, c->B, c->C, c->H * c->W);
+    return gc_dot(c->out, c->r, c->n_out);
+}
+
+static void pool_setup(PoolCtx *c, int kind, int B, int C, int H, int W, int K, int stride,
+                       int f)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = kind;
+    c->B = B;
+    c->C = C;
+    c->H = H;
+    c->W = W;
+    c->K = K;
+    c->stride = stride;
+    c->f = f;
+    c->n_in = (size_t)B * C * H * W;
+    if (kind == 0)
+        c->n_out = (size_t)B * C * ((H - K) / stride + 1) * ((W - K) / stride + 1);
+    else if (kind == 1)
+        c->n_out = c->n_in * f * f;
+    else
+        c->n_out = (size_t)B * C;
+    c->inp = fbuf(c->n_in);
+    c->out = fbuf(c->n_out);
+    c->r = fbuf(c->n_out);
+    c->idx = calloc(c->n_out, sizeof *c->idx);
+    if (!c->idx)
+        abort();
+    gc_fill(c->r, c->n_out, 71, -1, 1);
+    if (kind == 0) {
+        /* distinct values 0.1 apart in shuffled order: +-eps never changes a window's max */
+        for (size_t i = 0; i < c->n_in; i++)
+            c->inp[i] = 0.1f * (float)i;
+        uint32_t s = 12345;
+        for (size_t i = c->n_in - 1; i > 0; i--) {
+            s = s * 1664525u + 1013904223u;
+            size_t j = (s >> 8) % (i + 1);
+            float t = c->inp[i];
+            c->inp[i] = c->inp[j];
+            c->inp[j] = t;
+        }
+    } else {
+        gc_fill(c->inp, c->n_in, 72, -1, 1);
+    }
+}
+
+static void pool_backward(PoolCtx *c, float *dinp)
+{
+    if (c->kind == 0)
+        maxpool_backward(dinp, c->r, c->idx, c->B, c->C, c->H, c->W, c->K, c->stride);
+    else if (c->kind == 1)
+        upsample_backward(dinp, c->r, c->B, c->C, c->H, c->W, c->f);
+    else
+        gap_backward(dinp, c->r, c->B, c->C, c->H * c->W);
+}
+
+static int pool_gradcheck(int kind, int B, int C, int H, int W, int K, int stride, int f)
+{
+    PoolCtx c;
+    pool_setup(&c, kind, B, C, H, W, K, stride, f);
+    float *d = fbuf(c.n_in);
+    pool_loss(&c);
+    pool_backward(&c, d);
+    static const char *names[] = {"maxpool", "upsample", "gap"};
+    int bad = gradcheck(names[kind], c.inp, c.n_in, d, pool_loss, &c, gc_defaults());
+    free(d);
+    free(c.inp);
+    free(c.out);
+    free(c.r);
+    free(c.idx);
+    return bad;
+}
+
+TEST(layer_maxpool_gradcheck)
+{
+    CHECK_INT_EQ(pool_gradcheck(0, 3, 2, 6, 8, 2, 2, 0), 0);
+    CHECK_INT_EQ(pool_gradcheck(0, 2, 2, 7, 5, 3, 2, 0), 0);  /* overlapping, odd sizes */
+}
+
+TEST(layer_maxpool_forward_values)
+{
+    /* one 4x4 plane, 2x2 windows: idx is the flat index y*W+x within the plane */
+    float x[16] = {1, 5, 2, 0, 3, 4, 8, 1, 0, 0, 1, 1, 9, 2, 1, 7};
+    float y[4];
+    int32_t idx[4];
+    maxpool_forward(y, idx, x, 1, 1, 4, 4, 2, 2);
+    CHECK(y[0] == 5 && y[1] == 8 && y[2] == 9 && y[3] == 7);
+    CHECK(idx[0] == 1 && idx[1] == 6 && idx[2] == 12 && idx[3] == 15);
+    x[5] = NAN;
+    maxpool_forward(y, idx, x, 1, 1, 4, 4, 2, 2);
+    CHECK(isnan(y[0]));
+}
+
+TEST(layer_upsample_gradcheck)
+{
+    CHECK_INT_EQ(pool_gradcheck(1, 2, 3, 3, 4, 0, 0, 2), 0);
+    CHECK_INT_EQ(pool_gradcheck(1, 1, 2, 2, 3, 0, 0, 3), 0);
+}
+
+TEST(layer_gap_gradcheck)
+{
+    CHECK_INT_EQ(pool_gradcheck(2, 3, 4, 3, 5, 0, 0, 0), 0);
+}
+
+/* ----------------------------------------------------------------- linear */
+
+typedef struct {
+    int B, I, O;
+    float *inp, *w, *b, *out, *r;
+} LinCtx;
+
+static double lin_loss(void *p)
+{
+    LinCtx *c = p;
+    linear_forward(c->out, c->inp, c->w, c->b, c->B, c->I, c->O);
+    return gc_dot(c->out, c->r, (size_t)c->B * c->O);
+}
+
+TEST(layer_linear_gradcheck)
+{
+    LinCtx c = {.B = 5, .I = 7, .O = 3};
+    c.inp = fbuf((size_t)c.B * c.I);
+    c.w = fbuf((size_t)c.O * c.I);
+    c.b = fbuf((size_t)c.O);
+    c.out = fbuf((size_t)c.B * c.O);
+    c.r = fbuf((size_t)c.B * c.O);
+    gc_fill(c.inp, (size_t)c.B * c.I, 81, -1, 1);
+    gc_fill(c.w, (size_t)c.O * c.I, 82, -1, 1);
+    gc_fill(c.b, (size_t)c.O, 83, -1, 1);
+    gc_fill(c.r, (size_t)c.B * c.O, 84, -1, 1);
+    float *dinp = fbuf((size_t)c.B * c.I), *dw = fbuf((size_t)c.O * c.I), *db = fbuf(c.O);
+    lin_loss(&c);
+    /* forward against the definition */
+    for (int n = 0; n < c.B; n++)
+        for (int o = 0; o < c.O; o++) {
+            double s = c.b[o];
+            for (int i = 0; i < c.I; i++)
+                s += (double)c.inp[n * c.I + i] * c.w[o * c.I + i];
+            CHECK_CLOSE(c.out[n * c.O + o], s, 1e-5);
+        }
+    linear_backward(dinp, dw, db, c.r, c.inp, c.w, c.B, c.I, c.O);
+    GcOpts o = gc_defaults();
+    CHECK_INT_EQ(gradcheck("linear dinp", c.inp, (size_t)c.B * c.I, dinp, lin_loss, &c, o), 0);
+    CHECK_INT_EQ(gradcheck("linear dw", c.w, (size_t)c.O * c.I, dw, lin_loss, &c, o), 0);
+    CHECK_INT_EQ(gradcheck("linear db", c.b, (size_t)c.O, db, lin_loss, &c, o), 0);
+    float *arr[] = {c.inp, c.w, c.b, c.out, c.r, dinp, dw, db};
+    for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+        free(arr[i]);
+}
+
+/* ------------------------------------------------------ backward accumulates */
+
+/* g2 must be exactly 2 * g1 up to rounding of the second add */
+static int doubled(const float *g1, const float *g2, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabsf(g2[i] - 2.0f * g1[i]) <= 1e-5f * (1.0f + fabsf(g1[i]))))
+            return 0;
+    return 1;
+}
+
+TEST(layer_backward_accumulates)
+{
+    {
+        ConvCtx c;
+        if (conv_setup(&c, 3, 2, 5, 6, 3, 3, 1, 1, 1, 91u) == 0) {
+            float *dx[2], *dw[2], *db[2];
+            conv_loss(&c);
+            for (int k = 0; k < 2; k++) {
+                dx[k] = fbuf(c.n_in);
+                dw[k] = fbuf(c.n_w);
+                db[k] = fbuf(3);
+            }
+            conv2d_backward(&c.s, c.B, dx[0], dw[0], db[0], c.r, c.inp, c.w, c.ws);
+            conv2d_backward(&c.s, c.B, dx[1], dw[1], db[1], c.r, c.inp, c.w, c.ws);
+            conv2d_backward(&c.s, c.B, dx[1], dw[1], db[1], c.r, c.inp, c.w, c.ws);
+            CHECK(doubled(dx[0], dx[1], c.n_in));
+            CHECK(doubled(dw[0], dw[1], c.n_w));
+            CHECK(doubled(db[0], db[1], 3));
+            for (int k = 0; k < 2; k++) {
+                free(dx[k]);
+                free(dw[k]);
+                free(db[k]);
+            }
+        }
+        conv_free(&c);
+    }
+    {
+        /* pointwise conv has its own backward path */
+        ConvCtx c;
+        if (conv_setup(&c, 3, 2, 4, 3, 3, 1, 1, 0, 1, 92u) == 0) {
+            float *dx1 = fbuf(c.n_in), *dx2 = fbuf(c.n_in), *dw1 = fbuf(c.n_w),
+                  *dw2 = fbuf(c.n_w);
+            conv2d_backward(&c.s, c.B, dx1, dw1, NULL, c.r, c.inp, c.w, c.ws);
+            conv2d_backward(&c.s, c.B, dx2, dw2, NULL, c.r, c.inp, c.w, c.ws);
+            conv2d_backward(&c.s, c.B, dx2, dw2, NULL, c.r, c.inp, c.w, c.ws);
+            CHECK(doubled(dx1, dx2, c.n_in));
+            CHECK(doubled(dw1, dw2, c.n_w));
+            free(dx1);
+            free(dx2);
+            free(dw1);
+            free(dw2);
+        }
+        conv_free(&c);
+    }
+    {
+        const int B = 4, C = 3, S = 6;
+        size_t n = (size_t)B * C * S;
+        float *x = fbuf(n), *y = fbuf(n), *dy = fbuf(n), *g = fbuf(C), *be = fbuf(C);
+        float mean[3], rstd[3], rm[3] = {0}, rv[3] = {1, 1, 1};
+        gc_fill(x, n, 93, -1, 2);
+        gc_fill(dy, n, 94, -1, 1);
+        gc_fill(g, C, 95, 0.5f, 1.5f);
+        batchnorm_forward_train(y, mean, rstd, rm, rv, x, g, be, B, C, S, 1e-5f, 0.1f);
+        float *dx1 = fbuf(n), *dx2 = fbuf(n), dg1[3] = {0}, dg2[3] = {0}, dbe1[3] = {0},
+              dbe2[3] = {0};
+        batchnorm_backward(dx1, dg1, dbe1, dy, x, mean, rstd, g, B, C, S);
+        batchnorm_backward(dx2, dg2, dbe2, dy, x, mean, rstd, g, B, C, S);
+        batchnorm_backward(dx2, dg2, dbe2, dy, x, mean, rstd, g, B, C, S);
+        CHECK(doubled(dx1, dx2, n));
+        CHECK(doubled(dg1, dg2, 3));
+        CHECK(doubled(dbe1, dbe2, 3));
+        float *arr[] = {x, y, dy, g, be, dx1, dx2};
+        for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+            free(arr[i]);
+    }
+    {
+        const int B = 3, I = 4, O = 5;
+        float x[12], w[20], dy[15], out[15];
+        float dx1[12] = {0}, dx2[12] = {0}, dw1[20] = {0}, dw2[20] = {0}, db1[5] = {0},
+              db2[5] = {0};
+        gc_fill(x, 12, 96, -1, 1);
+        gc_fill(w, 20, 97, -1, 1);
+        gc_fill(dy, 15, 98, -1, 1);
+        linear_forward(out, x, w, NULL, B, I, O);
+        linear_backward(dx1, dw1, db1, dy, x, w, B, I, O);
+        linear_backward(dx2, dw2, db2, dy, x, w, B, I, O);
+        linear_backward(dx2, dw2, db2, dy, x, w, B, I, O);
+        CHECK(doubled(dx1, dx2, 12));
+        CHECK(doubled(dw1, dw2, 20));
+        CHECK(doubled(db1, db2, 5));
+    }
+    {
+        /* element-wise and pooling layers */
+        const int B = 2, C = 2, H = 4, W = 4;
+        size_t n = (size_t)B * C * H * W, no = n / 4;
+        float *x = fbuf(n), *y = fbuf(n), *g = fbuf(4 * n), *d1 = fbuf(n), *d2 = fbuf(n),
+              *d3 = fbuf(n), *pooled = fbuf(no);
+        int32_t idx[16];
+        gc_fill(x, n, 99, -1, 1);
+        gc_fill(g, 4 * n, 100, -1, 1);
+        relu_forward(y, x, n);
+        relu_backward(d1, g, y, n);
+        relu_backward(d2, g, y, n);
+        relu_backward(d2, g, y, n);
+        CHECK(doubled(d1, d2, n));
+        memset(d1, 0, n * sizeof *d1);
+        memset(d2, 0, n * sizeof *d2);
+        sigmoid_forward(y, x, n);
+        sigmoid_backward(d1, g, y, n);
+        sigmoid_backward(d2, g, y, n);
+        sigmoid_backward(d2, g, y, n);
+        CHECK(doubled(d1, d2, n));
+        memset(d1, 0, n * sizeof *d1);
+        memset(d2, 0, n * sizeof *d2);
+        add_backward(d1, d3, g, n);
+        add_backward(d2, d3, g, n);
+        add_backward(d2, d3, g, n);
+        CHECK(doubled(d1, d2, n));
+        CHECK(doubled(d1, d3, n) == 0);  /* d3 got three adds, not two */
+        memset(d1, 0, n * sizeof *d1);
+        memset(d2, 0, n * sizeof *d2);
+        maxpool_forward(pooled, idx, x, B, C, H, W, 2, 2);
+        maxpool_backward(d1, g, idx, B, C, H, W, 2, 2);
+        maxpool_backward(d2, g, idx, B, C, H, W, 2, 2);
+        maxpool_backward(d2, g, idx, B, C, H, W, 2, 2);
+        CHECK(doubled(d1, d2, n));
+        memset(d1, 0, n * sizeof *d1);
+        memset(d2, 0, n * sizeof *d2);
+        upsample_backward(d1, g, B, C, H, W, 2);
+        upsample_backward(d2, g, B, C, H, W, 2);
+        upsample_backward(d2, g, B, C, H, W, 2);
+        CHECK(doubled(d1, d2, n));
+        memset(d1, 0, n * sizeof *d1);
+        memset(d2, 0, n * sizeof *d2);
+        gap_backward(d1, g, B, C, H * W);
+        gap_backward(d2, g, B, C, H * W);
+        gap_backward(d2, g, B, C, H * W);
+        CHECK(doubled(d1, d2, n));
+        float *arr[] = {x, y, g, d1, d2, d3, pooled};
+        for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
+            free(arr[i]);
+    }
+}
+
+/* ----------------------------------------------- the checker catches errors */
+
+TEST(layer_gradcheck_catches_errors)
+{
+    EwCtx c;
+    ew_setup(&c, 0, 64);
+    float *good = fbuf(c.n), *bad = fbuf(c.n);
+    ew_loss(&c);
+    relu_backward(good, c.r, c.out, c.n);
+    CHECK_INT_EQ(gradcheck("relu (correct)", c.a, c.n, good, ew_loss, &c, gc_defaults()), 0);
+
+    /* one element 10% off: pick the largest so it is well above the absolute floor */
+    size_t k = 0;
+    for (size_t i = 1; i < c.n; i++)
+        if (fabsf(good[i]) > fabsf(good[k]))
+            k = i;
+    memcpy(bad, good, c.n * sizeof *bad);
+    bad[k] *= 1.1f;
+    printf("    (two failures expected below)\n");
+    CHECK(gradcheck("relu (one element x1.1)", c.a, c.n, bad, ew_loss, &c, gc_defaults()) > 0);
+
+    /* a dropped term: the mask read one element off */
+    for (size_t i = 0; i < c.n; i++)
+        bad[i] = c.out[(i + 1) % c.n] > 0.0f ? c.r[i] : 0.0f;
+    CHECK(gradcheck("relu (mask off by one)", c.a, c.n, bad, ew_loss, &c, gc_defaults()) > 0);
+
+    free(good);
+    free(bad);
+    ew_free(&c);
+
+    /* and on a conv weight gradient */
+    ConvCtx cc;
+    if (conv_setup(&cc, 2, 2, 5, 5, 2, 3, 1, 1, 0, 101u) == 0) {
+        float *dw = fbuf(cc.n_w);
+        conv_loss(&cc);
+        conv2d_backward(&cc.s, cc.B, NULL, dw, NULL, cc.r, cc.inp, cc.w, cc.ws);
+        k = 0;
+        for (size_t i = 1; i < cc.n_w; i++)
+            if (fabsf(dw[i]) > fabsf(dw[k]))
+                k = i;
+        dw[k] *= 1.1f;
+        printf("    (one failure expected below)\n");
+        CHECK(gradcheck("conv dw (x1.1)", cc.w, cc.n_w, dw, conv_loss, &cc, gc_defaults()) > 0);
+        free(dw);
+    }
+    conv_free(&cc);
+}
