@@ -3,7 +3,8 @@
  * which puts the numbers beside PyTorch's. Prints one line per measurement:
  *   ours NET views_per_s=V step_ms=M gflops=G
  *   sgemm gflops=G
- * Usage: bench_step NET [batch] [steps] [threads]   (NET: cnn3 | resnet) */
+ * Usage: bench_step NET [batch] [steps] [threads] [--profile]   (NET: cnn3 | resnet) */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
     int N = argc > 2 ? atoi(argv[2]) : 256;
     int steps = argc > 3 ? atoi(argv[3]) : 12;
     int threads = argc > 4 ? atoi(argv[4]) : 2;
+    bool profile = argc > 5 && strcmp(argv[5], "--profile") == 0;
     const int warmup = 3;
     EncoderConfig cfg;
     Model m;
@@ -140,6 +142,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < in_size * 2 * (size_t)N; i++)
         x[i] = rng_uniform(&rng);
     ntxent_bind(&nt, N, D, 0.5f, ws);
+    if (profile && net_profile_enable(&m.net)) {
+        fprintf(stderr, "bench_step: out of memory\n");
+        return 1;
+    }
 
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
@@ -158,6 +164,12 @@ int main(int argc, char **argv)
     double flops = step_flops_per_view(&m.net) * 2 * N;
     printf("ours %s views_per_s=%.1f step_ms=%.2f gflops=%.1f params=%zu loss=%.4f\n", name,
            2 * N / t, t * 1e3, flops / t * 1e-9, m.net.n_params, loss);
+    if (profile)
+        for (int i = 0; i < m.net.n_nodes; i++)
+            printf("  node %2d %-8s %4dx%2dx%2d fwd %7.2f ms bwd %7.2f ms\n", i,
+                   net_kind_name(m.net.nodes[i].kind), m.net.nodes[i].C, m.net.nodes[i].H,
+                   m.net.nodes[i].W, m.net.prof[2 * i] * 1e3 / (warmup + steps),
+                   m.net.prof[2 * i + 1] * 1e3 / (warmup + steps));
     printf("sgemm gflops=%.1f\n", sgemm_gflops(8));
     free(x);
     free(ws);

@@ -17,6 +17,7 @@
 #include "gs/layers.h"
 #include "gs/loss.h"
 #include "gs/model.h"
+#include "gs/model.h"
 #include "gs/net.h"
 #include "gs/optim.h"
 #include "harness.h"
@@ -652,4 +653,87 @@ out:
     if (have_model)
         model_free(&m);
     fixture_free(&fx);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Whole networks: one training-mode forward and backward of a small residual encoder and a
+ * small autoencoder for the loss sum(out * r), against autograd. Finite differences cannot
+ * check these well (the ReLU and max-pool kinks of a whole network spoil the quotients), so
+ * PyTorch is the independent reference for the graph code. */
+
+static void net_parity(Model *m, const char *file)
+{
+    Fixture fx;
+    if (load_fixture(&fx, file))
+        return;
+    Net *n = &m->net;
+    const FxTensor *x = need(&fx, "x", 0), *r = need(&fx, "r", 0), *out = need(&fx, "out", 0);
+    const FxTensor *np = need(&fx, "n_params", 1);
+    if (!x || !r || !out || !np)
+        goto done;
+    int B = x->dims[0];
+    size_t out_n = net_node_size(n, m->output) * (size_t)B;
+    CHECK_INT_EQ((int)np->data[0], n->n_spans);
+    CHECK_INT_EQ(x->count, net_node_size(n, m->input) * (size_t)B);
+    CHECK_INT_EQ(out->count, out_n);
+    CHECK_INT_EQ(r->count, out_n);
+    if ((int)np->data[0] != n->n_spans || out->count != out_n || r->count != out_n ||
+        x->count != net_node_size(n, m->input) * (size_t)B)
+        goto done;
+    for (int k = 0; k < n->n_spans; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "init.%d", k);
+        const FxTensor *t = need(&fx, name, n->spans[k].count);
+        if (!t)
+            goto done;
+        memcpy(n->params + n->spans[k].offset, t->data, t->count * sizeof(float));
+    }
+    for (size_t i = 0; i < n->n_params; i++)
+        n->grads[i] = PREFILL;
+    net_forward(n, x->data, B, true);
+    EXPECT_REL("net output", net_act(n, m->output), out->data, out_n);
+    net_backward_begin(n, B);
+    memcpy(net_dact(n, m->output), r->data, out_n * sizeof(float));
+    net_backward(n, B);
+    unprefill(n->grads, n->n_params);
+    for (int k = 0; k < n->n_spans; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "grad.%d", k);
+        const FxTensor *t = need(&fx, name, n->spans[k].count);
+        if (t)
+            EXPECT_REL(name, n->grads + n->spans[k].offset, t->data, t->count);
+    }
+done:
+    fixture_free(&fx);
+}
+
+TEST(parity_net_resnet)
+{
+    EncoderConfig cfg = encoder_defaults();
+    Model m;
+    GsErr err;
+    cfg.in_h = 10;
+    cfg.in_w = 8;
+    cfg.width = 4;
+    cfg.stages = 2;
+    cfg.blocks = 2;
+    cfg.head[0] = 6;
+    cfg.head[1] = 5;
+    CHECK(model_build_encoder(&m, &cfg, 6, 1, &err) == 0);
+    net_parity(&m, "net_resnet.gsfx");
+    model_free(&m);
+}
+
+TEST(parity_net_dae)
+{
+    DaeConfig cfg = dae_defaults();
+    Model m;
+    GsErr err;
+    cfg.in_h = cfg.in_w = 12;
+    cfg.filters[0] = 4;
+    cfg.filters[1] = 6;
+    cfg.filters[2] = 8;
+    CHECK(model_build_dae(&m, &cfg, 4, 1, &err) == 0);
+    net_parity(&m, "net_dae.gsfx");
+    model_free(&m);
 }

@@ -53,6 +53,7 @@ typedef struct {
     float *ws;              /* (n_ws) scratch shared by all nodes */
     size_t n_ws;
     int ws_threads;         /* thread count ws was sized for; never run with more */
+    double *prof;           /* (2 * n_nodes) seconds in forward, backward; NULL = off */
     bool finalized;
     GsErr err;              /* first building error, reported by net_finalize */
     int failed;
@@ -91,5 +92,8 @@ float *net_act(const Net *n, int node);   /* (max_batch, C, H, W) */
 float *net_dact(const Net *n, int node);
 size_t net_node_size(const Net *n, int node); /* C * H * W */
 const char *net_kind_name(NodeKind k);
+/* Starts accumulating the wall time of each node's forward and backward (bench_step's
+ * --profile); returns -1 when out of memory. */
+int net_profile_enable(Net *n);
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "gs/blas.h"
 #include "gs/rng.h"
 
@@ -339,8 +341,23 @@ int net_finalize(Net *n, int max_batch, uint64_t seed, GsErr *err)
     return 0;
 }
 
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int net_profile_enable(Net *n)
+{
+    if (!n->prof)
+        n->prof = calloc(2 * (size_t)(n->n_nodes ? n->n_nodes : 1), sizeof *n->prof);
+    return n->prof ? 0 : -1;
+}
+
 void net_free(Net *n)
 {
+    free(n->prof);
     free(n->nodes);
     free(n->spans);
     free(n->params);
@@ -384,6 +401,7 @@ void net_forward(Net *n, const float *x, int B, bool train)
         const Node *src = nd->a >= 0 ? &n->nodes[nd->a] : NULL;
         size_t count = (size_t)B * nd->C * nd->H * nd->W;
         float *p = n->params;
+        double t0 = n->prof ? now_seconds() : 0;
         switch (nd->kind) {
         case NODE_INPUT:
             memcpy(out, x, count * sizeof *out);
@@ -430,6 +448,8 @@ void net_forward(Net *n, const float *x, int B, bool train)
             add_forward(out, in, n->acts + n->nodes[nd->b].act_off, count);
             break;
         }
+        if (n->prof)
+            n->prof[2 * i] += now_seconds() - t0;
     }
 }
 
@@ -465,6 +485,7 @@ void net_backward(Net *n, int B)
         float *dinp = dinp_of(n, nd->a);
         size_t count = (size_t)B * nd->C * nd->H * nd->W;
         float *p = n->params, *g = n->grads;
+        double t0 = n->prof ? now_seconds() : 0;
         switch (nd->kind) {
         case NODE_INPUT:
             break;
@@ -508,5 +529,7 @@ void net_backward(Net *n, int B)
             add_backward(dinp, dinp_of(n, nd->b), dout, count);
             break;
         }
+        if (n->prof)
+            n->prof[2 * i + 1] += now_seconds() - t0;
     }
 }

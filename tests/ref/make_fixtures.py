@@ -19,6 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import cnn3, dae, ntxent, resnet  # noqa: E402
+
 MAGIC = b"GSFX"
 VERSION = 1
 
@@ -111,16 +114,6 @@ def batchnorm_cases():
     return bn_case("bn2d", (4, 3, 5, 5)) + bn_case("bn1d", (6, 5))
 
 
-def ntxent(z, tau):
-    """The standard SimCLR NT-Xent: rows i and i+N are the two views of image i."""
-    n2 = z.shape[0]
-    N = n2 // 2
-    zn = F.normalize(z, dim=1)
-    sim = zn @ zn.t() / tau
-    sim = sim.masked_fill(torch.eye(n2, dtype=torch.bool), float("-inf"))
-    targets = torch.cat([torch.arange(N, n2), torch.arange(0, N)])
-    return F.cross_entropy(sim, targets)
-
 
 def ntxent_cases():
     torch.manual_seed(303)
@@ -135,24 +128,13 @@ def ntxent_cases():
     return tensors
 
 
-def cnn3():
-    """model.h's encoder_cnn3(): three [conv3x3 s1 p1 + bias, BN, ReLU, maxpool 2] blocks with
-    32/64/128 channels (28 -> 14 -> 7 -> 3), global average pool, head 128 -> ReLU -> 64."""
-    layers, c = [], 1
-    for co in (32, 64, 128):
-        layers += [nn.Conv2d(c, co, 3, 1, 1, bias=True), nn.BatchNorm2d(co, eps=1e-5, momentum=0.1),
-                   nn.ReLU(), nn.MaxPool2d(2)]
-        c = co
-    enc = nn.Sequential(*layers)
-    head = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 64))
-    return enc, head
-
 
 def simclr_case():
     torch.manual_seed(404)
-    enc, head = cnn3()
+    net = cnn3()
+    enc, head = net[:12], net[14]
     # Parameter order = node order: conv w, conv b, bn gamma, bn beta, ..., linear w, linear b.
-    params = list(enc.parameters()) + list(head.parameters())
+    params = list(net.parameters())
     x = torch.rand(16, 1, 28, 28)
     tau, lr = 0.5, 1e-3
     tensors = [("x", x), ("tau", scalar(tau)), ("lr", scalar(lr)),
@@ -188,6 +170,36 @@ def simclr_case():
     return tensors
 
 
+def net_case(net, x, out_dim):
+    """One forward (training-mode BN) and backward of a whole network for the loss
+    sum(out * r): the output and every parameter's gradient, in node order."""
+    r = torch.rand(x.shape[0], out_dim) * 2 - 1
+    params = list(net.parameters())
+    net.train()
+    out = net(x)
+    (out.reshape(x.shape[0], -1) * r).sum().backward()
+    tensors = [("x", x), ("r", r), ("out", out.detach().reshape(x.shape[0], -1)),
+               ("n_params", scalar(len(params)))]
+    tensors += [("init.%d" % k, snap(p)) for k, p in enumerate(params)]
+    tensors += [("grad.%d" % k, snap(p.grad)) for k, p in enumerate(params)]
+    return tensors
+
+
+def resnet_case():
+    """A small residual encoder with every kind of block: identity and projected shortcuts,
+    stride 2, a non-square input."""
+    torch.manual_seed(505)
+    net = resnet(in_c=1, width=4, stages=2, blocks=2, head=(6, 5))
+    return net_case(net, torch.rand(6, 1, 10, 8), 5)
+
+
+def dae_case():
+    """A small denoising autoencoder: 12 -> 6 -> 3 (the third block does not pool)."""
+    torch.manual_seed(606)
+    net = dae(1, 12, 12, (4, 6, 8))
+    return net_case(net, torch.rand(4, 1, 12, 12), 144)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_fixtures.py OUTDIR")
@@ -198,6 +210,8 @@ def main():
     write_fixture(os.path.join(outdir, "batchnorm.gsfx"), batchnorm_cases())
     write_fixture(os.path.join(outdir, "ntxent.gsfx"), ntxent_cases())
     write_fixture(os.path.join(outdir, "simclr_adam.gsfx"), simclr_case())
+    write_fixture(os.path.join(outdir, "net_resnet.gsfx"), resnet_case())
+    write_fixture(os.path.join(outdir, "net_dae.gsfx"), dae_case())
 
 
 if __name__ == "__main__":
