@@ -5,7 +5,7 @@
 
 CC      ?= gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl
-OPT     ?= -O2
+OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
            $(OMP) -Iinclude -MMD -MP
@@ -41,21 +41,28 @@ $(DEPS_OK): scripts/install-deps
 deps:
 	scripts/install-deps
 
+# V=1 shows the whole command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 bin/gsimclrd: $(BUILD)/server/service/main.o $(CORE_OBJ)
 	@mkdir -p bin
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(TEST_BIN): $(TEST_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(BENCH_BIN): $(BUILD)/bench/bench_step.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # Tests run from the repository root (fixtures are read from tests/fixtures).
 test: $(DEPS_OK) $(TEST_BIN)

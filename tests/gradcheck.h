@@ -17,10 +17,10 @@ typedef struct {
     size_t max_checks; /* check at most this many elements (spread evenly), 0 = all */
     double abs_floor;  /* absolute tolerance floor, for tensors whose true gradient may be 0
                         * (a bias before batch-norm): set it from the whole network's scale */
-    /* Whole networks are full of ReLU and max-pool kinks: a step that crosses one makes the
-     * difference quotient meaningless. With skip_kinks, each element is also differenced at
-     * eps/2; where the two quotients disagree the loss is not smooth there, the element is
-     * skipped and counted in *kinked, and the rest are compared with the eps/2 quotient. */
+    /* ReLU and max-pool kinks: a step that crosses one makes the difference quotient
+     * meaningless. With skip_kinks, the forward and backward one-sided quotients are compared
+     * too; where they disagree the loss is not smooth within eps, the element is skipped and
+     * counted in *kinked, and the rest are compared as usual. */
     bool skip_kinks;
     size_t *kinked;
 } GcOpts;

@@ -4,6 +4,7 @@
  * thread counts, batchnorm's running statistics, the "backward adds" contract, and one test
  * showing the checker does flag wrong gradients. Sizes are small so the suite stays fast. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,7 @@ TEST(layer_conv_deterministic)
 
 typedef struct {
     int B, C, S;
+    bool relu; /* the fused batch-norm + ReLU */
     float *inp, *gamma, *beta, *out, *r;
     float *mean, *rstd, *rm, *rv;
 } BnCtx;
@@ -289,14 +291,18 @@ typedef struct {
 static double bn_loss(void *p)
 {
     BnCtx *c = p;
-    batchnorm_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->gamma, c->beta,
-                            c->B, c->C, c->S, 1e-5f, 0.1f);
+    if (c->relu)
+        batchnorm_relu_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->gamma,
+                                     c->beta, c->B, c->C, c->S, 1e-5f, 0.1f);
+    else
+        batchnorm_forward_train(c->out, c->mean, c->rstd, c->rm, c->rv, c->inp, c->gamma,
+                                c->beta, c->B, c->C, c->S, 1e-5f, 0.1f);
     return gc_dot(c->out, c->r, (size_t)c->B * c->C * c->S);
 }
 
-static int bn_gradcheck(int B, int C, int S)
+static int bn_gradcheck_mode(int B, int C, int S, bool relu)
 {
-    BnCtx c = {.B = B, .C = C, .S = S};
+    BnCtx c = {.B = B, .C = C, .S = S, .relu = relu};
     size_t n = (size_t)B * C * S;
     int bad = 0;
     c.inp = fbuf(n);
@@ -314,17 +320,77 @@ static int bn_gradcheck(int B, int C, int S)
     gc_fill(c.beta, (size_t)C, 24, -0.5f, 0.5f);
     float *dinp = fbuf(n), *dg = fbuf((size_t)C), *dbeta = fbuf((size_t)C);
     bn_loss(&c);
-    batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, B, C, S);
+    if (relu)
+        batchnorm_relu_backward(dinp, dg, dbeta, c.r, c.out, c.inp, c.mean, c.rstd, c.gamma, B,
+                                C, S);
+    else
+        batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, B, C, S);
     GcOpts o = gc_defaults();
     o.eps = 1e-3;
+    /* With the ReLU, an output within eps of 0 is a kink where the quotient means nothing:
+     * skip those (there are few) and check the rest. */
+    size_t kinked = 0;
+    double amax = 0;
+    for (size_t i = 0; i < n; i++)
+        amax = fabs(dinp[i]) > amax ? fabs(dinp[i]) : amax;
+    o.skip_kinks = relu;
+    o.kinked = &kinked;
+    o.abs_floor = relu ? 2e-3 * amax : 0;
     bad += gradcheck("bn dinp", c.inp, n, dinp, bn_loss, &c, o);
     bad += gradcheck("bn dgamma", c.gamma, (size_t)C, dg, bn_loss, &c, o);
     bad += gradcheck("bn dbeta", c.beta, (size_t)C, dbeta, bn_loss, &c, o);
+    if (kinked * 20 > n)
+        bad += (int)kinked;
     float *arr[] = {c.inp, c.out, c.r, c.gamma, c.beta, c.mean, c.rstd, c.rm, c.rv,
                     dinp,  dg,    dbeta};
     for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++)
         free(arr[i]);
     return bad;
+}
+
+static int bn_gradcheck(int B, int C, int S)
+{
+    return bn_gradcheck_mode(B, C, S, false);
+}
+
+TEST(layer_bn_relu_gradcheck)
+{
+    CHECK_INT_EQ(bn_gradcheck_mode(3, 2, 5, true), 0);
+    CHECK_INT_EQ(bn_gradcheck_mode(2, 3, 45, true), 0); /* more than one 32-value block */
+    CHECK_INT_EQ(bn_gradcheck_mode(7, 3, 1, true), 0);
+}
+
+TEST(layer_bn_relu_matches_bn_then_relu)
+{
+    enum { B = 4, C = 3, S = 37 };
+    size_t n = (size_t)B * C * S;
+    float *x = fbuf(n), *y1 = fbuf(n), *y2 = fbuf(n), *dy = fbuf(n), *d1 = fbuf(n),
+          *d2 = fbuf(n), *dr = fbuf(n);
+    float g[C] = {1.2f, 0.7f, 1.0f}, be[C] = {0.1f, -0.3f, 0.0f}, m[C], rs[C], rm[C] = {0},
+          rv[C] = {1, 1, 1}, dg1[C] = {0}, db1[C] = {0}, dg2[C] = {0}, db2[C] = {0};
+    gc_fill(x, n, 31, -2, 2);
+    gc_fill(dy, n, 32, -1, 1);
+    batchnorm_forward_train(y1, m, rs, rm, rv, x, g, be, B, C, S, 1e-5f, 0.1f);
+    relu_backward(dr, dy, y1, n); /* needs the ReLU's output: take it from y1 */
+    relu_forward(y1, y1, n);
+    batchnorm_backward(d1, dg1, db1, dr, x, m, rs, g, B, C, S);
+    batchnorm_relu_forward_train(y2, m, rs, rm, rv, x, g, be, B, C, S, 1e-5f, 0.1f);
+    batchnorm_relu_backward(d2, dg2, db2, dy, y2, x, m, rs, g, B, C, S);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_CLOSE(y2[i], y1[i], 1e-6);
+        CHECK_CLOSE(d2[i], d1[i], 1e-5);
+    }
+    for (int c = 0; c < C; c++) {
+        CHECK_CLOSE(dg2[c], dg1[c], 1e-5);
+        CHECK_CLOSE(db2[c], db1[c], 1e-5);
+    }
+    free(x);
+    free(y1);
+    free(y2);
+    free(dy);
+    free(d1);
+    free(d2);
+    free(dr);
 }
 
 TEST(layer_bn_gradcheck_conv_maps)
@@ -643,6 +709,7 @@ TEST(layer_maxpool_gradcheck)
 {
     CHECK_INT_EQ(pool_gradcheck(0, 3, 2, 6, 8, 2, 2, 0), 0);
     CHECK_INT_EQ(pool_gradcheck(0, 2, 2, 7, 5, 3, 2, 0), 0);  /* overlapping, odd sizes */
+    CHECK_INT_EQ(pool_gradcheck(0, 2, 3, 7, 5, 2, 2, 0), 0);  /* 2x2 fast path, odd sizes */
 }
 
 TEST(layer_maxpool_forward_values)

@@ -46,6 +46,19 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *inp, const float *mean, const float *rstd,
                         const float *gamma, int B, int C, int S);
 
+/* Batch-norm followed by ReLU in the same pass: out = max(0, bn(inp)). Backward takes the
+ * gradient at the ReLU's output and that output (its mask); the pre-ReLU map never exists. */
+void batchnorm_relu_forward_train(float *out, float *mean, float *rstd, float *run_mean,
+                                  float *run_var, const float *inp, const float *gamma,
+                                  const float *beta, int B, int C, int S, float eps,
+                                  float momentum);
+void batchnorm_relu_forward_infer(float *out, const float *inp, const float *gamma,
+                                  const float *beta, const float *run_mean,
+                                  const float *run_var, int B, int C, int S, float eps);
+void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                             const float *out, const float *inp, const float *mean,
+                             const float *rstd, const float *gamma, int B, int C, int S);
+
 /* ---- element-wise ---- */
 void relu_forward(float *out, const float *inp, size_t n);
 /* dinp += dout * (out > 0) */

@@ -2,7 +2,9 @@
  * Building records the nodes; net_finalize sizes and makes the allocations: one for parameters,
  * one for their gradients, one for non-trained buffers (batch-norm running statistics), one for
  * activations, one for activation gradients, one for saved state and one scratch workspace.
- * After that, training steps allocate nothing. Nodes run in the order they were added. */
+ * After that, training steps allocate nothing. Nodes run in the order they were added.
+ * A batch-norm whose only consumer is the ReLU right after it runs fused with that ReLU: both
+ * nodes then share one activation buffer holding the ReLU's output. */
 #ifndef GS_NET_H
 #define GS_NET_H
 
@@ -27,6 +29,8 @@ typedef struct {
     int k, stride;       /* max-pool window and stride; upsample factor in k */
     int in_features;     /* linear */
     bool bias;           /* conv, linear */
+    bool relu;           /* bn: a following ReLU is fused in (set by net_finalize) */
+    bool fused;          /* relu: computed by the bn before it; shares its buffers */
     size_t w_off, b_off; /* parameters: conv/linear weight and bias, bn gamma and beta */
     size_t buf_off;      /* bn running mean (C) then running var (C), in buffers */
     size_t act_off;      /* output activation (max_batch, C, H, W) in acts and dacts */

@@ -4,85 +4,101 @@
  * threads split the channels; every sum is taken in double in a fixed order, so results do
  * not depend on the thread count. The layer is memory-bound on conv maps, so each function
  * reads its inputs as few times as it can: forward once for the statistics and once to
- * normalise, backward once for the two sums and once for dinp. */
+ * normalise, backward once for the two sums and once for dinp. The batchnorm_relu_* variants
+ * apply a following ReLU in the same passes, so the network never writes the pre-ReLU map. */
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gs/layers.h"
 
-/* The loops below walk one (b, c) plane at a time: S contiguous floats. Eight independent
- * double accumulators let the adds overlap instead of waiting on one another, while the
- * order stays fixed. */
-#define LANES 8
+/* The loops below walk one (b, c) plane at a time: S contiguous floats. They sum in float
+ * over blocks of BLOCK values, which vectorises, and add the block sums in double, so the
+ * rounding stays that of a BLOCK-term float sum however large the batch (a gradient sum such
+ * as dbeta often nearly cancels, and Adam turns its rounding into whole steps). Loads are
+ * unconditional and masks are selects, so the loops vectorise. */
+#define BLOCK 32
 
 /* sum (x - shift) and sum (x - shift)^2 over one plane, added into *s1, *s2 */
-static void plane_moments(const float *x, size_t n, double shift, double *s1, double *s2)
+static void plane_moments(const float *x, size_t n, float shift, double *s1, double *s2)
 {
-    double a[LANES] = {0}, q[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            double d = x[i + j] - shift;
-            a[j] += d;
-            q[j] += d * d;
-        }
     double t1 = 0.0, t2 = 0.0;
-    for (int j = 0; j < LANES; j++) {
-        t1 += a[j];
-        t2 += q[j];
-    }
-    for (; i < n; i++) {
-        double d = x[i] - shift;
-        t1 += d;
-        t2 += d * d;
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float a = 0.0f, q = 0.0f;
+#pragma omp simd reduction(+ : a, q)
+        for (size_t i = i0; i < i0 + m; i++) {
+            float d = x[i] - shift;
+            a += d;
+            q += d * d;
+        }
+        t1 += a;
+        t2 += q;
     }
     *s1 += t1;
     *s2 += t2;
 }
 
-/* sum dy and sum dy * (x - mean) over one plane */
-static void plane_dsums(const float *dy, const float *x, size_t n, double mean, double *sdy,
+/* sum g and sum g * (x - mean) over one plane, g = dy, or with a fused ReLU g = dy where the
+ * ReLU's output y is positive and 0 elsewhere */
+static void plane_dsums(const float *restrict dy, const float *restrict y,
+                        const float *restrict x, size_t n, float mean, double *sdy,
                         double *sdyx)
 {
-    double a[LANES] = {0}, c[LANES] = {0};
-    size_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) {
-            a[j] += dy[i + j];
-            c[j] += dy[i + j] * (x[i + j] - mean);
+    double t1 = 0.0, t2 = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+        size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        float a = 0.0f, c = 0.0f;
+        if (y) {
+#pragma omp simd reduction(+ : a, c)
+            for (size_t i = i0; i < i0 + m; i++) {
+                float d = dy[i];
+                float g = y[i] > 0.0f ? d : 0.0f;
+                a += g;
+                c += g * (x[i] - mean);
+            }
+        } else {
+#pragma omp simd reduction(+ : a, c)
+            for (size_t i = i0; i < i0 + m; i++) {
+                a += dy[i];
+                c += dy[i] * (x[i] - mean);
+            }
         }
-    double s1 = 0.0, s2 = 0.0;
-    for (int j = 0; j < LANES; j++) {
-        s1 += a[j];
-        s2 += c[j];
+        t1 += a;
+        t2 += c;
     }
-    for (; i < n; i++) {
-        s1 += dy[i];
-        s2 += dy[i] * (x[i] - mean);
-    }
-    *sdy += s1;
-    *sdyx += s2;
+    *sdy += t1;
+    *sdyx += t2;
 }
 
 /* y = (x - center) * scale + shift over every plane of channel c. Centring first, rather
  * than folding the mean into the shift, keeps precision when |mean| >> std. */
 static void channel_affine(float *out, const float *inp, int B, int C, int S, int c,
-                           float center, float scale, float shift)
+                           float center, float scale, float shift, bool relu)
 {
     for (int b = 0; b < B; b++) {
         size_t off = ((size_t)b * C + c) * S;
         const float *x = inp + off;
         float *y = out + off;
+        if (relu) {
+            /* written so a NaN passes through, as in relu_forward */
 #pragma omp simd
-        for (int i = 0; i < S; i++)
-            y[i] = (x[i] - center) * scale + shift;
+            for (int i = 0; i < S; i++) {
+                float v = (x[i] - center) * scale + shift;
+                y[i] = v < 0.0f ? 0.0f : v;
+            }
+        } else {
+#pragma omp simd
+            for (int i = 0; i < S; i++)
+                y[i] = (x[i] - center) * scale + shift;
+        }
     }
 }
 
-void batchnorm_forward_train(float *out, float *mean, float *rstd, float *run_mean,
-                             float *run_var, const float *inp, const float *gamma,
-                             const float *beta, int B, int C, int S, float eps,
-                             float momentum)
+static void forward_train(float *out, float *mean, float *rstd, float *run_mean,
+                          float *run_var, const float *inp, const float *gamma,
+                          const float *beta, int B, int C, int S, float eps, float momentum,
+                          bool relu)
 {
     const double n = (double)B * S;
 #pragma omp parallel for schedule(static)
@@ -94,7 +110,7 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *run_me
         const double k = inp[(size_t)c * S];
         double s1 = 0.0, s2 = 0.0;
         for (int b = 0; b < B; b++)
-            plane_moments(inp + ((size_t)b * C + c) * S, (size_t)S, k, &s1, &s2);
+            plane_moments(inp + ((size_t)b * C + c) * S, (size_t)S, (float)k, &s1, &s2);
         double dm = s1 / n;
         double m = k + dm;
         double sq = s2 - s1 * dm;  /* sum of squared deviations from the mean */
@@ -107,27 +123,27 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *run_me
         double unbiased = n > 1 ? sq / (n - 1) : var;
         run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
         run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
-        channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c]);
+        channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c], relu);
     }
 }
 
-void batchnorm_forward_infer(float *out, const float *inp, const float *gamma,
-                             const float *beta, const float *run_mean, const float *run_var,
-                             int B, int C, int S, float eps)
+static void forward_infer(float *out, const float *inp, const float *gamma, const float *beta,
+                          const float *run_mean, const float *run_var, int B, int C, int S,
+                          float eps, bool relu)
 {
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         double scale = gamma[c] / sqrt((double)run_var[c] + (double)eps);
-        channel_affine(out, inp, B, C, S, c, run_mean[c], (float)scale, beta[c]);
+        channel_affine(out, inp, B, C, S, c, run_mean[c], (float)scale, beta[c], relu);
     }
 }
 
 /* With xhat = (x - mean) * rstd and N = B*S:
  *   dbeta = sum dy, dgamma = sum dy * xhat,
  *   dx = gamma * rstd / N * (N * dy - sum dy - xhat * sum(dy * xhat)). */
-void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                        const float *inp, const float *mean, const float *rstd,
-                        const float *gamma, int B, int C, int S)
+static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                     const float *relu_out, const float *inp, const float *mean,
+                     const float *rstd, const float *gamma, int B, int C, int S)
 {
     const double n = (double)B * S;
 #pragma omp parallel for schedule(static)
@@ -136,7 +152,8 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
         const double m = mean[c], rs = rstd[c];
         for (int b = 0; b < B; b++) {
             size_t off = ((size_t)b * C + c) * S;
-            plane_dsums(dout + off, inp + off, (size_t)S, m, &sdy, &sdyx);
+            plane_dsums(dout + off, relu_out ? relu_out + off : NULL, inp + off, (size_t)S,
+                        (float)m, &sdy, &sdyx);
         }
         double sdyxhat = sdyx * rs;
         if (dbeta)
@@ -154,9 +171,65 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             size_t off = ((size_t)b * C + c) * S;
             const float *dy = dout + off, *x = inp + off;
             float *dx = dinp + off;
+            if (relu_out) {
+                const float *y = relu_out + off;
 #pragma omp simd
-            for (int i = 0; i < S; i++)
-                dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+                for (int i = 0; i < S; i++) {
+                    float d = dy[i];
+                    float g = y[i] > 0.0f ? d : 0.0f;
+                    dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
+                }
+            } else {
+#pragma omp simd
+                for (int i = 0; i < S; i++)
+                    dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+            }
         }
     }
+}
+
+void batchnorm_forward_train(float *out, float *mean, float *rstd, float *run_mean,
+                             float *run_var, const float *inp, const float *gamma,
+                             const float *beta, int B, int C, int S, float eps,
+                             float momentum)
+{
+    forward_train(out, mean, rstd, run_mean, run_var, inp, gamma, beta, B, C, S, eps, momentum,
+                  false);
+}
+
+void batchnorm_relu_forward_train(float *out, float *mean, float *rstd, float *run_mean,
+                                  float *run_var, const float *inp, const float *gamma,
+                                  const float *beta, int B, int C, int S, float eps,
+                                  float momentum)
+{
+    forward_train(out, mean, rstd, run_mean, run_var, inp, gamma, beta, B, C, S, eps, momentum,
+                  true);
+}
+
+void batchnorm_forward_infer(float *out, const float *inp, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             int B, int C, int S, float eps)
+{
+    forward_infer(out, inp, gamma, beta, run_mean, run_var, B, C, S, eps, false);
+}
+
+void batchnorm_relu_forward_infer(float *out, const float *inp, const float *gamma,
+                                  const float *beta, const float *run_mean,
+                                  const float *run_var, int B, int C, int S, float eps)
+{
+    forward_infer(out, inp, gamma, beta, run_mean, run_var, B, C, S, eps, true);
+}
+
+void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                        const float *inp, const float *mean, const float *rstd,
+                        const float *gamma, int B, int C, int S)
+{
+    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S);
+}
+
+void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                             const float *out, const float *inp, const float *mean,
+                             const float *rstd, const float *gamma, int B, int C, int S)
+{
+    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S);
 }

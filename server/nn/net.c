@@ -65,9 +65,6 @@ static int push(Net *n, const Node *proto)
     }
     Node *nd = &n->nodes[n->n_nodes];
     *nd = *proto;
-    /* activation offsets are per image here; net_finalize scales them by max_batch */
-    nd->act_off = n->n_acts;
-    n->n_acts += (size_t)nd->C * nd->H * nd->W;
     return n->n_nodes++;
 }
 
@@ -292,6 +289,40 @@ static float *alloc_floats(size_t count)
     return calloc(count ? count : 1, sizeof(float));
 }
 
+/* Fuses each batch-norm with a ReLU that is its only consumer, then lays out the activation
+ * buffers for max_batch images; a fused ReLU shares its batch-norm's buffer. */
+static int fuse_and_place(Net *n)
+{
+    int *consumers = calloc((size_t)n->n_nodes, sizeof *consumers);
+    if (!consumers)
+        return -1;
+    for (int i = 0; i < n->n_nodes; i++) {
+        if (n->nodes[i].a >= 0)
+            consumers[n->nodes[i].a]++;
+        if (n->nodes[i].b >= 0)
+            consumers[n->nodes[i].b]++;
+    }
+    for (int i = 0; i + 1 < n->n_nodes; i++) {
+        Node *bn = &n->nodes[i], *relu = &n->nodes[i + 1];
+        if (bn->kind == NODE_BN && relu->kind == NODE_RELU && relu->a == i && consumers[i] == 1) {
+            bn->relu = true;
+            relu->fused = true;
+        }
+    }
+    free(consumers);
+    n->n_acts = 0;
+    for (int i = 0; i < n->n_nodes; i++) {
+        Node *nd = &n->nodes[i];
+        if (nd->fused) {
+            nd->act_off = n->nodes[nd->a].act_off;
+            continue;
+        }
+        nd->act_off = n->n_acts;
+        n->n_acts += (size_t)n->max_batch * nd->C * nd->H * nd->W;
+    }
+    return 0;
+}
+
 int net_finalize(Net *n, int max_batch, uint64_t seed, GsErr *err)
 {
     if (n->failed) {
@@ -306,9 +337,10 @@ int net_finalize(Net *n, int max_batch, uint64_t seed, GsErr *err)
     if (max_batch < 1)
         return gs_errf(err, "net: max_batch %d < 1", max_batch);
     n->max_batch = max_batch;
+    if (fuse_and_place(n))
+        return gs_errf(err, "net: out of memory");
     for (int i = 0; i < n->n_nodes; i++) {
         Node *nd = &n->nodes[i];
-        nd->act_off *= (size_t)max_batch;
         if (nd->kind == NODE_MAXPOOL)
             nd->save_off *= (size_t)max_batch;
         if (nd->kind == NODE_CONV) {
@@ -318,7 +350,6 @@ int net_finalize(Net *n, int max_batch, uint64_t seed, GsErr *err)
         }
     }
     n->ws_threads = gs_threads_get();
-    n->n_acts *= (size_t)max_batch;
     n->n_idx *= (size_t)max_batch;
     n->params = alloc_floats(n->n_params);
     n->grads = alloc_floats(n->n_params);
@@ -411,7 +442,19 @@ void net_forward(Net *n, const float *x, int B, bool train)
                            n->ws);
             break;
         case NODE_BN:
-            if (train)
+            if (nd->relu && train)
+                batchnorm_relu_forward_train(out, n->saved + nd->save_off,
+                                             n->saved + nd->save_off + nd->C,
+                                             n->buffers + nd->buf_off,
+                                             n->buffers + nd->buf_off + nd->C, in,
+                                             p + nd->w_off, p + nd->b_off, B, nd->C,
+                                             nd->H * nd->W, n->bn_eps, n->bn_momentum);
+            else if (nd->relu)
+                batchnorm_relu_forward_infer(out, in, p + nd->w_off, p + nd->b_off,
+                                             n->buffers + nd->buf_off,
+                                             n->buffers + nd->buf_off + nd->C, B, nd->C,
+                                             nd->H * nd->W, n->bn_eps);
+            else if (train)
                 batchnorm_forward_train(out, n->saved + nd->save_off,
                                         n->saved + nd->save_off + nd->C,
                                         n->buffers + nd->buf_off,
@@ -425,7 +468,8 @@ void net_forward(Net *n, const float *x, int B, bool train)
                                         nd->H * nd->W, n->bn_eps);
             break;
         case NODE_RELU:
-            relu_forward(out, in, count);
+            if (!nd->fused)
+                relu_forward(out, in, count);
             break;
         case NODE_SIGMOID:
             sigmoid_forward(out, in, count);
@@ -456,7 +500,8 @@ void net_forward(Net *n, const float *x, int B, bool train)
 void net_backward_begin(Net *n, int B)
 {
     for (int i = 0; i < n->n_nodes; i++)
-        memset(n->dacts + n->nodes[i].act_off, 0,
+        if (!n->nodes[i].fused)
+            memset(n->dacts + n->nodes[i].act_off, 0,
                (size_t)B * net_node_size(n, i) * sizeof(float));
 }
 
@@ -481,8 +526,8 @@ void net_backward(Net *n, int B)
         const float *out = n->acts + nd->act_off;
         const float *dout = n->dacts + nd->act_off;
         const float *in = n->acts + n->nodes[nd->a].act_off;
-        const Node *src = &n->nodes[nd->a];
         float *dinp = dinp_of(n, nd->a);
+        const Node *src = &n->nodes[nd->a];
         size_t count = (size_t)B * nd->C * nd->H * nd->W;
         float *p = n->params, *g = n->grads;
         double t0 = n->prof ? now_seconds() : 0;
@@ -494,14 +539,19 @@ void net_backward(Net *n, int B)
                             dout, in, p + nd->w_off, n->ws);
             break;
         case NODE_BN:
-            /* batchnorm_backward always produces dinp; a BN right on the input is unusual, so
-             * its input gradient lands in the input node's (unused) buffer */
-            batchnorm_backward(n->dacts + src->act_off, g + nd->w_off, g + nd->b_off, dout, in,
-                               n->saved + nd->save_off, n->saved + nd->save_off + nd->C,
-                               p + nd->w_off, B, nd->C, nd->H * nd->W);
+            /* dinp is NULL for a BN right on the input: only dgamma and dbeta are wanted */
+            if (nd->relu)
+                batchnorm_relu_backward(dinp, g + nd->w_off, g + nd->b_off, dout, out, in,
+                                        n->saved + nd->save_off,
+                                        n->saved + nd->save_off + nd->C, p + nd->w_off, B,
+                                        nd->C, nd->H * nd->W);
+            else
+                batchnorm_backward(dinp, g + nd->w_off, g + nd->b_off, dout, in,
+                                   n->saved + nd->save_off, n->saved + nd->save_off + nd->C,
+                                   p + nd->w_off, B, nd->C, nd->H * nd->W);
             break;
         case NODE_RELU:
-            if (dinp)
+            if (dinp && !nd->fused)
                 relu_backward(dinp, dout, out, count);
             break;
         case NODE_SIGMOID:

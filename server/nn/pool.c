@@ -10,11 +10,48 @@
 
 #include "gs/layers.h"
 
+/* v replaces the running maximum when larger, or when it is NaN (a NaN wins, as in
+ * PyTorch, so it reaches the loss's NaN check); written as selects so the loop vectorises. */
+static inline void take_max(float v, int32_t at, float *best, int32_t *where)
+{
+    int t = (v > *best) | (v != v);
+    *best = t ? v : *best;
+    *where = t ? at : *where;
+}
+
+/* The common 2x2 window at stride 2, one plane: each output reads two input rows. */
+static void maxpool2_plane(float *y, int32_t *ix, const float *x, int W, int Ho, int Wo)
+{
+    for (int oy = 0; oy < Ho; oy++) {
+        const float *r0 = x + (size_t)(2 * oy) * W, *r1 = r0 + W;
+        float *yr = y + (size_t)oy * Wo;
+        int32_t *ir = ix + (size_t)oy * Wo;
+        const int32_t base = 2 * oy * W;
+#pragma omp simd
+        for (int ox = 0; ox < Wo; ox++) {
+            int32_t at = base + 2 * ox, where = at;
+            float best = r0[2 * ox];
+            take_max(r0[2 * ox + 1], at + 1, &best, &where);
+            take_max(r1[2 * ox], at + W, &best, &where);
+            take_max(r1[2 * ox + 1], at + W + 1, &best, &where);
+            yr[ox] = best;
+            ir[ox] = where;
+        }
+    }
+}
+
 void maxpool_forward(float *out, int32_t *idx, const float *inp, int B, int C, int H, int W,
                      int K, int stride)
 {
     const int Ho = (H - K) / stride + 1, Wo = (W - K) / stride + 1;
     const long long planes = (long long)B * C;
+    if (K == 2 && stride == 2) {
+#pragma omp parallel for schedule(static)
+        for (long long p = 0; p < planes; p++)
+            maxpool2_plane(out + (size_t)p * Ho * Wo, idx + (size_t)p * Ho * Wo,
+                           inp + (size_t)p * H * W, W, Ho, Wo);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (long long p = 0; p < planes; p++) {
         const float *x = inp + (size_t)p * H * W;     // (H, W)
