@@ -11,7 +11,7 @@ void gs_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, cons
 
 /* gsimclr parallelises its own loops (OpenMP, over images or rows) and calls SGEMM from
  * inside them, so OpenBLAS itself runs single-threaded; gs_threads_set(T) sets the number of
- * OpenMP threads every parallel loop of the project uses. */
+ * OpenMP threads every parallel loop started from the calling thread uses. */
 void gs_threads_set(int n);
 int gs_threads_get(void);
 

@@ -20,7 +20,7 @@ typedef struct {
     uint8_t *data;
     size_t len, cap;
     uint32_t n_sections;
-    int failed;       /* an allocation failed; ckpt_finish reports it */
+    int failed;       /* a ckpt_add failed (memory or a bad name); sticky, ckpt_finish reports it */
 } CkptWriter;
 
 void ckpt_writer_init(CkptWriter *w);

@@ -9,7 +9,9 @@
 #include <omp.h>
 #endif
 
-static int g_threads = 1;
+/* Per calling thread, like OpenMP's own thread-count setting: each worker of the daemon sets
+ * the count for the loops it starts. */
+static _Thread_local int g_threads = 1;
 
 void gs_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float *A,
               int lda, const float *B, int ldb, float beta, float *C, int ldc)

@@ -423,8 +423,17 @@ const char *net_kind_name(NodeKind k)
     return (unsigned)k < sizeof KIND_NAMES / sizeof KIND_NAMES[0] ? KIND_NAMES[k] : "?";
 }
 
+/* The conv scratch was sized for ws_threads threads; a caller that has raised the count
+ * since would overrun it, so the count is brought back down for this thread. */
+static void clamp_threads(const Net *n)
+{
+    if (gs_threads_get() > n->ws_threads)
+        gs_threads_set(n->ws_threads);
+}
+
 void net_forward(Net *n, const float *x, int B, bool train)
 {
+    clamp_threads(n);
     for (int i = 0; i < n->n_nodes; i++) {
         const Node *nd = &n->nodes[i];
         float *out = n->acts + nd->act_off;
@@ -521,6 +530,7 @@ static float *dinp_of(Net *n, int a)
 
 void net_backward(Net *n, int B)
 {
+    clamp_threads(n);
     for (int i = n->n_nodes - 1; i > 0; i--) {
         const Node *nd = &n->nodes[i];
         const float *out = n->acts + nd->act_off;
