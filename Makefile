@@ -29,8 +29,11 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 TEST_BIN  := $(BUILD)/tests/run_tests
 BENCH_BIN := $(BUILD)/bench/bench_step
+KMEANS_BIN := $(BUILD)/bench/bench_kmeans
+EMBED_BIN := $(BUILD)/bench/dae_embed
+EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test asan tsan bench bench-step demo clean deps fixtures
+.PHONY: all test asan tsan bench bench-step bench-kmeans demo clean deps fixtures
 all: $(DEPS_OK) bin/gsimclrd $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -59,7 +62,7 @@ $(TEST_BIN): $(TEST_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN): $(BUILD)/bench/bench_step.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -80,12 +83,21 @@ tsan: $(DEPS_OK)
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
 
-bench: bench-step
+bench: bench-step bench-kmeans
 
 # Needs the reference packages: scripts/install-deps --bench
 bench-step: $(DEPS_OK) $(BENCH_BIN)
 	scripts/install-deps --bench
 	bench/bench_step.sh $(BENCH_BIN)
+
+# k-means on the DAE embeddings of all 60,000 Fashion-MNIST training images, against
+# scikit-learn on the same matrix (the embeddings are made once by the pipeline's dae stage).
+$(EMBEDDINGS): $(EMBED_BIN)
+	$(EMBED_BIN) $@
+
+bench-kmeans: $(DEPS_OK) $(KMEANS_BIN) $(EMBEDDINGS)
+	scripts/install-deps --bench
+	bench/bench_kmeans.sh $(EMBEDDINGS) $(KMEANS_BIN)
 
 # Regenerates the PyTorch fixtures under tests/fixtures (needs python3-torch).
 fixtures:

@@ -5,6 +5,7 @@
 #ifndef GS_DATASET_H
 #define GS_DATASET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,5 +31,12 @@ int cifar_load(Dataset *ds, const char *const *paths, int n_paths, int cifar100,
 int dataset_subset(Dataset *ds, int n, uint64_t seed, GsErr *err);
 
 void dataset_free(Dataset *ds);
+
+/* The train and test sets of a dataset named "fashion-mnist" (the Debian package's files), or
+ * of a folder holding the IDX files (train-images-idx3-ubyte[.gz] and friends) or the CIFAR-10
+ * binary batches (data_batch_1..5.bin, test_batch.bin). When data_root is not NULL a folder
+ * must resolve (realpath) to data_root or below it; nothing outside is opened. */
+int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
+                       GsErr *err);
 
 #endif

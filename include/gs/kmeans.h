@@ -33,11 +33,17 @@ KmeansConfig kmeans_defaults(void); /* k 64, n_init 4, max_iter 100, tol 1e-4, s
  * the fit with an error "canceled". On error res holds nothing to free. */
 int kmeans_fit(KmeansResult *res, const float *x, int n, int d, const KmeansConfig *cfg,
                const volatile int *cancel, GsErr *err);
+/* Lloyd from given centres init (k, d) instead of k-means++: one run, cfg->n_init and
+ * cfg->seed unused (tests drive the empty-cluster repair with it; also a warm start). */
+int kmeans_fit_from(KmeansResult *res, const float *x, int n, int d, const float *init,
+                    const KmeansConfig *cfg, const volatile int *cancel, GsErr *err);
 void kmeans_result_free(KmeansResult *res);
 
+/* Both diagnostics return NaN when n < 1 or an assignment / label is out of range. */
 /* Fraction of points whose cluster's majority label is their label. */
 double cluster_purity(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
-/* Normalised mutual information, arithmetic normalisation (scikit-learn's default). */
+/* Normalised mutual information, arithmetic normalisation (scikit-learn's default): 1 when
+ * both sides have a single value, 0 when only one side does. */
 double cluster_nmi(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
 
 #endif

@@ -1,0 +1,75 @@
+/* pipeline.h — the G-SimCLR stages run in one process: `dae` (denoising autoencoder),
+ * `kmeans` (pseudo-labels from the autoencoder's embeddings), `simclr` (guided or plain
+ * batches, NT-Xent) and `eval` (linear and kNN evaluation of frozen features). The pipeline
+ * knows nothing of HTTP or SQLite: it reports through a Sink and hands every checkpoint to it;
+ * to resume, the caller passes back the last checkpoint it was given. A stage checks the
+ * cancel flag every training step. */
+#ifndef GS_PIPELINE_H
+#define GS_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gs/config.h"
+#include "gs/dataset.h"
+#include "gs/err.h"
+
+enum { STAGE_DAE, STAGE_KMEANS, STAGE_SIMCLR, STAGE_EVAL, STAGE_COUNT };
+extern const char *const STAGE_NAMES[STAGE_COUNT];
+
+typedef struct {
+    int stage;              /* STAGE_* */
+    int epoch, epochs;      /* 1-based epoch being run, and how many */
+    long step, steps;       /* steps done in this stage, and in all */
+    double loss;            /* running mean loss of the current epoch (NaN when none) */
+    double items_per_s;     /* images (or points) per second over the current epoch */
+    double eta_s;           /* seconds left in the stage, estimated */
+} StageProgress;
+
+typedef struct {
+    /* Each may be NULL. Called from the thread running the pipeline. */
+    void (*progress)(void *ctx, const StageProgress *p);
+    /* One value: per epoch (step = -1) or per logged step. */
+    void (*metric)(void *ctx, int stage, int epoch, long step, const char *name, double value);
+    /* A complete checkpoint of the run so far (its stage's state, or the pseudo-labels after
+     * kmeans). Returns 0 when stored; non-zero stops the run with an error. */
+    int (*checkpoint)(void *ctx, int stage, int epoch, const void *data, size_t len);
+    void (*log)(void *ctx, const char *line);
+    void *ctx;
+    const volatile int *cancel; /* set to non-zero to stop at the next step */
+} Sink;
+
+typedef struct {
+    double seconds[STAGE_COUNT];   /* wall time of each stage run in this call */
+    double dae_loss;               /* last epoch's reconstruction loss (NaN when skipped) */
+    double inertia, purity, nmi;   /* k-means (NaN when skipped or without labels) */
+    int k;
+    int32_t *cluster_sizes;        /* (k), owned */
+    int32_t *assign;               /* (n_train) pseudo-label of each training image, owned */
+    int n_train;
+    double repeat_batches;         /* mean per epoch of batches repeating a cluster */
+    double simclr_loss;            /* last epoch's NT-Xent */
+    double knn_top1;               /* kNN accuracy of the backbone features */
+    double linear_top1;            /* linear eval top-1 of the backbone features h */
+    double linear_top1_head;       /* linear eval top-1 of the head's first hidden layer */
+    float linear_weight_decay;     /* chosen on the validation split */
+    int linear_epochs;
+} RunResult;
+
+/* Runs every stage the method needs on train (and test, for eval). resume, when not NULL, is
+ * the last checkpoint the sink stored (resume_len bytes): stages before it are skipped and its
+ * stage continues where it stopped, giving the same result as an uninterrupted run at the
+ * same thread count. The dataset's shape overrides the configured input shape. */
+int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                 const Sink *sink, const void *resume, size_t resume_len, RunResult *res,
+                 GsErr *err);
+void run_result_free(RunResult *res);
+/* Only the first stage: trains the autoencoder and returns the embeddings of every training
+ * image, emb (train->n, dim), malloc'd — what the kmeans stage clusters (bench-kmeans uses
+ * it to cluster the same matrix as scikit-learn). */
+int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Sink *sink,
+                            float **emb, int *dim, GsErr *err);
+/* The result as a one-line JSON object (malloc'd). */
+char *run_result_to_json(const RunResult *res);
+
+#endif

@@ -1,0 +1,97 @@
+/* catalog.c — turns a dataset name or folder into its train and test sets, confining folders
+ * to the data root after resolving links and "..". It only picks files; the readers parse. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gs/dataset.h"
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* dir/stem or dir/stem.gz, whichever exists (into out); false when neither does. */
+static bool find_idx(const char *dir, const char *stem, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s.gz", dir, stem);
+    if (exists(out))
+        return true;
+    snprintf(out, cap, "%s/%s", dir, stem);
+    return exists(out);
+}
+
+static int load_idx_dir(const char *dir, Dataset *train, Dataset *test, GsErr *err)
+{
+    char ti[PATH_MAX + 32], tl[PATH_MAX + 32], si[PATH_MAX + 32], sl[PATH_MAX + 32];
+    if (!find_idx(dir, "train-images-idx3-ubyte", ti, sizeof ti))
+        return gs_errf(err, "dataset: %s has no train-images-idx3-ubyte[.gz]", dir);
+    bool labels = find_idx(dir, "train-labels-idx1-ubyte", tl, sizeof tl);
+    if (idx_load(train, ti, labels ? tl : NULL, err))
+        return -1;
+    if (find_idx(dir, "t10k-images-idx3-ubyte", si, sizeof si)) {
+        bool tlabels = find_idx(dir, "t10k-labels-idx1-ubyte", sl, sizeof sl);
+        if (idx_load(test, si, tlabels ? sl : NULL, err)) {
+            dataset_free(train);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_cifar_dir(const char *dir, Dataset *train, Dataset *test, GsErr *err)
+{
+    char paths[5][PATH_MAX + 32], test_path[PATH_MAX + 32];
+    const char *list[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/data_batch_%d.bin", dir, i + 1);
+        list[i] = paths[i];
+    }
+    if (cifar_load(train, list, 5, 0, err))
+        return -1;
+    snprintf(test_path, sizeof test_path, "%s/test_batch.bin", dir);
+    list[0] = test_path;
+    if (exists(test_path) && cifar_load(test, list, 1, 0, err)) {
+        dataset_free(train);
+        return -1;
+    }
+    return 0;
+}
+
+int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
+                       GsErr *err)
+{
+    char real[PATH_MAX], root[PATH_MAX], probe[PATH_MAX + 32];
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    if (!name || !*name)
+        return gs_errf(err, "dataset: empty name");
+    if (strcmp(name, "fashion-mnist") == 0) {
+        GsErr inner;
+        if (load_idx_dir(FASHION_MNIST_DIR, train, test, &inner))
+            return gs_errf(err, "dataset: fashion-mnist: %s (install the Debian package "
+                                "dataset-fashion-mnist)", inner.msg);
+        return 0;
+    }
+    if (!realpath(name, real))
+        return gs_errf(err, "dataset: %s: %s", name, strerror(errno));
+    if (data_root) {
+        size_t n;
+        if (!realpath(data_root, root))
+            return gs_errf(err, "dataset: data root %s: %s", data_root, strerror(errno));
+        n = strlen(root);
+        if (strncmp(real, root, n) != 0 || (real[n] != '/' && real[n] != 0 && n > 1))
+            return gs_errf(err, "dataset: %s is outside the data root", name);
+    }
+    snprintf(probe, sizeof probe, "%s/data_batch_1.bin", real);
+    if (exists(probe))
+        return load_cifar_dir(real, train, test, err);
+    return load_idx_dir(real, train, test, err);
+}

@@ -1,0 +1,128 @@
+/* dae.c — stage `dae`: trains the denoising autoencoder (clean image -> Gaussian noise ->
+ * reconstruction, MSE against the clean image, Adam), checkpointing after every epoch, then
+ * embeds every training image (clean, inference mode) as the global average pool of the last
+ * encoder block, for the k-means stage. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/augment.h"
+#include "gs/loss.h"
+#include "stages.h"
+
+int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
+              const CkptReader *resume, RunResult *res, float **embeddings, int *dim,
+              GsErr *err)
+{
+    DaeConfig dc = cfg->dae.net;
+    Model m;
+    Optimizer opt = {0};
+    Rng rng;
+    int rc = -1, start_epoch = 0;
+    int B = cfg->dae.batch < train->n ? cfg->dae.batch : train->n;
+    size_t isz = (size_t)train->c * train->h * train->w;
+    float *clean = NULL, *noisy = NULL, *emb = NULL;
+    int32_t *order = NULL;
+    double t0 = stage_now(), spent_before = res->seconds[STAGE_DAE];
+
+    dc.in_c = train->c;
+    dc.in_h = train->h;
+    dc.in_w = train->w;
+    if (model_build_dae(&m, &dc, B, cfg->seed, err))
+        return -1;
+    OptConfig oc = optim_defaults(OPT_ADAM);
+    if (optim_init(&opt, &oc, m.net.n_params, err))
+        goto done;
+    clean = malloc(sizeof(float) * isz * (size_t)B);
+    noisy = malloc(sizeof(float) * isz * (size_t)B);
+    order = malloc(sizeof(int32_t) * (size_t)train->n);
+    if (!clean || !noisy || !order) {
+        gs_errf(err, "dae: out of memory");
+        goto done;
+    }
+    rng_seed(&rng, cfg->seed ^ 0xdae0dae0dae0ULL);
+    if (resume) {
+        int stage;
+        if (state_stage(resume, &stage, &start_epoch, err) ||
+            state_read_training(resume, &m.net, &opt, &rng, err))
+            goto done;
+    }
+
+    long steps_per_epoch = (train->n + B - 1) / B;
+    long total = steps_per_epoch * cfg->dae.epochs;
+    for (int epoch = start_epoch; epoch < cfg->dae.epochs; epoch++) {
+        double e0 = stage_now(), sum = 0;
+        /* the epoch's order is drawn from the RNG state the checkpoint saved */
+        for (int i = 0; i < train->n; i++)
+            order[i] = i;
+        for (int i = train->n - 1; i > 0; i--) {
+            int j = (int)rng_below(&rng, (uint64_t)i + 1);
+            int32_t t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (long s = 0; s < steps_per_epoch; s++) {
+            int i0 = (int)(s * B), count = train->n - i0 < B ? train->n - i0 : B;
+            if (stage_canceled(sink, err))
+                goto done;
+            batch_to_float(clean, train, order + i0, count);
+            augment_noise(noisy, clean, isz * (size_t)count, cfg->dae.noise, &rng);
+            net_zero_grad(&m.net);
+            net_forward(&m.net, noisy, count, true);
+            float *out = net_act(&m.net, m.output);
+            float loss = mse_forward(out, clean, isz * (size_t)count);
+            if (!isfinite(loss)) {
+                gs_errf(err, "dae: the loss became %g at epoch %d step %ld (try a lower lr)",
+                        (double)loss, epoch + 1, s + 1);
+                goto done;
+            }
+            net_backward_begin(&m.net, count);
+            mse_backward(net_dact(&m.net, m.output), out, clean, isz * (size_t)count, 1.0f);
+            net_backward(&m.net, count);
+            optim_step(&opt, m.net.params, m.net.grads, m.net.spans, m.net.n_spans,
+                       cfg->dae.lr);
+            sum += loss;
+            double el = stage_now() - e0;
+            long done_steps = (long)epoch * steps_per_epoch + s + 1;
+            double rate = (double)(i0 + count) / el;
+            stage_progress(sink, STAGE_DAE, epoch + 1, cfg->dae.epochs, done_steps, total,
+                           sum / (double)(s + 1), rate,
+                           (double)(total - done_steps) * el / (double)(s + 1));
+        }
+        res->dae_loss = sum / (double)steps_per_epoch;
+        stage_metric(sink, STAGE_DAE, epoch + 1, -1, "loss", res->dae_loss);
+        stage_metric(sink, STAGE_DAE, epoch + 1, -1, "images_per_s",
+                     (double)train->n / (stage_now() - e0));
+        stage_log(sink, "dae: epoch %d/%d loss %.5f", epoch + 1, cfg->dae.epochs, res->dae_loss);
+        res->seconds[STAGE_DAE] = spent_before + stage_now() - t0;
+
+        CkptWriter w;
+        ckpt_writer_init(&w);
+        int bad = state_write(&w, STAGE_DAE, epoch + 1, res, &m.net, &opt, &rng, err) ||
+                  state_commit(&w, sink, STAGE_DAE, epoch + 1, err);
+        ckpt_writer_free(&w);
+        if (bad)
+            goto done;
+    }
+
+    *dim = (int)net_node_size(&m.net, m.feature);
+    emb = malloc(sizeof(float) * (size_t)train->n * (size_t)*dim);
+    if (!emb) {
+        gs_errf(err, "dae: out of memory for %d x %d embeddings", train->n, *dim);
+        goto done;
+    }
+    if (embed_nodes(&m, &m.feature, 1, train, &emb, sink, err))
+        goto done;
+    *embeddings = emb;
+    emb = NULL;
+    res->seconds[STAGE_DAE] = spent_before + stage_now() - t0;
+    rc = 0;
+done:
+    free(emb);
+    free(clean);
+    free(noisy);
+    free(order);
+    optim_free(&opt);
+    model_free(&m);
+    return rc;
+}

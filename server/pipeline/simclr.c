@@ -1,0 +1,177 @@
+/* simclr.c — stage `simclr`: contrastive training of the encoder and projection head.
+ * Each image of a batch gets two independent random views (its own RNG stream, derived from
+ * the epoch's seed and its position, so the views do not depend on the thread count);
+ * NT-Xent over the 2N views; warm-up then cosine learning rate. With method gsimclr the
+ * batches come from the guided sampler over the pseudo-labels, with simclr from a shuffle.
+ * A checkpoint closes every checkpoint_every epochs (and the last), holding all it needs to
+ * continue bit for bit. An optional kNN monitor reports test accuracy every few epochs. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs/augment.h"
+#include "gs/eval.h"
+#include "gs/loss.h"
+#include "gs/sampler.h"
+#include "stages.h"
+
+/* The RNG of view j of batch b: a fixed function of the epoch seed and the position. */
+static void view_rng(Rng *r, uint64_t epoch_seed, long b, int j)
+{
+    rng_seed(r, epoch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(b * 65536L + j + 1));
+}
+
+static int knn_monitor(const RunConfig *cfg, Model *m, const Dataset *train,
+                       const Dataset *test, const Sink *sink, double *top1, GsErr *err)
+{
+    int d = (int)net_node_size(&m->net, m->feature);
+    float *ftr = malloc(sizeof(float) * (size_t)train->n * d);
+    float *fte = malloc(sizeof(float) * (size_t)test->n * d);
+    int rc = -1;
+    if (!ftr || !fte) {
+        gs_errf(err, "simclr: out of memory for the kNN monitor");
+        goto done;
+    }
+    if (embed_nodes(m, &m->feature, 1, train, &ftr, sink, err) ||
+        embed_nodes(m, &m->feature, 1, test, &fte, sink, err) ||
+        knn_accuracy(ftr, train->labels, train->n, fte, test->labels, test->n, d,
+                     train->n_classes, cfg->eval.knn_k, cfg->eval.knn_temperature, top1, err))
+        goto done;
+    rc = 0;
+done:
+    free(ftr);
+    free(fte);
+    return rc;
+}
+
+int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                 const Sink *sink, const CkptReader *resume, RunResult *res, Model *m,
+                 GsErr *err)
+{
+    const int N = cfg->simclr.batch;
+    const bool guided = cfg->method == METHOD_GSIMCLR;
+    size_t isz = (size_t)train->c * train->h * train->w;
+    Optimizer opt = {0};
+    Sampler smp = {0};
+    Rng rng;
+    float *x = NULL, *ntws = NULL;
+    int rc = -1, start_epoch = 0;
+    double t0 = stage_now(), spent_before = res->seconds[STAGE_SIMCLR], repeats_sum = 0;
+
+    if (N > train->n)
+        return gs_errf(err, "simclr.batch: %d is more than the %d training images", N,
+                       train->n);
+    if (guided && !res->assign)
+        return gs_errf(err, "simclr: method gsimclr needs the kmeans pseudo-labels");
+    OptConfig oc = optim_defaults(cfg->simclr.optimizer);
+    oc.weight_decay = cfg->simclr.weight_decay;
+    if (cfg->simclr.optimizer == OPT_SGD || cfg->simclr.optimizer == OPT_LARS)
+        oc.momentum = cfg->simclr.momentum;
+    if (optim_init(&opt, &oc, m->net.n_params, err))
+        return -1;
+    if (sampler_init(&smp, guided ? res->assign : NULL, train->n, guided ? res->k : 1, N,
+                     guided, err))
+        goto done;
+    int D = (int)net_node_size(&m->net, m->output);
+    NtXent nt;
+    x = malloc(sizeof(float) * isz * 2 * (size_t)N);
+    ntws = malloc(sizeof(float) * ntxent_ws_floats(N, D));
+    if (!x || !ntws) {
+        gs_errf(err, "simclr: out of memory");
+        goto done;
+    }
+    ntxent_bind(&nt, N, D, cfg->simclr.tau, ntws);
+    rng_seed(&rng, cfg->seed ^ 0x51c1a5eedULL);
+    if (resume) {
+        int stage;
+        if (state_stage(resume, &stage, &start_epoch, err) ||
+            state_read_training(resume, &m->net, &opt, &rng, err))
+            goto done;
+        repeats_sum = res->repeat_batches * start_epoch;
+    }
+
+    long per_epoch = smp.n_batches, total = per_epoch * cfg->simclr.epochs;
+    Schedule sch = {.base_lr = cfg->simclr.lr,
+                    .warmup_steps = (long)(cfg->simclr.warmup_epochs * (float)per_epoch),
+                    .total_steps = total,
+                    .final_lr = 0.0f};
+    for (int epoch = start_epoch; epoch < cfg->simclr.epochs; epoch++) {
+        double e0 = stage_now(), sum = 0;
+        sampler_epoch(&smp, &rng);
+        uint64_t epoch_seed = rng_u64(&rng);
+        for (long b = 0; b < per_epoch; b++) {
+            const int32_t *ids = sampler_batch(&smp, (int)b);
+            if (stage_canceled(sink, err))
+                goto done;
+#pragma omp parallel for schedule(static)
+            for (int j = 0; j < 2 * N; j++) {
+                Rng r;
+                view_rng(&r, epoch_seed, b, j);
+                augment_view(x + (size_t)j * isz, train->pixels + (size_t)ids[j % N] * isz,
+                             train->c, train->h, train->w, &cfg->simclr.aug, &r);
+            }
+            net_zero_grad(&m->net);
+            net_forward(&m->net, x, 2 * N, true);
+            float loss = ntxent_forward(&nt, net_act(&m->net, m->output));
+            if (!isfinite(loss)) {
+                gs_errf(err, "simclr: the loss became %g at epoch %d step %ld (try a lower lr)",
+                        (double)loss, epoch + 1, b + 1);
+                goto done;
+            }
+            net_backward_begin(&m->net, 2 * N);
+            ntxent_backward(&nt, net_dact(&m->net, m->output), 1.0f);
+            net_backward(&m->net, 2 * N);
+            long step = (long)epoch * per_epoch + b;
+            optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans,
+                       schedule_lr(&sch, step));
+            sum += loss;
+            double el = stage_now() - e0;
+            stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
+                           sum / (double)(b + 1), (double)(b + 1) * N / el,
+                           (double)(total - step - 1) * el / (double)(b + 1));
+            if ((step + 1) % 20 == 0)
+                stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_loss", loss);
+        }
+        double secs = stage_now() - e0;
+        res->simclr_loss = per_epoch ? sum / (double)per_epoch : NAN;
+        repeats_sum += smp.repeat_batches;
+        res->repeat_batches = repeats_sum / (epoch + 1);
+        stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "loss", res->simclr_loss);
+        stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "images_per_s",
+                     (double)per_epoch * N / secs);
+        stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "lr",
+                     schedule_lr(&sch, (long)(epoch + 1) * per_epoch - 1));
+        if (guided)
+            stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "repeat_batches",
+                         smp.repeat_batches);
+        stage_log(sink, "simclr: epoch %d/%d loss %.4f, %.0f images/s%s", epoch + 1,
+                  cfg->simclr.epochs, res->simclr_loss, (double)per_epoch * N / secs,
+                  guided ? "" : " (plain batches)");
+        if (cfg->simclr.knn_every > 0 && (epoch + 1) % cfg->simclr.knn_every == 0 &&
+            train->labels && test && test->labels) {
+            double top1;
+            if (knn_monitor(cfg, m, train, test, sink, &top1, err))
+                goto done;
+            stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "knn_top1", top1);
+            stage_log(sink, "simclr: epoch %d kNN top-1 %.4f", epoch + 1, top1);
+        }
+        res->seconds[STAGE_SIMCLR] = spent_before + stage_now() - t0;
+        if ((epoch + 1) % cfg->simclr.checkpoint_every == 0 || epoch + 1 == cfg->simclr.epochs) {
+            CkptWriter w;
+            ckpt_writer_init(&w);
+            int bad = state_write(&w, STAGE_SIMCLR, epoch + 1, res, &m->net, &opt, &rng, err) ||
+                      state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, err);
+            ckpt_writer_free(&w);
+            if (bad)
+                goto done;
+        }
+    }
+    res->seconds[STAGE_SIMCLR] = spent_before + stage_now() - t0;
+    rc = 0;
+done:
+    free(x);
+    free(ntws);
+    sampler_free(&smp);
+    optim_free(&opt);
+    return rc;
+}
