@@ -104,8 +104,10 @@ fixtures:
 	scripts/install-deps --bench
 	/usr/bin/python3 tests/ref/make_fixtures.py tests/fixtures
 
+# The main job: for now one quick G-SimCLR run in the foreground (the daemon is issue #4).
 demo: all
 	@bin/gsimclrd --status
+	bin/gsimclrd --run examples/quick.json
 
 clean:
 	rm -rf build build-asan build-tsan bin

