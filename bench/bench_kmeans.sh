@@ -17,8 +17,8 @@ KS=${KS:-"10 64"}
 PY=/usr/bin/python3
 DIR=$(dirname "$0")
 
-med() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-field() { sed -n "s/.*$1=\([0-9.e+-]*\).*/\1/p"; }
+# shellcheck source=bench/lib.sh
+. "$DIR/lib.sh"
 
 for k in $KS; do
     ours_t="" sk_t="" ours_i="" sk_i=""
@@ -32,9 +32,9 @@ for k in $KS; do
         ours_i="$ours_i $(echo "$o" | field inertia)"
         sk_i="$sk_i $(echo "$s" | field inertia)"
     done
-    ot=$(echo $ours_t | tr ' ' '\n' | med)
-    st=$(echo $sk_t | tr ' ' '\n' | med)
-    oi=$(echo $ours_i | tr ' ' '\n' | med)
-    si=$(echo $sk_i | tr ' ' '\n' | med)
-    echo "bench-kmeans k=$k: ours=$ot s sklearn=$st s ratio=$(awk -v a="$ot" -v b="$st" 'BEGIN {printf "%.3f", a/b}') inertia_ratio=$(awk -v a="$oi" -v b="$si" 'BEGIN {printf "%.4f", a/b}')"
+    ot=$(echo "$ours_t" | med)
+    st=$(echo "$sk_t" | med)
+    oi=$(echo "$ours_i" | med)
+    si=$(echo "$sk_i" | med)
+    echo "bench-kmeans k=$k: ours=$ot s sklearn=$st s ratio=$(ratio "$ot" "$st" %.3f) inertia_ratio=$(ratio "$oi" "$si" %.4f)"
 done

@@ -13,8 +13,8 @@ BATCH=${BATCH:-256}
 PY=/usr/bin/python3
 DIR=$(dirname "$0")
 
-med() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+# shellcheck source=bench/lib.sh
+. "$DIR/lib.sh"
 
 for net in cnn3 resnet; do
     steps=12
@@ -31,10 +31,10 @@ for net in cnn3 resnet; do
         sgemm_runs="$sgemm_runs $(echo "$o" | tail -1 | field gflops)"
         torch_runs="$torch_runs $(echo "$t" | field views_per_s)"
     done
-    ours=$(echo $ours_runs | tr ' ' '\n' | med)
-    torch=$(echo $torch_runs | tr ' ' '\n' | med)
-    gf=$(echo $gflops_runs | tr ' ' '\n' | med)
-    sg=$(echo $sgemm_runs | tr ' ' '\n' | med)
+    ours=$(echo "$ours_runs" | med)
+    torch=$(echo "$torch_runs" | med)
+    gf=$(echo "$gflops_runs" | med)
+    sg=$(echo "$sgemm_runs" | med)
     echo "bench-step $net: reached ${gf} GFLOP/s; this machine's SGEMM (1024^3, $THREADS threads): ${sg} GFLOP/s"
-    echo "bench-step $net: ours=$ours views/s torch=$torch views/s ratio=$(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%.2f", a/b}')"
+    echo "bench-step $net: ours=$ours views/s torch=$torch views/s ratio=$(ratio "$ours" "$torch")"
 done

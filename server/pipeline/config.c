@@ -34,8 +34,11 @@ void run_config_defaults(RunConfig *cfg)
     cfg->seed = 1;                             /* fixed, so a run is reproducible by default */
     cfg->threads = 2;                          /* the cores of the machine kind we target */
 
-    cfg->dae.net = dae_defaults();             /* the paper's 32/64/128 filters */
-    cfg->dae.epochs = 10;                      /* reconstruction loss flattens by then on 28x28 */
+    cfg->dae.net = dae_defaults();             /* the paper's 32/64/128 filters, halved: */
+    cfg->dae.net.filters[0] = 16;              /* measured 1,470 vs 600 images/s on 2 cores, and */
+    cfg->dae.net.filters[1] = 32;              /* the autoencoder only feeds k-means, so its */
+    cfg->dae.net.filters[2] = 64;              /* share of a 30-minute budget must stay small */
+    cfg->dae.epochs = 5;                       /* ~3.5 min on 60k images; the loss flattens */
     cfg->dae.batch = 256;                      /* same batch as SimCLR: one memory budget */
     cfg->dae.lr = 1e-3f;                       /* Adam's usual rate, as in the paper's Keras code */
     cfg->dae.noise = 0.1f;                     /* paper 0.01 on CIFAR barely perturbs 8-bit
