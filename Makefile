@@ -31,6 +31,7 @@ TEST_BIN  := $(BUILD)/tests/run_tests
 BENCH_BIN := $(BUILD)/bench/bench_step
 KMEANS_BIN := $(BUILD)/bench/bench_kmeans
 EMBED_BIN := $(BUILD)/bench/dae_embed
+PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
 .PHONY: all test asan tsan bench bench-step bench-kmeans demo clean deps fixtures
@@ -62,7 +63,7 @@ $(TEST_BIN): $(TEST_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)

@@ -30,13 +30,8 @@ int main(int argc, char **argv)
     }
     run_config_defaults(&cfg);
     if (argc == 3) {
-        FILE *f = fopen(argv[2], "rb");
-        char buf[65536];
-        size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
-        if (f)
-            fclose(f);
-        if (!f || run_config_parse(&cfg, buf, len, &err)) {
-            fprintf(stderr, "dae_embed: %s: %s\n", argv[2], f ? err.msg : "cannot open");
+        if (run_config_load_file(&cfg, argv[2], &err)) {
+            fprintf(stderr, "dae_embed: %s\n", err.msg);
             return 1;
         }
     }

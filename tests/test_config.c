@@ -1,8 +1,10 @@
 /* test_config.c — the run configuration: defaults are valid, every field survives
  * to_json -> parse, and each kind of bad body is refused with the field's path in the message
  * and the caller's RunConfig reset to the defaults. It must not depend on any data or network. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -474,4 +476,33 @@ TEST(config_errors_built_bodies)
 
     CHECK_INT_EQ(run_config_parse(&c, NULL, 0, &err), -1);
     CHECK(strstr(err.msg, "body: empty") != NULL);
+}
+
+TEST(config_load_file)
+{
+    RunConfig cfg;
+    GsErr err = {{0}};
+    char dir[] = "/tmp/gs_config_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("{\"seed\": 9, \"simclr\": {\"batch\": 32}}", f);
+    fclose(f);
+    CHECK_MSG(run_config_load_file(&cfg, path, &err) == 0, "%s", err.msg);
+    CHECK_INT_EQ(cfg.seed, 9);
+    CHECK_INT_EQ(cfg.simclr.batch, 32);
+
+    f = fopen(path, "w");
+    fputs("{\"simclr\": {\"batch\": 1}}", f);
+    fclose(f);
+    CHECK(run_config_load_file(&cfg, path, &err) == -1);
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "simclr.batch"), "%s", err.msg);
+    CHECK_INT_EQ(cfg.simclr.batch, 256); /* back to the defaults */
+    remove(path);
+    CHECK(run_config_load_file(&cfg, path, &err) == -1);
+    CHECK_MSG(strstr(err.msg, path) != NULL, "%s", err.msg);
+    rmdir(dir);
 }

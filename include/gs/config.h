@@ -65,6 +65,9 @@ void run_config_defaults(RunConfig *cfg);
  * left with the defaults and err says which field is wrong and why. Nesting deeper than 8
  * levels, or a body that is not an object, is an error too. */
 int run_config_parse(RunConfig *cfg, const char *json, size_t len, GsErr *err);
+/* Reads the file at path (at most 1 MiB) and parses it like run_config_parse; errors name the
+ * path. */
+int run_config_load_file(RunConfig *cfg, const char *path, GsErr *err);
 /* The whole configuration, every field, as a JSON object text (malloc'd; NULL when out of
  * memory). Parsing it back gives the same configuration. */
 char *run_config_to_json(const RunConfig *cfg);

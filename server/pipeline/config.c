@@ -8,6 +8,7 @@
 #include "gs/config.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -928,4 +929,34 @@ char *run_config_to_json(const RunConfig *cfg)
         text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return text;
+}
+
+int run_config_load_file(RunConfig *cfg, const char *path, GsErr *err)
+{
+    enum { MAX_CONFIG = 1 << 20 };
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t len;
+    GsErr inner;
+
+    run_config_defaults(cfg);
+    if (!f)
+        return gs_errf(err, "%s: %s", path, strerror(errno));
+    buf = malloc(MAX_CONFIG + 1);
+    if (!buf) {
+        fclose(f);
+        return gs_errf(err, "%s: out of memory", path);
+    }
+    len = fread(buf, 1, MAX_CONFIG + 1, f);
+    int bad_read = ferror(f);
+    fclose(f);
+    if (bad_read || len > MAX_CONFIG) {
+        free(buf);
+        return gs_errf(err, "%s: %s", path, bad_read ? "read error" : "larger than 1 MiB");
+    }
+    int rc = run_config_parse(cfg, buf, len, &inner);
+    free(buf);
+    if (rc)
+        return gs_errf(err, "%s: %s", path, inner.msg);
+    return 0;
 }

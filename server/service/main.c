@@ -63,25 +63,6 @@ static int on_checkpoint(void *ctx, int stage, int epoch, const void *data, size
     return 0;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        buf[size] = 0;
-        *len = (size_t)size;
-    } else {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    return buf;
-}
-
 static int usage(void)
 {
     fprintf(stderr,
@@ -101,21 +82,14 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
     GsErr err;
     Dataset train, test;
     RunResult res;
-    size_t len = 0, resume_len = 0;
+    size_t resume_len = 0;
     uint8_t *resume_buf = NULL;
-    char *json = read_all(config_path, &len);
     int rc = 1;
 
-    if (!json) {
-        fprintf(stderr, "gsimclrd: %s: %s\n", config_path, strerror(errno ? errno : EIO));
+    if (run_config_load_file(&cfg, config_path, &err)) {
+        fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
     }
-    if (run_config_parse(&cfg, json, len, &err)) {
-        fprintf(stderr, "gsimclrd: %s: %s\n", config_path, err.msg);
-        free(json);
-        return 1;
-    }
-    free(json);
     if (dataset_load_named(cfg.dataset, data_root, &train, &test, &err)) {
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
