@@ -13,6 +13,7 @@
  * and the per-row losses are summed in row order afterwards, so results are bit-identical
  * for any number of threads. */
 #include <math.h>
+#include <string.h>
 #include <stdbool.h>
 
 #include "gs/blas.h"
@@ -50,6 +51,22 @@ void mse_backward(float *dpred, const float *pred, const float *target, size_t n
 
 /* ---- softmax cross-entropy ---- */
 
+/* p (n) becomes softmax(p) given its maximum mx (or a NaN that poisons everything); returns
+ * the log-sum-exp mx + log(sum exp(p - mx)), summed in double. */
+static double softmax_inplace(float *p, int n, float mx)
+{
+    double sum = 0;
+    for (int j = 0; j < n; j++) {
+        float e = expf(p[j] - mx);
+        p[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++)
+        p[j] *= inv;
+    return (double)mx + log(sum);
+}
+
 float xent_forward(float *probs, const float *logits, const int32_t *labels, int B, int C)
 {
     double total = 0;
@@ -63,20 +80,13 @@ float xent_forward(float *probs, const float *logits, const int32_t *labels, int
         for (int c = 1; c < C; c++)
             if (x[c] > mx)
                 mx = x[c];
-        double sum = 0;
-        for (int c = 0; c < C; c++) {
-            float e = expf(x[c] - mx);
-            p[c] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int c = 0; c < C; c++)
-            p[c] *= inv;
+        memmove(p, x, sizeof(float) * (size_t)C);
+        double lse = softmax_inplace(p, C, mx);
         int32_t y = labels[b];
         if (y < 0 || y >= C)
             bad_label = true;
         else
-            total += (double)mx + log(sum) - (double)x[y];
+            total += lse - (double)x[y];
     }
     return bad_label ? NAN : (float)(total / (double)B);
 }
@@ -159,16 +169,7 @@ static double softmax_row(float *s, int R, int i, int pos, float tau)
     for (int j = 0; j < R; j++)
         if (s[j] > mx)
             mx = s[j];
-    double sum = 0;
-    for (int j = 0; j < R; j++) {
-        float e = expf(s[j] - mx);
-        s[j] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < R; j++)
-        s[j] *= inv;
-    return (double)mx + log(sum) - (double)target;
+    return softmax_inplace(s, R, mx) - (double)target;
 }
 
 float ntxent_forward(NtXent *nt, const float *z)
