@@ -104,7 +104,6 @@ int net_input(Net *n, int C, int H, int W)
     if (C < 1 || H < 1 || W < 1 || (size_t)C * H * W > (1u << 26))
         return build_fail(n, "input: bad shape %dx%dx%d", C, H, W);
     Node p = proto_from(n, NODE_INPUT, -1);
-    p.a = -1;
     p.C = C;
     p.H = H;
     p.W = W;

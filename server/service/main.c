@@ -1,7 +1,6 @@
 /* main.c — gsimclrd's entry point. `--run CONFIG.json` runs one job in the foreground
  * without HTTP: it loads the dataset, runs the pipeline, prints progress on stderr and ends
  * with one JSON line of results on stdout. The HTTP service is issue #4. */
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
