@@ -20,11 +20,17 @@ NN_SRC   := $(wildcard server/nn/*.c)
 DATA_SRC := $(wildcard server/data/*.c)
 PIPE_SRC := $(wildcard server/pipeline/*.c)
 CORE_SRC := $(NN_SRC) $(DATA_SRC) $(PIPE_SRC)
+# the daemon's modules (all but main.c), linked into bin/gsimclrd and the tests
+SVC_SRC  := $(filter-out server/service/main.c,$(wildcard server/service/*.c))
+CLI_SRC  := $(wildcard client/*.c)
 TEST_SRC := $(wildcard tests/*.c)
+SCHEMA   := $(sort $(wildcard schema/*.sql))
 
 # BUILD is the object directory; sanitizer builds use their own so nothing mixes.
 BUILD ?= build
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+SVC_OBJ  := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 TEST_BIN  := $(BUILD)/tests/run_tests
@@ -35,7 +41,7 @@ PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
 .PHONY: all test asan tsan bench bench-step bench-kmeans demo clean deps fixtures
-all: $(DEPS_OK) bin/gsimclrd $(TEST_BIN)
+all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps
 	@mkdir -p $(dir $@)
@@ -53,12 +59,25 @@ $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-bin/gsimclrd: $(BUILD)/server/service/main.o $(CORE_OBJ)
+# The SQL migrations are compiled in, so the daemon needs no files beside it but web/.
+$(BUILD)/gen/schema_sql.c: $(SCHEMA) scripts/embed-sql
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed-sql $(SCHEMA) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+bin/gsimclrd: $(BUILD)/server/service/main.o $(SVC_OBJ) $(CORE_OBJ)
 	@mkdir -p bin
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(TEST_BIN): $(TEST_OBJ) $(CORE_OBJ)
+bin/gsimclr: $(CLI_OBJ)
+	@mkdir -p bin
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(SVC_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -69,7 +88,8 @@ $(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # Tests run from the repository root (fixtures are read from tests/fixtures).
-test: $(DEPS_OK) $(TEST_BIN)
+# The API tests start bin/gsimclrd (GS_DAEMON) as a child process for the crash tests.
+test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
 	$(TEST_BIN)
 
 asan: $(DEPS_OK)

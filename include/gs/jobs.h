@@ -1,0 +1,57 @@
+/* jobs.h — the job queue and its workers. Queued runs live in the store, so the queue
+ * survives restarts; `workers` threads each claim the oldest queued run, load its dataset,
+ * resume it from its newest stored checkpoint when it has one (after deleting the metrics
+ * recorded past that checkpoint), and run the pipeline with a sink that writes stages,
+ * metrics, events, pseudo-labels and checkpoints to the store. A run's state is owned by its
+ * worker; others read a snapshot of its live progress under one lock. Cancel is cooperative:
+ * the flag is checked every training step. Shutdown stops running jobs the same way and
+ * puts them back in the queue, to resume at the next start. */
+#ifndef GS_JOBS_H
+#define GS_JOBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gs/err.h"
+#include "gs/pipeline.h"
+#include "gs/store.h"
+
+typedef struct Jobs Jobs;
+
+typedef struct {
+    int workers;            /* runs trained at once (>= 1) */
+    int threads;            /* the most threads one run may use (its config's threads is
+                             * clamped to this when submitted) */
+    const char *data_root;  /* dataset folders must lie under it (NULL: anywhere) */
+    int keep_checkpoints;   /* newest checkpoints kept per run and stage (>= 1) */
+    /* Called (from a worker) whenever something a watcher may want changed: progress,
+     * a status, an event. May be NULL. Must not block. */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+} JobsConfig;
+
+/* Recovers the store first — runs left "running" by a crash go back to the queue to resume
+ * from their last checkpoint — then starts the workers. */
+int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err);
+/* A run was queued: wake a free worker. */
+void jobs_submitted(Jobs *j);
+/* Sets the cancel flag of run id when a worker here is running it (call after
+ * store_run_request_cancel). */
+void jobs_cancel(Jobs *j, int64_t id);
+/* The live progress of run id when a worker here is running it: true and *p filled. */
+bool jobs_live(Jobs *j, int64_t id, StageProgress *p);
+/* Increases on every change jobs_live or the store could show (for event streams). */
+uint64_t jobs_version(Jobs *j);
+
+typedef struct {
+    int workers, busy;          /* workers, and how many are running a run */
+    double images_per_s;        /* sum over running runs of their current throughput */
+    unsigned long steps_total;  /* training steps done since start, all runs */
+} JobsStats;
+void jobs_stats(Jobs *j, JobsStats *out);
+
+/* Shutdown: running jobs stop at their next step and go back to "queued" (their newest
+ * checkpoint kept), workers are joined, everything freed. */
+void jobs_stop(Jobs *j);
+
+#endif

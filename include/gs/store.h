@@ -1,0 +1,167 @@
+/* store.h — everything gsimclrd keeps, in one SQLite database (WAL mode, busy_timeout):
+ * runs, their stages, metrics, log events, pseudo-label assignments and checkpoints.
+ * The schema comes from the numbered migrations in schema/ (compiled in), applied at open
+ * under a schema_version table. Thread-safe: writes go through one writer connection, one at
+ * a time, each in its own transaction (BEGIN IMMEDIATE), so a crash leaves either the old or
+ * the new state; reads use a small pool of reader connections and never wait for a writer.
+ * Only store.c includes sqlite3.h. Every call returns 0 on success, STORE_NOT_FOUND when the
+ * run (or checkpoint) does not exist, STORE_CONFLICT for an illegal state change, or -1 with
+ * err set for anything else. */
+#ifndef GS_STORE_H
+#define GS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gs/err.h"
+
+enum { STORE_NOT_FOUND = 1, STORE_CONFLICT = 2 };
+
+typedef struct Store Store;
+
+/* Run states as stored: "queued", "running", "succeeded", "failed", "canceled". */
+typedef enum { RUN_QUEUED, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELED, RUN_STATUS_COUNT } RunStatus;
+extern const char *const RUN_STATUS_NAMES[RUN_STATUS_COUNT];
+/* -1 when name is not a status */
+int run_status_parse(const char *name);
+static inline bool run_status_terminal(RunStatus s) { return s >= RUN_SUCCEEDED; }
+
+typedef struct {
+    int64_t id;
+    RunStatus status;
+    char method[16];        /* "gsimclr" | "simclr" */
+    char name[128];
+    char *config_json;      /* the full configuration (malloc'd) */
+    char *result_json;      /* run_result_to_json's object once succeeded, else NULL */
+    char *error;            /* why it failed, else NULL */
+    double created_at, started_at, finished_at; /* unix seconds; 0 = not yet */
+    bool cancel_requested;
+    int resumes;            /* times it was resumed from a checkpoint after a stop or crash */
+} StoreRun;
+
+/* Stage states: "pending", "running", "succeeded", "failed", "canceled", "skipped". */
+typedef enum { SS_PENDING, SS_RUNNING, SS_SUCCEEDED, SS_FAILED, SS_CANCELED, SS_SKIPPED, SS_COUNT } StageStatus;
+extern const char *const STAGE_STATUS_NAMES[SS_COUNT];
+
+typedef struct {
+    int stage;              /* STAGE_* of pipeline.h: 0 dae, 1 kmeans, 2 simclr, 3 eval */
+    StageStatus status;
+    int epoch, epochs;
+    long step, steps;
+    double loss, items_per_s, eta_s, seconds; /* NaN stored as NULL and read back as NaN */
+    double started_at, finished_at;
+} StoreStage;
+
+typedef struct {
+    int64_t id;
+    int stage, epoch;
+    long step;              /* -1 for a per-epoch value */
+    char name[48];
+    double value, time;
+} StoreMetric;
+
+typedef struct {
+    int64_t id;
+    double time;
+    char kind[16];          /* "log", "status", "resume", ... */
+    char *message;          /* malloc'd */
+} StoreEvent;
+
+typedef struct {
+    int64_t id;
+    int stage, epoch;
+    size_t bytes;
+    int format_version;
+    uint32_t crc32;
+    double created_at;
+} StoreCheckpoint;
+
+typedef struct {
+    int status;             /* RunStatus, or -1 for any */
+    const char *method;     /* NULL for any */
+    int limit, offset;      /* newest first */
+} StoreRunFilter;
+
+/* Opens (creating) dir/gsimclr.db, creating dir if needed, and migrates it. */
+int store_open(Store **out, const char *dir, GsErr *err);
+void store_close(Store *st);
+/* The schema version after migration (the highest schema/NNN_*.sql applied). */
+int store_schema_version(Store *st);
+
+/* A new queued run; its four stage rows start "pending" ("skipped" for dae and kmeans when
+ * method is "simclr"). */
+int store_run_insert(Store *st, const char *method, const char *name, const char *config_json,
+                     int64_t *id, GsErr *err);
+int store_run_get(Store *st, int64_t id, StoreRun *out, GsErr *err);
+void store_run_free(StoreRun *r);
+/* Newest first; runs (n of them, malloc'd array, free each with store_run_free then the
+ * array) and total = how many match the filter without limit/offset. config_json is left
+ * NULL in list results. */
+int store_run_list(Store *st, const StoreRunFilter *f, StoreRun **runs, int *n, int *total,
+                   GsErr *err);
+void store_run_list_free(StoreRun *runs, int n);
+/* Claims the oldest queued run: running, started_at set (kept when already set). *id = 0 when
+ * none is queued. */
+int store_run_claim(Store *st, int64_t *id, GsErr *err);
+/* Cancel: a queued run becomes canceled at once (*now_canceled = true); a running one gets
+ * cancel_requested (the worker ends it). STORE_CONFLICT when terminal. */
+int store_run_request_cancel(Store *st, int64_t id, bool *now_canceled, GsErr *err);
+/* The worker's end of a run: to is succeeded (with result_json), failed (with error) or
+ * canceled; finished_at set; running stages take the matching status. */
+int store_run_finish(Store *st, int64_t id, RunStatus to, const char *result_json,
+                     const char *error, GsErr *err);
+/* Back to queued after a shutdown or crash (keeps started_at; resumes += 1 when resumed). */
+int store_run_requeue(Store *st, int64_t id, GsErr *err);
+/* Ids of runs in state running (for recovery at start-up); malloc'd. */
+int store_runs_in_state(Store *st, RunStatus s, int64_t **ids, int *n, GsErr *err);
+/* Deletes a terminal run and everything it owns. STORE_CONFLICT when not terminal. */
+int store_run_delete(Store *st, int64_t id, GsErr *err);
+/* Count of runs per status (for /metrics and /healthz). */
+int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err);
+
+int store_stage_put(Store *st, int64_t run, const StoreStage *s, GsErr *err);
+/* All four stages in order (out[STAGE_COUNT]). */
+int store_stages_get(Store *st, int64_t run, StoreStage out[4], GsErr *err);
+
+int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step, const char *name,
+                     double value, double time, GsErr *err);
+/* Deletes the metrics recorded after a checkpoint: every row of a later stage, and rows of
+ * this stage with a higher epoch. Used when a run resumes, so nothing is duplicated. */
+int store_metrics_truncate_after(Store *st, int64_t run, int stage, int epoch, GsErr *err);
+/* Metrics with id > after_id, in id order, at most limit (<= 0: no limit); stage -1 and
+ * name NULL match all. */
+int store_metrics_get(Store *st, int64_t run, int stage, const char *name, int64_t after_id,
+                      int limit, StoreMetric **out, int *n, GsErr *err);
+
+int store_event_add(Store *st, int64_t run, const char *kind, const char *message, double time,
+                    int64_t *id, GsErr *err);
+int store_events_get(Store *st, int64_t run, int64_t after_id, int limit, StoreEvent **out,
+                     int *n, GsErr *err);
+void store_events_free(StoreEvent *ev, int n);
+
+/* Replaces the run's pseudo-labels: image i gets cluster assign[i]; labels (n) are the true
+ * labels when known (NULL otherwise), kept as a diagnostic for cluster summaries. */
+int store_assignments_put(Store *st, int64_t run, const int32_t *assign, const int32_t *labels,
+                          int n, GsErr *err);
+/* assign and labels (n each, malloc'd; labels NULL when none were stored). STORE_NOT_FOUND
+ * when the run has none. */
+int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **labels, int *n,
+                          GsErr *err);
+
+/* Stores a checkpoint blob (its format version and CRC-32 read from its GSCK header) and
+ * keeps only the newest `keep` of that run and stage, in one transaction. */
+int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
+                         size_t len, int keep, int64_t *id, GsErr *err);
+/* The newest checkpoint of the run (any stage); STORE_NOT_FOUND when none. */
+int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void **blob,
+                            size_t *len, GsErr *err);
+int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n, GsErr *err);
+int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
+                         size_t *len, GsErr *err);
+
+/* A digest of every row of every table (hex text, malloc'd), for tests that check a request
+ * changed nothing stored. */
+char *store_fingerprint(Store *st, GsErr *err);
+
+#endif
