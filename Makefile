@@ -41,7 +41,7 @@ PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
 .PHONY: all test asan tsan bench bench-step bench-kmeans demo clean deps fixtures
-all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
+all: $(DEPS_OK) bin/gsimclrd $(if $(CLI_SRC),bin/gsimclr) $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps
 	@mkdir -p $(dir $@)
@@ -89,7 +89,7 @@ $(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD
 
 # Tests run from the repository root (fixtures are read from tests/fixtures).
 # The API tests start bin/gsimclrd (GS_DAEMON) as a child process for the crash tests.
-test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
+test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd $(if $(CLI_SRC),bin/gsimclr)
 	$(TEST_BIN)
 
 asan: $(DEPS_OK)

@@ -35,6 +35,10 @@ typedef struct {
      * kmeans). Returns 0 when stored; non-zero stops the run with an error. */
     int (*checkpoint)(void *ctx, int stage, int epoch, const void *data, size_t len);
     void (*log)(void *ctx, const char *line);
+    /* The pseudo-labels once kmeans has run (before its checkpoint): cluster of each of the
+     * n training images, and their true labels (NULL when the data has none). Returns 0 when
+     * stored; non-zero stops the run with an error. */
+    int (*assignments)(void *ctx, const int32_t *assign, const int32_t *labels, int n, int k);
     void *ctx;
     const volatile int *cancel; /* set to non-zero to stop at the next step */
 } Sink;
@@ -69,6 +73,12 @@ void run_result_free(RunResult *res);
  * it to cluster the same matrix as scikit-learn). */
 int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                             float **emb, int *dim, GsErr *err);
+/* The run's train and test sets as its configuration names them: the dataset (confined to
+ * data_root when not NULL), then its subsets ("subset", "subset_random" with seed + 1,
+ * "test_subset"). The same call gives the same images, so image i of the pseudo-labels is
+ * image i of this train set. */
+int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
+                       Dataset *test, GsErr *err);
 /* The result as a one-line JSON object (malloc'd). */
 char *run_result_to_json(const RunResult *res);
 

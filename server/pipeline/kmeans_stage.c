@@ -60,6 +60,9 @@ int kmeans_stage(const RunConfig *cfg, const Dataset *train, const float *emb, i
               res->k, res->inertia, res->purity, res->nmi, smallest, largest,
               res->seconds[STAGE_KMEANS]);
 
+    if (sink && sink->assignments &&
+        sink->assignments(sink->ctx, res->assign, train->labels, train->n, res->k))
+        return gs_errf(err, "kmeans: the pseudo-labels could not be stored");
     CkptWriter w;
     ckpt_writer_init(&w);
     int bad = state_write(&w, STAGE_KMEANS, 1, res, NULL, NULL, NULL, err) ||

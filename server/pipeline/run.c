@@ -110,6 +110,22 @@ static void put_num(char *buf, size_t cap, size_t *len, const char *key, double 
         *len += (size_t)n;
 }
 
+int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
+                       Dataset *test, GsErr *err)
+{
+    if (dataset_load_named(cfg->dataset, data_root, train, test, err))
+        return -1;
+    if ((cfg->subset && cfg->subset < train->n &&
+         dataset_subset(train, cfg->subset, cfg->subset_random ? cfg->seed + 1 : 0, err)) ||
+        (cfg->test_subset && cfg->test_subset < test->n &&
+         dataset_subset(test, cfg->test_subset, 0, err))) {
+        dataset_free(train);
+        dataset_free(test);
+        return -1;
+    }
+    return 0;
+}
+
 char *run_result_to_json(const RunResult *res)
 {
     size_t cap = 2048, len = 0;

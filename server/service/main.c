@@ -89,16 +89,9 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
     }
-    if (dataset_load_named(cfg.dataset, data_root, &train, &test, &err)) {
+    if (pipeline_load_data(&cfg, data_root, &train, &test, &err)) {
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
-    }
-    if ((cfg.subset && cfg.subset < train.n &&
-         dataset_subset(&train, cfg.subset, cfg.subset_random ? cfg.seed + 1 : 0, &err)) ||
-        (cfg.test_subset && cfg.test_subset < test.n &&
-         dataset_subset(&test, cfg.test_subset, 0, &err))) {
-        fprintf(stderr, "gsimclrd: %s\n", err.msg);
-        goto done;
     }
     if (resume && ckpt_path && access(ckpt_path, F_OK) == 0 &&
         ckpt_read_file(ckpt_path, &resume_buf, &resume_len, &err)) {
