@@ -399,7 +399,7 @@ TEST(eval_linear_cancel)
     LinearEvalConfig c = small_config();
     LinearEvalResult res;
     GsErr err;
-    volatile int cancel = 1;
+    atomic_int cancel = 1;
     int rc = linear_eval(p.xtr, p.ytr, p.ntr, p.xte, p.yte, p.nte, p.d, p.C, &c, &cancel, &res,
                          &err);
     CHECK_INT_EQ(rc, -1);
@@ -412,7 +412,7 @@ TEST(eval_linear_cancel)
 }
 
 typedef struct {
-    volatile int flag;
+    atomic_int flag;
     long delay_ns;
 } Canceller;
 

@@ -500,7 +500,7 @@ TEST(kmeans_cancel)
         return;
     KmeansConfig cfg = kmeans_defaults();
     cfg.k = 5;
-    volatile int cancel = 1;
+    atomic_int cancel = 1;
     KmeansResult res;
     GsErr err;
     CHECK_INT_EQ(kmeans_fit(&res, x, N, D, &cfg, &cancel, &err), -1);

@@ -18,7 +18,7 @@ typedef struct {
     uint8_t *ckpt;       /* the last checkpoint stored */
     size_t ckpt_len;
     int stop_stage, stop_epoch; /* raise cancel after storing this checkpoint */
-    volatile int cancel;
+    atomic_int cancel;
     int n_ckpts;
 } Capture;
 

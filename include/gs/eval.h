@@ -5,6 +5,7 @@
 #ifndef GS_EVAL_H
 #define GS_EVAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "gs/err.h"
@@ -32,7 +33,7 @@ LinearEvalConfig linear_eval_defaults(void);
  * the validation split, refits on the whole training set, reports test accuracy. */
 int linear_eval(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
                 const int32_t *yte, int nte, int d, int n_classes, const LinearEvalConfig *cfg,
-                const volatile int *cancel, LinearEvalResult *res, GsErr *err);
+                const atomic_int *cancel, LinearEvalResult *res, GsErr *err);
 
 /* Top-1 accuracy of weighted kNN: k neighbours by cosine similarity, votes exp(sim / temp). */
 int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte,

@@ -5,6 +5,7 @@
 #ifndef GS_KMEANS_H
 #define GS_KMEANS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "gs/err.h"
@@ -32,11 +33,11 @@ KmeansConfig kmeans_defaults(void); /* k 64, n_init 4, max_iter 100, tol 1e-4, s
 /* Clusters x (n, d). cancel, when not NULL, is polled between iterations; a set flag stops
  * the fit with an error "canceled". On error res holds nothing to free. */
 int kmeans_fit(KmeansResult *res, const float *x, int n, int d, const KmeansConfig *cfg,
-               const volatile int *cancel, GsErr *err);
+               const atomic_int *cancel, GsErr *err);
 /* Lloyd from given centres init (k, d) instead of k-means++: one run, cfg->n_init and
  * cfg->seed unused (tests drive the empty-cluster repair with it; also a warm start). */
 int kmeans_fit_from(KmeansResult *res, const float *x, int n, int d, const float *init,
-                    const KmeansConfig *cfg, const volatile int *cancel, GsErr *err);
+                    const KmeansConfig *cfg, const atomic_int *cancel, GsErr *err);
 void kmeans_result_free(KmeansResult *res);
 
 /* Both diagnostics return NaN when n < 1 or an assignment / label is out of range. */

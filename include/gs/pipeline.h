@@ -7,6 +7,7 @@
 #ifndef GS_PIPELINE_H
 #define GS_PIPELINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,7 +41,7 @@ typedef struct {
      * stored; non-zero stops the run with an error. */
     int (*assignments)(void *ctx, const int32_t *assign, const int32_t *labels, int n, int k);
     void *ctx;
-    const volatile int *cancel; /* set to non-zero to stop at the next step */
+    const atomic_int *cancel; /* set to non-zero to stop at the next step */
 } Sink;
 
 typedef struct {

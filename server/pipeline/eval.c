@@ -92,7 +92,7 @@ static int check_shapes(const char *who, const float *xtr, const int32_t *ytr, i
 
 /* The flag is set by another thread (the job's canceller); an atomic load keeps that a
  * well-defined access, and ThreadSanitizer quiet, whatever the writer uses. */
-static bool canceled(const volatile int *cancel)
+static bool canceled(const atomic_int *cancel)
 {
     return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
 }
@@ -364,7 +364,7 @@ typedef struct {
 static void run_candidate(LinFit *f, CandOutcome *o, float wd, const LinearEvalConfig *cfg,
                           const float *xfit, const int32_t *yfit, int nfit, const float *xval,
                           const int32_t *yval, int nval, int d, int C, Rng shuffle,
-                          const volatile int *cancel)
+                          const atomic_int *cancel)
 {
     *o = (CandOutcome){.best_acc = -1.0};
     lin_reset(f, (size_t)C * d + C, wd);
@@ -390,7 +390,7 @@ static void run_candidate(LinFit *f, CandOutcome *o, float wd, const LinearEvalC
 
 int linear_eval(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
                 const int32_t *yte, int nte, int d, int n_classes, const LinearEvalConfig *cfg,
-                const volatile int *cancel, LinearEvalResult *res, GsErr *err)
+                const atomic_int *cancel, LinearEvalResult *res, GsErr *err)
 {
     if (!res)
         return gs_errf(err, "linear_eval: NULL result");

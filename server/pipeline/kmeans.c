@@ -58,7 +58,7 @@ typedef struct {
     int batch;         // restarts seeded together (0 when the centres are given)
     int width;         // columns of a scratch block: max(k, batch * n_trials)
     double tol_abs;    // tol * mean feature variance
-    const volatile int *cancel;
+    const atomic_int *cancel;
 
     float *xc;         // (n, d) the centred copy x points to
     double *mean;      // (d) column means of the input
@@ -166,7 +166,7 @@ static int poll_cancel(const Km *km, GsErr *err)
     return 0;
 }
 
-static int km_init(Km *km, int n, int d, int k, int batch, const volatile int *cancel,
+static int km_init(Km *km, int n, int d, int k, int batch, const atomic_int *cancel,
                    GsErr *err)
 {
     memset(km, 0, sizeof *km);
@@ -853,7 +853,7 @@ KmeansConfig kmeans_defaults(void)
 }
 
 int kmeans_fit(KmeansResult *res, const float *x, int n, int d, const KmeansConfig *cfg,
-               const volatile int *cancel, GsErr *err)
+               const atomic_int *cancel, GsErr *err)
 {
     Km km;
     memset(res, 0, sizeof *res);
@@ -895,7 +895,7 @@ fail:
 }
 
 int kmeans_fit_from(KmeansResult *res, const float *x, int n, int d, const float *init,
-                    const KmeansConfig *cfg, const volatile int *cancel, GsErr *err)
+                    const KmeansConfig *cfg, const atomic_int *cancel, GsErr *err)
 {
     Km km;
     memset(res, 0, sizeof *res);

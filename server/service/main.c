@@ -1,7 +1,10 @@
 /* main.c — gsimclrd's entry point. `--run CONFIG.json` runs one job in the foreground
  * without HTTP: it loads the dataset, runs the pipeline, prints progress on stderr and ends
- * with one JSON line of results on stdout. The HTTP service is issue #4. */
+ * with one JSON line of results on stdout. Otherwise it parses the service options, starts
+ * the service (service.c) and waits for SIGINT/SIGTERM to stop it cleanly. */
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +15,9 @@
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
+#include "gs/service.h"
 
-static volatile int g_cancel;
+static atomic_int g_cancel;
 
 static void on_signal(int sig)
 {
@@ -65,13 +69,67 @@ static int on_checkpoint(void *ctx, int stage, int epoch, const void *data, size
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: gsimclrd --run CONFIG.json [--checkpoint FILE] [--resume] [--data-root DIR]\n"
-            "  --run CONFIG.json   run one job in the foreground; last stdout line: results JSON\n"
-            "  --checkpoint FILE   store each checkpoint in FILE (atomically replaced)\n"
-            "  --resume            continue from FILE (given with --checkpoint) if it exists\n"
-            "  --data-root DIR     dataset folders must lie under DIR\n"
-            "  --status            what this build holds\n");
+            "usage: gsimclrd [OPTIONS]              the HTTP service (docs/API.md)\n"
+            "       gsimclrd --run CONFIG.json [--checkpoint FILE [--resume]] [--data-root DIR]\n"
+            "       gsimclrd --status\n"
+            "service options:\n"
+            "  --listen HOST:PORT    address to serve (default 127.0.0.1:8470; port 0 = any)\n"
+            "  --data-dir DIR        the database folder (default ./var)\n"
+            "  --data-root DIR       dataset folders must lie under DIR (after realpath)\n"
+            "  --token-file FILE     bearer token for mutating calls (and for every call when\n"
+            "                        listening beyond loopback, where it is required)\n"
+            "  --allow-host NAME     accept this Host header too (repeatable, up to 8)\n"
+            "  --max-body BYTES      largest request body (default 1048576)\n"
+            "  --workers N           runs trained at once (default 1)\n"
+            "  --threads T           threads per run (default 2); keep N x T <= cores\n"
+            "  --http-threads N      HTTP polling threads (default 2)\n"
+            "  --keep-checkpoints N  newest checkpoints kept per run and stage (default 3)\n"
+            "  --web-dir DIR         the web page's folder (default: web/ beside bin/)\n"
+            "one job in the foreground (no HTTP):\n"
+            "  --run CONFIG.json     run one job; last stdout line: the results as JSON\n"
+            "  --checkpoint FILE     store each checkpoint in FILE (atomically replaced)\n"
+            "  --resume              continue from FILE (given with --checkpoint) if it exists\n"
+            "SIGINT/SIGTERM: stop taking requests, stop running jobs at their next step (they\n"
+            "resume from their newest checkpoint at the next start) and exit 0.\n");
     return 2;
+}
+
+/* A positive integer option within lo..hi, or -1. */
+static long parse_count(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return (errno || end == s || *end || v < lo || v > hi) ? -1 : v;
+}
+
+static int serve(const ServiceConfig *cfg)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* every thread started from here on inherits the mask; only sigwait below sees them */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    Service *svc;
+    GsErr err;
+    if (service_start(&svc, cfg, &err)) {
+        fprintf(stderr, "gsimclrd: %s\n", err.msg);
+        return 1;
+    }
+    const char *colon = strrchr(cfg->listen, ':');
+    int host_len = colon ? (int)(colon - cfg->listen) : (int)strlen(cfg->listen);
+    fprintf(stderr, "gsimclrd: listening on http://%.*s:%d\n", host_len, cfg->listen,
+            service_port(svc));
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "gsimclrd: %s: stopping (running jobs resume at the next start)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    service_stop(svc);
+    fprintf(stderr, "gsimclrd: stopped\n");
+    return 0;
 }
 
 static int run_job(const char *config_path, const char *ckpt_path, bool resume,
@@ -129,29 +187,63 @@ done:
 int main(int argc, char **argv)
 {
     const char *config = NULL, *ckpt = NULL, *data_root = NULL;
+    const char *hosts[8];
     bool resume = false;
+    ServiceConfig sc;
+    service_config_defaults(&sc);
+    sc.allow_hosts = hosts;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--status") == 0) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n = 0;
+        if (strcmp(a, "--status") == 0) {
             printf("gsimclrd: built: nn core, dataset readers, augmentations, the pipeline\n"
-                   "          stages (dae, kmeans, simclr, eval) behind --run.\n"
-                   "gsimclrd: not built yet: the HTTP service (issue #4), the CLI and web\n"
-                   "          page (issue #5).\n");
+                   "          stages (dae, kmeans, simclr, eval), the HTTP service (SQLite\n"
+                   "          store, job queue, API, event streams).\n");
             return 0;
-        } else if (strcmp(argv[i], "--run") == 0 && i + 1 < argc) {
-            config = argv[++i];
-        } else if (strcmp(argv[i], "--checkpoint") == 0 && i + 1 < argc) {
-            ckpt = argv[++i];
-        } else if (strcmp(argv[i], "--data-root") == 0 && i + 1 < argc) {
-            data_root = argv[++i];
-        } else if (strcmp(argv[i], "--resume") == 0) {
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            return 0;
+        } else if (strcmp(a, "--resume") == 0) {
             resume = true;
-        } else {
+            continue;
+        }
+        if (!v)
+            return usage();
+        i++;
+        if (strcmp(a, "--run") == 0)
+            config = v;
+        else if (strcmp(a, "--checkpoint") == 0)
+            ckpt = v;
+        else if (strcmp(a, "--data-root") == 0)
+            data_root = sc.data_root = v;
+        else if (strcmp(a, "--listen") == 0)
+            sc.listen = v;
+        else if (strcmp(a, "--data-dir") == 0)
+            sc.data_dir = v;
+        else if (strcmp(a, "--token-file") == 0)
+            sc.token_file = v;
+        else if (strcmp(a, "--web-dir") == 0)
+            sc.web_dir = v;
+        else if (strcmp(a, "--allow-host") == 0 && sc.n_allow_hosts < 8)
+            hosts[sc.n_allow_hosts++] = v;
+        else if (strcmp(a, "--max-body") == 0 && (n = parse_count(v, 1024, 1L << 30)) > 0)
+            sc.max_body = (size_t)n;
+        else if (strcmp(a, "--workers") == 0 && (n = parse_count(v, 1, 64)) > 0)
+            sc.workers = (int)n;
+        else if (strcmp(a, "--threads") == 0 && (n = parse_count(v, 1, 64)) > 0)
+            sc.threads = (int)n;
+        else if (strcmp(a, "--http-threads") == 0 && (n = parse_count(v, 1, 64)) > 0)
+            sc.http_threads = (int)n;
+        else if (strcmp(a, "--keep-checkpoints") == 0 && (n = parse_count(v, 1, 100)) > 0)
+            sc.keep_checkpoints = (int)n;
+        else {
+            fprintf(stderr, "gsimclrd: bad option or value: %s %s\n", a, v);
             return usage();
         }
     }
     if (!config)
-        return usage();
+        return serve(&sc);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     return run_job(config, ckpt, resume, data_root);

@@ -1,0 +1,507 @@
+/* jobs.c — the job queue's workers. Each worker claims the oldest queued run from the store,
+ * loads its data, resumes it from its newest checkpoint when it has one, and runs the
+ * pipeline with a sink that records everything in the store. The worker owns the run while
+ * it trains; request handlers only read the live-progress snapshot under the jobs lock.
+ * Nothing here speaks HTTP or SQL. */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gs/config.h"
+#include "gs/dataset.h"
+#include "gs/jobs.h"
+
+typedef struct Jobs Jobs;
+
+typedef struct {
+    Jobs *jobs;
+    pthread_t thread;
+    bool started;
+    /* guarded by jobs->mu */
+    int64_t run;            /* the run being trained, 0 when idle */
+    bool has_live;
+    StageProgress live;
+    atomic_int cancel;    /* read by the pipeline every step */
+} Worker;
+
+struct Jobs {
+    Store *st;
+    JobsConfig cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping;          /* guarded by mu */
+    unsigned long kicks;    /* guarded by mu: bumped by jobs_submitted */
+    Worker *workers;
+    int n_workers;
+    atomic_uint_fast64_t version;
+    atomic_ulong steps_total;
+    atomic_long last_notify_ms;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Something changed: bump the version and tell the watcher, at most every 100 ms unless
+ * forced (a status change must not wait for the next tick). */
+static void changed(Jobs *j, bool force)
+{
+    atomic_fetch_add(&j->version, 1);
+    if (!j->cfg.notify)
+        return;
+    long now = mono_ms(), last = atomic_load(&j->last_notify_ms);
+    if (force || now - last >= 100) {
+        atomic_store(&j->last_notify_ms, now);
+        j->cfg.notify(j->cfg.notify_ctx);
+    }
+}
+
+/* A store failure inside a worker has no caller to return to: it goes to stderr, and the
+ * sink callbacks that must not lose data (checkpoints, pseudo-labels) stop the run. */
+static void report(int64_t run, const char *what, const GsErr *err)
+{
+    fprintf(stderr, "gsimclrd: run %lld: %s: %s\n", (long long)run, what, err->msg);
+}
+
+/* ---- the sink of one run ---------------------------------------------------------- */
+
+typedef struct {
+    Worker *w;
+    int64_t run;
+    int stage;              /* the stage progress was last reported for, -1 none */
+    int epoch;              /* and its epoch */
+    double stage_t0;        /* when that stage started in this attempt */
+    double seconds_before[STAGE_COUNT]; /* stage seconds stored before this attempt */
+    StageProgress last;
+} RunSink;
+
+static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double started_at,
+                      double finished_at)
+{
+    GsErr err;
+    StoreStage s = {.stage = p->stage,
+                    .status = status,
+                    .epoch = p->epoch,
+                    .epochs = p->epochs,
+                    .step = p->step,
+                    .steps = p->steps,
+                    .loss = p->loss,
+                    .items_per_s = p->items_per_s,
+                    .eta_s = status == SS_RUNNING ? p->eta_s : 0,
+                    .seconds = rs->seconds_before[p->stage] + now_s() - rs->stage_t0,
+                    .started_at = started_at,
+                    .finished_at = finished_at};
+    if (store_stage_put(rs->w->jobs->st, rs->run, &s, &err))
+        report(rs->run, "stage", &err);
+}
+
+static void sink_progress(void *ctx, const StageProgress *p)
+{
+    RunSink *rs = ctx;
+    Jobs *j = rs->w->jobs;
+    bool new_stage = p->stage != rs->stage, new_epoch = new_stage || p->epoch != rs->epoch;
+    if (new_stage) {
+        if (rs->stage >= 0)
+            put_stage(rs, &rs->last, SS_SUCCEEDED, NAN, now_s());
+        rs->stage = p->stage;
+        rs->stage_t0 = now_s();
+    }
+    /* the stored row follows each epoch; the live snapshot follows every step */
+    if (new_epoch)
+        put_stage(rs, p, SS_RUNNING, new_stage ? now_s() : NAN, NAN);
+    rs->epoch = p->epoch;
+    rs->last = *p;
+    pthread_mutex_lock(&j->mu);
+    rs->w->live = *p;
+    rs->w->has_live = true;
+    pthread_mutex_unlock(&j->mu);
+    if (p->stage == STAGE_DAE || p->stage == STAGE_SIMCLR)
+        atomic_fetch_add(&j->steps_total, 1);
+    changed(j, new_epoch);
+}
+
+static void sink_metric(void *ctx, int stage, int epoch, long step, const char *name,
+                        double value)
+{
+    RunSink *rs = ctx;
+    GsErr err;
+    if (store_metric_add(rs->w->jobs->st, rs->run, stage, epoch, step, name, value, now_s(),
+                         &err))
+        report(rs->run, "metric", &err);
+    changed(rs->w->jobs, false);
+}
+
+static int sink_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+{
+    RunSink *rs = ctx;
+    GsErr err;
+    int64_t id;
+    if (store_checkpoint_put(rs->w->jobs->st, rs->run, stage, epoch, data, len,
+                             rs->w->jobs->cfg.keep_checkpoints, &id, &err)) {
+        report(rs->run, "checkpoint", &err);
+        return -1;
+    }
+    /* the stage row's figures at the checkpoint, so a resumed run starts from them */
+    if (stage == rs->stage)
+        put_stage(rs, &rs->last, SS_RUNNING, NAN, NAN);
+    return 0;
+}
+
+static void sink_log(void *ctx, const char *line)
+{
+    RunSink *rs = ctx;
+    GsErr err;
+    int64_t id;
+    if (store_event_add(rs->w->jobs->st, rs->run, "log", line, now_s(), &id, &err))
+        report(rs->run, "event", &err);
+    changed(rs->w->jobs, true);
+}
+
+static int sink_assignments(void *ctx, const int32_t *assign, const int32_t *labels, int n,
+                            int k)
+{
+    RunSink *rs = ctx;
+    GsErr err;
+    (void)k;
+    if (store_assignments_put(rs->w->jobs->st, rs->run, assign, labels, n, &err)) {
+        report(rs->run, "pseudo-labels", &err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- one run ---------------------------------------------------------------------- */
+
+static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    GsErr err;
+    int64_t id;
+    if (store_event_add(j->st, run, kind, msg, now_s(), &id, &err))
+        report(run, "event", &err);
+    changed(j, true);
+}
+
+static void finish(Jobs *j, int64_t run, RunStatus to, const char *result, const char *error)
+{
+    GsErr err;
+    if (store_run_finish(j->st, run, to, result, error, &err))
+        report(run, "finish", &err);
+    event(j, run, "status", "%s%s%s", RUN_STATUS_NAMES[to], error ? ": " : "",
+          error ? error : "");
+}
+
+/* The last stage rows' figures once the pipeline has finished every stage. */
+static void stages_done(RunSink *rs, const RunResult *res)
+{
+    GsErr err;
+    StoreStage st[STAGE_COUNT];
+    if (store_stages_get(rs->w->jobs->st, rs->run, st, &err)) {
+        report(rs->run, "stages", &err);
+        return;
+    }
+    for (int s = 0; s < STAGE_COUNT; s++) {
+        if (st[s].status == SS_SKIPPED)
+            continue;
+        st[s].status = SS_SUCCEEDED;
+        st[s].seconds = res->seconds[s] > 0 ? res->seconds[s] : st[s].seconds;
+        st[s].eta_s = 0;
+        if (s == rs->stage) {
+            st[s].step = rs->last.step;
+            st[s].steps = rs->last.steps;
+            st[s].epoch = rs->last.epoch;
+            st[s].epochs = rs->last.epochs;
+        }
+        if (!(st[s].finished_at > 0))
+            st[s].finished_at = now_s();
+        if (store_stage_put(rs->w->jobs->st, rs->run, &st[s], &err))
+            report(rs->run, "stage", &err);
+    }
+}
+
+static void run_one(Worker *w, int64_t id)
+{
+    Jobs *j = w->jobs;
+    GsErr err;
+    StoreRun run = {0};
+    RunConfig cfg;
+    Dataset train = {0}, test = {0};
+    void *resume = NULL;
+    size_t resume_len = 0;
+    bool have_data = false;
+
+    if (store_run_get(j->st, id, &run, &err)) {
+        report(id, "claim", &err);
+        return;
+    }
+    pthread_mutex_lock(&j->mu);
+    w->run = id;
+    w->has_live = false;
+    w->cancel = run.cancel_requested || j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    changed(j, true);
+
+    if (run_config_parse(&cfg, run.config_json, strlen(run.config_json), &err)) {
+        finish(j, id, RUN_FAILED, NULL, err.msg);
+        goto done;
+    }
+    if (w->cancel && !j->stopping) {
+        finish(j, id, RUN_CANCELED, NULL, NULL);
+        goto done;
+    }
+    if (pipeline_load_data(&cfg, j->cfg.data_root, &train, &test, &err)) {
+        finish(j, id, RUN_FAILED, NULL, err.msg);
+        goto done;
+    }
+    have_data = true;
+
+    RunSink rs = {.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
+    StoreStage stored[STAGE_COUNT];
+    if (store_stages_get(j->st, id, stored, &err) == 0)
+        for (int s = 0; s < STAGE_COUNT; s++)
+            rs.seconds_before[s] = isfinite(stored[s].seconds) ? stored[s].seconds : 0;
+
+    StoreCheckpoint meta;
+    int rc = store_checkpoint_latest(j->st, id, &meta, &resume, &resume_len, &err);
+    if (rc < 0) {
+        finish(j, id, RUN_FAILED, NULL, err.msg);
+        goto done;
+    }
+    if (rc == 0) {
+        /* what was recorded after the checkpoint will be recorded again */
+        if (store_metrics_truncate_after(j->st, id, meta.stage, meta.epoch, &err)) {
+            finish(j, id, RUN_FAILED, NULL, err.msg);
+            goto done;
+        }
+        for (int s = meta.stage + 1; s < STAGE_COUNT; s++)
+            rs.seconds_before[s] = 0;
+        event(j, id, "resume", "resuming from the checkpoint after %s epoch %d",
+              STAGE_NAMES[meta.stage], meta.epoch);
+    } else {
+        memset(rs.seconds_before, 0, sizeof rs.seconds_before);
+        event(j, id, "status", "running");
+    }
+
+    Sink sink = {.progress = sink_progress,
+                 .metric = sink_metric,
+                 .checkpoint = sink_checkpoint,
+                 .log = sink_log,
+                 .assignments = sink_assignments,
+                 .ctx = &rs,
+                 .cancel = &w->cancel};
+    RunResult res;
+    if (pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err) == 0) {
+        stages_done(&rs, &res);
+        char *json = run_result_to_json(&res);
+        run_result_free(&res);
+        if (json)
+            finish(j, id, RUN_SUCCEEDED, json, NULL);
+        else
+            finish(j, id, RUN_FAILED, NULL, "out of memory writing the result");
+        free(json);
+    } else if (w->cancel) {
+        pthread_mutex_lock(&j->mu);
+        bool stopping = j->stopping;
+        pthread_mutex_unlock(&j->mu);
+        if (stopping) {
+            /* shutdown: back to the queue, to resume from the newest checkpoint */
+            if (store_run_requeue(j->st, id, &err))
+                report(id, "requeue", &err);
+            event(j, id, "status", "stopped by the daemon's shutdown; queued to resume");
+        } else {
+            finish(j, id, RUN_CANCELED, NULL, NULL);
+        }
+    } else {
+        finish(j, id, RUN_FAILED, NULL, err.msg);
+    }
+done:
+    free(resume);
+    if (have_data) {
+        dataset_free(&train);
+        dataset_free(&test);
+    }
+    store_run_free(&run);
+    pthread_mutex_lock(&j->mu);
+    w->run = 0;
+    w->has_live = false;
+    pthread_mutex_unlock(&j->mu);
+    changed(j, true);
+}
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    Jobs *j = w->jobs;
+    GsErr err;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping) {
+        unsigned long kicks = j->kicks;
+        pthread_mutex_unlock(&j->mu);
+        int64_t id = 0;
+        if (store_run_claim(j->st, &id, &err)) {
+            fprintf(stderr, "gsimclrd: claiming a run: %s\n", err.msg);
+            id = 0;
+        }
+        if (id > 0)
+            run_one(w, id);
+        pthread_mutex_lock(&j->mu);
+        if (id > 0 || j->stopping || kicks != j->kicks)
+            continue;
+        /* nothing queued: sleep until a submit (or a second passes, as a backstop) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&j->cv, &j->mu, &until);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* ---- the queue -------------------------------------------------------------------- */
+
+static void jobs_free(Jobs *j)
+{
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j->workers);
+    free(j);
+}
+
+int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err)
+{
+    *out = NULL;
+    if (cfg->workers < 1 || cfg->workers > 64 || cfg->threads < 1 || cfg->keep_checkpoints < 1)
+        return gs_errf(err, "jobs: workers must be 1..64, threads and keep_checkpoints >= 1");
+
+    /* runs a crash left "running" resume from their newest checkpoint */
+    int64_t *ids = NULL;
+    int n = 0;
+    if (store_runs_in_state(st, RUN_RUNNING, &ids, &n, err))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (store_run_requeue(st, ids[i], err)) {
+            free(ids);
+            return -1;
+        }
+        int64_t ev;
+        store_event_add(st, ids[i], "status", "the daemon stopped while this run trained; "
+                        "queued to resume", now_s(), &ev, err);
+    }
+    free(ids);
+
+    Jobs *j = calloc(1, sizeof *j);
+    if (!j)
+        return gs_errf(err, "jobs: out of memory");
+    j->workers = calloc((size_t)cfg->workers, sizeof *j->workers);
+    if (!j->workers) {
+        free(j);
+        return gs_errf(err, "jobs: out of memory");
+    }
+    j->st = st;
+    j->cfg = *cfg;
+    j->n_workers = cfg->workers;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    for (int i = 0; i < j->n_workers; i++) {
+        j->workers[i].jobs = j;
+        if (pthread_create(&j->workers[i].thread, NULL, worker_main, &j->workers[i]) != 0) {
+            jobs_stop(j);
+            return gs_errf(err, "jobs: cannot start worker %d", i + 1);
+        }
+        j->workers[i].started = true;
+    }
+    *out = j;
+    return 0;
+}
+
+void jobs_submitted(Jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->kicks++;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_cancel(Jobs *j, int64_t id)
+{
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n_workers; i++)
+        if (j->workers[i].run == id)
+            j->workers[i].cancel = 1;
+    pthread_mutex_unlock(&j->mu);
+    changed(j, true);
+}
+
+bool jobs_live(Jobs *j, int64_t id, StageProgress *p)
+{
+    bool found = false;
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n_workers && !found; i++)
+        if (j->workers[i].run == id && j->workers[i].has_live) {
+            *p = j->workers[i].live;
+            found = true;
+        }
+    pthread_mutex_unlock(&j->mu);
+    return found;
+}
+
+uint64_t jobs_version(Jobs *j)
+{
+    return atomic_load(&j->version);
+}
+
+void jobs_stats(Jobs *j, JobsStats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->workers = j->n_workers;
+    pthread_mutex_lock(&j->mu);
+    for (int i = 0; i < j->n_workers; i++) {
+        if (!j->workers[i].run)
+            continue;
+        out->busy++;
+        if (j->workers[i].has_live && isfinite(j->workers[i].live.items_per_s))
+            out->images_per_s += j->workers[i].live.items_per_s;
+    }
+    pthread_mutex_unlock(&j->mu);
+    out->steps_total = atomic_load(&j->steps_total);
+}
+
+void jobs_stop(Jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    j->stopping = true;
+    for (int i = 0; i < j->n_workers; i++)
+        if (j->workers[i].run)
+            j->workers[i].cancel = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    for (int i = 0; i < j->n_workers; i++)
+        if (j->workers[i].started)
+            pthread_join(j->workers[i].thread, NULL);
+    jobs_free(j);
+}

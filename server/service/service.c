@@ -1,0 +1,188 @@
+/* service.c — gsimclrd assembled: the store, the job workers, the API and the HTTP server,
+ * started in that order and stopped in the reverse one. The only place that knows how the
+ * parts are wired: progress from the workers wakes the HTTP server's sleeping event streams. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gs/api.h"
+#include "gs/http.h"
+#include "gs/jobs.h"
+#include "gs/service.h"
+#include "gs/store.h"
+
+struct Service {
+    Store *store;
+    Jobs *jobs;
+    Api *api;
+    HttpServer *_Atomic http;   /* set once the server runs; read by the workers' notify */
+    char *token;
+    char web_dir[PATH_MAX], examples_dir[PATH_MAX];
+};
+
+void service_config_defaults(ServiceConfig *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen = "127.0.0.1:8470";
+    cfg->data_dir = "./var";
+    cfg->max_body = 1 << 20;
+    cfg->workers = 1;
+    cfg->threads = 2;
+    cfg->http_threads = 2;
+    cfg->keep_checkpoints = 3;
+}
+
+static void wake_streams(void *ctx)
+{
+    Service *s = ctx;
+    HttpServer *http = atomic_load(&s->http);
+    if (http)
+        http_server_wake(http);
+}
+
+/* The token file's first line, without surrounding white space; it must hold at least 16
+ * characters, so a typo'd or empty file does not leave the daemon open. */
+static char *read_token(const char *path, GsErr *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        gs_errf(err, "token file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char line[1024];
+    if (!fgets(line, sizeof line, f))
+        line[0] = 0;
+    fclose(f);
+    size_t a = 0, b = strlen(line);
+    while (a < b && isspace((unsigned char)line[a]))
+        a++;
+    while (b > a && isspace((unsigned char)line[b - 1]))
+        b--;
+    if (b - a < 16) {
+        gs_errf(err, "token file %s: the token must be at least 16 characters", path);
+        return NULL;
+    }
+    char *tok = strndup(line + a, b - a);
+    if (!tok)
+        gs_errf(err, "token file %s: out of memory", path);
+    return tok;
+}
+
+/* A folder beside the binary's own folder (bin/../name), or name in the working directory
+ * when that does not exist. */
+static void beside_binary(const char *name, char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char cand[2 * PATH_MAX], real[PATH_MAX];
+            snprintf(cand, sizeof cand, "%s/../%s", exe, name);
+            if (realpath(cand, real)) {
+                snprintf(out, cap, "%s", real);
+                return;
+            }
+        }
+    }
+    snprintf(out, cap, "%s", name);
+}
+
+/* Loopback when the host part of "host:port" is 127.x.x.x, ::1 or localhost. */
+static bool listen_is_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]", 5) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
+}
+
+int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
+{
+    *out = NULL;
+    bool loopback = listen_is_loopback(cfg->listen);
+    if (!loopback && !cfg->token_file)
+        return gs_errf(err, "listening on %s (beyond loopback) needs --token-file",
+                       cfg->listen);
+    Service *s = calloc(1, sizeof *s);
+    if (!s)
+        return gs_errf(err, "out of memory");
+    if (cfg->token_file && !(s->token = read_token(cfg->token_file, err)))
+        goto fail;
+    if (cfg->web_dir)
+        snprintf(s->web_dir, sizeof s->web_dir, "%s", cfg->web_dir);
+    else
+        beside_binary("web", s->web_dir, sizeof s->web_dir);
+    if (cfg->examples_dir)
+        snprintf(s->examples_dir, sizeof s->examples_dir, "%s", cfg->examples_dir);
+    else
+        beside_binary("examples", s->examples_dir, sizeof s->examples_dir);
+
+    if (store_open(&s->store, cfg->data_dir, err))
+        goto fail;
+    JobsConfig jc = {.workers = cfg->workers,
+                     .threads = cfg->threads,
+                     .data_root = cfg->data_root,
+                     .keep_checkpoints = cfg->keep_checkpoints,
+                     .notify = wake_streams,
+                     .notify_ctx = s};
+    if (jobs_start(&s->jobs, s->store, &jc, err))
+        goto fail;
+    ApiConfig ac = {.store = s->store,
+                    .jobs = s->jobs,
+                    .token = s->token,
+                    .token_for_reads = !loopback,
+                    .data_root = cfg->data_root,
+                    .web_dir = s->web_dir,
+                    .examples_dir = s->examples_dir,
+                    .max_threads = cfg->threads,
+                    .allow_hosts = cfg->allow_hosts,
+                    .n_allow_hosts = cfg->n_allow_hosts,
+                    .any_host = !loopback};
+    if (api_create(&s->api, &ac, err))
+        goto fail;
+    HttpConfig hc = {.listen = cfg->listen,
+                     .max_body = cfg->max_body,
+                     .threads = cfg->http_threads,
+                     .handler = api_handle,
+                     .ctx = s->api};
+    HttpServer *http;
+    if (http_server_start(&http, &hc, err))
+        goto fail;
+    api_set_http(s->api, http);
+    atomic_store(&s->http, http);
+    *out = s;
+    return 0;
+fail:
+    service_stop(s);
+    return -1;
+}
+
+int service_port(const Service *s)
+{
+    return http_server_port(atomic_load(&((Service *)s)->http));
+}
+
+void service_stop(Service *s)
+{
+    if (!s)
+        return;
+    if (s->api)
+        api_shutdown(s->api);
+    HttpServer *http = atomic_exchange(&s->http, NULL);
+    if (http)
+        http_server_stop(http);
+    jobs_stop(s->jobs);
+    if (s->api)
+        api_free(s->api);
+    if (s->store)
+        store_close(s->store);
+    free(s->token);
+    free(s);
+}
