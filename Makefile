@@ -40,7 +40,7 @@ EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test asan tsan bench bench-step bench-kmeans demo clean deps fixtures
+.PHONY: all test asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures
 all: $(DEPS_OK) bin/gsimclrd $(if $(CLI_SRC),bin/gsimclr) $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps
@@ -104,7 +104,12 @@ tsan: $(DEPS_OK)
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
 
-bench: bench-step bench-kmeans
+bench: bench-step bench-kmeans bench-api
+
+# wrk against GET /v1/runs/{id} while a run trains (needs wrk, curl, jq: install-deps --bench)
+bench-api: $(DEPS_OK) bin/gsimclrd
+	scripts/install-deps --bench
+	bench/bench_api.sh bin/gsimclrd
 
 # Needs the reference packages: scripts/install-deps --bench
 bench-step: $(DEPS_OK) $(BENCH_BIN)
@@ -125,10 +130,10 @@ fixtures:
 	scripts/install-deps --bench
 	/usr/bin/python3 tests/ref/make_fixtures.py tests/fixtures
 
-# The main job: for now one quick G-SimCLR run in the foreground (the daemon is issue #4).
+# The main job: gsimclrd serving, a quick G-SimCLR run and its SimCLR twin submitted and
+# watched with the CLI, their results compared; the web page stays up until Ctrl-C.
 demo: all
-	@bin/gsimclrd --status
-	bin/gsimclrd --run examples/quick.json
+	scripts/demo
 
 clean:
 	rm -rf build build-asan build-tsan bin

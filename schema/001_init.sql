@@ -1,5 +1,6 @@
 -- 001_init.sql — gsimclrd's first schema: runs and what they own. Applied once, in a
--- transaction, by store_open; schema_version records it.
+-- transaction, by store_open; schema_version (created by store.c) records it. A migration
+-- must not contain BEGIN or COMMIT: store_open wraps each one in its own transaction.
 CREATE TABLE runs (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     status           TEXT    NOT NULL CHECK (status IN ('queued','running','succeeded','failed','canceled')),
@@ -18,8 +19,8 @@ CREATE INDEX runs_status ON runs (status, id);
 
 CREATE TABLE stages (
     run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    stage       INTEGER NOT NULL,                 -- 0 dae, 1 kmeans, 2 simclr, 3 eval
-    status      TEXT    NOT NULL,
+    stage       INTEGER NOT NULL CHECK (stage BETWEEN 0 AND 3), -- 0 dae, 1 kmeans, 2 simclr, 3 eval
+    status      TEXT    NOT NULL CHECK (status IN ('pending','running','succeeded','failed','canceled','skipped')),
     epoch       INTEGER NOT NULL DEFAULT 0,
     epochs      INTEGER NOT NULL DEFAULT 0,
     step        INTEGER NOT NULL DEFAULT 0,
@@ -44,6 +45,8 @@ CREATE TABLE metrics (
     time   REAL    NOT NULL
 );
 CREATE INDEX metrics_run ON metrics (run_id, stage, name, id);
+-- "everything after id N" (the event stream's poll) without sorting the run's metrics
+CREATE INDEX metrics_run_id ON metrics (run_id, id);
 
 CREATE TABLE events (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,7 +75,8 @@ CREATE TABLE checkpoints (
     format_version INTEGER NOT NULL,
     crc32          INTEGER NOT NULL,
     bytes          INTEGER NOT NULL,
-    data           BLOB    NOT NULL,
-    created_at     REAL    NOT NULL
+    created_at     REAL    NOT NULL,
+    -- last, so reading the columns before it never walks the blob's overflow pages
+    data           BLOB    NOT NULL
 );
 CREATE INDEX checkpoints_run ON checkpoints (run_id, stage, id);

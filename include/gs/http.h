@@ -39,7 +39,8 @@ typedef ssize_t (*HttpStreamFn)(void *ctx, char *buf, size_t max);
 
 typedef struct {
     int status;                 /* 200 when left 0 */
-    const char *content_type;   /* static string; "application/json" when NULL */
+    const char *content_type;   /* static string; "application/json" when NULL
+                                 * ("text/event-stream" for a stream) */
     char *body;                 /* malloc'd, taken by the server (may be NULL: empty body) */
     size_t body_len;
     /* Up to 4 extra headers ("Location", "Allow", "WWW-Authenticate", "Content-Disposition",
@@ -54,7 +55,8 @@ typedef struct {
     void (*stream_free)(void *ctx);
 } HttpResponse;
 
-/* Sets a response header (name must be a static string); returns -1 when full. */
+/* Sets a response header (name must be a static string); returns -1 when full, or when the
+ * value is over 255 bytes or holds a line break. */
 int http_response_header(HttpResponse *resp, const char *name, const char *value);
 
 typedef void (*HttpHandler)(void *ctx, const HttpRequest *rq, HttpResponse *resp);

@@ -86,12 +86,13 @@ typedef struct {
     int stage;              /* the stage progress was last reported for, -1 none */
     int epoch;              /* and its epoch */
     double stage_t0;        /* when that stage started in this attempt */
+    double started_at;      /* when it first started (kept across resumes) */
     double seconds_before[STAGE_COUNT]; /* stage seconds stored before this attempt */
+    double stored_started[STAGE_COUNT]; /* stage start times stored before this attempt */
     StageProgress last;
 } RunSink;
 
-static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double started_at,
-                      double finished_at)
+static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double finished_at)
 {
     GsErr err;
     StoreStage s = {.stage = p->stage,
@@ -104,7 +105,7 @@ static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, d
                     .items_per_s = p->items_per_s,
                     .eta_s = status == SS_RUNNING ? p->eta_s : 0,
                     .seconds = rs->seconds_before[p->stage] + now_s() - rs->stage_t0,
-                    .started_at = started_at,
+                    .started_at = rs->started_at,
                     .finished_at = finished_at};
     if (store_stage_put(rs->w->jobs->st, rs->run, &s, &err))
         report(rs->run, "stage", &err);
@@ -117,13 +118,15 @@ static void sink_progress(void *ctx, const StageProgress *p)
     bool new_stage = p->stage != rs->stage, new_epoch = new_stage || p->epoch != rs->epoch;
     if (new_stage) {
         if (rs->stage >= 0)
-            put_stage(rs, &rs->last, SS_SUCCEEDED, NAN, now_s());
+            put_stage(rs, &rs->last, SS_SUCCEEDED, now_s());
         rs->stage = p->stage;
         rs->stage_t0 = now_s();
+        rs->started_at = rs->stored_started[p->stage] > 0 ? rs->stored_started[p->stage]
+                                                           : now_s();
     }
     /* the stored row follows each epoch; the live snapshot follows every step */
     if (new_epoch)
-        put_stage(rs, p, SS_RUNNING, new_stage ? now_s() : NAN, NAN);
+        put_stage(rs, p, SS_RUNNING, NAN);
     rs->epoch = p->epoch;
     rs->last = *p;
     pthread_mutex_lock(&j->mu);
@@ -158,7 +161,7 @@ static int sink_checkpoint(void *ctx, int stage, int epoch, const void *data, si
     }
     /* the stage row's figures at the checkpoint, so a resumed run starts from them */
     if (stage == rs->stage)
-        put_stage(rs, &rs->last, SS_RUNNING, NAN, NAN);
+        put_stage(rs, &rs->last, SS_RUNNING, NAN);
     return 0;
 }
 
@@ -280,8 +283,10 @@ static void run_one(Worker *w, int64_t id)
     RunSink rs = {.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
     StoreStage stored[STAGE_COUNT];
     if (store_stages_get(j->st, id, stored, &err) == 0)
-        for (int s = 0; s < STAGE_COUNT; s++)
+        for (int s = 0; s < STAGE_COUNT; s++) {
             rs.seconds_before[s] = isfinite(stored[s].seconds) ? stored[s].seconds : 0;
+            rs.stored_started[s] = isfinite(stored[s].started_at) ? stored[s].started_at : 0;
+        }
 
     StoreCheckpoint meta;
     int rc = store_checkpoint_latest(j->st, id, &meta, &resume, &resume_len, &err);
@@ -296,11 +301,12 @@ static void run_one(Worker *w, int64_t id)
             goto done;
         }
         for (int s = meta.stage + 1; s < STAGE_COUNT; s++)
-            rs.seconds_before[s] = 0;
+            rs.seconds_before[s] = rs.stored_started[s] = 0;
         event(j, id, "resume", "resuming from the checkpoint after %s epoch %d",
               STAGE_NAMES[meta.stage], meta.epoch);
     } else {
         memset(rs.seconds_before, 0, sizeof rs.seconds_before);
+        memset(rs.stored_started, 0, sizeof rs.stored_started);
         event(j, id, "status", "running");
     }
 

@@ -5,7 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,10 @@ struct Service {
     Store *store;
     Jobs *jobs;
     Api *api;
-    HttpServer *_Atomic http;   /* set once the server runs; read by the workers' notify */
+    /* set once the server runs; the workers' notify wakes it under wake_mu, so a wake never
+     * races the server's stop */
+    HttpServer *http;
+    pthread_mutex_t wake_mu;
     char *token;
     char web_dir[PATH_MAX], examples_dir[PATH_MAX];
 };
@@ -41,9 +44,10 @@ void service_config_defaults(ServiceConfig *cfg)
 static void wake_streams(void *ctx)
 {
     Service *s = ctx;
-    HttpServer *http = atomic_load(&s->http);
-    if (http)
-        http_server_wake(http);
+    pthread_mutex_lock(&s->wake_mu);
+    if (s->http)
+        http_server_wake(s->http);
+    pthread_mutex_unlock(&s->wake_mu);
 }
 
 /* The token file's first line, without surrounding white space; it must hold at least 16
@@ -113,6 +117,7 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
     Service *s = calloc(1, sizeof *s);
     if (!s)
         return gs_errf(err, "out of memory");
+    pthread_mutex_init(&s->wake_mu, NULL);
     if (cfg->token_file && !(s->token = read_token(cfg->token_file, err)))
         goto fail;
     if (cfg->web_dir)
@@ -156,7 +161,9 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
     if (http_server_start(&http, &hc, err))
         goto fail;
     api_set_http(s->api, http);
-    atomic_store(&s->http, http);
+    pthread_mutex_lock(&s->wake_mu);
+    s->http = http;
+    pthread_mutex_unlock(&s->wake_mu);
     *out = s;
     return 0;
 fail:
@@ -166,7 +173,7 @@ fail:
 
 int service_port(const Service *s)
 {
-    return http_server_port(atomic_load(&((Service *)s)->http));
+    return http_server_port(s->http);
 }
 
 void service_stop(Service *s)
@@ -175,7 +182,10 @@ void service_stop(Service *s)
         return;
     if (s->api)
         api_shutdown(s->api);
-    HttpServer *http = atomic_exchange(&s->http, NULL);
+    pthread_mutex_lock(&s->wake_mu);
+    HttpServer *http = s->http;
+    s->http = NULL;
+    pthread_mutex_unlock(&s->wake_mu);
     if (http)
         http_server_stop(http);
     jobs_stop(s->jobs);
@@ -184,5 +194,6 @@ void service_stop(Service *s)
     if (s->store)
         store_close(s->store);
     free(s->token);
+    pthread_mutex_destroy(&s->wake_mu);
     free(s);
 }
