@@ -40,10 +40,10 @@ EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures
-all: $(DEPS_OK) bin/gsimclrd $(if $(CLI_SRC),bin/gsimclr) $(TEST_BIN)
+.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures
+all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
-$(DEPS_OK): scripts/install-deps
+$(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
 	@mkdir -p $(dir $@)
 	scripts/install-deps
 	@touch $@
@@ -88,9 +88,13 @@ $(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 # Tests run from the repository root (fixtures are read from tests/fixtures).
-# The API tests start bin/gsimclrd (GS_DAEMON) as a child process for the crash tests.
-test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd $(if $(CLI_SRC),bin/gsimclr)
-	$(TEST_BIN)
+# The C suite, then the web page in headless Chromium; the daemon tests start bin/gsimclrd
+# (GS_DAEMON) and the CLI tests bin/gsimclr (GS_CLI) as child processes.
+test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
+	tests/run-all $(TEST_BIN)
+
+test-web: $(DEPS_OK) bin/gsimclrd
+	node tests/web/test_web.mjs
 
 asan: $(DEPS_OK)
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
