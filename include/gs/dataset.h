@@ -38,5 +38,9 @@ void dataset_free(Dataset *ds);
  * must resolve (realpath) to data_root or below it; nothing outside is opened. */
 int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
                        GsErr *err);
+/* What dataset_load_named would find, without loading anything: 0 when the name resolves (as
+ * it would there) to a folder holding a training set; -1 with err otherwise, and *forbidden
+ * (when not NULL) set to 1 when the folder lies outside data_root. */
+int dataset_check(const char *name, const char *data_root, int *forbidden, GsErr *err);
 
 #endif

@@ -65,19 +65,18 @@ static int load_cifar_dir(const char *dir, Dataset *train, Dataset *test, GsErr 
     return 0;
 }
 
-int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
-                       GsErr *err)
+/* The folder a dataset name stands for, resolved (realpath) into real: "fashion-mnist" is
+ * the Debian package's folder; anything else is a path that must resolve to data_root or
+ * below it when data_root is not NULL (*forbidden set when it does not). */
+static int dataset_resolve(const char *name, const char *data_root, char real[PATH_MAX],
+                           int *forbidden, GsErr *err)
 {
-    char real[PATH_MAX], root[PATH_MAX], probe[PATH_MAX + 32];
-    memset(train, 0, sizeof *train);
-    memset(test, 0, sizeof *test);
+    char root[PATH_MAX];
+    *forbidden = 0;
     if (!name || !*name)
         return gs_errf(err, "dataset: empty name");
     if (strcmp(name, "fashion-mnist") == 0) {
-        GsErr inner;
-        if (load_idx_dir(FASHION_MNIST_DIR, train, test, &inner))
-            return gs_errf(err, "dataset: fashion-mnist: %s (install the Debian package "
-                                "dataset-fashion-mnist)", inner.msg);
+        snprintf(real, PATH_MAX, "%s", FASHION_MNIST_DIR);
         return 0;
     }
     if (!realpath(name, real))
@@ -87,11 +86,58 @@ int dataset_load_named(const char *name, const char *data_root, Dataset *train, 
         if (!realpath(data_root, root))
             return gs_errf(err, "dataset: data root %s: %s", data_root, strerror(errno));
         n = strlen(root);
-        if (strncmp(real, root, n) != 0 || (real[n] != '/' && real[n] != 0 && n > 1))
+        if (strncmp(real, root, n) != 0 || (real[n] != '/' && real[n] != 0 && n > 1)) {
+            *forbidden = 1;
             return gs_errf(err, "dataset: %s is outside the data root", name);
+        }
     }
-    snprintf(probe, sizeof probe, "%s/data_batch_1.bin", real);
-    if (exists(probe))
+    return 0;
+}
+
+static bool is_cifar_dir(const char *dir)
+{
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/data_batch_1.bin", dir);
+    return exists(probe);
+}
+
+int dataset_check(const char *name, const char *data_root, int *forbidden, GsErr *err)
+{
+    char real[PATH_MAX], probe[PATH_MAX + 32];
+    int outside = 0;
+    if (forbidden)
+        *forbidden = 0;
+    if (dataset_resolve(name, data_root, real, &outside, err)) {
+        if (forbidden)
+            *forbidden = outside;
+        return -1;
+    }
+    if (is_cifar_dir(real) || find_idx(real, "train-images-idx3-ubyte", probe, sizeof probe))
+        return 0;
+    if (strcmp(name, "fashion-mnist") == 0)
+        return gs_errf(err, "dataset: fashion-mnist is not installed (install the Debian "
+                            "package dataset-fashion-mnist)");
+    return gs_errf(err, "dataset: %s has neither train-images-idx3-ubyte[.gz] nor "
+                        "data_batch_1.bin", name);
+}
+
+int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
+                       GsErr *err)
+{
+    char real[PATH_MAX];
+    int forbidden;
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    if (dataset_resolve(name, data_root, real, &forbidden, err))
+        return -1;
+    if (strcmp(name, "fashion-mnist") == 0) {
+        GsErr inner;
+        if (load_idx_dir(real, train, test, &inner))
+            return gs_errf(err, "dataset: fashion-mnist: %s (install the Debian package "
+                                "dataset-fashion-mnist)", inner.msg);
+        return 0;
+    }
+    if (is_cifar_dir(real))
         return load_cifar_dir(real, train, test, err);
     return load_idx_dir(real, train, test, err);
 }

@@ -1,0 +1,561 @@
+/* api_runs.c — the run routes: submit (validated config, dataset confined to the data root,
+ * nothing stored on any 4xx), list, one run with the worker's live progress overlaid, cancel,
+ * delete, metrics and checkpoints. GET /v1/runs/{id} is the hot path (the page and the CLI
+ * poll it while a run trains): two prepared reads, a lock-protected peek at the worker, and
+ * one cJSON render, with the stored config and result embedded as raw JSON text, unparsed. */
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_internal.h"
+#include "gs/config.h"
+
+/* ---- progress --------------------------------------------------------------------------- */
+
+/* Steps each stage will take, from the run's configuration, for the stages that have not
+ * reported their own count yet (the same formulas as the stages: the autoencoder rounds the
+ * last batch up, SimCLR drops it, eval counts one step per embedded node plus one). */
+static void estimate_steps(Api *api, const RunConfig *cfg, long out[STAGE_COUNT])
+{
+    long n = 0;
+    if (strcmp(cfg->dataset, "fashion-mnist") == 0) {
+        n = api_fashion_train_size(api);
+        if (n <= 0)
+            n = 60000;
+    }
+    if (cfg->subset > 0 && (n == 0 || cfg->subset < n))
+        n = cfg->subset;
+    if (n == 0)
+        n = 60000; /* an unknown folder: a guess, corrected once the stage reports */
+    long db = cfg->dae.batch > 0 ? cfg->dae.batch : 1;
+    long sb = cfg->simclr.batch > 0 ? cfg->simclr.batch : 1;
+    out[STAGE_DAE] = (long)cfg->dae.epochs * ((n + db - 1) / db);
+    out[STAGE_KMEANS] = 1;
+    out[STAGE_SIMCLR] = (long)cfg->simclr.epochs * (n / sb > 0 ? n / sb : 1);
+    out[STAGE_EVAL] = 3;
+}
+
+/* The cached estimate of run id, computing it from config_json (or the stored run when that
+ * is NULL) on a miss. false when it cannot be had. */
+static bool step_estimate(Api *api, int64_t id, const char *config_json, long out[STAGE_COUNT])
+{
+    pthread_mutex_lock(&api->est_mu);
+    for (int i = 0; i < API_EST_CACHE; i++) {
+        if (api->est[i].run == id) {
+            memcpy(out, api->est[i].steps, sizeof api->est[i].steps);
+            pthread_mutex_unlock(&api->est_mu);
+            return true;
+        }
+    }
+    pthread_mutex_unlock(&api->est_mu);
+
+    StoreRun r = {0};
+    GsErr err;
+    RunConfig cfg;
+    bool have = false;
+    if (!config_json) {
+        if (store_run_get(api->store, id, &r, &err) != 0)
+            return false;
+        config_json = r.config_json;
+    }
+    if (config_json && run_config_parse(&cfg, config_json, strlen(config_json), &err) == 0) {
+        estimate_steps(api, &cfg, out);
+        have = true;
+    }
+    store_run_free(&r);
+    if (!have)
+        return false;
+    pthread_mutex_lock(&api->est_mu);
+    api->est[api->est_next].run = id;
+    memcpy(api->est[api->est_next].steps, out, sizeof api->est[0].steps);
+    api->est_next = (api->est_next + 1) % API_EST_CACHE;
+    pthread_mutex_unlock(&api->est_mu);
+    return true;
+}
+
+/* Done steps over all steps of the stages the run has (not skipped): a stage that has
+ * reported counts with its own figures, one still pending with the estimate. */
+static double run_progress(Api *api, const StoreRun *r, const StoreStage st[STAGE_COUNT])
+{
+    long est[STAGE_COUNT];
+    bool have_est = false, need_est = false;
+    double done = 0, total = 0;
+    if (r->status == RUN_SUCCEEDED)
+        return 1.0;
+    for (int s = 0; s < STAGE_COUNT; s++)
+        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED && st[s].steps <= 0)
+            need_est = true;
+    if (need_est)
+        have_est = step_estimate(api, r->id, r->config_json, est);
+    for (int s = 0; s < STAGE_COUNT; s++) {
+        if (st[s].status == SS_SKIPPED)
+            continue;
+        if (st[s].steps > 0) {
+            double steps = (double)st[s].steps;
+            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].step;
+            done += step < 0 ? 0 : step > steps ? steps : step;
+            total += steps;
+        } else if (have_est) {
+            total += (double)est[s];
+            if (st[s].status == SS_SUCCEEDED)
+                done += (double)est[s];
+        } else {
+            /* no figures at all: the stage weighs one step */
+            total += 1;
+            if (st[s].status == SS_SUCCEEDED)
+                done += 1;
+        }
+    }
+    return total > 0 ? done / total : 0;
+}
+
+/* ---- rendering -------------------------------------------------------------------------- */
+
+static cJSON *stage_json(int s, const StoreStage *st)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", STAGE_NAMES[s]);
+    cJSON_AddStringToObject(o, "status", (unsigned)st->status < SS_COUNT
+                                             ? STAGE_STATUS_NAMES[st->status] : "pending");
+    cJSON_AddNumberToObject(o, "epoch", st->epoch);
+    cJSON_AddNumberToObject(o, "epochs", st->epochs);
+    cJSON_AddNumberToObject(o, "step", (double)st->step);
+    cJSON_AddNumberToObject(o, "steps", (double)st->steps);
+    api_add_num(o, "loss", st->loss);
+    api_add_num(o, "items_per_s", st->items_per_s);
+    api_add_num(o, "eta_s", st->eta_s);
+    api_add_num(o, "seconds", st->seconds);
+    api_add_time(o, "started_at", st->started_at);
+    api_add_time(o, "finished_at", st->finished_at);
+    return o;
+}
+
+cJSON *api_run_json(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COUNT],
+                    bool with_config)
+{
+    StoreStage st[STAGE_COUNT];
+    StageProgress live;
+    int running = -1;
+    memcpy(st, stored, sizeof st);
+    if (r->status == RUN_RUNNING && jobs_live(api->jobs, r->id, &live) && live.stage >= 0 &&
+        live.stage < STAGE_COUNT) {
+        StoreStage *s = &st[live.stage];
+        running = live.stage;
+        s->status = SS_RUNNING;
+        s->epoch = live.epoch;
+        s->epochs = live.epochs;
+        s->step = live.step;
+        s->steps = live.steps;
+        s->loss = live.loss;
+        s->items_per_s = live.items_per_s;
+        s->eta_s = live.eta_s;
+    } else if (r->status == RUN_RUNNING) {
+        for (int s = 0; s < STAGE_COUNT && running < 0; s++)
+            if (st[s].status == SS_RUNNING)
+                running = s;
+    }
+
+    cJSON *o = cJSON_CreateObject();
+    api_add_id(o, "id", r->id);
+    cJSON_AddStringToObject(o, "name", r->name);
+    cJSON_AddStringToObject(o, "method", r->method);
+    cJSON_AddStringToObject(o, "status", (unsigned)r->status < RUN_STATUS_COUNT
+                                             ? RUN_STATUS_NAMES[r->status] : "failed");
+    api_add_time(o, "created_at", r->created_at);
+    api_add_time(o, "started_at", r->started_at);
+    api_add_time(o, "finished_at", r->finished_at);
+    if (r->error)
+        cJSON_AddStringToObject(o, "error", r->error);
+    else
+        cJSON_AddNullToObject(o, "error");
+    cJSON_AddBoolToObject(o, "cancel_requested", r->cancel_requested);
+    cJSON_AddNumberToObject(o, "resumes", r->resumes);
+    api_add_num(o, "progress", run_progress(api, r, st));
+    if (running >= 0)
+        cJSON_AddStringToObject(o, "stage", STAGE_NAMES[running]);
+    else
+        cJSON_AddNullToObject(o, "stage");
+    cJSON *arr = cJSON_AddArrayToObject(o, "stages");
+    for (int s = 0; s < STAGE_COUNT; s++)
+        cJSON_AddItemToArray(arr, stage_json(s, &st[s]));
+    /* both texts were written by this daemon (run_result_to_json, run_config_to_json) */
+    if (r->result_json && *r->result_json)
+        cJSON_AddRawToObject(o, "result", r->result_json);
+    else
+        cJSON_AddNullToObject(o, "result");
+    if (with_config) {
+        if (r->config_json && *r->config_json)
+            cJSON_AddRawToObject(o, "config", r->config_json);
+        else
+            cJSON_AddNullToObject(o, "config");
+    }
+    return o;
+}
+
+int api_run_load_json(Api *api, int64_t id, bool with_config, cJSON **out, RunStatus *status,
+                      GsErr *err)
+{
+    StoreRun r = {0};
+    StoreStage st[STAGE_COUNT];
+    int rc = store_run_get(api->store, id, &r, err);
+    if (rc != 0)
+        return rc;
+    rc = store_stages_get(api->store, id, st, err);
+    if (rc == 0) {
+        *out = api_run_json(api, &r, st, with_config);
+        if (status)
+            *status = r.status;
+    }
+    store_run_free(&r);
+    return rc;
+}
+
+static void reply_run(Api *api, int64_t id, int status, HttpResponse *resp)
+{
+    GsErr err;
+    cJSON *o = NULL;
+    int rc = api_run_load_json(api, id, true, &o, NULL, &err);
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, "reading the run", &err);
+        return;
+    }
+    api_reply_json(resp, status, o);
+}
+
+/* ---- POST /v1/runs ---------------------------------------------------------------------- */
+
+/* "application/json", in any case, optionally followed by parameters (";charset=utf-8"). */
+static bool is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == 0 || *ct == ';';
+}
+
+/* run_config_parse names the field as "path: message"; "body" is the whole document. */
+static void config_error(HttpResponse *resp, const GsErr *err)
+{
+    const char *sep = strstr(err->msg, ": ");
+    char field[256];
+    size_t n = sep ? (size_t)(sep - err->msg) : 0;
+    if (!sep || n == 0 || n >= sizeof field) {
+        api_error(resp, 400, "invalid_config", NULL, "%s", err->msg);
+        return;
+    }
+    memcpy(field, err->msg, n);
+    field[n] = 0;
+    /* the whole body, or inside an array at its top: not a JSON object at all */
+    if (strcmp(field, "body") == 0 || field[0] == '[')
+        api_error(resp, 400, "bad_json", NULL, "%s", err->msg);
+    else
+        api_error(resp, 400, "invalid_config", field, "%s", err->msg);
+}
+
+void api_runs_post(Api *api, const HttpRequest *rq, HttpResponse *resp)
+{
+    RunConfig cfg;
+    GsErr err;
+    int forbidden = 0;
+    int64_t id;
+
+    if (!is_json_type(rq->content_type)) {
+        api_error(resp, 415, "unsupported_media_type", NULL,
+                  "the body must be a run configuration sent as Content-Type: "
+                  "application/json");
+        return;
+    }
+    if (run_config_parse(&cfg, rq->body, rq->body_len, &err) != 0) {
+        config_error(resp, &err);
+        return;
+    }
+    if (dataset_check(cfg.dataset, api->data_root, &forbidden, &err) != 0) {
+        if (forbidden)
+            api_error(resp, 403, "forbidden", "dataset", "%s", err.msg);
+        else
+            api_error(resp, 400, "invalid_config", "dataset", "%s", err.msg);
+        return;
+    }
+    /* the checks that need the data's size, where the config alone tells it */
+    if (cfg.method == METHOD_GSIMCLR && cfg.subset > 0 && cfg.kmeans.k > cfg.subset) {
+        api_error(resp, 400, "invalid_config", "kmeans.k",
+                  "kmeans.k: %d clusters for a subset of %d training images", cfg.kmeans.k,
+                  cfg.subset);
+        return;
+    }
+    if (api->max_threads > 0 && cfg.threads > api->max_threads)
+        cfg.threads = api->max_threads;
+    char *json = run_config_to_json(&cfg);
+    if (!json) {
+        api_error(resp, 500, "internal", NULL, "out of memory writing the configuration");
+        return;
+    }
+    int rc = store_run_insert(api->store, cfg.method == METHOD_SIMCLR ? "simclr" : "gsimclr",
+                              cfg.name, json, &id, &err);
+    free(json);
+    if (rc != 0) {
+        api_store_error(resp, "storing the run", &err);
+        return;
+    }
+    jobs_submitted(api->jobs);
+    reply_run(api, id, 201, resp);
+    if (resp->status == 201) {
+        char loc[64];
+        snprintf(loc, sizeof loc, "/v1/runs/%lld", (long long)id);
+        http_response_header(resp, "Location", loc);
+    }
+}
+
+/* ---- GET /v1/runs ----------------------------------------------------------------------- */
+
+void api_runs_list(Api *api, const HttpRequest *rq, HttpResponse *resp)
+{
+    StoreRunFilter f = {.status = -1};
+    long limit, offset;
+    const char *status = http_query(rq, "status"), *method = http_query(rq, "method");
+    GsErr err;
+
+    if (status && (f.status = run_status_parse(status)) < 0) {
+        api_error(resp, 400, "bad_request", "status",
+                  "status: must be one of queued, running, succeeded, failed, canceled");
+        return;
+    }
+    if (method && strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0) {
+        api_error(resp, 400, "bad_request", "method", "method: must be gsimclr or simclr");
+        return;
+    }
+    f.method = method;
+    if (!api_query_int(rq, resp, "limit", 1, 500, 50, &limit) ||
+        !api_query_int(rq, resp, "offset", 0, INT_MAX, 0, &offset))
+        return;
+    f.limit = (int)limit;
+    f.offset = (int)offset;
+
+    StoreRun *runs = NULL;
+    int n = 0, total = 0;
+    if (store_run_list(api->store, &f, &runs, &n, &total, &err) != 0) {
+        api_store_error(resp, "listing runs", &err);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "runs");
+    for (int i = 0; i < n; i++) {
+        StoreStage st[STAGE_COUNT];
+        int rc = store_stages_get(api->store, runs[i].id, st, &err);
+        if (rc == STORE_NOT_FOUND)
+            continue; /* deleted between the two reads */
+        if (rc != 0) {
+            store_run_list_free(runs, n);
+            cJSON_Delete(root);
+            api_store_error(resp, "reading stages", &err);
+            return;
+        }
+        cJSON_AddItemToArray(arr, api_run_json(api, &runs[i], st, false));
+    }
+    store_run_list_free(runs, n);
+    cJSON_AddNumberToObject(root, "total", total);
+    cJSON_AddNumberToObject(root, "limit", (double)limit);
+    cJSON_AddNumberToObject(root, "offset", (double)offset);
+    api_reply_json(resp, 200, root);
+}
+
+/* ---- one run ---------------------------------------------------------------------------- */
+
+void api_run_get(Api *api, int64_t id, HttpResponse *resp)
+{
+    reply_run(api, id, 200, resp);
+}
+
+static void wake_streams(Api *api)
+{
+    HttpServer *http = atomic_load(&api->http);
+    if (http)
+        http_server_wake(http);
+}
+
+void api_run_cancel(Api *api, int64_t id, HttpResponse *resp)
+{
+    GsErr err;
+    bool now_canceled = false;
+    int rc = store_run_request_cancel(api->store, id, &now_canceled, &err);
+    if (rc == STORE_CONFLICT) {
+        api_error(resp, 409, "conflict", NULL, "run %lld has already ended", (long long)id);
+        return;
+    }
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, "canceling the run", &err);
+        return;
+    }
+    if (!now_canceled)
+        jobs_cancel(api->jobs, id);
+    wake_streams(api);
+    reply_run(api, id, 200, resp);
+}
+
+void api_run_delete(Api *api, int64_t id, HttpResponse *resp)
+{
+    GsErr err;
+    int rc = store_run_delete(api->store, id, &err);
+    if (rc == STORE_CONFLICT) {
+        api_error(resp, 409, "conflict", NULL,
+                  "run %lld has not ended; cancel it first (only succeeded, failed or "
+                  "canceled runs can be deleted)", (long long)id);
+        return;
+    }
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, "deleting the run", &err);
+        return;
+    }
+    wake_streams(api); /* its event streams end */
+    api_reply_body(resp, 204, NULL, NULL, 0);
+}
+
+/* 0 when run id exists, else answers 404 (or 500) and returns non-zero. */
+static int require_run(Api *api, int64_t id, HttpResponse *resp)
+{
+    StoreRun r = {0};
+    GsErr err;
+    int rc = store_run_get(api->store, id, &r, &err);
+    store_run_free(&r);
+    if (rc != 0)
+        api_run_lookup_error(resp, rc, id, "reading the run", &err);
+    return rc;
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+cJSON *api_metric_json(const StoreMetric *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    api_add_id(o, "id", m->id);
+    cJSON_AddStringToObject(o, "stage", (unsigned)m->stage < STAGE_COUNT ? STAGE_NAMES[m->stage]
+                                                                         : "unknown");
+    cJSON_AddNumberToObject(o, "epoch", m->epoch);
+    cJSON_AddNumberToObject(o, "step", (double)m->step);
+    cJSON_AddStringToObject(o, "name", m->name);
+    api_add_num(o, "value", m->value);
+    api_add_time(o, "time", m->time);
+    return o;
+}
+
+void api_run_metrics(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *resp)
+{
+    const char *stage_name = http_query(rq, "stage"), *name = http_query(rq, "name");
+    int stage = -1;
+    long after, limit;
+    GsErr err;
+
+    if (stage_name) {
+        for (int s = 0; s < STAGE_COUNT; s++)
+            if (strcmp(stage_name, STAGE_NAMES[s]) == 0)
+                stage = s;
+        if (stage < 0) {
+            api_error(resp, 400, "bad_request", "stage",
+                      "stage: must be one of dae, kmeans, simclr, eval");
+            return;
+        }
+    }
+    if (name && (!*name || strlen(name) >= sizeof ((StoreMetric *)0)->name)) {
+        api_error(resp, 400, "bad_request", "name", "name: must be 1..%zu characters",
+                  sizeof ((StoreMetric *)0)->name - 1);
+        return;
+    }
+    if (!api_query_int(rq, resp, "after", 0, LONG_MAX, 0, &after) ||
+        !api_query_int(rq, resp, "limit", 1, 100000, 10000, &limit))
+        return;
+
+    StoreMetric *m = NULL;
+    int n = 0;
+    int rc = store_metrics_get(api->store, id, stage, name, (int64_t)after, (int)limit, &m, &n,
+                               &err);
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, "reading metrics", &err);
+        return;
+    }
+    if (n == 0 && require_run(api, id, resp) != 0) {
+        free(m);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "metrics");
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, api_metric_json(&m[i]));
+    api_add_id(root, "last_id", n > 0 ? m[n - 1].id : (int64_t)after);
+    free(m);
+    api_reply_json(resp, 200, root);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static int by_id_desc(const void *a, const void *b)
+{
+    int64_t x = ((const StoreCheckpoint *)a)->id, y = ((const StoreCheckpoint *)b)->id;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void api_run_checkpoints(Api *api, int64_t id, HttpResponse *resp)
+{
+    StoreCheckpoint *c = NULL;
+    int n = 0;
+    GsErr err;
+    int rc = store_checkpoint_list(api->store, id, &c, &n, &err);
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, "listing checkpoints", &err);
+        return;
+    }
+    if (n == 0 && require_run(api, id, resp) != 0) {
+        free(c);
+        return;
+    }
+    if (n > 1)
+        qsort(c, (size_t)n, sizeof *c, by_id_desc);
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "checkpoints");
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        char crc[16];
+        snprintf(crc, sizeof crc, "%08x", (unsigned)c[i].crc32);
+        api_add_id(o, "id", c[i].id);
+        cJSON_AddStringToObject(o, "stage", (unsigned)c[i].stage < STAGE_COUNT
+                                                ? STAGE_NAMES[c[i].stage] : "unknown");
+        cJSON_AddNumberToObject(o, "epoch", c[i].epoch);
+        cJSON_AddNumberToObject(o, "bytes", (double)c[i].bytes);
+        cJSON_AddNumberToObject(o, "format_version", c[i].format_version);
+        cJSON_AddStringToObject(o, "crc32", crc);
+        api_add_time(o, "created_at", c[i].created_at);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(c);
+    api_reply_json(resp, 200, root);
+}
+
+void api_run_checkpoint_get(Api *api, int64_t id, int64_t cid, HttpResponse *resp)
+{
+    StoreCheckpoint meta;
+    void *blob = NULL;
+    size_t len = 0;
+    GsErr err;
+    int rc = store_checkpoint_get(api->store, id, cid, &meta, &blob, &len, &err);
+    if (rc == STORE_NOT_FOUND) {
+        api_error(resp, 404, "not_found", NULL, "no checkpoint %lld of run %lld",
+                  (long long)cid, (long long)id);
+        return;
+    }
+    if (rc != 0) {
+        api_store_error(resp, "reading the checkpoint", &err);
+        return;
+    }
+    char disp[128];
+    snprintf(disp, sizeof disp, "attachment; filename=\"run%lld-%s-e%d.gsck\"", (long long)id,
+             (unsigned)meta.stage < STAGE_COUNT ? STAGE_NAMES[meta.stage] : "stage", meta.epoch);
+    api_reply_body(resp, 200, "application/octet-stream", blob, len);
+    http_response_header(resp, "Content-Disposition", disp);
+}

@@ -1,0 +1,189 @@
+/* apiclient.c — libcurl under the API tests (see apiclient.h). The only test file that
+ * includes curl.h. */
+#include "apiclient.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void global_init(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+    const char *until;  /* stop once this appears in buf */
+    bool seen;
+} Sink;
+
+static size_t sink_add(Sink *s, const char *data, size_t n)
+{
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b) {
+            s->oom = true;
+            return 0;
+        }
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    s->buf[s->len] = 0;
+    return n;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    Sink *s = ctx;
+    size_t n = size * nmemb;
+    if (sink_add(s, data, n) != n)
+        return 0;
+    if (s->until && strstr(s->buf, s->until)) {
+        s->seen = true;
+        return 0; /* enough: abort the transfer */
+    }
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+    Sink *s = ctx;
+    size_t n = size * nmemb;
+    return sink_add(s, data, n);
+}
+
+static int perform(int port, const char *method, const char *path, const void *body,
+                   size_t body_len, const char *const *headers, const char *until,
+                   double timeout_s, ApiResp *out)
+{
+    char url[4096];
+    Sink b = {0}, h = {0};
+    struct curl_slist *list = NULL;
+    memset(out, 0, sizeof *out);
+    pthread_once(&g_once, global_init);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(out->curl_error, sizeof out->curl_error, "curl_easy_init failed");
+        out->body = calloc(1, 1);
+        out->curl_code = -1;
+        return -1;
+    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    b.until = until;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, out->curl_error);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        /* curl's defaults would add "Expect: 100-continue" and a form content type */
+        list = curl_slist_append(list, "Expect:");
+        list = curl_slist_append(list, "Content-Type:");
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        list = curl_slist_append(list, "Content-Type:");
+    }
+    for (int i = 0; headers && headers[i]; i++)
+        list = curl_slist_append(list, headers[i]);
+    if (list)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(list);
+    curl_easy_cleanup(c);
+    out->body = b.buf ? b.buf : calloc(1, 1);
+    out->len = b.len;
+    out->headers = h.buf ? h.buf : calloc(1, 1);
+    /* a write callback that stopped on purpose, or a stream that timed out after its text */
+    if (until && b.seen)
+        rc = CURLE_OK;
+    out->curl_code = (int)rc;
+    if (rc != CURLE_OK && !out->curl_error[0])
+        snprintf(out->curl_error, sizeof out->curl_error, "%s", curl_easy_strerror(rc));
+    return rc == CURLE_OK && out->status > 0 ? 0 : -1;
+}
+
+int apic_request(int port, const char *method, const char *path, const void *body,
+                 size_t body_len, const char *const *headers, ApiResp *out)
+{
+    return perform(port, method, path, body, body_len, headers, NULL, 60, out);
+}
+
+int apic_json(int port, const char *method, const char *path, const char *body,
+              const char *token, ApiResp *out)
+{
+    char auth[512];
+    const char *headers[3];
+    int n = 0;
+    if (body)
+        headers[n++] = "Content-Type: application/json";
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        headers[n++] = auth;
+    }
+    headers[n] = NULL;
+    return apic_request(port, method, path, body, body ? strlen(body) : 0, headers, out);
+}
+
+int apic_stream(int port, const char *path, const char *const *headers, const char *until,
+                double timeout_s, ApiResp *out)
+{
+    return perform(port, "GET", path, NULL, 0, headers, until, timeout_s, out);
+}
+
+const char *apic_header(const ApiResp *r, const char *name, char *buf, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *line = r->headers; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len > n && line[n] == ':' && strncasecmp(line, name, n) == 0) {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t vlen = (size_t)(line + len - v);
+            while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == ' '))
+                vlen--;
+            if (vlen >= cap)
+                vlen = cap - 1;
+            memcpy(buf, v, vlen);
+            buf[vlen] = 0;
+            return buf;
+        }
+        line = eol ? eol + 1 : line + len;
+    }
+    return NULL;
+}
+
+void apic_free(ApiResp *r)
+{
+    free(r->body);
+    free(r->headers);
+    r->body = r->headers = NULL;
+}

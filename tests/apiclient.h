@@ -1,0 +1,41 @@
+/* apiclient.h — a small libcurl client for the black-box tests of gsimclrd: one request in,
+ * status, body and headers out, with nothing smoothed over (paths are sent as written, so
+ * "/../x" reaches the server; any header may be set, Host included). Also a streaming GET for
+ * Server-Sent Events that stops once a given text has arrived. Thread-safe. */
+#ifndef GS_TEST_APICLIENT_H
+#define GS_TEST_APICLIENT_H
+
+#include <stddef.h>
+
+typedef struct {
+    long status;        /* HTTP status, 0 when the request failed */
+    char *body;         /* NUL-terminated (len bytes before the NUL), never NULL after a call */
+    size_t len;
+    char *headers;      /* the raw response header lines */
+    int curl_code;      /* CURLcode, 0 when the exchange completed */
+    char curl_error[256];
+} ApiResp;
+
+/* method and path (with any query) against http://127.0.0.1:port. body (body_len bytes) is
+ * sent when not NULL; headers is a NULL-terminated list of "Name: value" lines (or NULL).
+ * Returns 0 when a response arrived (any status), -1 otherwise. */
+int apic_request(int port, const char *method, const char *path, const void *body,
+                 size_t body_len, const char *const *headers, ApiResp *out);
+
+/* A JSON call: Content-Type: application/json when body is not NULL, and
+ * "Authorization: Bearer token" when token is not NULL. */
+int apic_json(int port, const char *method, const char *path, const char *body,
+              const char *token, ApiResp *out);
+
+/* A GET that reads the response as it streams, until `until` appears in the body (NULL: until
+ * the server closes) or timeout_s seconds pass. 0 when `until` was seen or the stream ended
+ * normally. */
+int apic_stream(int port, const char *path, const char *const *headers, const char *until,
+                double timeout_s, ApiResp *out);
+
+/* The value of response header `name` (case-insensitive) copied into buf; NULL when absent. */
+const char *apic_header(const ApiResp *r, const char *name, char *buf, size_t cap);
+
+void apic_free(ApiResp *r);
+
+#endif
