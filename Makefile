@@ -96,14 +96,14 @@ test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
 test-web: $(DEPS_OK) bin/gsimclrd
 	node tests/web/test_web.mjs
 
-asan: $(DEPS_OK)
+asan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    LDLIBS="-fsanitize=address,undefined -fopenmp -lm -lpthread" build-asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests
 
 # ThreadSanitizer does not see inside libgomp, so this build leaves OpenMP out and checks the
 # project's own threads.
-tsan: $(DEPS_OK)
+tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-unknown-pragmas" OMP= \
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests

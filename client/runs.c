@@ -1,0 +1,700 @@
+/* runs.c — the subcommands about runs as a whole: submit, list, show, cancel, delete and
+ * compare. Each parses its options, makes its calls through request.c, and prints a table or
+ * the server's JSON. */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "format.h"
+#include "request.h"
+#include "runconf.h"
+
+#define PATH_MAX_LEN 1024
+
+/* The stage names in pipeline order, for the tables that list per-stage seconds. */
+static const char *const STAGES[] = {"dae", "kmeans", "simclr", "eval"};
+
+/* A subcommand that takes exactly one run id and no options of its own. */
+static int parse_id_only(Cli *cli, int argc, char **argv, long *id, bool *done)
+{
+    CliArgs it;
+    const char *arg = NULL;
+    int opt, rc;
+    *done = false;
+    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc)) {
+            *done = true;
+            return rc;
+        }
+        if (arg)
+            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
+        arg = it.arg;
+    }
+    if (!arg)
+        return cli_usage_error(argv[0], "a run id is needed");
+    if (cli_parse_run_id(argv[0], arg, id) != CLI_OK)
+        return CLI_USAGE;
+    return cli_resolve(cli);
+}
+
+/* ---- submit ---- */
+
+enum {
+    S_FILE = 1, S_METHOD, S_NAME, S_DATASET, S_SUBSET, S_SEED, S_EPOCHS, S_BATCH, S_K,
+    S_THREADS, S_SET, S_WAIT
+};
+
+typedef struct {
+    const char *path; /* the field, or NULL for a --set assignment */
+    const char *text;
+    bool number;      /* a checked integer, sent as a JSON number */
+    long value;
+} Override;
+
+int cmd_submit(Cli *cli, int argc, char **argv)
+{
+    static const CliOpt opts[] = {
+        {"file", 'f', true, S_FILE},       {"method", 0, true, S_METHOD},
+        {"name", 0, true, S_NAME},         {"dataset", 0, true, S_DATASET},
+        {"subset", 0, true, S_SUBSET},     {"seed", 0, true, S_SEED},
+        {"epochs", 0, true, S_EPOCHS},     {"batch", 0, true, S_BATCH},
+        {"k", 0, true, S_K},               {"threads", 0, true, S_THREADS},
+        {"set", 0, true, S_SET},           {"wait", 0, false, S_WAIT},
+        {NULL, 0, false, 0},
+    };
+    static const char *const paths[] = {
+        [S_METHOD] = "method", [S_NAME] = "name",          [S_DATASET] = "dataset",
+        [S_SUBSET] = "subset", [S_SEED] = "seed",          [S_EPOCHS] = "simclr.epochs",
+        [S_BATCH] = "simclr.batch", [S_K] = "kmeans.k",    [S_THREADS] = "threads",
+    };
+    const char *file = NULL;
+    bool wait = false;
+    Override *ov = calloc((size_t)argc, sizeof *ov);
+    int n_ov = 0, opt, rc = CLI_OK;
+    CliArgs it;
+    cJSON *config = NULL, *run = NULL;
+    char *body = NULL, err[600];
+    CliResponse resp = {0};
+    double id;
+
+    if (!ov) {
+        cli_errorf("out of memory");
+        return CLI_RUN_FAILED;
+    }
+    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc))
+            goto done;
+        switch (opt) {
+        case ARG_POS:
+            rc = cli_usage_error(argv[0], "unexpected argument '%s'", it.arg);
+            goto done;
+        case S_FILE: file = it.arg; break;
+        case S_WAIT: wait = true; break;
+        case S_SET: ov[n_ov++] = (Override){NULL, it.arg, false, 0}; break;
+        case S_METHOD:
+            if (strcmp(it.arg, "gsimclr") != 0 && strcmp(it.arg, "simclr") != 0) {
+                rc = cli_usage_error(argv[0], "--method: '%s' is neither gsimclr nor simclr",
+                                     it.arg);
+                goto done;
+            }
+            /* fall through */
+        case S_NAME:
+        case S_DATASET: ov[n_ov++] = (Override){paths[opt], it.arg, false, 0}; break;
+        default: {
+            long v;
+            if (cli_opt_long(argv[0], it.opt_text, it.arg, 0, LONG_MAX, &v) != 0) {
+                rc = CLI_USAGE;
+                goto done;
+            }
+            ov[n_ov++] = (Override){paths[opt], it.arg, true, v};
+        }
+        }
+    }
+
+    config = file ? cli_config_load(file, err, sizeof err) : cJSON_CreateObject();
+    if (!config) {
+        cli_errorf("%s", file ? err : "out of memory");
+        rc = file ? CLI_USAGE : CLI_RUN_FAILED;
+        goto done;
+    }
+    for (int i = 0; i < n_ov; i++) {
+        int r;
+        if (!ov[i].path)
+            r = cli_config_assign(config, ov[i].text, err, sizeof err);
+        else
+            r = cli_config_set(config, ov[i].path,
+                               ov[i].number ? cJSON_CreateNumber((double)ov[i].value)
+                                            : cJSON_CreateString(ov[i].text),
+                               err, sizeof err);
+        if (r) {
+            rc = cli_usage_error(argv[0], "%s", err);
+            goto done;
+        }
+    }
+    if ((rc = cli_resolve(cli)) != CLI_OK)
+        goto done;
+    body = cJSON_PrintUnformatted(config);
+    if (!body) {
+        cli_errorf("out of memory");
+        rc = CLI_RUN_FAILED;
+        goto done;
+    }
+    if ((rc = cli_call_json(cli, "POST", "/v1/runs", body, false, &run, &resp)) != CLI_OK)
+        goto done;
+    id = cli_json_num(run, "id");
+    if (!isfinite(id) || id < 1 || id > 9e15) {
+        cli_errorf("the server's answer to POST /v1/runs has no run id");
+        rc = CLI_REFUSED;
+        goto done;
+    }
+    if (cli->json && !wait)
+        cli_print_body(&resp);
+    else if (!cli->json)
+        printf("%ld\n", (long)id);
+    fflush(stdout);
+    if (wait)
+        rc = cli_watch_run(cli, (long)id, cli->json);
+done:
+    cli_response_free(&resp);
+    cJSON_Delete(run);
+    cJSON_Delete(config);
+    cJSON_free(body);
+    free(ov);
+    return rc;
+}
+
+/* ---- list ---- */
+
+enum { L_STATUS = 1, L_METHOD, L_LIMIT, L_OFFSET };
+
+int cmd_list(Cli *cli, int argc, char **argv)
+{
+    static const CliOpt opts[] = {
+        {"status", 0, true, L_STATUS}, {"method", 0, true, L_METHOD},
+        {"limit", 0, true, L_LIMIT},   {"offset", 0, true, L_OFFSET},
+        {NULL, 0, false, 0},
+    };
+    static const char *const headers[] = {"ID",    "STATUS", "METHOD", "NAME",
+                                          "PROGRESS", "STAGE", "LINEAR", "CREATED (UTC)"};
+    const char *status = NULL, *method = NULL, *limit = NULL, *offset = NULL;
+    char path[PATH_MAX_LEN] = "/v1/runs";
+    CliArgs it;
+    CliResponse resp = {0};
+    cJSON *root = NULL;
+    const cJSON *runs, *run;
+    CliTable t = {0};
+    long v;
+    int opt, rc = CLI_OK;
+
+    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc))
+            return rc;
+        switch (opt) {
+        case L_STATUS: status = it.arg; break;
+        case L_METHOD: method = it.arg; break;
+        case L_LIMIT:
+            if (cli_opt_long(argv[0], "--limit", it.arg, 1, 500, &v))
+                return CLI_USAGE;
+            limit = it.arg;
+            break;
+        case L_OFFSET:
+            if (cli_opt_long(argv[0], "--offset", it.arg, 0, LONG_MAX, &v))
+                return CLI_USAGE;
+            offset = it.arg;
+            break;
+        default: return cli_usage_error(argv[0], "unexpected argument '%s'", it.arg);
+        }
+    }
+    if ((rc = cli_resolve(cli)) != CLI_OK)
+        return rc;
+    if ((status && cli_query_add(path, sizeof path, "status", status)) ||
+        (method && cli_query_add(path, sizeof path, "method", method)) ||
+        (limit && cli_query_add(path, sizeof path, "limit", limit)) ||
+        (offset && cli_query_add(path, sizeof path, "offset", offset)))
+        return cli_usage_error(argv[0], "the query is too long");
+    if ((rc = cli_call_json(cli, "GET", path, NULL, false, &root, &resp)) != CLI_OK)
+        return rc;
+    if (cli->json) {
+        cli_print_body(&resp);
+        goto done;
+    }
+    runs = cJSON_GetObjectItemCaseSensitive(root, "runs");
+    if (cli_table_init(&t, 8, headers, "rlllrlrl")) {
+        cli_errorf("out of memory");
+        rc = CLI_RUN_FAILED;
+        goto done;
+    }
+    cJSON_ArrayForEach(run, (cJSON_IsArray(runs) ? runs : NULL))
+    {
+        char id[24], name[40], prog[16], lin[16], created[40];
+        const char *stage = cli_json_str(run, "stage");
+        const cJSON *result = cJSON_GetObjectItemCaseSensitive(run, "result");
+        cli_fmt_num(id, sizeof id, "%.0f", cli_json_num(run, "id"));
+        cli_sanitize(name, sizeof name, cli_json_str(run, "name") ? cli_json_str(run, "name") : "");
+        cli_utf8_truncate(name, 30);
+        cli_fmt_pct(prog, sizeof prog, cli_json_num(run, "progress"), 0);
+        cli_fmt_pct(lin, sizeof lin, cli_json_num(result, "linear_top1"), 2);
+        cli_fmt_time(created, sizeof created, cli_json_str(run, "created_at"));
+        const char *cells[8] = {id,   cli_json_str(run, "status"), cli_json_str(run, "method"),
+                                name, prog, stage ? stage : "-", lin, created};
+        if (cli_table_add(&t, cells)) {
+            cli_errorf("out of memory");
+            rc = CLI_RUN_FAILED;
+            goto done;
+        }
+    }
+    if (t.nrows == 0) {
+        printf("no runs\n");
+    } else {
+        double total = cli_json_num(root, "total"), off = cli_json_num(root, "offset");
+        cli_table_print(&t, stdout);
+        if (isfinite(total) && isfinite(off) && off + t.nrows < total)
+            printf("(runs %.0f-%.0f of %.0f; --offset %.0f for more)\n", off + 1,
+                   off + t.nrows, total, off + t.nrows);
+    }
+done:
+    cli_table_free(&t);
+    cJSON_Delete(root);
+    cli_response_free(&resp);
+    return rc;
+}
+
+/* ---- show ---- */
+
+static void kv(const char *key, const char *value)
+{
+    printf("  %-22s ", key);
+    cli_put_safe(stdout, value ? value : "-");
+    putchar('\n');
+}
+
+static void kv_num(const char *key, const char *fmt, double v)
+{
+    char buf[64];
+    kv(key, cli_fmt_num(buf, sizeof buf, fmt, v));
+}
+
+static void kv_pct(const char *key, double v)
+{
+    char buf[32];
+    kv(key, cli_fmt_pct(buf, sizeof buf, v, 2));
+}
+
+static void kv_secs(const char *key, double v)
+{
+    char buf[32];
+    kv(key, cli_fmt_duration(buf, sizeof buf, v));
+}
+
+/* Wall time of a run: finished - started, or NAN. */
+static double run_seconds(const cJSON *run)
+{
+    double t0, t1;
+    if (cli_parse_time(cli_json_str(run, "started_at"), &t0) == 0 &&
+        cli_parse_time(cli_json_str(run, "finished_at"), &t1) == 0)
+        return t1 - t0;
+    return NAN;
+}
+
+static const cJSON *path_item(const cJSON *root, const char *a, const char *b)
+{
+    const cJSON *o = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, a) : NULL;
+    return b ? (cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, b) : NULL) : o;
+}
+
+/* A config value for show's summary line: numbers, strings, booleans. */
+static void config_part(char *buf, size_t n, const cJSON *cfg, const char *label,
+                        const char *a, const char *b)
+{
+    const cJSON *v = path_item(cfg, a, b);
+    size_t len = strlen(buf);
+    char val[64];
+    if (cJSON_IsNumber(v))
+        snprintf(val, sizeof val, "%.10g", v->valuedouble);
+    else if (cJSON_IsString(v) && v->valuestring)
+        cli_sanitize(val, sizeof val, v->valuestring);
+    else if (cJSON_IsBool(v))
+        snprintf(val, sizeof val, "%s", cJSON_IsTrue(v) ? "true" : "false");
+    else
+        return;
+    snprintf(buf + len, n - len, "%s%s %s", len ? ", " : "", label, val);
+}
+
+static int print_run(const cJSON *run)
+{
+    static const char *const headers[] = {"STAGE", "STATUS",   "EPOCH",   "STEP",
+                                          "LOSS",  "IMAGES/S", "SECONDS", "ETA"};
+    const cJSON *stages = cJSON_GetObjectItemCaseSensitive(run, "stages"), *st;
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(run, "result");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(run, "config");
+    const char *status = cli_json_str(run, "status"), *name = cli_json_str(run, "name");
+    char buf[600], t[32];
+    CliTable tab;
+    double secs = run_seconds(run);
+
+    printf("run %.0f", cli_json_num(run, "id"));
+    if (name && *name) {
+        printf(" (");
+        cli_put_safe(stdout, name);
+        printf(")");
+    }
+    putchar('\n');
+    snprintf(buf, sizeof buf, "%s%s", status ? status : "-",
+             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "cancel_requested")) &&
+                     status && strcmp(status, "running") == 0
+                 ? " (cancel requested)"
+                 : "");
+    kv("status", buf);
+    kv("method", cli_json_str(run, "method"));
+    kv("created (UTC)", cli_fmt_time(buf, sizeof buf, cli_json_str(run, "created_at")));
+    kv("started (UTC)", cli_fmt_time(buf, sizeof buf, cli_json_str(run, "started_at")));
+    kv("finished (UTC)", cli_fmt_time(buf, sizeof buf, cli_json_str(run, "finished_at")));
+    if (isfinite(secs))
+        kv("took", cli_fmt_duration(t, sizeof t, secs));
+    snprintf(buf, sizeof buf, "%s", "");
+    cli_fmt_pct(t, sizeof t, cli_json_num(run, "progress"), 1);
+    snprintf(buf, sizeof buf, "%s%s%s", t, cli_json_str(run, "stage") ? ", stage " : "",
+             cli_json_str(run, "stage") ? cli_json_str(run, "stage") : "");
+    kv("progress", buf);
+    if (cli_json_num(run, "resumes") > 0)
+        kv_num("resumes", "%.0f", cli_json_num(run, "resumes"));
+    buf[0] = '\0';
+    config_part(buf, sizeof buf, cfg, "dataset", "dataset", NULL);
+    config_part(buf, sizeof buf, cfg, "subset", "subset", NULL);
+    config_part(buf, sizeof buf, cfg, "seed", "seed", NULL);
+    config_part(buf, sizeof buf, cfg, "threads", "threads", NULL);
+    config_part(buf, sizeof buf, cfg, "k", "kmeans", "k");
+    config_part(buf, sizeof buf, cfg, "simclr epochs", "simclr", "epochs");
+    config_part(buf, sizeof buf, cfg, "batch", "simclr", "batch");
+    if (buf[0])
+        kv("config", buf);
+
+    if (cJSON_IsArray(stages) && cJSON_GetArraySize(stages) > 0) {
+        if (cli_table_init(&tab, 8, headers, "llrrrrrr"))
+            return CLI_RUN_FAILED;
+        cJSON_ArrayForEach(st, stages)
+        {
+            char ep[32], step[48], loss[32], ips[32], sec[32], eta[32];
+            double e = cli_json_num(st, "epoch"), es = cli_json_num(st, "epochs");
+            double s = cli_json_num(st, "step"), ss = cli_json_num(st, "steps");
+            const char *sst = cli_json_str(st, "status");
+            if (isfinite(e) && isfinite(es))
+                snprintf(ep, sizeof ep, "%.0f/%.0f", e, es);
+            else
+                snprintf(ep, sizeof ep, "-");
+            if (isfinite(s) && isfinite(ss))
+                snprintf(step, sizeof step, "%.0f/%.0f", s, ss);
+            else
+                snprintf(step, sizeof step, "-");
+            cli_fmt_num(loss, sizeof loss, "%.4f", cli_json_num(st, "loss"));
+            cli_fmt_num(ips, sizeof ips, "%.0f", cli_json_num(st, "items_per_s"));
+            cli_fmt_num(sec, sizeof sec, "%.1f", cli_json_num(st, "seconds"));
+            if (sst && strcmp(sst, "running") == 0)
+                cli_fmt_duration(eta, sizeof eta, cli_json_num(st, "eta_s"));
+            else
+                snprintf(eta, sizeof eta, "-");
+            const char *cells[8] = {cli_json_str(st, "name"), sst, ep, step, loss, ips, sec, eta};
+            if (cli_table_add(&tab, cells)) {
+                cli_table_free(&tab);
+                return CLI_RUN_FAILED;
+            }
+        }
+        printf("\n");
+        cli_table_print(&tab, stdout);
+        cli_table_free(&tab);
+    }
+    if (cJSON_IsObject(result)) {
+        printf("\nresult\n");
+        kv_pct("linear top-1", cli_json_num(result, "linear_top1"));
+        kv_pct("linear top-1 (head)", cli_json_num(result, "linear_top1_head"));
+        kv_num("linear weight decay", "%g", cli_json_num(result, "linear_weight_decay"));
+        kv_pct("kNN top-1", cli_json_num(result, "knn_top1"));
+        kv_num("SimCLR loss", "%.4f", cli_json_num(result, "simclr_loss"));
+        kv_num("repeat batches/epoch", "%.0f", cli_json_num(result, "repeat_batches_per_epoch"));
+        kv_num("k", "%.0f", cli_json_num(result, "k"));
+        kv_pct("purity", cli_json_num(result, "purity"));
+        kv_num("NMI", "%.4f", cli_json_num(result, "nmi"));
+        kv_num("inertia", "%.6g", cli_json_num(result, "inertia"));
+        kv_num("DAE loss", "%.5f", cli_json_num(result, "dae_loss"));
+        for (size_t i = 0; i < sizeof STAGES / sizeof STAGES[0]; i++) {
+            char key[40], field[40];
+            snprintf(key, sizeof key, "%s time", STAGES[i]);
+            snprintf(field, sizeof field, "%s_seconds", STAGES[i]);
+            kv_secs(key, cli_json_num(result, field));
+        }
+    }
+    if (cli_json_str(run, "error")) {
+        printf("\nerror: ");
+        cli_put_safe(stdout, cli_json_str(run, "error"));
+        putchar('\n');
+    }
+    return CLI_OK;
+}
+
+int cmd_show(Cli *cli, int argc, char **argv)
+{
+    char path[64];
+    long id;
+    bool done;
+    int rc = parse_id_only(cli, argc, argv, &id, &done);
+    CliResponse resp = {0};
+    cJSON *run = NULL;
+    if (done || rc != CLI_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld", id);
+    if ((rc = cli_call_json(cli, "GET", path, NULL, false, &run, &resp)) != CLI_OK)
+        return rc;
+    if (cli->json)
+        cli_print_body(&resp);
+    else if ((rc = print_run(run)) != CLI_OK)
+        cli_errorf("out of memory");
+    cJSON_Delete(run);
+    cli_response_free(&resp);
+    return rc;
+}
+
+/* ---- cancel, delete ---- */
+
+int cmd_cancel(Cli *cli, int argc, char **argv)
+{
+    char path[64];
+    long id;
+    bool done;
+    int rc = parse_id_only(cli, argc, argv, &id, &done);
+    CliResponse resp = {0};
+    cJSON *run = NULL;
+    if (done || rc != CLI_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld/cancel", id);
+    if ((rc = cli_call_json(cli, "POST", path, NULL, false, &run, &resp)) != CLI_OK)
+        return rc;
+    if (cli->json) {
+        cli_print_body(&resp);
+    } else {
+        const char *st = cli_json_str(run, "status");
+        if (st && strcmp(st, "canceled") == 0)
+            printf("run %ld canceled\n", id);
+        else
+            printf("run %ld: cancel requested; it stops within a training step\n", id);
+    }
+    cJSON_Delete(run);
+    cli_response_free(&resp);
+    return rc;
+}
+
+int cmd_delete(Cli *cli, int argc, char **argv)
+{
+    char path[64];
+    long id;
+    bool done;
+    int rc = parse_id_only(cli, argc, argv, &id, &done);
+    CliResponse resp = {0};
+    cJSON *ans = NULL;
+    if (done || rc != CLI_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld", id);
+    if ((rc = cli_call_json(cli, "DELETE", path, NULL, true, &ans, &resp)) != CLI_OK)
+        return rc;
+    if (cli->json)
+        printf("{\"id\":%ld,\"deleted\":true}\n", id);
+    else
+        printf("run %ld deleted\n", id);
+    cJSON_Delete(ans);
+    cli_response_free(&resp);
+    return rc;
+}
+
+/* ---- compare ---- */
+
+/* The figures compare shows, in row order: a label, and where the value comes from. */
+typedef enum { F_TEXT, F_NUM, F_PCT, F_SECS } FigKind;
+typedef struct {
+    const char *label, *key; /* key in the run (F_TEXT) or its result */
+    FigKind kind;
+    const char *fmt;
+} Figure;
+
+static const Figure FIGURES[] = {
+    {"name", "name", F_TEXT, NULL},
+    {"status", "status", F_TEXT, NULL},
+    {"method", "method", F_TEXT, NULL},
+    {"k", "k", F_NUM, "%.0f"},
+    {"purity", "purity", F_PCT, NULL},
+    {"NMI", "nmi", F_NUM, "%.4f"},
+    {"repeat batches/epoch", "repeat_batches_per_epoch", F_NUM, "%.0f"},
+    {"SimCLR loss", "simclr_loss", F_NUM, "%.4f"},
+    {"kNN top-1", "knn_top1", F_PCT, NULL},
+    {"linear top-1", "linear_top1", F_PCT, NULL},
+    {"dae time", "dae_seconds", F_SECS, NULL},
+    {"kmeans time", "kmeans_seconds", F_SECS, NULL},
+    {"simclr time", "simclr_seconds", F_SECS, NULL},
+    {"eval time", "eval_seconds", F_SECS, NULL},
+    {"total time", NULL, F_SECS, NULL},
+};
+#define N_FIGURES (int)(sizeof FIGURES / sizeof FIGURES[0])
+
+/* Figure f of a run as a number (NAN when unknown); the total is the wall time, else the sum
+ * of the stage times. */
+static double figure_value(const cJSON *run, const Figure *f)
+{
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(run, "result");
+    if (f->key)
+        return cli_json_num(result, f->key);
+    double secs = run_seconds(run), sum = 0;
+    if (isfinite(secs))
+        return secs;
+    for (size_t i = 0; i < sizeof STAGES / sizeof STAGES[0]; i++) {
+        char field[40];
+        double v;
+        snprintf(field, sizeof field, "%s_seconds", STAGES[i]);
+        v = cli_json_num(result, field);
+        if (!isfinite(v))
+            return NAN;
+        sum += v;
+    }
+    return sum;
+}
+
+static cJSON *compare_json(cJSON *const *runs, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int r = 0; arr && r < n; r++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            goto oom;
+        }
+        if (!cJSON_AddNumberToObject(o, "id", cli_json_num(runs[r], "id")))
+            goto oom;
+        for (int i = 0; i < N_FIGURES; i++) {
+            const Figure *f = &FIGURES[i];
+            const char *key = f->key ? f->key : "total_seconds";
+            cJSON *v;
+            if (f->kind == F_TEXT) {
+                const char *s = cli_json_str(runs[r], f->key);
+                v = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+            } else {
+                double x = figure_value(runs[r], f);
+                v = isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+            }
+            if (!v || !cJSON_AddItemToObject(o, key, v)) {
+                cJSON_Delete(v);
+                goto oom;
+            }
+        }
+    }
+    return arr;
+oom:
+    cJSON_Delete(arr);
+    return NULL;
+}
+
+int cmd_compare(Cli *cli, int argc, char **argv)
+{
+    CliArgs it;
+    long *ids = calloc((size_t)argc, sizeof *ids);
+    cJSON **runs = calloc((size_t)argc, sizeof *runs);
+    const char **headers = calloc((size_t)argc + 1, sizeof *headers);
+    char (*names)[32] = calloc((size_t)argc + 1, sizeof *names);
+    const char **cells = calloc((size_t)argc + 1, sizeof *cells);
+    char (*vals)[64] = calloc((size_t)argc + 1, sizeof *vals);
+    char *align = calloc((size_t)argc + 2, 1);
+    CliTable t = {0};
+    int n = 0, opt, rc = CLI_OK;
+
+    if (!ids || !runs || !headers || !names || !cells || !vals || !align) {
+        cli_errorf("out of memory");
+        rc = CLI_RUN_FAILED;
+        goto done;
+    }
+    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc))
+            goto done;
+        if (cli_parse_run_id(argv[0], it.arg, &ids[n]) != CLI_OK) {
+            rc = CLI_USAGE;
+            goto done;
+        }
+        n++;
+    }
+    if (n == 0) {
+        rc = cli_usage_error(argv[0], "run ids are needed");
+        goto done;
+    }
+    if ((rc = cli_resolve(cli)) != CLI_OK)
+        goto done;
+    for (int r = 0; r < n; r++) {
+        CliResponse resp;
+        char path[64];
+        snprintf(path, sizeof path, "/v1/runs/%ld", ids[r]);
+        rc = cli_call_json(cli, "GET", path, NULL, false, &runs[r], &resp);
+        cli_response_free(&resp);
+        if (rc != CLI_OK)
+            goto done;
+    }
+    if (cli->json) {
+        cJSON *arr = compare_json(runs, n);
+        if (!arr) {
+            cli_errorf("out of memory");
+            rc = CLI_RUN_FAILED;
+            goto done;
+        }
+        cli_print_json(arr);
+        cJSON_Delete(arr);
+        goto done;
+    }
+    headers[0] = "";
+    align[0] = 'l';
+    for (int r = 0; r < n; r++) {
+        snprintf(names[r], sizeof names[r], "run %ld", ids[r]);
+        headers[r + 1] = names[r];
+        align[r + 1] = 'r';
+    }
+    if (cli_table_init(&t, n + 1, headers, align)) {
+        cli_errorf("out of memory");
+        rc = CLI_RUN_FAILED;
+        goto done;
+    }
+    for (int i = 0; i < N_FIGURES; i++) {
+        const Figure *f = &FIGURES[i];
+        cells[0] = f->label;
+        for (int r = 0; r < n; r++) {
+            double x = f->kind == F_TEXT ? NAN : figure_value(runs[r], f);
+            if (f->kind == F_TEXT) {
+                const char *s = cli_json_str(runs[r], f->key);
+                cli_sanitize(vals[r], sizeof vals[r], s && *s ? s : "-");
+                cli_utf8_truncate(vals[r], 24);
+            } else if (f->kind == F_PCT)
+                cli_fmt_pct(vals[r], sizeof vals[r], x, 2);
+            else if (f->kind == F_SECS)
+                cli_fmt_duration(vals[r], sizeof vals[r], x);
+            else
+                cli_fmt_num(vals[r], sizeof vals[r], f->fmt, x);
+            cells[r + 1] = vals[r];
+        }
+        if (cli_table_add(&t, cells)) {
+            cli_errorf("out of memory");
+            rc = CLI_RUN_FAILED;
+            goto done;
+        }
+    }
+    cli_table_print(&t, stdout);
+done:
+    cli_table_free(&t);
+    if (runs)
+        for (int r = 0; r < n; r++)
+            cJSON_Delete(runs[r]);
+    free(ids);
+    free(runs);
+    free(headers);
+    free(names);
+    free(cells);
+    free(vals);
+    free(align);
+    return rc;
+}

@@ -1,0 +1,165 @@
+/* watch.c — `gsimclr watch ID` and the waiting half of `submit --wait`: follows
+ * GET /v1/runs/{id}/events through the SSE parser into the progress display, and when the
+ * stream drops before the run has ended, reconnects with Last-Event-ID a few times, waiting
+ * longer each time. The exit code is the run's final status. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "format.h"
+#include "http.h"
+#include "progress.h"
+#include "request.h"
+#include "sse.h"
+
+#define WATCH_RETRIES 5
+#define WATCH_BACKOFF_MS 500L
+#define WATCH_BACKOFF_MAX_MS 8000L
+
+typedef struct {
+    CliSse sse;
+    CliWatch view;
+    bool bad_stream;        /* the parser refused the stream */
+    unsigned long events;   /* events on the current connection */
+} WatchCtx;
+
+static int on_event(void *ctx, const CliSseEvent *ev)
+{
+    WatchCtx *c = ctx;
+    c->events++;
+    return cli_watch_event(&c->view, ev->type, ev->data, ev->data_len, ev->id);
+}
+
+static int on_chunk(void *ctx, const char *data, size_t len)
+{
+    WatchCtx *c = ctx;
+    int rc = cli_sse_feed(&c->sse, data, len);
+    if (rc < 0)
+        c->bad_stream = true;
+    return rc != 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+int cli_watch_run(Cli *cli, long id, bool final_json)
+{
+    WatchCtx c;
+    CliWatchMode mode = final_json ? WATCH_JSON_FINAL : cli->json ? WATCH_JSON_EVENTS : WATCH_HUMAN;
+    char path[64], msg[512];
+    bool connected = false;
+    int tries = 0, rc;
+
+    memset(&c, 0, sizeof c);
+    cli_sse_init(&c.sse, on_event, &c);
+    cli_watch_init(&c.view, stdout, mode, cli->tty, cli->width);
+    c.view.run_id = id;
+    snprintf(path, sizeof path, "/v1/runs/%ld/events", id);
+
+    for (;;) {
+        CliResponse resp;
+        long delay;
+        cli_sse_reset(&c.sse);
+        c.events = 0;
+        rc = cli_http_stream(cli, path, c.sse.id, on_chunk, &c, &resp);
+        if (rc == CLI_OK && (resp.status < 200 || resp.status >= 300)) {
+            cli_error_message(msg, sizeof msg, resp.status, resp.body, resp.len);
+            cli_response_free(&resp);
+            cli_errorf("%s", msg);
+            rc = CLI_REFUSED;
+            break;
+        }
+        if (rc == CLI_OK && strncmp(resp.content_type, "text/event-stream", 17) != 0) {
+            char ct[sizeof resp.content_type];
+            cli_sanitize(ct, sizeof ct, resp.content_type);
+            cli_errorf("GET %s answered '%s', not an event stream", path, ct);
+            cli_response_free(&resp);
+            rc = CLI_REFUSED;
+            break;
+        }
+        if (c.bad_stream) {
+            cli_response_free(&resp);
+            cli_errorf("the event stream of run %ld is malformed (a line over %u bytes)", id,
+                       CLI_SSE_MAX_LINE);
+            rc = CLI_REFUSED;
+            break;
+        }
+        if (resp.status >= 200 && resp.status < 300)
+            connected = true;
+        if (cli_watch_done(&c.view)) { /* the end event, or the stream closed after it ended */
+            cli_response_free(&resp);
+            rc = CLI_OK;
+            break;
+        }
+        c.view.ended = false; /* an end event with a live status: the daemon stopping */
+        if (rc != CLI_OK && rc != CLI_UNREACHABLE) {
+            cli_errorf("%s", resp.error);
+            cli_response_free(&resp);
+            break;
+        }
+        if (!connected) {
+            cli_errorf("%s", resp.error);
+            cli_response_free(&resp);
+            rc = CLI_UNREACHABLE;
+            break;
+        }
+        /* more than the opening run event on this connection: it was working, start over */
+        if (c.events > 1)
+            tries = 0;
+        if (++tries > WATCH_RETRIES) {
+            cli_errorf("lost the event stream of run %ld: %s", id,
+                       rc == CLI_OK ? "the server keeps closing it" : resp.error);
+            cli_response_free(&resp);
+            rc = CLI_UNREACHABLE;
+            break;
+        }
+        delay = c.sse.retry_ms >= 100 && c.sse.retry_ms <= 30000 ? c.sse.retry_ms
+                                                                  : WATCH_BACKOFF_MS;
+        for (int i = 1; i < tries && delay < WATCH_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        if (delay > WATCH_BACKOFF_MAX_MS)
+            delay = WATCH_BACKOFF_MAX_MS;
+        snprintf(msg, sizeof msg, "(event stream %s; reconnecting in %.1fs, try %d of %d)",
+                 rc == CLI_OK ? "closed" : "dropped", (double)delay / 1000.0, tries,
+                 WATCH_RETRIES);
+        cli_watch_note(&c.view, msg);
+        cli_response_free(&resp);
+        sleep_ms(delay);
+    }
+    if (rc == CLI_OK) {
+        cli_watch_finish(&c.view);
+        rc = cli_watch_exit_code(&c.view) == 0 ? CLI_OK : CLI_RUN_FAILED;
+    }
+    cli_watch_free(&c.view);
+    cli_sse_free(&c.sse);
+    return rc;
+}
+
+int cmd_watch(Cli *cli, int argc, char **argv)
+{
+    CliArgs it;
+    const char *arg = NULL;
+    long id;
+    int opt, rc;
+    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc))
+            return rc;
+        if (arg)
+            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
+        arg = it.arg;
+    }
+    if (!arg)
+        return cli_usage_error(argv[0], "a run id is needed");
+    if (cli_parse_run_id(argv[0], arg, &id) != CLI_OK)
+        return CLI_USAGE;
+    if ((rc = cli_resolve(cli)) != CLI_OK)
+        return rc;
+    return cli_watch_run(cli, id, false);
+}
