@@ -307,3 +307,80 @@ TEST(daemon_sigterm_exits_0_and_the_run_resumes)
     CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
     cleanup(&d);
 }
+
+/* The README's curl examples, exactly as written (from its "## HTTP API" section), against a
+ * daemon whose run 1 has succeeded: each must get the status the README promises. */
+TEST(daemon_readme_curl_examples_work)
+{
+    FILE *f = fopen("README.md", "r");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char cmds[32][512];
+    int n = 0;
+    char line[1024];
+    bool section = false, block = false;
+    while (fgets(line, sizeof line, f) && n < 32) {
+        if (strncmp(line, "## ", 3) == 0)
+            section = strncmp(line, "## HTTP API", 11) == 0;
+        else if (section && strncmp(line, "```", 3) == 0)
+            block = !block;
+        else if (section && block && strncmp(line, "curl ", 5) == 0) {
+            char *hash = strstr(line, "  #"); /* the trailing comment */
+            if (hash)
+                *hash = 0;
+            line[strcspn(line, "\n")] = 0;
+            snprintf(cmds[n++], sizeof cmds[0], "%.500s", line);
+        }
+    }
+    fclose(f);
+    CHECK_MSG(n >= 16, "found %d curl examples in README.md", n);
+
+    Daemon d = {0};
+    snprintf(d.dir, sizeof d.dir, "/tmp/gs-daemon-XXXXXX");
+    CHECK(mkdtemp(d.dir) != NULL);
+    if (daemon_start(&d)) {
+        CHECK_MSG(0, "the daemon did not start");
+        cleanup(&d);
+        return;
+    }
+    int64_t id = submit(d.port);
+    char st[32];
+    CHECK(id == 1);
+    CHECK(strcmp(wait_done(d.port, id, 180, st, sizeof st), "succeeded") == 0);
+
+    /* run where the README says: examples/ must be there, the downloads land in the folder */
+    char cwd[512], link[160];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(link, sizeof link, "%s/examples", d.dir);
+    char target[600];
+    snprintf(target, sizeof target, "%s/examples", cwd);
+    CHECK(symlink(target, link) == 0);
+    for (int i = 0; i < n; i++) {
+        char sh[1400];
+        snprintf(sh, sizeof sh, "cd %s && S=http://127.0.0.1:%d && %.511s -w '\\n%%{http_code}'",
+                 d.dir, d.port, cmds[i]);
+        FILE *p = popen(sh, "r");
+        CHECK(p != NULL);
+        if (!p)
+            continue;
+        char out[256] = "", last[256] = "";
+        while (fgets(out, sizeof out, p))
+            if (out[0] != '\n')
+                snprintf(last, sizeof last, "%s", out);
+        int rc = pclose(p);
+        int status = atoi(last);
+        bool cancel = strstr(cmds[i], "/cancel") != NULL;
+        bool ok = rc == 0 && ((status >= 200 && status < 300) || (cancel && status == 409));
+        CHECK_MSG(ok, "README example `%s`: exit %d, HTTP %d", cmds[i], rc, status);
+    }
+    char png[160];
+    snprintf(png, sizeof png, "%s/cluster0.png", d.dir);
+    f = fopen(png, "rb");
+    unsigned char sig[8] = {0};
+    CHECK(f && fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89PNG", 4) == 0);
+    if (f)
+        fclose(f);
+    CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
+    cleanup(&d);
+}

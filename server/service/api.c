@@ -461,7 +461,9 @@ static void route_run(Api *api, const HttpRequest *rq, HttpResponse *resp, const
         else
             api_run_checkpoints(api, id, resp);
     } else if (n == 4) {
-        if (api_parse_id(seg[3].s, seg[3].n, &sub))
+        if (seg_is(&seg[3], "latest"))
+            api_run_checkpoint_get(api, id, 0, resp);
+        else if (api_parse_id(seg[3].s, seg[3].n, &sub))
             api_run_checkpoint_get(api, id, sub, resp);
         else
             api_error(resp, 404, "not_found", NULL, "no checkpoint %s of run %lld",

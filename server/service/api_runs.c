@@ -543,7 +543,14 @@ void api_run_checkpoint_get(Api *api, int64_t id, int64_t cid, HttpResponse *res
     void *blob = NULL;
     size_t len = 0;
     GsErr err;
-    int rc = store_checkpoint_get(api->store, id, cid, &meta, &blob, &len, &err);
+    /* cid 0: the newest (GET /v1/runs/{id}/checkpoints/latest) */
+    int rc = cid ? store_checkpoint_get(api->store, id, cid, &meta, &blob, &len, &err)
+                 : store_checkpoint_latest(api->store, id, &meta, &blob, &len, &err);
+    if (rc == STORE_NOT_FOUND && !cid) {
+        api_error(resp, 404, "not_found", NULL, "run %lld has no checkpoint (yet)",
+                  (long long)id);
+        return;
+    }
     if (rc == STORE_NOT_FOUND) {
         api_error(resp, 404, "not_found", NULL, "no checkpoint %lld of run %lld",
                   (long long)cid, (long long)id);
