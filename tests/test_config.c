@@ -169,10 +169,13 @@ TEST(config_defaults_valid)
     CHECK(strcmp(d.dataset, "fashion-mnist") == 0);
     CHECK_INT_EQ(d.seed, 1);
     CHECK_INT_EQ(d.threads, 2);
-    CHECK_INT_EQ(d.kmeans.k, 64);
+    CHECK_INT_EQ(d.kmeans.k, 512);
+    CHECK_INT_EQ(d.simclr.encoder.arch, ARCH_CNN3);
+    CHECK_INT_EQ(d.simclr.epochs, 24);
+    CHECK_CLOSE(d.simclr.aug.crop_scale_min, 0.5, 0);
     CHECK_INT_EQ(d.simclr.batch, 256);
     CHECK_INT_EQ(d.simclr.optimizer, OPT_ADAM);
-    CHECK_CLOSE(d.simclr.tau, 0.5, 0);
+    CHECK_CLOSE(d.simclr.tau, 0.2, 1e-7);
     CHECK_INT_EQ(d.eval.knn_k, 200);
     /* An empty object is the defaults, and the defaults pass every range check. */
     CHECK_INT_EQ(parse_str(&p, "{}", &err), 0);
