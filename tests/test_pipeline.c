@@ -18,6 +18,7 @@ typedef struct {
     uint8_t *ckpt;       /* the last checkpoint stored */
     size_t ckpt_len;
     int stop_stage, stop_epoch; /* raise cancel after storing this checkpoint */
+    long stop_step;             /* or after this simclr step (0: never) */
     atomic_int cancel;
     int n_ckpts;
 } Capture;
@@ -50,10 +51,17 @@ static int cap_checkpoint(void *ctx, int stage, int epoch, const void *data, siz
     return 0;
 }
 
+static void cap_progress(void *ctx, const StageProgress *p)
+{
+    Capture *c = ctx;
+    if (c->stop_step > 0 && p->stage == STAGE_SIMCLR && p->step == c->stop_step)
+        c->cancel = 1;
+}
+
 static Sink sink_for(Capture *c)
 {
-    Sink s = {.metric = cap_metric, .checkpoint = cap_checkpoint, .ctx = c,
-              .cancel = &c->cancel};
+    Sink s = {.progress = cap_progress, .metric = cap_metric, .checkpoint = cap_checkpoint,
+              .ctx = c, .cancel = &c->cancel};
     c->stop_stage = -1;
     return s;
 }
@@ -162,7 +170,7 @@ static int ckpt_params(const uint8_t *buf, size_t len, const void **p, size_t *b
     return *p ? 0 : -1;
 }
 
-static void resume_case(int stop_stage, int stop_epoch)
+static void resume_case(int stop_stage, int stop_epoch, long stop_step)
 {
     Dataset train, test;
     RunConfig cfg;
@@ -184,8 +192,16 @@ static void resume_case(int stop_stage, int stop_epoch)
 
     stopped.stop_stage = stop_stage;
     stopped.stop_epoch = stop_epoch;
+    stopped.stop_step = stop_step;
     CHECK(pipeline_run(&cfg, &train, NULL, &s2, NULL, 0, &b, &err) != 0);
     CHECK_MSG(strstr(err.msg, "canceled") != NULL, "%s", err.msg);
+    if (stop_step > 0) {
+        /* stopped inside an epoch: the last checkpoint says where */
+        CkptReader r;
+        size_t bytes = 0;
+        CHECK(stopped.ckpt && ckpt_open(&r, stopped.ckpt, stopped.ckpt_len, &err) == 0 &&
+              ckpt_find(&r, "simclr.position", &bytes, &err) != NULL && bytes == 16);
+    }
 
     CHECK_MSG(pipeline_run(&cfg, &train, NULL, &s3, stopped.ckpt, stopped.ckpt_len, &c, &err) ==
                   0,
@@ -215,12 +231,19 @@ static void resume_case(int stop_stage, int stop_epoch)
 
 TEST(pipeline_resume_in_simclr_is_bit_identical)
 {
-    resume_case(STAGE_SIMCLR, 1);
+    resume_case(STAGE_SIMCLR, 1, 0);
+}
+
+/* 768 images in batches of 64: 12 steps an epoch; stopped after step 17, inside epoch 2 (a
+ * daemon's shutdown), the run resumes at step 18 of the same batches and views. */
+TEST(pipeline_resume_inside_a_simclr_epoch_is_bit_identical)
+{
+    resume_case(-1, 0, 17);
 }
 
 TEST(pipeline_resume_in_dae_is_bit_identical)
 {
-    resume_case(STAGE_DAE, 1);
+    resume_case(STAGE_DAE, 1, 0);
 }
 
 TEST(pipeline_resume_rejects_a_damaged_checkpoint)

@@ -4,8 +4,9 @@
  * recorded past that checkpoint), and run the pipeline with a sink that writes stages,
  * metrics, events, pseudo-labels and checkpoints to the store. A run's state is owned by its
  * worker; others read a snapshot of its live progress under one lock. Cancel is cooperative:
- * the flag is checked every training step. Shutdown stops running jobs the same way and
- * puts them back in the queue, to resume at the next start. */
+ * the flag is checked every training step, and a SimCLR stage stopped inside an epoch first
+ * stores a checkpoint of that step. Shutdown stops running jobs the same way and puts them
+ * back in the queue, to resume from that checkpoint at the next start. */
 #ifndef GS_JOBS_H
 #define GS_JOBS_H
 

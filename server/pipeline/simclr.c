@@ -44,6 +44,23 @@ done:
     return rc;
 }
 
+/* A checkpoint after `steps` steps of epoch `epoch` (0-based): the state of the end of the
+ * previous epoch's checkpoint, but with the weights and optimiser of now, the rng the epoch
+ * started with and the position. The sink sees it as epoch + 1, the epoch it belongs to. */
+static int position_commit(const Sink *sink, int epoch, long steps, double sum,
+                           const RunResult *res, const Model *m, const Optimizer *opt,
+                           const Rng *epoch_rng, GsErr *err)
+{
+    CkptWriter w;
+    double where[2] = {(double)steps, sum};
+    ckpt_writer_init(&w);
+    int bad = state_write(&w, STAGE_SIMCLR, epoch, res, &m->net, opt, epoch_rng, err) ||
+              ckpt_add(&w, "simclr.position", where, sizeof where, err) ||
+              state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, err);
+    ckpt_writer_free(&w);
+    return bad ? -1 : 0;
+}
+
 int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test,
                  const Sink *sink, const CkptReader *resume, RunResult *res, Model *m,
                  GsErr *err)
@@ -82,12 +99,30 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
     }
     ntxent_bind(&nt, N, D, cfg->simclr.tau, ntws);
     rng_seed(&rng, cfg->seed ^ 0x51c1a5eedULL);
+    /* A checkpoint written when the run was stopped inside an epoch also holds where: the
+     * steps done in that epoch and their loss sum; its rng is the one that epoch started
+     * with, so the epoch's batches and views are drawn again exactly. */
+    long start_step = 0;
+    double start_sum = 0;
     if (resume) {
         int stage;
         if (state_stage(resume, &stage, &start_epoch, err) ||
             state_read_training(resume, &m->net, &opt, &rng, err))
             goto done;
         repeats_sum = res->repeat_batches * start_epoch;
+        size_t bytes;
+        GsErr none;
+        const void *pos = ckpt_find(resume, "simclr.position", &bytes, &none);
+        if (pos) {
+            double where[2];
+            if (bytes != sizeof where) {
+                gs_errf(err, "checkpoint: simclr.position has %zu bytes", bytes);
+                goto done;
+            }
+            memcpy(where, pos, sizeof where);
+            start_step = (long)where[0];
+            start_sum = where[1];
+        }
     }
 
     long per_epoch = smp.n_batches, total = per_epoch * cfg->simclr.epochs;
@@ -96,13 +131,21 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
                     .total_steps = total,
                     .final_lr = 0.0f};
     for (int epoch = start_epoch; epoch < cfg->simclr.epochs; epoch++) {
-        double e0 = stage_now(), sum = 0;
+        double e0 = stage_now(), sum = epoch == start_epoch ? start_sum : 0;
+        Rng epoch_rng = rng;
         sampler_epoch(&smp, &rng);
         uint64_t epoch_seed = rng_u64(&rng);
-        for (long b = 0; b < per_epoch; b++) {
+        const long b0 = epoch == start_epoch ? start_step : 0; /* steps done before */
+        for (long b = b0; b < per_epoch; b++) {
             const int32_t *ids = sampler_batch(&smp, (int)b);
-            if (stage_canceled(sink, err))
+            if (stage_canceled(sink, err)) {
+                /* stopped inside the epoch: keep its steps (a daemon's shutdown resumes
+                 * from here); a store failure here changes nothing, the run stops anyway */
+                GsErr ignored;
+                if (b > 0)
+                    position_commit(sink, epoch, b, sum, res, m, &opt, &epoch_rng, &ignored);
                 goto done;
+            }
 #pragma omp parallel for schedule(static)
             for (int j = 0; j < 2 * N; j++) {
                 Rng r;
@@ -127,8 +170,8 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
             sum += loss;
             double el = stage_now() - e0;
             stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
-                           sum / (double)(b + 1), (double)(b + 1) * N / el,
-                           (double)(total - step - 1) * el / (double)(b + 1));
+                           sum / (double)(b + 1), (double)(b + 1 - b0) * N / el,
+                           (double)(total - step - 1) * el / (double)(b + 1 - b0));
             if ((step + 1) % 20 == 0)
                 stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_loss", loss);
         }
@@ -138,14 +181,14 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
         res->repeat_batches = repeats_sum / (epoch + 1);
         stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "loss", res->simclr_loss);
         stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "images_per_s",
-                     (double)per_epoch * N / secs);
+                     (double)(per_epoch - b0) * N / secs);
         stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "lr",
                      schedule_lr(&sch, (long)(epoch + 1) * per_epoch - 1));
         if (guided)
             stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "repeat_batches",
                          smp.repeat_batches);
         stage_log(sink, "simclr: epoch %d/%d loss %.4f, %.0f images/s%s", epoch + 1,
-                  cfg->simclr.epochs, res->simclr_loss, (double)per_epoch * N / secs,
+                  cfg->simclr.epochs, res->simclr_loss, (double)(per_epoch - b0) * N / secs,
                   guided ? "" : " (plain batches)");
         if (cfg->simclr.knn_every > 0 && (epoch + 1) % cfg->simclr.knn_every == 0 &&
             train->labels && test && test->labels) {
