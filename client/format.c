@@ -37,6 +37,21 @@ static size_t utf8_seq(const unsigned char *s, uint32_t *cp)
     return n;
 }
 
+/* The character at p as safe text: its length in bytes (at least 1), and in *sub the byte
+ * that stands for it ('?' for a control character or invalid UTF-8, ' ' for a tab), or 0
+ * when it may be shown as it is. */
+static size_t safe_char(const unsigned char *p, char *sub)
+{
+    uint32_t cp;
+    size_t k = utf8_seq(p, &cp);
+    if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
+        *sub = (k && cp == '\t') ? ' ' : '?';
+        return k ? k : 1;
+    }
+    *sub = 0;
+    return k;
+}
+
 char *cli_sanitize(char *buf, size_t n, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -44,19 +59,15 @@ char *cli_sanitize(char *buf, size_t n, const char *s)
     if (n == 0)
         return buf;
     while (*p) {
-        uint32_t cp;
-        size_t k = utf8_seq(p, &cp);
-        if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
-            if (o + 1 >= n)
-                break;
-            buf[o++] = (k && cp == '\t') ? ' ' : '?';
-            p += k ? k : 1;
-            continue;
-        }
-        if (o + k >= n)
+        char sub;
+        size_t k = safe_char(p, &sub), w = sub ? 1 : k;
+        if (o + w >= n)
             break;
-        memcpy(buf + o, p, k);
-        o += k;
+        if (sub)
+            buf[o] = sub;
+        else
+            memcpy(buf + o, p, k);
+        o += w;
         p += k;
     }
     buf[o] = '\0';
@@ -67,15 +78,13 @@ void cli_put_safe(FILE *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
-        uint32_t cp;
-        size_t k = utf8_seq(p, &cp);
-        if (k == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
-            fputc((k && cp == '\t') ? ' ' : '?', out);
-            p += k ? k : 1;
-        } else {
+        char sub;
+        size_t k = safe_char(p, &sub);
+        if (sub)
+            fputc(sub, out);
+        else
             fwrite(p, 1, k, out);
-            p += k;
-        }
+        p += k;
     }
 }
 

@@ -79,6 +79,18 @@ static CliStageView *stage_by_name(CliWatch *w, const char *name, bool add)
     return s;
 }
 
+/* The figures a stage object (of a run event) and a progress event both carry. */
+static void take_stage_figures(CliStageView *s, const cJSON *o)
+{
+    s->epoch = json_int(o, "epoch", s->epoch);
+    s->epochs = json_int(o, "epochs", s->epochs);
+    s->step = json_long(o, "step", s->step);
+    s->steps = json_long(o, "steps", s->steps);
+    s->loss = cli_json_num(o, "loss");
+    s->items_per_s = cli_json_num(o, "items_per_s");
+    s->eta_s = cli_json_num(o, "eta_s");
+}
+
 /* Takes the run object of a run or end event. */
 static void take_run(CliWatch *w, cJSON *run)
 {
@@ -99,13 +111,7 @@ static void take_run(CliWatch *w, cJSON *run)
             continue;
         if (cli_json_str(st, "status"))
             copy_str(s->status, sizeof s->status, cli_json_str(st, "status"));
-        s->epoch = json_int(st, "epoch", s->epoch);
-        s->epochs = json_int(st, "epochs", s->epochs);
-        s->step = json_long(st, "step", s->step);
-        s->steps = json_long(st, "steps", s->steps);
-        s->loss = cli_json_num(st, "loss");
-        s->items_per_s = cli_json_num(st, "items_per_s");
-        s->eta_s = cli_json_num(st, "eta_s");
+        take_stage_figures(s, st);
         s->seconds = cli_json_num(st, "seconds");
     }
     cJSON_Delete(w->run);
@@ -121,13 +127,7 @@ static CliStageView *take_progress(CliWatch *w, const cJSON *p)
         return NULL;
     if (strcmp(s->status, "pending") == 0)
         snprintf(s->status, sizeof s->status, "running");
-    s->epoch = json_int(p, "epoch", s->epoch);
-    s->epochs = json_int(p, "epochs", s->epochs);
-    s->step = json_long(p, "step", s->step);
-    s->steps = json_long(p, "steps", s->steps);
-    s->loss = cli_json_num(p, "loss");
-    s->items_per_s = cli_json_num(p, "items_per_s");
-    s->eta_s = cli_json_num(p, "eta_s");
+    take_stage_figures(s, p);
     if (isfinite(prog))
         w->progress = prog;
     return s;

@@ -97,6 +97,29 @@ int cli_parse_run_id(const char *cmd, const char *s, long *id)
     return cli_usage_error(cmd, "'%s' is not a run id (a positive integer)", s);
 }
 
+int cli_parse_id_only(Cli *cli, int argc, char **argv, long *id, bool *done)
+{
+    CliArgs it;
+    const char *arg = NULL;
+    int opt, rc;
+    *done = false;
+    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
+    while ((opt = cli_args_next(&it)) != ARG_END) {
+        if (cli_help_or_error(opt, argv[0], &rc)) {
+            *done = true;
+            return rc;
+        }
+        if (arg)
+            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
+        arg = it.arg;
+    }
+    if (!arg)
+        return cli_usage_error(argv[0], "a run id is needed");
+    if (cli_parse_run_id(argv[0], arg, id) != CLI_OK)
+        return CLI_USAGE;
+    return cli_resolve(cli);
+}
+
 /* A new temporary file beside file, with the permissions a plain fopen would give. */
 static FILE *open_temp(const char *file, char **tmp_path)
 {

@@ -16,28 +16,29 @@
 /* The stage names in pipeline order, for the tables that list per-stage seconds. */
 static const char *const STAGES[] = {"dae", "kmeans", "simclr", "eval"};
 
-/* A subcommand that takes exactly one run id and no options of its own. */
-static int parse_id_only(Cli *cli, int argc, char **argv, long *id, bool *done)
+/* What show, cancel and delete print once their call has succeeded: an exit code. */
+typedef int (*RunReport)(Cli *cli, long id, const cJSON *answer, const CliResponse *resp);
+
+/* The subcommands that take one run id and make one call about it: method on
+ * /v1/runs/{id}{suffix}, then report prints the answer. */
+static int call_on_run(Cli *cli, int argc, char **argv, const char *method, const char *suffix,
+                       bool allow_empty, RunReport report)
 {
-    CliArgs it;
-    const char *arg = NULL;
-    int opt, rc;
-    *done = false;
-    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc)) {
-            *done = true;
-            return rc;
-        }
-        if (arg)
-            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
-        arg = it.arg;
-    }
-    if (!arg)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (cli_parse_run_id(argv[0], arg, id) != CLI_OK)
-        return CLI_USAGE;
-    return cli_resolve(cli);
+    char path[64];
+    long id;
+    bool done;
+    int rc = cli_parse_id_only(cli, argc, argv, &id, &done);
+    CliResponse resp = {0};
+    cJSON *answer = NULL;
+    if (done || rc != CLI_OK)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld%s", id, suffix);
+    if ((rc = cli_call_json(cli, method, path, NULL, allow_empty, &answer, &resp)) != CLI_OK)
+        return rc;
+    rc = report(cli, id, answer, &resp);
+    cJSON_Delete(answer);
+    cli_response_free(&resp);
+    return rc;
 }
 
 /* ---- submit ---- */
@@ -436,45 +437,28 @@ static int print_run(const cJSON *run)
     return CLI_OK;
 }
 
-int cmd_show(Cli *cli, int argc, char **argv)
+static int report_show(Cli *cli, long id, const cJSON *run, const CliResponse *resp)
 {
-    char path[64];
-    long id;
-    bool done;
-    int rc = parse_id_only(cli, argc, argv, &id, &done);
-    CliResponse resp = {0};
-    cJSON *run = NULL;
-    if (done || rc != CLI_OK)
-        return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld", id);
-    if ((rc = cli_call_json(cli, "GET", path, NULL, false, &run, &resp)) != CLI_OK)
-        return rc;
+    int rc = CLI_OK;
+    (void)id;
     if (cli->json)
-        cli_print_body(&resp);
+        cli_print_body(resp);
     else if ((rc = print_run(run)) != CLI_OK)
         cli_errorf("out of memory");
-    cJSON_Delete(run);
-    cli_response_free(&resp);
     return rc;
+}
+
+int cmd_show(Cli *cli, int argc, char **argv)
+{
+    return call_on_run(cli, argc, argv, "GET", "", false, report_show);
 }
 
 /* ---- cancel, delete ---- */
 
-int cmd_cancel(Cli *cli, int argc, char **argv)
+static int report_cancel(Cli *cli, long id, const cJSON *run, const CliResponse *resp)
 {
-    char path[64];
-    long id;
-    bool done;
-    int rc = parse_id_only(cli, argc, argv, &id, &done);
-    CliResponse resp = {0};
-    cJSON *run = NULL;
-    if (done || rc != CLI_OK)
-        return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld/cancel", id);
-    if ((rc = cli_call_json(cli, "POST", path, NULL, false, &run, &resp)) != CLI_OK)
-        return rc;
     if (cli->json) {
-        cli_print_body(&resp);
+        cli_print_body(resp);
     } else {
         const char *st = cli_json_str(run, "status");
         if (st && strcmp(st, "canceled") == 0)
@@ -482,31 +466,28 @@ int cmd_cancel(Cli *cli, int argc, char **argv)
         else
             printf("run %ld: cancel requested; it stops within a training step\n", id);
     }
-    cJSON_Delete(run);
-    cli_response_free(&resp);
-    return rc;
+    return CLI_OK;
 }
 
-int cmd_delete(Cli *cli, int argc, char **argv)
+int cmd_cancel(Cli *cli, int argc, char **argv)
 {
-    char path[64];
-    long id;
-    bool done;
-    int rc = parse_id_only(cli, argc, argv, &id, &done);
-    CliResponse resp = {0};
-    cJSON *ans = NULL;
-    if (done || rc != CLI_OK)
-        return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld", id);
-    if ((rc = cli_call_json(cli, "DELETE", path, NULL, true, &ans, &resp)) != CLI_OK)
-        return rc;
+    return call_on_run(cli, argc, argv, "POST", "/cancel", false, report_cancel);
+}
+
+static int report_delete(Cli *cli, long id, const cJSON *answer, const CliResponse *resp)
+{
+    (void)answer;
+    (void)resp;
     if (cli->json)
         printf("{\"id\":%ld,\"deleted\":true}\n", id);
     else
         printf("run %ld deleted\n", id);
-    cJSON_Delete(ans);
-    cli_response_free(&resp);
-    return rc;
+    return CLI_OK;
+}
+
+int cmd_delete(Cli *cli, int argc, char **argv)
+{
+    return call_on_run(cli, argc, argv, "DELETE", "", true, report_delete);
 }
 
 /* ---- compare ---- */

@@ -7,7 +7,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "format.h"
 #include "http.h"
 #include "progress.h"
@@ -143,23 +142,10 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
 
 int cmd_watch(Cli *cli, int argc, char **argv)
 {
-    CliArgs it;
-    const char *arg = NULL;
     long id;
-    int opt, rc;
-    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        if (arg)
-            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
-        arg = it.arg;
-    }
-    if (!arg)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (cli_parse_run_id(argv[0], arg, &id) != CLI_OK)
-        return CLI_USAGE;
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    bool done;
+    int rc = cli_parse_id_only(cli, argc, argv, &id, &done);
+    if (done || rc != CLI_OK)
         return rc;
     return cli_watch_run(cli, id, false);
 }

@@ -148,6 +148,15 @@ static cJSON *call(int port, const char *method, const char *path, const char *b
     return j;
 }
 
+/* The status of a JSON call whose answer is not looked at. */
+static long call_status(int port, const char *method, const char *path, const char *body,
+                        const char *token)
+{
+    long status;
+    cJSON_Delete(call(port, method, path, body, token, &status));
+    return status;
+}
+
 static const char *jstr(const cJSON *o, const char *key)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -342,9 +351,7 @@ TEST(api_lifecycle)
     cJSON_Delete(j);
     snprintf(path, sizeof path, "/v1/runs/%lld/metrics?after=%lld", (long long)id,
              (long long)last_id);
-    j = call(t.port, "GET", path, NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", path, NULL, NULL), 200);
 
     /* clusters */
     snprintf(path, sizeof path, "/v1/runs/%lld/clusters", (long long)id);
@@ -532,17 +539,11 @@ TEST(api_cancel_and_delete)
     CHECK_INT_EQ(status, 404);
     CHECK(err_code(j) && strcmp(err_code(j), "not_found") == 0);
     cJSON_Delete(j);
-    j = call(t.port, "DELETE", path, NULL, NULL, &status);
-    CHECK_INT_EQ(status, 404);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "DELETE", path, NULL, NULL), 404);
     snprintf(path, sizeof path, "/v1/runs/%lld/checkpoints", (long long)a);
-    j = call(t.port, "GET", path, NULL, NULL, &status);
-    CHECK_INT_EQ(status, 404);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", path, NULL, NULL), 404);
     snprintf(path, sizeof path, "/v1/runs/%lld", (long long)b);
-    j = call(t.port, "DELETE", path, NULL, NULL, &status);
-    CHECK_INT_EQ(status, 204);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "DELETE", path, NULL, NULL), 204);
     j = call(t.port, "GET", "/v1/runs", NULL, NULL, &status);
     CHECK_INT_EQ((int)jnum(j, "total"), 0);
     cJSON_Delete(j);
@@ -678,7 +679,8 @@ TEST(api_hostile_requests)
         return;
 
     /* one run that has ended, so requests about an existing run have something to hit */
-    int64_t id = submit(t.port, "{\"name\": \"victim\", \"subset\": 500}", TOKEN);
+    int64_t id =
+        submit(t.port, "{\"name\": \"victim\", \"subset\": 500, \"kmeans\": {\"k\": 16}}", TOKEN);
     char cpath[64];
     snprintf(cpath, sizeof cpath, "/v1/runs/%lld/cancel", (long long)id);
     cJSON *j = call(t.port, "POST", cpath, NULL, TOKEN, &status);
@@ -906,20 +908,15 @@ TEST(api_auth)
 {
     Svc t;
     SvcOpts o = {.token = true};
-    long status;
     ApiResp r;
     char www[128];
     if (!svc_start(&t, &o))
         return;
     /* on loopback, reads need no token */
-    cJSON *j = call(t.port, "GET", "/v1/runs", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
-    j = call(t.port, "GET", "/v1/defaults", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/v1/runs", NULL, NULL), 200);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/v1/defaults", NULL, NULL), 200);
     /* writes do */
-    const char *body = "{\"subset\": 500}";
+    const char *body = "{\"subset\": 500, \"kmeans\": {\"k\": 16}}";
     apic_json(t.port, "POST", "/v1/runs", body, NULL, &r);
     CHECK_INT_EQ(r.status, 401);
     CHECK(apic_header(&r, "WWW-Authenticate", www, sizeof www) && strncmp(www, "Bearer", 6) == 0);
@@ -941,30 +938,18 @@ TEST(api_auth)
     CHECK(id > 0);
     char path[64];
     snprintf(path, sizeof path, "/v1/runs/%lld/cancel", (long long)id);
-    j = call(t.port, "POST", path, NULL, NULL, &status);
-    CHECK_INT_EQ(status, 401);
-    cJSON_Delete(j);
-    j = call(t.port, "POST", path, NULL, TOKEN, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "POST", path, NULL, NULL), 401);
+    CHECK_INT_EQ(call_status(t.port, "POST", path, NULL, TOKEN), 200);
     svc_stop(&t);
 
     /* beyond loopback every API call needs the token, except /healthz and the page itself */
     SvcOpts wide = {.token = true, .listen = "0.0.0.0:0"};
     if (!svc_start(&t, &wide))
         return;
-    j = call(t.port, "GET", "/v1/runs", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 401);
-    cJSON_Delete(j);
-    j = call(t.port, "GET", "/metrics", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 401);
-    cJSON_Delete(j);
-    j = call(t.port, "GET", "/v1/runs", NULL, TOKEN, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
-    j = call(t.port, "GET", "/healthz", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/v1/runs", NULL, NULL), 401);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/metrics", NULL, NULL), 401);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/v1/runs", NULL, TOKEN), 200);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/healthz", NULL, NULL), 200);
     apic_request(t.port, "GET", "/", NULL, 0, NULL, &r);
     CHECK_INT_EQ(r.status, 200);
     apic_free(&r);
@@ -1066,10 +1051,7 @@ TEST(api_concurrent_clients)
         CHECK_INT_EQ(args[i].locked, 0);
     }
     printf("    %d requests from %d clients in %.1f s\n", requests, CLIENTS, now_s() - t0);
-    long status;
-    cJSON *j = call(t.port, "GET", "/healthz", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/healthz", NULL, NULL), 200);
     svc_stop(&t);
 }
 
@@ -1130,7 +1112,8 @@ TEST(api_static_and_misc)
     mkdir(fm, 0755);
     snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", fm);
     CHECK(symlink("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", link) == 0);
-    snprintf(config, sizeof config, "{\"dataset\": \"%s\", \"subset\": 100}", fm);
+    snprintf(config, sizeof config,
+             "{\"dataset\": \"%s\", \"subset\": 100, \"kmeans\": {\"k\": 16}}", fm);
     int64_t id = submit(t.port, config, NULL);
     snprintf(path, sizeof path, "/v1/runs/%lld/cancel", (long long)id);
     cJSON *c = call(t.port, "POST", path, NULL, NULL, &status);
@@ -1182,8 +1165,6 @@ TEST(api_static_and_misc)
     CHECK_INT_EQ(r.status, 404);
     CHECK(strstr(r.body, "not installed") != NULL);
     apic_free(&r);
-    j = call(t.port, "GET", "/v1/runs", NULL, NULL, &status);
-    CHECK_INT_EQ(status, 200);
-    cJSON_Delete(j);
+    CHECK_INT_EQ(call_status(t.port, "GET", "/v1/runs", NULL, NULL), 200);
     svc_stop(&t);
 }

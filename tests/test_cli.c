@@ -851,6 +851,7 @@ typedef struct {
     bool stop;
     int n_req;
     char *req[MOCK_MAX_REQ]; /* each request as received */
+    char url[64];            /* "http://127.0.0.1:PORT", once started */
 } Mock;
 
 static void sleep_ms(int ms)
@@ -957,6 +958,7 @@ static bool mock_start(Mock *m, const MockReply *replies, int n)
         return false;
     }
     m->port = ntohs(a.sin_port);
+    snprintf(m->url, sizeof m->url, "http://127.0.0.1:%d", m->port);
     if (pthread_create(&m->thread, NULL, mock_main, m) != 0) {
         close(m->fd);
         CHECK_MSG(0, "mock server thread");
@@ -978,11 +980,6 @@ static void mock_free(Mock *m)
     for (int i = 0; i < m->n_req; i++)
         free(m->req[i]);
     pthread_mutex_destroy(&m->mu);
-}
-
-static void mock_url(const Mock *m, char *buf, size_t n)
-{
-    snprintf(buf, n, "http://127.0.0.1:%d", m->port);
 }
 
 #define JSON_200(body)                                                                     \
@@ -1008,28 +1005,26 @@ TEST(cli_mock_error_answers)
         {"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 0, 0, 0},
     };
     Mock m;
-    char url[64];
     CliRun r;
     if (!mock_start(&m, replies, 4))
         return;
-    mock_url(&m, url, sizeof url);
-    r = run_cli(url, (const char *[]){"submit", "--batch", "1", NULL});
+    r = run_cli(m.url, (const char *[]){"submit", "--batch", "1", NULL});
     CHECK_RUN(r, 4);
     CHECK_MSG(strcmp(r.err, "gsimclr: simclr.batch: must be an integer in 2..4096 (field "
                             "simclr.batch)\n") == 0,
               "%s", r.err);
     CHECK(strcmp(r.out, "") == 0);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"list", NULL});
+    r = run_cli(m.url, (const char *[]){"list", NULL});
     CHECK_RUN(r, 4);
     CHECK_MSG(strcmp(r.err, "gsimclr: the server answered HTTP 502 Bad Gateway\n") == 0, "%s",
               r.err);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"cancel", "1", NULL});
+    r = run_cli(m.url, (const char *[]){"cancel", "1", NULL});
     CHECK_RUN(r, 4);
     CHECK(strcmp(r.err, "gsimclr: run 1 has already ended\n") == 0);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"delete", "1", "--json", NULL});
+    r = run_cli(m.url, (const char *[]){"delete", "1", "--json", NULL});
     CHECK_RUN(r, 4);
     CHECK(strstr(r.err, "HTTP 401 Unauthorized") != NULL);
     run_free(&r);
@@ -1078,7 +1073,6 @@ TEST(cli_mock_malformed_answers)
     MockReply *replies = calloc((size_t)n, sizeof *replies);
     char **texts = calloc((size_t)n, sizeof *texts);
     Mock m;
-    char url[64];
     if (!replies || !texts)
         return;
     for (int i = 0; i < n; i++) {
@@ -1091,9 +1085,8 @@ TEST(cli_mock_malformed_answers)
         replies[i].data = texts[i];
     }
     if (mock_start(&m, replies, n)) {
-        mock_url(&m, url, sizeof url);
-        for (int i = 0; i < n; i++) {
-            CliRun r = run_cli(url, cases[i].args);
+            for (int i = 0; i < n; i++) {
+            CliRun r = run_cli(m.url, cases[i].args);
             CHECK_MSG(r.code == cases[i].code, "case %d (%s): exit %d, want %d\n%s%s", i,
                       cases[i].args[0], r.code, cases[i].code, r.out, r.err);
             CHECK_MSG(!strchr(r.out, '\033'), "case %d: an escape reached stdout", i);
@@ -1126,7 +1119,7 @@ TEST(cli_mock_submit_body)
          "{\"id\": 43, \"status\": \"queued\"}",
          0, 0, 0},
     };
-    char dir[] = "/tmp/gs_cli_XXXXXX", cfg[96], tok[96], url[64], tokenv[128];
+    char dir[] = "/tmp/gs_cli_XXXXXX", cfg[96], tok[96], tokenv[128];
     Mock m;
     CliRun r;
     FILE *f;
@@ -1147,8 +1140,7 @@ TEST(cli_mock_submit_body)
     }
     if (!mock_start(&m, replies, 2))
         return;
-    mock_url(&m, url, sizeof url);
-    r = run_cli(url, (const char *[]){"--token-file", tok, "submit", "-f", cfg, "--epochs", "2",
+    r = run_cli(m.url, (const char *[]){"--token-file", tok, "submit", "-f", cfg, "--epochs", "2",
                                       "--set", "simclr.epochs=3", "--k", "16", "--method",
                                       "simclr", "--set", "simclr.encoder.arch=cnn3", "--set",
                                       "dae.filters=[8,16,32]", "--subset", "1000", NULL});
@@ -1156,7 +1148,7 @@ TEST(cli_mock_submit_body)
     CHECK_MSG(strcmp(r.out, "42\n") == 0, "%s", r.out);
     run_free(&r);
     snprintf(tokenv, sizeof tokenv, "GSIMCLR_TOKEN=envtoken");
-    r = run_cli_env(url, (const char *[]){"submit", "--json", "--name", "x", NULL},
+    r = run_cli_env(m.url, (const char *[]){"submit", "--json", "--name", "x", NULL},
                     (const char *[]){tokenv, NULL}, 30);
     CHECK_RUN(r, 0);
     CHECK_MSG(strstr(r.out, "\"id\": 43") != NULL, "%s", r.out); /* the server's JSON as sent */
@@ -1213,12 +1205,10 @@ TEST(cli_mock_watch_reconnect)
          0, 7, 1},
     };
     Mock m;
-    char url[64];
     CliRun r;
     if (!mock_start(&m, replies, 2))
         return;
-    mock_url(&m, url, sizeof url);
-    r = run_cli(url, (const char *[]){"watch", "5", NULL});
+    r = run_cli(m.url, (const char *[]){"watch", "5", NULL});
     CHECK_RUN(r, 1); /* canceled */
     CHECK_MSG(strcmp(r.out, "run 5: running\n"
                             "first connection\n"
@@ -1264,28 +1254,26 @@ TEST(cli_mock_watch_json_and_give_up)
         {JSON_200("{\"id\": 2}"), 0, 0, 0}, /* not an event stream */
     };
     Mock m;
-    char url[64];
     CliRun r;
     if (!mock_start(&m, replies, 9))
         return;
-    mock_url(&m, url, sizeof url);
-    r = run_cli(url, (const char *[]){"--json", "watch", "2", NULL});
+    r = run_cli(m.url, (const char *[]){"--json", "watch", "2", NULL});
     CHECK_RUN(r, 0);
     CHECK_MSG(strcmp(r.out, "{\"event\":\"run\",\"id\":null,\"data\":{\"id\":2,\"status\":"
                             "\"running\"}}\n{\"event\":\"end\",\"id\":\"4\",\"data\":{\"id\":2,"
                             "\"status\":\"succeeded\"}}\n") == 0,
               "%s", r.out);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"watch", "2", NULL});
+    r = run_cli(m.url, (const char *[]){"watch", "2", NULL});
     CHECK_RUN(r, 4);
     CHECK(strcmp(r.err, "gsimclr: no run 2\n") == 0);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"watch", "2", NULL});
+    r = run_cli(m.url, (const char *[]){"watch", "2", NULL});
     CHECK_RUN(r, 3);
     CHECK_MSG(strstr(r.err, "lost the event stream of run 2") != NULL, "%s", r.err);
     CHECK(strstr(r.out, "try 5 of 5") != NULL);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"watch", "2", NULL});
+    r = run_cli(m.url, (const char *[]){"watch", "2", NULL});
     CHECK_RUN(r, 4);
     CHECK_MSG(strstr(r.err, "not an event stream") != NULL, "%s", r.err);
     run_free(&r);
@@ -1319,15 +1307,14 @@ TEST(cli_mock_downloads)
          "image,cluster\n0,3\n1,0\n",
          0, 0, 0},
     };
-    char dir[] = "/tmp/gs_cli_XXXXXX", file[96], url[64];
+    char dir[] = "/tmp/gs_cli_XXXXXX", file[96];
     Mock m;
     CliRun r;
     CHECK(mkdtemp(dir) != NULL);
     snprintf(file, sizeof file, "%s/c.gsck", dir);
     if (!mock_start(&m, replies, 5))
         return;
-    mock_url(&m, url, sizeof url);
-    r = run_cli(url, (const char *[]){"checkpoint", "1", "-o", file, NULL});
+    r = run_cli(m.url, (const char *[]){"checkpoint", "1", "-o", file, NULL});
     CHECK_RUN(r, 0);
     CHECK_MSG(strstr(r.out, "checkpoint 11 (simclr, epoch 5)") != NULL, "%s", r.out);
     run_free(&r);
@@ -1341,16 +1328,16 @@ TEST(cli_mock_downloads)
             fclose(f);
         unlink(file);
     }
-    r = run_cli(url, (const char *[]){"checkpoint", "1", "-c", "3", "-o", file, NULL});
+    r = run_cli(m.url, (const char *[]){"checkpoint", "1", "-c", "3", "-o", file, NULL});
     CHECK_RUN(r, 4);
     CHECK(strcmp(r.err, "gsimclr: no checkpoint 3\n") == 0);
     CHECK(access(file, F_OK) != 0);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"checkpoint", "1", "-o", file, NULL});
+    r = run_cli(m.url, (const char *[]){"checkpoint", "1", "-o", file, NULL});
     CHECK_RUN(r, 4);
     CHECK(strcmp(r.err, "gsimclr: run 1 has no checkpoints\n") == 0);
     run_free(&r);
-    r = run_cli(url, (const char *[]){"pseudo-labels", "1", "-o", "-", NULL});
+    r = run_cli(m.url, (const char *[]){"pseudo-labels", "1", "-o", "-", NULL});
     CHECK_RUN(r, 0);
     CHECK(strcmp(r.out, "image,cluster\n0,3\n1,0\n") == 0);
     run_free(&r);

@@ -136,11 +136,17 @@ static int64_t submit(int port)
     return id;
 }
 
-static const char *run_status(int port, int64_t id, char *buf, size_t cap)
+/* GET /v1/runs/{id}: the run object, or NULL. */
+static cJSON *get_run(int port, int64_t id)
 {
     char path[64];
     snprintf(path, sizeof path, "/v1/runs/%lld", (long long)id);
-    cJSON *j = get_json(port, path);
+    return get_json(port, path);
+}
+
+static const char *run_status(int port, int64_t id, char *buf, size_t cap)
+{
+    cJSON *j = get_run(port, id);
     cJSON *s = cJSON_GetObjectItem(j, "status");
     snprintf(buf, cap, "%s", cJSON_IsString(s) ? s->valuestring : "?");
     cJSON_Delete(j);
@@ -178,6 +184,15 @@ static bool has_simclr_checkpoint(int port, int64_t id, int epoch)
     return found;
 }
 
+/* Polls until the run has a simclr checkpoint at epoch >= epoch; false after timeout_s. */
+static bool wait_simclr_checkpoint(int port, int64_t id, int epoch, double timeout_s)
+{
+    bool ckpt = false;
+    for (double t0 = now(); now() - t0 < timeout_s && !ckpt; usleep(50000))
+        ckpt = has_simclr_checkpoint(port, id, epoch);
+    return ckpt;
+}
+
 /* The run's metrics as "stage name epoch step value" lines (values printed exactly). */
 static char *metric_lines(int port, int64_t id)
 {
@@ -212,9 +227,7 @@ static char *metric_lines(int port, int64_t id)
 
 static double result_field(int port, int64_t id, const char *name)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)id);
-    cJSON *j = get_json(port, path);
+    cJSON *j = get_run(port, id);
     cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "result"), name);
     double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
     cJSON_Delete(j);
@@ -231,23 +244,28 @@ static void cleanup(Daemon *d)
         fprintf(stderr, "  could not remove %s\n", d->dir);
 }
 
+/* A fresh folder under /tmp and the daemon started over it; false (a check failed, all
+ * cleaned up) when it does not start. */
+static bool daemon_setup(Daemon *d)
+{
+    snprintf(d->dir, sizeof d->dir, "/tmp/gs-daemon-XXXXXX");
+    CHECK(mkdtemp(d->dir) != NULL);
+    if (daemon_start(d) == 0)
+        return true;
+    CHECK_MSG(0, "the daemon did not start");
+    cleanup(d);
+    return false;
+}
+
 TEST(daemon_kill9_during_simclr_resumes_identically)
 {
     Daemon d = {0};
-    snprintf(d.dir, sizeof d.dir, "/tmp/gs-daemon-XXXXXX");
-    CHECK(mkdtemp(d.dir) != NULL);
-    if (daemon_start(&d)) {
-        CHECK_MSG(0, "the daemon did not start");
-        cleanup(&d);
+    if (!daemon_setup(&d))
         return;
-    }
     /* x will be killed mid-SimCLR; y, the same run, trains after it undisturbed */
     int64_t x = submit(d.port), y = submit(d.port);
     CHECK(x > 0 && y > 0);
-    bool ckpt = false;
-    for (double t0 = now(); now() - t0 < 120 && !ckpt; usleep(50000))
-        ckpt = has_simclr_checkpoint(d.port, x, 2);
-    CHECK_MSG(ckpt, "no simclr checkpoint within 120 s");
+    CHECK_MSG(wait_simclr_checkpoint(d.port, x, 2, 120), "no simclr checkpoint within 120 s");
     CHECK_INT_EQ(daemon_signal(&d, SIGKILL, 5), 128 + SIGKILL);
 
     CHECK(daemon_start(&d) == 0);
@@ -255,9 +273,7 @@ TEST(daemon_kill9_during_simclr_resumes_identically)
     CHECK(strcmp(wait_done(d.port, x, 180, sx, sizeof sx), "succeeded") == 0);
     CHECK(strcmp(wait_done(d.port, y, 180, sy, sizeof sy), "succeeded") == 0);
 
-    char path[64];
-    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)x);
-    cJSON *j = get_json(d.port, path);
+    cJSON *j = get_run(d.port, x);
     cJSON *res = cJSON_GetObjectItem(j, "resumes");
     CHECK_MSG(cJSON_IsNumber(res) && res->valueint == 1, "resumes should be 1");
     cJSON_Delete(j);
@@ -283,19 +299,11 @@ TEST(daemon_kill9_during_simclr_resumes_identically)
 TEST(daemon_sigterm_exits_0_and_the_run_resumes)
 {
     Daemon d = {0};
-    snprintf(d.dir, sizeof d.dir, "/tmp/gs-daemon-XXXXXX");
-    CHECK(mkdtemp(d.dir) != NULL);
-    if (daemon_start(&d)) {
-        CHECK_MSG(0, "the daemon did not start");
-        cleanup(&d);
+    if (!daemon_setup(&d))
         return;
-    }
     int64_t x = submit(d.port);
     CHECK(x > 0);
-    bool ckpt = false;
-    for (double t0 = now(); now() - t0 < 120 && !ckpt; usleep(50000))
-        ckpt = has_simclr_checkpoint(d.port, x, 1);
-    CHECK(ckpt);
+    CHECK(wait_simclr_checkpoint(d.port, x, 1, 120));
     double t0 = now();
     CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
     CHECK_MSG(now() - t0 < 5, "SIGTERM took %.1f s", now() - t0);
@@ -337,13 +345,8 @@ TEST(daemon_readme_curl_examples_work)
     CHECK_MSG(n >= 16, "found %d curl examples in README.md", n);
 
     Daemon d = {0};
-    snprintf(d.dir, sizeof d.dir, "/tmp/gs-daemon-XXXXXX");
-    CHECK(mkdtemp(d.dir) != NULL);
-    if (daemon_start(&d)) {
-        CHECK_MSG(0, "the daemon did not start");
-        cleanup(&d);
+    if (!daemon_setup(&d))
         return;
-    }
     int64_t id = submit(d.port);
     char st[32];
     CHECK(id == 1);

@@ -74,6 +74,27 @@ static Store *open_store(const char *dir)
     return rc == 0 ? st : NULL;
 }
 
+/* A store in a fresh folder under /tmp (*dir, malloc'd), or NULL when either cannot be made.
+ * Pair with drop_store. */
+static Store *fresh_store(char **dir)
+{
+    *dir = tmp_dir();
+    Store *st = *dir ? open_store(*dir) : NULL;
+    if (!st) {
+        free(*dir);
+        *dir = NULL;
+    }
+    return st;
+}
+
+/* Closes st and removes its folder. */
+static void drop_store(Store *st, char *dir)
+{
+    store_close(st);
+    rm_rf(dir);
+    free(dir);
+}
+
 /* A valid GSCK blob whose bytes depend on seed (free with ckpt_writer_free). */
 static int make_ckpt(CkptWriter *w, uint32_t seed, size_t floats)
 {
@@ -104,6 +125,17 @@ static char *fingerprint(Store *st)
 static bool same(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
+}
+
+/* Whether st's fingerprint is still before (a fingerprint() result, freed here): a refused
+ * call must change nothing. */
+static bool unchanged(Store *st, char *before)
+{
+    char *after = fingerprint(st);
+    bool kept = same(before, after);
+    free(before);
+    free(after);
+    return kept;
 }
 
 /* Inserts a run; 0 on failure (a CHECK has then failed). */
@@ -214,12 +246,10 @@ TEST(store_open_errors)
 
 TEST(store_run_insert_get)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     double t0 = (double)time(NULL);
     int64_t g = add_run(st, "gsimclr", "guided"), s = add_run(st, "simclr", NULL);
@@ -268,29 +298,22 @@ TEST(store_run_insert_get)
     CHECK_INT_EQ(store_run_insert(st, "simclr", long_name, "{}", &id, &err), -1);
     CHECK_INT_EQ(store_run_insert(st, "simclr", "", NULL, &id, &err), -1);
     CHECK_INT_EQ(id, -5);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
+    CHECK(unchanged(st, before));
 
     CHECK(strcmp(RUN_STATUS_NAMES[RUN_CANCELED], "canceled") == 0);
     CHECK_INT_EQ(run_status_parse("succeeded"), RUN_SUCCEEDED);
     CHECK_INT_EQ(run_status_parse("done"), -1);
     CHECK_INT_EQ(run_status_parse(NULL), -1);
     CHECK(strcmp(STAGE_STATUS_NAMES[SS_SKIPPED], "skipped") == 0);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_run_list_filters)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t ids[7];
     for (int i = 0; i < 7; i++) {
@@ -362,19 +385,15 @@ TEST(store_run_list_filters)
     CHECK_INT_EQ(store_runs_in_state(st, RUN_FAILED, &rids, &n, &err), 0);
     CHECK(n == 0);
     free(rids);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_run_claim_order)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t c = -1;
     CHECK_INT_EQ(store_run_claim(st, &c, &err), 0);
@@ -400,19 +419,15 @@ TEST(store_run_claim_order)
     store_run_free(&r);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == d);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == 0);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_run_cancel)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t q = add_run(st, "simclr", "queued"), r = add_run(st, "gsimclr", "running"), c;
     StoreRun run;
@@ -445,23 +460,16 @@ TEST(store_run_cancel)
     CHECK_MSG(strstr(err.msg, "ended") != NULL, "message: %s", err.msg);
     CHECK_INT_EQ(store_run_request_cancel(st, 12345, &now, &err), STORE_NOT_FOUND);
     CHECK_MSG(strstr(err.msg, "not found") != NULL, "message: %s", err.msg);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    CHECK(unchanged(st, before));
+    drop_store(st, dir);
 }
 
 TEST(store_run_finish_states)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "ok"), b = add_run(st, "gsimclr", "bad"),
             q = add_run(st, "gsimclr", "waits"), c;
@@ -476,10 +484,7 @@ TEST(store_run_finish_states)
     CHECK_INT_EQ(store_run_finish(st, q, RUN_SUCCEEDED, "{}", NULL, &err), STORE_CONFLICT);
     CHECK_INT_EQ(store_run_finish(st, 999, RUN_FAILED, NULL, "x", &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_run_finish(st, q, RUN_RUNNING, NULL, NULL, &err), -1);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
+    CHECK(unchanged(st, before));
 
     /* succeeded: the running stage succeeds, finished ones stay */
     CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
@@ -524,19 +529,15 @@ TEST(store_run_finish_states)
     CHECK_INT_EQ(store_run_get(st, q, &run, &err), 0);
     CHECK(run.status == RUN_CANCELED && run.cancel_requested);
     store_run_free(&run);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_run_requeue_resumes)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "crashy"), c;
     CHECK_INT_EQ(store_run_requeue(st, a, &err), STORE_CONFLICT);   /* queued already */
@@ -573,9 +574,7 @@ TEST(store_run_requeue_resumes)
     CHECK_INT_EQ(store_run_get(st, a, &run, &err), 0);
     CHECK_INT_EQ(run.resumes, 2);
     store_run_free(&run);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 /* Gives run everything a run can own. */
@@ -598,12 +597,10 @@ static void fill_run(Store *st, int64_t run)
 
 TEST(store_run_delete_cascade)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t keep = add_run(st, "gsimclr", "keep"), c;
     CHECK(store_run_claim(st, &c, &err) == 0 && c == keep);
@@ -617,15 +614,13 @@ TEST(store_run_delete_cascade)
     CHECK(!same(before, mid));
     CHECK_INT_EQ(store_run_delete(st, gone, &err), STORE_CONFLICT);   /* running */
     CHECK_MSG(strstr(err.msg, "running") != NULL, "message: %s", err.msg);
-    char *mid2 = fingerprint(st);
-    CHECK(same(mid, mid2));
+    CHECK(unchanged(st, mid));
     CHECK_INT_EQ(store_run_finish(st, gone, RUN_SUCCEEDED, "{}", NULL, &err), 0);
     CHECK_INT_EQ(store_run_delete(st, gone, &err), 0);
     CHECK_INT_EQ(store_run_delete(st, gone, &err), STORE_NOT_FOUND);
 
     /* not a row of it is left: the database is as before it was made */
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
+    CHECK(unchanged(st, before));
     StoreRun r;
     StoreStage sg[4];
     StoreMetric *m;
@@ -645,23 +640,15 @@ TEST(store_run_delete_cascade)
     CHECK(n == 100 && l != NULL);
     free(a);
     free(l);
-    free(before);
-    free(mid);
-    free(mid2);
-    free(after);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_stages_nan)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "s");
     StoreStage g = {.stage = 2, .status = SS_RUNNING, .epoch = 3, .epochs = 100,
@@ -694,23 +681,16 @@ TEST(store_stages_nan)
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), -1);
     g.status = SS_RUNNING;
     CHECK_INT_EQ(store_stage_put(st, 555, &g, &err), STORE_NOT_FOUND);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    CHECK(unchanged(st, before));
+    drop_store(st, dir);
 }
 
 TEST(store_metrics)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "m"), b = add_run(st, "gsimclr", "other");
     /* dae epochs 1-2, kmeans, simclr epochs 1-3 with a step value each */
@@ -772,23 +752,16 @@ TEST(store_metrics)
     CHECK_INT_EQ(store_metric_add(st, a, 2, 1, -1, "a_metric_name_far_longer_than_forty_seven_bytes_x",
                                   1, 1, &err), -1);
     CHECK_INT_EQ(store_metric_add(st, a, 2, 1, -1, NULL, 1, 1, &err), -1);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    CHECK(unchanged(st, before));
+    drop_store(st, dir);
 }
 
 TEST(store_events)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "e"), ids[5];
     const char *kinds[5] = {"status", "log", "log", "resume", "log"};
@@ -819,23 +792,16 @@ TEST(store_events)
     CHECK_INT_EQ(store_event_add(st, a, "a_kind_too_long_here", "x", 1, &id, &err), -1);
     CHECK_INT_EQ(store_event_add(st, a, "log", NULL, 1, &id, &err), -1);
     CHECK_INT_EQ(id, -3);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    CHECK(unchanged(st, before));
+    drop_store(st, dir);
 }
 
 TEST(store_assignments_60k)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     enum { N = 60000 };
     int32_t *assign = malloc(N * sizeof *assign), *labels = malloc(N * sizeof *labels);
@@ -843,9 +809,7 @@ TEST(store_assignments_60k)
     if (!assign || !labels) {
         free(assign);
         free(labels);
-        store_close(st);
-        rm_rf(dir);
-        free(dir);
+        drop_store(st, dir);
         return;
     }
     for (int i = 0; i < N; i++) {
@@ -886,25 +850,18 @@ TEST(store_assignments_60k)
     CHECK_INT_EQ(store_assignments_put(st, 31337, assign, labels, 100, &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_assignments_put(st, a, NULL, NULL, 5, &err), -1);
     CHECK_INT_EQ(store_assignments_put(st, a, assign, NULL, -1, &err), -1);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
+    CHECK(unchanged(st, before));
     free(assign);
     free(labels);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_checkpoints)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "ck"), b = add_run(st, "gsimclr", "other");
     StoreCheckpoint meta, *list;
@@ -984,25 +941,18 @@ TEST(store_checkpoints)
                  STORE_NOT_FOUND);
     CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len, 0, NULL, &err), -1);
     CHECK_INT_EQ(store_checkpoint_put(st, a, 7, 9, w[3].data, w[3].len, 3, NULL, &err), -1);
-    char *after = fingerprint(st);
-    CHECK(same(before, after));
-    free(before);
-    free(after);
+    CHECK(unchanged(st, before));
     for (int i = 0; i < 8; i++)
         ckpt_writer_free(&w[i]);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 TEST(store_fingerprint_tracks_writes)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     char *f0 = fingerprint(st), *f0b = fingerprint(st);
     CHECK(f0 && strlen(f0) == 16);
@@ -1032,9 +982,7 @@ TEST(store_fingerprint_tracks_writes)
     free(f3);
     free(f4);
     free(f5);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 /* ---- concurrency ---- */
@@ -1217,20 +1165,16 @@ TEST(store_concurrency)
     for (int i = 0; i < WORKERS; i++)
         free(w[i].claimed);
     store_close(st2);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 /* GET /v1/runs/{id} is a run_get and a stages_get: how many pairs a second from one thread. */
 TEST(store_read_rate)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     GsErr err;
     int64_t id = 0;
     for (int i = 0; i < 50; i++)
@@ -1250,9 +1194,7 @@ TEST(store_read_rate)
     }
     CHECK_INT_EQ(errors, 0);
     printf("    run_get + stages_get: %.0f pairs/s on one thread\n", (double)pairs / (t - t0));
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }
 
 typedef struct {
@@ -1291,12 +1233,10 @@ static int by_value(const void *a, const void *b)
  * would be about as many reads as writes, each taking about as long as a write. */
 TEST(store_reads_do_not_wait_for_writer)
 {
-    char *dir = tmp_dir();
-    Store *st = dir ? open_store(dir) : NULL;
-    if (!st) {
-        free(dir);
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
         return;
-    }
     enum { MAX_READS = 1 << 20 };
     GsErr err;
     double *lat = malloc(MAX_READS * sizeof *lat);
@@ -1308,9 +1248,7 @@ TEST(store_reads_do_not_wait_for_writer)
     CHECK(started);
     if (!started) {
         free(lat);
-        store_close(st);
-        rm_rf(dir);
-        free(dir);
+        drop_store(st, dir);
         return;
     }
     long reads = 0, errors = 0;
@@ -1334,7 +1272,5 @@ TEST(store_reads_do_not_wait_for_writer)
     CHECK_MSG(reads > 100L * lw.rounds, "only %ld reads", reads);
     CHECK_MSG(median < per_write / 20, "median read %.2f ms", 1e3 * median);
     free(lat);
-    store_close(st);
-    rm_rf(dir);
-    free(dir);
+    drop_store(st, dir);
 }

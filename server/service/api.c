@@ -16,18 +16,21 @@
 
 /* ---- small helpers -------------------------------------------------------------------- */
 
-double api_mono(void)
+static double clock_seconds(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double api_mono(void)
+{
+    return clock_seconds(CLOCK_MONOTONIC);
 }
 
 double api_wall(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return clock_seconds(CLOCK_REALTIME);
 }
 
 cJSON *api_num(double v)

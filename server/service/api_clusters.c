@@ -31,20 +31,28 @@ static void train_set_free(TrainSet *t)
     free(t);
 }
 
-/* One reference to the training set cfg names, loading it when no cached one matches. */
-static TrainSet *train_acquire(Api *api, const RunConfig *cfg, GsErr *err)
+/* Under train_mu: the cached set cfg names with one more reference taken, or NULL. */
+static TrainSet *cache_take(Api *api, const RunConfig *cfg)
 {
-    pthread_mutex_lock(&api->train_mu);
     for (int i = 0; i < API_TRAIN_CACHE; i++) {
         TrainSet *t = api->train[i];
         if (t && key_matches(t, cfg)) {
             t->refs++;
             t->used = ++api->train_tick;
-            pthread_mutex_unlock(&api->train_mu);
             return t;
         }
     }
+    return NULL;
+}
+
+/* One reference to the training set cfg names, loading it when no cached one matches. */
+static TrainSet *train_acquire(Api *api, const RunConfig *cfg, GsErr *err)
+{
+    pthread_mutex_lock(&api->train_mu);
+    TrainSet *cached = cache_take(api, cfg);
     pthread_mutex_unlock(&api->train_mu);
+    if (cached)
+        return cached;
 
     /* loaded outside the lock: other requests go on meanwhile */
     TrainSet *ts = calloc(1, sizeof *ts);
@@ -64,16 +72,11 @@ static TrainSet *train_acquire(Api *api, const RunConfig *cfg, GsErr *err)
     ts->seed = cfg->seed;
     ts->refs = 1;
 
-    TrainSet *evicted = NULL, *found = NULL;
+    TrainSet *evicted = NULL;
     pthread_mutex_lock(&api->train_mu);
-    for (int i = 0; i < API_TRAIN_CACHE && !found; i++)
-        if (api->train[i] && key_matches(api->train[i], cfg))
-            found = api->train[i];
-    if (found) {
-        /* another request loaded the same set meanwhile: share theirs */
-        found->refs++;
-        found->used = ++api->train_tick;
-    } else {
+    /* another request may have loaded the same set meanwhile: then share theirs */
+    TrainSet *found = cache_take(api, cfg);
+    if (!found) {
         int slot = 0;
         for (int i = 0; i < API_TRAIN_CACHE; i++) {
             if (!api->train[i]) {

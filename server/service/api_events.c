@@ -271,14 +271,8 @@ static void stream_free(void *ctx)
 
 void api_run_events(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *resp)
 {
-    StoreRun r = {0};
-    GsErr err;
-    int rc = store_run_get(api->store, id, &r, &err);
-    store_run_free(&r);
-    if (rc != 0) {
-        api_run_lookup_error(resp, rc, id, "reading the run", &err);
+    if (api_require_run(api, id, resp) != 0)
         return;
-    }
     Stream *s = calloc(1, sizeof *s);
     if (!s) {
         api_error(resp, 500, "internal", NULL, "out of memory");

@@ -116,6 +116,8 @@ int api_run_load_json(Api *api, int64_t id, bool with_config, cJSON **out, RunSt
 /* Answers 404 for a missing run or 500 for a store failure after rc from the store. */
 void api_run_lookup_error(HttpResponse *resp, int rc, int64_t id, const char *what,
                           const GsErr *err);
+/* 0 when run id exists, else answers 404 (or 500) and returns non-zero. */
+int api_require_run(Api *api, int64_t id, HttpResponse *resp);
 
 void api_runs_post(Api *api, const HttpRequest *rq, HttpResponse *resp);
 void api_runs_list(Api *api, const HttpRequest *rq, HttpResponse *resp);

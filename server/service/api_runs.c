@@ -420,8 +420,7 @@ void api_run_delete(Api *api, int64_t id, HttpResponse *resp)
     api_reply_body(resp, 204, NULL, NULL, 0);
 }
 
-/* 0 when run id exists, else answers 404 (or 500) and returns non-zero. */
-static int require_run(Api *api, int64_t id, HttpResponse *resp)
+int api_require_run(Api *api, int64_t id, HttpResponse *resp)
 {
     StoreRun r = {0};
     GsErr err;
@@ -482,7 +481,7 @@ void api_run_metrics(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *
         api_run_lookup_error(resp, rc, id, "reading metrics", &err);
         return;
     }
-    if (n == 0 && require_run(api, id, resp) != 0) {
+    if (n == 0 && api_require_run(api, id, resp) != 0) {
         free(m);
         return;
     }
@@ -512,7 +511,7 @@ void api_run_checkpoints(Api *api, int64_t id, HttpResponse *resp)
         api_run_lookup_error(resp, rc, id, "listing checkpoints", &err);
         return;
     }
-    if (n == 0 && require_run(api, id, resp) != 0) {
+    if (n == 0 && api_require_run(api, id, resp) != 0) {
         free(c);
         return;
     }

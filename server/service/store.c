@@ -348,6 +348,46 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
     return q;
 }
 
+/* Fills one element of a read_rows array from the current row; when it fails it sets err and
+ * leaves nothing of the element to free. */
+typedef int (*RowReader)(sqlite3_stmt *s, void *row, GsErr *err);
+
+/* Steps s to its end, filling one elem-byte element a row with read_row, and releases s: 0
+ * with the malloc'd array in *rows (NULL when there are none) and its length in *n, or -1
+ * with err set and the rows read so far freed by free_rows (by free when it is NULL). */
+static int read_rows(Conn *c, sqlite3_stmt *s, int64_t run, const char *what, size_t elem,
+                     RowReader read_row, void (*free_rows)(void *rows, int n), void **rows,
+                     int *n, GsErr *err)
+{
+    char *arr = NULL;
+    size_t cap = 0, k = 0;
+    int rc;
+    while ((rc = step(c, s, run, what, err)) == SQLITE_ROW) {
+        void *more = grow(arr, &cap, k + 1, elem);
+        if (!more) {
+            rc = oom(err, what);
+            break;
+        }
+        arr = more;
+        if (read_row(s, arr + k * elem, err) != 0) {
+            rc = -1;
+            break;
+        }
+        k++;
+    }
+    release(s);
+    if (rc != SQLITE_DONE) {
+        if (free_rows)
+            free_rows(arr, (int)k);
+        else
+            free(arr);
+        return -1;
+    }
+    *rows = arr;
+    *n = (int)k;
+    return 0;
+}
+
 /* ---- transactions and connections ---- */
 
 /* Rolls back whatever transaction c has open, keeping the error already reported. */
@@ -424,15 +464,24 @@ static void reader_put(Store *st, Conn *c)
     pthread_mutex_unlock(&st->pool_lock);
 }
 
-/* A read transaction, so reads made of several statements see one snapshot. */
-static int read_begin(Conn *c, GsErr *err)
+/* Takes a reader and opens a read transaction on it, so reads made of several statements see
+ * one snapshot. NULL (the reader handed back) on failure. Pair with read_end. */
+static Conn *read_begin(Store *st, GsErr *err)
 {
+    Conn *c = reader_get(st);
     rollback(c);    /* as in write_begin */
     sqlite3_stmt *s = stmt(c, Q_BEGIN, err);
-    return s ? run_to_end(c, s, 0, "begin a read", err) : -1;
+    if (!s || run_to_end(c, s, 0, "begin a read", err) != 0) {
+        rollback(c);
+        reader_put(st, c);
+        return NULL;
+    }
+    return c;
 }
 
-static int read_end(Conn *c, int rc, GsErr *err)
+/* Ends the read transaction (a failed read rolls back) and hands the reader back; returns rc,
+ * or -1 when the commit failed. */
+static int read_end(Store *st, Conn *c, int rc, GsErr *err)
 {
     if (rc == 0) {
         sqlite3_stmt *s = stmt(c, Q_COMMIT, err);
@@ -441,6 +490,7 @@ static int read_end(Conn *c, int rc, GsErr *err)
     }
     if (rc != 0)
         rollback(c);
+    reader_put(st, c);
     return rc;
 }
 
@@ -700,6 +750,27 @@ static int run_status(Conn *c, int64_t id, RunStatus *status, GsErr *err)
     return rc;
 }
 
+/* 0 when run id exists, else STORE_NOT_FOUND or -1. */
+static int run_exists(Conn *c, int64_t id, GsErr *err)
+{
+    RunStatus status;
+    return run_status(c, id, &status, err);
+}
+
+/* 0 when run id is running, else STORE_CONFLICT (naming its status), STORE_NOT_FOUND or -1. */
+static int run_is_running(Conn *c, int64_t id, GsErr *err)
+{
+    RunStatus status;
+    int rc = run_status(c, id, &status, err);
+    if (rc != 0)
+        return rc;
+    if (status != RUN_RUNNING) {
+        gs_errf(err, "run %" PRId64 " is %s, not running", id, RUN_STATUS_NAMES[status]);
+        return STORE_CONFLICT;
+    }
+    return 0;
+}
+
 /* Runs statement q with ?1 = id (and nothing else to bind) to its end. */
 static int exec_id(Conn *c, int q, int64_t id, const char *what, GsErr *err)
 {
@@ -711,6 +782,22 @@ static int exec_id(Conn *c, int q, int64_t id, const char *what, GsErr *err)
         return db_err(err, c->db, id, what);
     }
     return run_to_end(c, s, id, what, err);
+}
+
+/* Runs statement q with ?1 = run, ?2 = stage and ?3 = v (and nothing else to bind) to its
+ * end. */
+static int exec_run_stage(Conn *c, int q, int64_t run, int stage, int v, const char *what,
+                          GsErr *err)
+{
+    sqlite3_stmt *s = stmt(c, q, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, stage) ||
+        sqlite3_bind_int(s, 3, v)) {
+        release(s);
+        return db_err(err, c->db, run, "bind");
+    }
+    return run_to_end(c, s, run, what, err);
 }
 
 static int run_insert_tx(Conn *w, const char *method, const char *name, const char *config_json,
@@ -791,6 +878,11 @@ static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
     return 0;
 }
 
+static int read_run_row(sqlite3_stmt *s, void *row, GsErr *err)
+{
+    return read_run(s, row, false, err);
+}
+
 int store_run_get(Store *st, int64_t id, StoreRun *out, GsErr *err)
 {
     memset(out, 0, sizeof *out);
@@ -827,6 +919,11 @@ void store_run_list_free(StoreRun *runs, int n)
     free(runs);
 }
 
+static void free_run_rows(void *rows, int n)
+{
+    store_run_list_free(rows, n);
+}
+
 /* ?1 status and ?2 method of the filter. */
 static int bind_run_filter(sqlite3_stmt *s, int status, const char *method)
 {
@@ -856,29 +953,11 @@ static int run_list_tx(Conn *c, int status, const char *method, int limit, int o
         release(s);
         return db_err(err, c->db, 0, "bind");
     }
-    StoreRun *arr = NULL;
-    size_t cap = 0, k = 0;
-    while ((rc = step(c, s, 0, "list runs", err)) == SQLITE_ROW) {
-        void *more = grow(arr, &cap, k + 1, sizeof *arr);
-        if (!more) {
-            rc = oom(err, "list runs");
-            break;
-        }
-        arr = more;
-        if (read_run(s, &arr[k], false, err) != 0) {
-            rc = -1;
-            break;
-        }
-        k++;
-    }
-    release(s);
-    if (rc != SQLITE_DONE) {
-        store_run_list_free(arr, (int)k);
-        return -1;
-    }
-    *runs = arr;
-    *n = (int)k;
-    return 0;
+    void *rows = NULL;
+    rc = read_rows(c, s, 0, "list runs", sizeof **runs, read_run_row, free_run_rows, &rows, n,
+                   err);
+    *runs = rows;
+    return rc;
 }
 
 int store_run_list(Store *st, const StoreRunFilter *f, StoreRun **runs, int *n, int *total,
@@ -891,13 +970,12 @@ int store_run_list(Store *st, const StoreRunFilter *f, StoreRun **runs, int *n, 
     int status = f ? f->status : -1;
     if (status < -1 || status >= RUN_STATUS_COUNT)
         return gs_errf(err, "store: list runs: no run status %d", status);
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = run_list_tx(c, status, f ? f->method : NULL, f ? f->limit : 0, f ? f->offset : 0,
+    Conn *c = read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = run_list_tx(c, status, f ? f->method : NULL, f ? f->limit : 0, f ? f->offset : 0,
                          runs, n, total, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
+    rc = read_end(st, c, rc, err);
     if (rc != 0) {
         store_run_list_free(*runs, *n);
         *runs = NULL;
@@ -975,14 +1053,9 @@ int store_run_request_cancel(Store *st, int64_t id, bool *now_canceled, GsErr *e
 static int run_finish_tx(Conn *w, int64_t id, RunStatus to, const char *result_json,
                          const char *error, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(w, id, &status, err);
+    int rc = run_is_running(w, id, err);
     if (rc != 0)
         return rc;
-    if (status != RUN_RUNNING) {
-        gs_errf(err, "run %" PRId64 " is %s, not running", id, RUN_STATUS_NAMES[status]);
-        return STORE_CONFLICT;
-    }
     double now = now_s();
     sqlite3_stmt *s = stmt(w, Q_RUN_FINISH, err);
     if (!s)
@@ -1023,14 +1096,9 @@ int store_run_finish(Store *st, int64_t id, RunStatus to, const char *result_jso
 
 static int run_requeue_tx(Conn *w, int64_t id, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(w, id, &status, err);
+    int rc = run_is_running(w, id, err);
     if (rc != 0)
         return rc;
-    if (status != RUN_RUNNING) {
-        gs_errf(err, "run %" PRId64 " is %s, not running", id, RUN_STATUS_NAMES[status]);
-        return STORE_CONFLICT;
-    }
     if (exec_id(w, Q_RUN_REQUEUE, id, "requeue", err) != 0 ||
         exec_id(w, Q_STAGES_REQUEUE, id, "requeue its stages", err) != 0)
         return -1;
@@ -1045,6 +1113,13 @@ int store_run_requeue(Store *st, int64_t id, GsErr *err)
     return write_end(st, run_requeue_tx(w, id, err), err);
 }
 
+static int read_id_row(sqlite3_stmt *s, void *row, GsErr *err)
+{
+    (void)err;
+    *(int64_t *)row = sqlite3_column_int64(s, 0);
+    return 0;
+}
+
 int store_runs_in_state(Store *st, RunStatus status, int64_t **ids, int *n, GsErr *err)
 {
     *ids = NULL;
@@ -1053,32 +1128,20 @@ int store_runs_in_state(Store *st, RunStatus status, int64_t **ids, int *n, GsEr
         return gs_errf(err, "store: no run status %d", (int)status);
     Conn *c = reader_get(st);
     sqlite3_stmt *s = stmt(c, Q_RUNS_IN_STATE, err);
-    int64_t *arr = NULL;
-    size_t cap = 0, k = 0;
+    void *rows = NULL;
     int rc = -1;
     if (s) {
-        rc = bind_text(s, 1, RUN_STATUS_NAMES[status]) ? db_err(err, c->db, 0, "bind") : 0;
-        while (rc == 0 && (rc = step(c, s, 0, "list runs by state", err)) == SQLITE_ROW) {
-            void *more = grow(arr, &cap, k + 1, sizeof *arr);
-            if (!more) {
-                rc = oom(err, "list runs by state");
-                break;
-            }
-            arr = more;
-            arr[k++] = sqlite3_column_int64(s, 0);
-            rc = 0;
+        if (bind_text(s, 1, RUN_STATUS_NAMES[status])) {
+            rc = db_err(err, c->db, 0, "bind");
+            release(s);
+        } else {
+            rc = read_rows(c, s, 0, "list runs by state", sizeof **ids, read_id_row, NULL, &rows,
+                           n, err);
         }
-        rc = rc == SQLITE_DONE ? 0 : -1;
-        release(s);
     }
     reader_put(st, c);
-    if (rc != 0) {
-        free(arr);
-        return -1;
-    }
-    *ids = arr;
-    *n = (int)k;
-    return 0;
+    *ids = rows;
+    return rc;
 }
 
 static int run_delete_tx(Conn *w, int64_t id, GsErr *err)
@@ -1229,19 +1292,10 @@ int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step_, c
 
 static int metrics_truncate_tx(Conn *w, int64_t run, int stage, int epoch, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(w, run, &status, err);
+    int rc = run_exists(w, run, err);
     if (rc != 0)
         return rc;
-    sqlite3_stmt *s = stmt(w, Q_METRICS_TRUNCATE, err);
-    if (!s)
-        return -1;
-    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, stage) ||
-        sqlite3_bind_int(s, 3, epoch)) {
-        release(s);
-        return db_err(err, w->db, run, "bind");
-    }
-    return run_to_end(w, s, run, "delete later metrics", err);
+    return exec_run_stage(w, Q_METRICS_TRUNCATE, run, stage, epoch, "delete later metrics", err);
 }
 
 int store_metrics_truncate_after(Store *st, int64_t run, int stage, int epoch, GsErr *err)
@@ -1252,11 +1306,24 @@ int store_metrics_truncate_after(Store *st, int64_t run, int stage, int epoch, G
     return write_end(st, metrics_truncate_tx(w, run, stage, epoch, err), err);
 }
 
+static int read_metric(sqlite3_stmt *s, void *row, GsErr *err)
+{
+    StoreMetric *m = row;
+    (void)err;
+    m->id = sqlite3_column_int64(s, 0);
+    m->stage = sqlite3_column_int(s, 1);
+    m->epoch = sqlite3_column_int(s, 2);
+    m->step = (long)sqlite3_column_int64(s, 3);
+    col_copy(s, 4, m->name, sizeof m->name);
+    m->value = col_real(s, 5);
+    m->time = sqlite3_column_double(s, 6);
+    return 0;
+}
+
 static int metrics_get_tx(Conn *c, int64_t run, int stage, const char *name, int64_t after_id,
                           int limit, StoreMetric **out, int *n, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(c, run, &status, err);
+    int rc = run_exists(c, run, err);
     if (rc != 0)
         return rc;
     int q = Q_METRICS_ALL + (stage >= 0) + 2 * (name != NULL);
@@ -1268,32 +1335,10 @@ static int metrics_get_tx(Conn *c, int64_t run, int stage, const char *name, int
         release(s);
         return db_err(err, c->db, run, "bind");
     }
-    StoreMetric *arr = NULL;
-    size_t cap = 0, k = 0;
-    while ((rc = step(c, s, run, "read metrics", err)) == SQLITE_ROW) {
-        void *more = grow(arr, &cap, k + 1, sizeof *arr);
-        if (!more) {
-            rc = oom(err, "read metrics");
-            break;
-        }
-        arr = more;
-        StoreMetric *m = &arr[k++];
-        m->id = sqlite3_column_int64(s, 0);
-        m->stage = sqlite3_column_int(s, 1);
-        m->epoch = sqlite3_column_int(s, 2);
-        m->step = (long)sqlite3_column_int64(s, 3);
-        col_copy(s, 4, m->name, sizeof m->name);
-        m->value = col_real(s, 5);
-        m->time = sqlite3_column_double(s, 6);
-    }
-    release(s);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return -1;
-    }
-    *out = arr;
-    *n = (int)k;
-    return 0;
+    void *rows = NULL;
+    rc = read_rows(c, s, run, "read metrics", sizeof **out, read_metric, NULL, &rows, n, err);
+    *out = rows;
+    return rc;
 }
 
 int store_metrics_get(Store *st, int64_t run, int stage, const char *name, int64_t after_id,
@@ -1301,12 +1346,11 @@ int store_metrics_get(Store *st, int64_t run, int stage, const char *name, int64
 {
     *out = NULL;
     *n = 0;
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = metrics_get_tx(c, run, stage, name, after_id, limit, out, n, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
+    Conn *c = read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = read_end(st, c, metrics_get_tx(c, run, stage, name, after_id, limit, out, n, err),
+                      err);
     if (rc != 0) {
         free(*out);
         *out = NULL;
@@ -1352,11 +1396,26 @@ void store_events_free(StoreEvent *ev, int n)
     free(ev);
 }
 
+static void free_event_rows(void *rows, int n)
+{
+    store_events_free(rows, n);
+}
+
+static int read_event(sqlite3_stmt *s, void *row, GsErr *err)
+{
+    StoreEvent *e = row;
+    e->id = sqlite3_column_int64(s, 0);
+    e->time = sqlite3_column_double(s, 1);
+    col_copy(s, 2, e->kind, sizeof e->kind);
+    if (col_strdup(s, 3, &e->message) != 0 || !e->message)
+        return oom(err, "read events");
+    return 0;
+}
+
 static int events_get_tx(Conn *c, int64_t run, int64_t after_id, int limit, StoreEvent **out,
                          int *n, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(c, run, &status, err);
+    int rc = run_exists(c, run, err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *s = stmt(c, Q_EVENTS_GET, err);
@@ -1367,33 +1426,11 @@ static int events_get_tx(Conn *c, int64_t run, int64_t after_id, int limit, Stor
         release(s);
         return db_err(err, c->db, run, "bind");
     }
-    StoreEvent *arr = NULL;
-    size_t cap = 0, k = 0;
-    while ((rc = step(c, s, run, "read events", err)) == SQLITE_ROW) {
-        void *more = grow(arr, &cap, k + 1, sizeof *arr);
-        if (!more) {
-            rc = oom(err, "read events");
-            break;
-        }
-        arr = more;
-        StoreEvent *e = &arr[k];
-        e->id = sqlite3_column_int64(s, 0);
-        e->time = sqlite3_column_double(s, 1);
-        col_copy(s, 2, e->kind, sizeof e->kind);
-        if (col_strdup(s, 3, &e->message) != 0 || !e->message) {
-            rc = oom(err, "read events");
-            break;
-        }
-        k++;
-    }
-    release(s);
-    if (rc != SQLITE_DONE) {
-        store_events_free(arr, (int)k);
-        return -1;
-    }
-    *out = arr;
-    *n = (int)k;
-    return 0;
+    void *rows = NULL;
+    rc = read_rows(c, s, run, "read events", sizeof **out, read_event, free_event_rows, &rows, n,
+                   err);
+    *out = rows;
+    return rc;
 }
 
 int store_events_get(Store *st, int64_t run, int64_t after_id, int limit, StoreEvent **out,
@@ -1401,12 +1438,10 @@ int store_events_get(Store *st, int64_t run, int64_t after_id, int limit, StoreE
 {
     *out = NULL;
     *n = 0;
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = events_get_tx(c, run, after_id, limit, out, n, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
+    Conn *c = read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = read_end(st, c, events_get_tx(c, run, after_id, limit, out, n, err), err);
     if (rc != 0) {
         store_events_free(*out, *n);
         *out = NULL;
@@ -1420,8 +1455,7 @@ int store_events_get(Store *st, int64_t run, int64_t after_id, int limit, StoreE
 static int assignments_put_tx(Conn *w, int64_t run, const int32_t *assign,
                               const int32_t *labels, int n, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(w, run, &status, err);
+    int rc = run_exists(w, run, err);
     if (rc != 0)
         return rc;
     if (exec_id(w, Q_ASSIGN_DELETE, run, "delete old pseudo-labels", err) != 0)
@@ -1534,12 +1568,10 @@ int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **la
     if (labels)
         *labels = NULL;
     *n = 0;
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = assignments_get_tx(c, run, assign, labels, n, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
+    Conn *c = read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = read_end(st, c, assignments_get_tx(c, run, assign, labels, n, err), err);
     if (rc != 0 && *assign) {   /* only a failed commit of the read gets here with arrays */
         free(*assign);
         *assign = NULL;
@@ -1573,16 +1605,7 @@ static int checkpoint_put_tx(Conn *w, int64_t run, int stage, int epoch, const v
     if (rc != 0)
         return rc;
     *id = sqlite3_last_insert_rowid(w->db);
-
-    s = stmt(w, Q_CKPT_PRUNE, err);
-    if (!s)
-        return -1;
-    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, stage) ||
-        sqlite3_bind_int(s, 3, keep)) {
-        release(s);
-        return db_err(err, w->db, run, "bind");
-    }
-    return run_to_end(w, s, run, "delete older checkpoints", err);
+    return exec_run_stage(w, Q_CKPT_PRUNE, run, stage, keep, "delete older checkpoints", err);
 }
 
 int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
@@ -1612,8 +1635,11 @@ int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const voi
     return rc;
 }
 
-static void read_ckpt_meta(sqlite3_stmt *s, StoreCheckpoint *m)
+/* A row of CKPT_COLS (a RowReader). */
+static int read_ckpt_meta(sqlite3_stmt *s, void *row, GsErr *err)
 {
+    StoreCheckpoint *m = row;
+    (void)err;
     m->id = sqlite3_column_int64(s, 0);
     m->stage = sqlite3_column_int(s, 1);
     m->epoch = sqlite3_column_int(s, 2);
@@ -1621,6 +1647,7 @@ static void read_ckpt_meta(sqlite3_stmt *s, StoreCheckpoint *m)
     m->format_version = sqlite3_column_int(s, 4);
     m->crc32 = (uint32_t)sqlite3_column_int64(s, 5);
     m->created_at = sqlite3_column_double(s, 6);
+    return 0;
 }
 
 /* One checkpoint row by query q (?1 run, and ?2 id unless q picks the newest): its metadata
@@ -1643,7 +1670,7 @@ static int checkpoint_read(Conn *c, int q, int64_t run, int64_t id, StoreCheckpo
         rc = STORE_NOT_FOUND;
     } else if (rc == SQLITE_ROW) {
         StoreCheckpoint m;
-        read_ckpt_meta(s, &m);
+        read_ckpt_meta(s, &m, NULL);
         rc = 0;
         if (blob) {
             const void *p = sqlite3_column_blob(s, 7);
@@ -1666,38 +1693,37 @@ static int checkpoint_read(Conn *c, int q, int64_t run, int64_t id, StoreCheckpo
     return rc;
 }
 
-int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void **blob,
-                            size_t *len, GsErr *err)
+/* checkpoint_read on a reader, with the outputs cleared first. */
+static int checkpoint_fetch(Store *st, int q, int64_t run, int64_t id, StoreCheckpoint *meta,
+                            void **blob, size_t *len, GsErr *err)
 {
     if (blob)
         *blob = NULL;
     if (len)
         *len = 0;
     Conn *c = reader_get(st);
-    int rc = checkpoint_read(c, blob ? Q_CKPT_LATEST_DATA : Q_CKPT_LATEST, run, 0, meta, blob,
-                             len, err);
+    int rc = checkpoint_read(c, q, run, id, meta, blob, len, err);
     reader_put(st, c);
     return rc;
+}
+
+int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void **blob,
+                            size_t *len, GsErr *err)
+{
+    return checkpoint_fetch(st, blob ? Q_CKPT_LATEST_DATA : Q_CKPT_LATEST, run, 0, meta, blob,
+                            len, err);
 }
 
 int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
                          size_t *len, GsErr *err)
 {
-    if (blob)
-        *blob = NULL;
-    if (len)
-        *len = 0;
-    Conn *c = reader_get(st);
-    int rc = checkpoint_read(c, blob ? Q_CKPT_GET_DATA : Q_CKPT_GET, run, id, meta, blob, len,
-                             err);
-    reader_put(st, c);
-    return rc;
+    return checkpoint_fetch(st, blob ? Q_CKPT_GET_DATA : Q_CKPT_GET, run, id, meta, blob, len,
+                            err);
 }
 
 static int checkpoint_list_tx(Conn *c, int64_t run, StoreCheckpoint **out, int *n, GsErr *err)
 {
-    RunStatus status;
-    int rc = run_status(c, run, &status, err);
+    int rc = run_exists(c, run, err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *s = stmt(c, Q_CKPT_LIST, err);
@@ -1707,37 +1733,21 @@ static int checkpoint_list_tx(Conn *c, int64_t run, StoreCheckpoint **out, int *
         release(s);
         return db_err(err, c->db, run, "bind");
     }
-    StoreCheckpoint *arr = NULL;
-    size_t cap = 0, k = 0;
-    while ((rc = step(c, s, run, "list checkpoints", err)) == SQLITE_ROW) {
-        void *more = grow(arr, &cap, k + 1, sizeof *arr);
-        if (!more) {
-            rc = oom(err, "list checkpoints");
-            break;
-        }
-        arr = more;
-        read_ckpt_meta(s, &arr[k++]);
-    }
-    release(s);
-    if (rc != SQLITE_DONE) {
-        free(arr);
-        return -1;
-    }
-    *out = arr;
-    *n = (int)k;
-    return 0;
+    void *rows = NULL;
+    rc = read_rows(c, s, run, "list checkpoints", sizeof **out, read_ckpt_meta, NULL, &rows, n,
+                   err);
+    *out = rows;
+    return rc;
 }
 
 int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n, GsErr *err)
 {
     *out = NULL;
     *n = 0;
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = checkpoint_list_tx(c, run, out, n, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
+    Conn *c = read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = read_end(st, c, checkpoint_list_tx(c, run, out, n, err), err);
     if (rc != 0) {
         free(*out);
         *out = NULL;
@@ -1868,13 +1878,8 @@ static int fingerprint_tx(Conn *c, uint64_t *h, GsErr *err)
 char *store_fingerprint(Store *st, GsErr *err)
 {
     uint64_t h = 0xcbf29ce484222325ull;
-    Conn *c = reader_get(st);
-    int rc = read_begin(c, err);
-    if (rc == 0)
-        rc = fingerprint_tx(c, &h, err);
-    rc = read_end(c, rc, err);
-    reader_put(st, c);
-    if (rc != 0)
+    Conn *c = read_begin(st, err);
+    if (!c || read_end(st, c, fingerprint_tx(c, &h, err), err) != 0)
         return NULL;
     char *hex = malloc(17);
     if (!hex) {
