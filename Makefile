@@ -134,8 +134,9 @@ fixtures:
 	scripts/install-deps --bench
 	/usr/bin/python3 tests/ref/make_fixtures.py tests/fixtures
 
-# The main job: gsimclrd serving, a quick G-SimCLR run and its SimCLR twin submitted and
-# watched with the CLI, their results compared; the web page stays up until Ctrl-C.
+# The main job: gsimclrd started in the background, a G-SimCLR run and a SimCLR run at a demo
+# budget submitted and watched with the CLI, their results compared; the daemon keeps serving
+# the web page.
 demo: all
 	scripts/demo
 
