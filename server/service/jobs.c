@@ -270,7 +270,7 @@ static void run_one(Worker *w, int64_t id)
         finish(j, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
-    if (w->cancel && !j->stopping) {
+    if (run.cancel_requested) { /* canceled before a worker took it (e.g. across a restart) */
         finish(j, id, RUN_CANCELED, NULL, NULL);
         goto done;
     }
