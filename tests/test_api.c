@@ -713,6 +713,9 @@ TEST(api_hostile_requests)
     snprintf(missing, sizeof missing, "{\"dataset\": \"%s/nope\"}", t.root);
     char empty_ds[256];
     snprintf(empty_ds, sizeof empty_ds, "{\"dataset\": \"%s/empty\"}", t.root);
+    char up_down[512]; /* leaves the root by "..", comes back into a sibling with the same prefix */
+    snprintf(up_down, sizeof up_down, "{\"dataset\": \"%s/../%s-x\"}", t.root,
+             strrchr(t.root, '/') ? strrchr(t.root, '/') + 1 : t.root);
     static const char nul_body[] = "{\"name\": \"a\0b\"}";
     static const char bad_utf8[] = "{\"name\": \"\xff\xfe\"}";
     static const char bad_utf8_key[] = "{\"\xc3\x28\": 1}";
@@ -768,6 +771,20 @@ TEST(api_hostile_requests)
          403, "forbidden", "dataset", NULL},
         {"dataset /etc", "POST", "/v1/runs", J, "{\"dataset\": \"/etc\"}", 0, 1, NULL, 403,
          "forbidden", "dataset", NULL},
+        /* outside and missing: still 403, the answer must not tell what exists outside */
+        {"dataset ../gs-no-such-folder", "POST", "/v1/runs", J,
+         "{\"dataset\": \"../gs-no-such-folder\"}", 0, 1, NULL, 403, "forbidden", "dataset",
+         NULL},
+        {"dataset /gs-no-such-folder", "POST", "/v1/runs", J,
+         "{\"dataset\": \"/gs-no-such-folder/x\"}", 0, 1, NULL, 403, "forbidden", "dataset",
+         NULL},
+        {"dataset up and back down", "POST", "/v1/runs", J, up_down, 0, 1, NULL, 403,
+         "forbidden", "dataset", NULL},
+        /* a relative name is taken inside the data root */
+        {"dataset empty (relative)", "POST", "/v1/runs", J, "{\"dataset\": \"./empty/\"}", 0,
+         1, NULL, 400, "invalid_config", "dataset", NULL},
+        {"dataset evil (relative link out)", "POST", "/v1/runs", J, "{\"dataset\": \"evil\"}",
+         0, 1, NULL, 403, "forbidden", "dataset", NULL},
         {"dataset link out", "POST", "/v1/runs", J, evil, 0, 1, NULL, 403, "forbidden", "dataset",
          NULL},
         {"dataset missing", "POST", "/v1/runs", J, missing, 0, 1, NULL, 400, "invalid_config",

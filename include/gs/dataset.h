@@ -34,8 +34,9 @@ void dataset_free(Dataset *ds);
 
 /* The train and test sets of a dataset named "fashion-mnist" (the Debian package's files), or
  * of a folder holding the IDX files (train-images-idx3-ubyte[.gz] and friends) or the CIFAR-10
- * binary batches (data_batch_1..5.bin, test_batch.bin). When data_root is not NULL a folder
- * must resolve (realpath) to data_root or below it; nothing outside is opened. */
+ * binary batches (data_batch_1..5.bin, test_batch.bin). When data_root is not NULL a relative
+ * folder is taken inside it, and a folder must lie in it as written and after realpath;
+ * nothing outside is opened or even looked up. */
 int dataset_load_named(const char *name, const char *data_root, Dataset *train, Dataset *test,
                        GsErr *err);
 /* What dataset_load_named would find, without loading anything: 0 when the name resolves (as

@@ -65,13 +65,52 @@ static int load_cifar_dir(const char *dir, Dataset *train, Dataset *test, GsErr 
     return 0;
 }
 
+/* Collapses "." , ".." and repeated slashes of the absolute path `path` in place, textually
+ * (nothing is read from the disk); ".." at the top stays at "/". */
+static void path_normalize(char *path)
+{
+    char *out = path, *in = path;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        const char *seg = in;
+        while (*in && *in != '/')
+            in++;
+        size_t len = (size_t)(in - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (out > path && *--out != '/')
+                ;
+            continue;
+        }
+        *out++ = '/';
+        memmove(out, seg, len);
+        out += len;
+    }
+    if (out == path)
+        *out++ = '/';
+    *out = 0;
+}
+
+/* True when `path` is `root` or lies below it (both absolute and normalized). */
+static bool path_under(const char *path, const char *root)
+{
+    size_t n = strlen(root);
+    if (n == 1)
+        return path[0] == '/';
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
 /* The folder a dataset name stands for, resolved (realpath) into real: "fashion-mnist" is
- * the Debian package's folder; anything else is a path that must resolve to data_root or
- * below it when data_root is not NULL (*forbidden set when it does not). */
+ * the Debian package's folder; anything else is a path. With a data_root, a relative name is
+ * taken inside it, and a name that leaves it is refused (*forbidden set) twice: by its text
+ * before anything outside is looked at (so the answer never tells whether an outside path
+ * exists), and after links are resolved. */
 static int dataset_resolve(const char *name, const char *data_root, char real[PATH_MAX],
                            int *forbidden, GsErr *err)
 {
-    char root[PATH_MAX];
+    char root[PATH_MAX], want[2 * PATH_MAX + 2];
     *forbidden = 0;
     if (!name || !*name)
         return gs_errf(err, "dataset: empty name");
@@ -79,17 +118,35 @@ static int dataset_resolve(const char *name, const char *data_root, char real[PA
         snprintf(real, PATH_MAX, "%s", FASHION_MNIST_DIR);
         return 0;
     }
-    if (!realpath(name, real))
-        return gs_errf(err, "dataset: %s: %s", name, strerror(errno));
-    if (data_root) {
-        size_t n;
-        if (!realpath(data_root, root))
-            return gs_errf(err, "dataset: data root %s: %s", data_root, strerror(errno));
-        n = strlen(root);
-        if (strncmp(real, root, n) != 0 || (real[n] != '/' && real[n] != 0 && n > 1)) {
+    if (!data_root) {
+        if (!realpath(name, real))
+            return gs_errf(err, "dataset: %s: %s", name, strerror(errno));
+        return 0;
+    }
+    if (!realpath(data_root, root))
+        return gs_errf(err, "dataset: data root %s: %s", data_root, strerror(errno));
+    if (name[0] == '/')
+        snprintf(want, sizeof want, "%s", name);
+    else
+        snprintf(want, sizeof want, "%s/%s", root, name);
+    path_normalize(want);
+    if (strlen(want) >= PATH_MAX)
+        return gs_errf(err, "dataset: %.64s...: path too long", name);
+    if (!path_under(want, root)) {
+        /* an absolute name may spell the root through a link of its own */
+        char lexroot[PATH_MAX + 2];
+        snprintf(lexroot, sizeof lexroot, "%s%s", data_root[0] == '/' ? "" : "/", data_root);
+        path_normalize(lexroot);
+        if (data_root[0] != '/' || !path_under(want, lexroot)) {
             *forbidden = 1;
             return gs_errf(err, "dataset: %s is outside the data root", name);
         }
+    }
+    if (!realpath(want, real))
+        return gs_errf(err, "dataset: %s: %s", name, strerror(errno));
+    if (!path_under(real, root)) {
+        *forbidden = 1;
+        return gs_errf(err, "dataset: %s is outside the data root", name);
     }
     return 0;
 }

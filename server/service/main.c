@@ -75,7 +75,7 @@ static int usage(void)
             "service options:\n"
             "  --listen HOST:PORT    address to serve (default 127.0.0.1:8470; port 0 = any)\n"
             "  --data-dir DIR        the database folder (default ./var)\n"
-            "  --data-root DIR       dataset folders must lie under DIR (after realpath)\n"
+            "  --data-root DIR       dataset folders are relative to DIR and must lie in it\n"
             "  --token-file FILE     bearer token for mutating calls (and for every call when\n"
             "                        listening beyond loopback, where it is required)\n"
             "  --allow-host NAME     accept this Host header too (repeatable, up to 8)\n"
