@@ -171,9 +171,10 @@ TEST(config_defaults_valid)
     CHECK_INT_EQ(d.threads, 2);
     CHECK_INT_EQ(d.kmeans.k, 512);
     CHECK_INT_EQ(d.simclr.encoder.arch, ARCH_CNN3);
-    CHECK_INT_EQ(d.simclr.epochs, 24);
+    CHECK_INT_EQ(d.simclr.epochs, 28);
     CHECK_CLOSE(d.simclr.aug.crop_scale_min, 0.5, 0);
-    CHECK_INT_EQ(d.simclr.batch, 256);
+    CHECK_INT_EQ(d.simclr.batch, 64);
+    CHECK_CLOSE(d.simclr.lr, 3e-3, 1e-9);
     CHECK_INT_EQ(d.simclr.optimizer, OPT_ADAM);
     CHECK_CLOSE(d.simclr.tau, 0.2, 1e-7);
     CHECK_INT_EQ(d.eval.knn_k, 200);
@@ -188,7 +189,7 @@ TEST(config_defaults_valid)
         diff = config_diff(&p, &d);
         CHECK_MSG(diff == NULL, "defaults round trip differs at %s", diff ? diff : "");
         /* floats print in their shortest form */
-        CHECK_MSG(strstr(text, "\"lr\":0.001,") != NULL, "lr printed long: %s", text);
+        CHECK_MSG(strstr(text, "\"lr\":0.003,") != NULL, "lr printed long: %s", text);
         free(text);
     }
 }
@@ -503,7 +504,7 @@ TEST(config_load_file)
     fclose(f);
     CHECK(run_config_load_file(&cfg, path, &err) == -1);
     CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "simclr.batch"), "%s", err.msg);
-    CHECK_INT_EQ(cfg.simclr.batch, 256); /* back to the defaults */
+    CHECK_INT_EQ(cfg.simclr.batch, 64); /* back to the defaults */
     remove(path);
     CHECK(run_config_load_file(&cfg, path, &err) == -1);
     CHECK_MSG(strstr(err.msg, path) != NULL, "%s", err.msg);

@@ -9,6 +9,7 @@
 #include "gs/checkpoint.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
+#include "gs/eval.h"
 #include "gs/pipeline.h"
 #include "harness.h"
 
@@ -21,7 +22,31 @@ typedef struct {
     long stop_step;             /* or after this simclr step (0: never) */
     atomic_int cancel;
     int n_ckpts;
+    float *feat_train, *feat_test; /* copies of what the features callback was given */
+    const int32_t *feat_train_labels, *feat_test_labels;
+    int feat_d, feat_n_train, feat_n_test, n_features;
 } Capture;
+
+static int cap_features(void *ctx, int d, const float *train, const int32_t *train_labels,
+                        int n_train, const float *test, const int32_t *test_labels, int n_test)
+{
+    Capture *c = ctx;
+    free(c->feat_train);
+    free(c->feat_test);
+    c->feat_train = malloc(sizeof(float) * (size_t)d * n_train);
+    c->feat_test = malloc(sizeof(float) * (size_t)d * n_test);
+    if (!c->feat_train || !c->feat_test)
+        return -1;
+    memcpy(c->feat_train, train, sizeof(float) * (size_t)d * n_train);
+    memcpy(c->feat_test, test, sizeof(float) * (size_t)d * n_test);
+    c->feat_train_labels = train_labels;
+    c->feat_test_labels = test_labels;
+    c->feat_d = d;
+    c->feat_n_train = n_train;
+    c->feat_n_test = n_test;
+    c->n_features++;
+    return 0;
+}
 
 static void cap_metric(void *ctx, int stage, int epoch, long step, const char *name,
                        double value)
@@ -61,7 +86,7 @@ static void cap_progress(void *ctx, const StageProgress *p)
 static Sink sink_for(Capture *c)
 {
     Sink s = {.progress = cap_progress, .metric = cap_metric, .checkpoint = cap_checkpoint,
-              .ctx = c, .cancel = &c->cancel};
+              .features = cap_features, .ctx = c, .cancel = &c->cancel};
     c->stop_stage = -1;
     return s;
 }
@@ -137,6 +162,26 @@ TEST(pipeline_end_to_end_small)
     CHECK_INT_EQ(total, 3000);
     CHECK_INT_EQ(cap.n_loss[STAGE_SIMCLR], 4);
     CHECK(cap.last[STAGE_SIMCLR] < cap.first[STAGE_SIMCLR]);
+
+    /* the features handed out (--features) are exactly the ones evaluated: the same linear
+     * evaluation on them gives the same accuracy to the last digit */
+    CHECK_INT_EQ(cap.n_features, 1);
+    CHECK_INT_EQ(cap.feat_d, 4 * cfg.simclr.encoder.width);
+    CHECK_INT_EQ(cap.feat_n_train, 3000);
+    CHECK_INT_EQ(cap.feat_n_test, 1000);
+    CHECK(cap.feat_train_labels == train.labels && cap.feat_test_labels == test.labels);
+    if (cap.n_features == 1) {
+        LinearEvalConfig lc = cfg.eval.linear;
+        LinearEvalResult le;
+        lc.seed = cfg.seed;
+        CHECK_MSG(linear_eval(cap.feat_train, train.labels, 3000, cap.feat_test, test.labels,
+                              1000, cap.feat_d, train.n_classes, &lc, NULL, &le, &err) == 0,
+                  "%s", err.msg);
+        CHECK_MSG(le.test_top1 == trained.linear_top1, "features give %.6f, eval gave %.6f",
+                  le.test_top1, trained.linear_top1);
+    }
+    free(cap.feat_train);
+    free(cap.feat_test);
 
     /* the same encoder, untrained: method simclr with no epochs */
     Capture cap2 = {0};

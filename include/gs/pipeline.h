@@ -40,6 +40,11 @@ typedef struct {
      * n training images, and their true labels (NULL when the data has none). Returns 0 when
      * stored; non-zero stops the run with an error. */
     int (*assignments)(void *ctx, const int32_t *assign, const int32_t *labels, int n, int k);
+    /* The backbone features h the linear evaluation is about to read, unstandardised:
+     * train (n_train, d) and test (n_test, d) with their labels. Returns 0 when taken;
+     * non-zero stops the run with an error. */
+    int (*features)(void *ctx, int d, const float *train, const int32_t *train_labels,
+                    int n_train, const float *test, const int32_t *test_labels, int n_test);
     void *ctx;
     const atomic_int *cancel; /* set to non-zero to stop at the next step */
 } Sink;

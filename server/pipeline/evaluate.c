@@ -35,6 +35,12 @@ int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, 
         goto done;
 
     int d = (int)net_node_size(&m->net, m->feature);
+    if (sink && sink->features &&
+        sink->features(sink->ctx, d, tr[0], train->labels, train->n, te[0], test->labels,
+                       test->n)) {
+        gs_errf(err, "eval: the features could not be stored");
+        goto done;
+    }
     if (knn_accuracy(tr[0], train->labels, train->n, te[0], test->labels, test->n, d,
                      train->n_classes, cfg->eval.knn_k, cfg->eval.knn_temperature,
                      &res->knn_top1, err))

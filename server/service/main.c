@@ -27,6 +27,7 @@ static void on_signal(int sig)
 
 typedef struct {
     const char *ckpt_path; /* where checkpoints go, or NULL */
+    const char *features_path; /* where eval's features go, or NULL */
     double last_print;
     int last_stage, last_epoch;
     bool tty;
@@ -66,11 +67,47 @@ static int on_checkpoint(void *ctx, int stage, int epoch, const void *data, size
     return 0;
 }
 
+/* --features FILE: the eval stage's backbone features, for outside references
+ * (bench/probe-ref): "GSFEATS1", int32 d, n_train, n_test, then float32 train (n_train x d),
+ * int32 train labels, float32 test (n_test x d), int32 test labels, in host byte order.
+ * Written to FILE.tmp and renamed, so FILE is whole or absent. */
+static int on_features(void *ctx, int d, const float *train, const int32_t *train_labels,
+                       int n_train, const float *test, const int32_t *test_labels, int n_test)
+{
+    RunCtx *c = ctx;
+    char tmp[4096];
+    if (!c->features_path)
+        return 0;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", c->features_path) >= (int)sizeof tmp) {
+        fprintf(stderr, "gsimclrd: --features path too long\n");
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "gsimclrd: %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    const int32_t head[3] = {d, n_train, n_test};
+    bool ok = fwrite("GSFEATS1", 1, 8, f) == 8 && fwrite(head, sizeof head, 1, f) == 1 &&
+              fwrite(train, sizeof *train * d, (size_t)n_train, f) == (size_t)n_train &&
+              fwrite(train_labels, sizeof *train_labels, (size_t)n_train, f) == (size_t)n_train &&
+              fwrite(test, sizeof *test * d, (size_t)n_test, f) == (size_t)n_test &&
+              fwrite(test_labels, sizeof *test_labels, (size_t)n_test, f) == (size_t)n_test;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, c->features_path) != 0) {
+        fprintf(stderr, "gsimclrd: writing %s: %s\n", c->features_path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stderr,
             "usage: gsimclrd [OPTIONS]              the HTTP service (docs/API.md)\n"
-            "       gsimclrd --run CONFIG.json [--checkpoint FILE [--resume]] [--data-root DIR]\n"
+            "       gsimclrd --run CONFIG.json [--checkpoint FILE [--resume]] [--features FILE]\n"
+            "                [--data-root DIR]\n"
             "       gsimclrd --status\n"
             "service options:\n"
             "  --listen HOST:PORT    address to serve (default 127.0.0.1:8470; port 0 = any)\n"
@@ -89,6 +126,7 @@ static int usage(void)
             "  --run CONFIG.json     run one job; last stdout line: the results as JSON\n"
             "  --checkpoint FILE     store each checkpoint in FILE (atomically replaced)\n"
             "  --resume              continue from FILE (given with --checkpoint) if it exists\n"
+            "  --features FILE       write the backbone features eval reads (bench/probe-ref)\n"
             "SIGINT/SIGTERM: stop taking requests, stop running jobs at their next step (they\n"
             "resume from their newest checkpoint at the next start) and exit 0.\n");
     return 2;
@@ -133,7 +171,7 @@ static int serve(const ServiceConfig *cfg)
 }
 
 static int run_job(const char *config_path, const char *ckpt_path, bool resume,
-                   const char *data_root)
+                   const char *features_path, const char *data_root)
 {
     RunConfig cfg;
     GsErr err;
@@ -156,9 +194,13 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         goto done;
     }
-    RunCtx ctx = {.ckpt_path = ckpt_path, .last_stage = -1, .tty = isatty(2)};
+    RunCtx ctx = {.ckpt_path = ckpt_path,
+                  .features_path = features_path,
+                  .last_stage = -1,
+                  .tty = isatty(2)};
     Sink sink = {.progress = on_progress,
                  .checkpoint = on_checkpoint,
+                 .features = on_features,
                  .log = on_log,
                  .ctx = &ctx,
                  .cancel = &g_cancel};
@@ -186,7 +228,7 @@ done:
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL, *ckpt = NULL, *data_root = NULL;
+    const char *config = NULL, *ckpt = NULL, *features = NULL, *data_root = NULL;
     const char *hosts[8];
     bool resume = false;
     ServiceConfig sc;
@@ -215,6 +257,8 @@ int main(int argc, char **argv)
             config = v;
         else if (strcmp(a, "--checkpoint") == 0)
             ckpt = v;
+        else if (strcmp(a, "--features") == 0)
+            features = v;
         else if (strcmp(a, "--data-root") == 0)
             data_root = sc.data_root = v;
         else if (strcmp(a, "--listen") == 0)
@@ -246,5 +290,5 @@ int main(int argc, char **argv)
         return serve(&sc);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    return run_job(config, ckpt, resume, data_root);
+    return run_job(config, ckpt, resume, features, data_root);
 }
