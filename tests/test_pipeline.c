@@ -76,6 +76,16 @@ static int cap_checkpoint(void *ctx, int stage, int epoch, const void *data, siz
     return 0;
 }
 
+/* Frees what a capture took. */
+static void cap_release(Capture *c)
+{
+    free(c->ckpt);
+    free(c->feat_train);
+    free(c->feat_test);
+    c->ckpt = NULL;
+    c->feat_train = c->feat_test = NULL;
+}
+
 static void cap_progress(void *ctx, const StageProgress *p)
 {
     Capture *c = ctx;
@@ -180,8 +190,6 @@ TEST(pipeline_end_to_end_small)
         CHECK_MSG(le.test_top1 == trained.linear_top1, "features give %.6f, eval gave %.6f",
                   le.test_top1, trained.linear_top1);
     }
-    free(cap.feat_train);
-    free(cap.feat_test);
 
     /* the same encoder, untrained: method simclr with no epochs */
     Capture cap2 = {0};
@@ -195,8 +203,8 @@ TEST(pipeline_end_to_end_small)
     CHECK(trained.linear_top1 > random_init.linear_top1);
     run_result_free(&trained);
     run_result_free(&random_init);
-    free(cap.ckpt);
-    free(cap2.ckpt);
+    cap_release(&cap);
+    cap_release(&cap2);
     dataset_free(&train);
     dataset_free(&test);
 }
@@ -267,9 +275,9 @@ static void resume_case(int stop_stage, int stop_epoch, long stop_step)
     CHECK(a.simclr_loss == c.simclr_loss);
     run_result_free(&a);
     run_result_free(&c);
-    free(straight.ckpt);
-    free(stopped.ckpt);
-    free(resumed.ckpt);
+    cap_release(&straight);
+    cap_release(&stopped);
+    cap_release(&resumed);
     dataset_free(&train);
     dataset_free(&test);
 }

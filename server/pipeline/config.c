@@ -45,10 +45,10 @@ void run_config_defaults(RunConfig *cfg)
     cfg->dae.noise = 0.1f;                     /* paper 0.01 on CIFAR barely perturbs 8-bit
                                                 * 28x28 images; 0.1 makes denoising a task */
 
-    cfg->kmeans.k = 512;                       /* the paper ties k to the batch (64); at batch
-                                                * 256 k = 512 measured best on Fashion-MNIST
-                                                * (BENCHMARKS.md): k < batch forces a repeat in
-                                                * every batch, and 512 leaves ~6 of 234 */
+    cfg->kmeans.k = 512;                       /* the paper ties k to the batch (64); k = 512
+                                                * measured best at batch 256 (BENCHMARKS.md):
+                                                * k < batch forces a repeat in every batch; at
+                                                * batch 64 no batch repeats a cluster */
     cfg->kmeans.n_init = 4;                    /* a few k-means++ restarts; keep lowest inertia */
     cfg->kmeans.max_iter = 100;                /* Lloyd converges well before on 60k points */
     cfg->kmeans.tol = 1e-4f;                   /* scikit-learn's relative tolerance */
