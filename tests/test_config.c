@@ -48,6 +48,9 @@ static const char *config_diff(const RunConfig *a, const RunConfig *b)
     SAME(simclr.encoder.in_h);
     SAME(simclr.encoder.in_w);
     SAME(simclr.encoder.width);
+    SAME(simclr.encoder.n_widths);
+    for (int i = 0; i < a->simclr.encoder.n_widths; i++)
+        SAME(simclr.encoder.widths[i]);
     SAME(simclr.encoder.stages);
     SAME(simclr.encoder.blocks);
     SAME(simclr.encoder.n_head);
@@ -120,6 +123,7 @@ static RunConfig config_unusual(void)
     c.kmeans.tol = 0.0f;
     c.simclr.encoder.arch = ARCH_CNN3;
     c.simclr.encoder.width = 17;
+    c.simclr.encoder.n_widths = 0;           /* width doubling; widths: config_partial_... */
     c.simclr.encoder.stages = 4;
     c.simclr.encoder.blocks = 16;
     c.simclr.encoder.head[0] = 8192;
@@ -171,6 +175,11 @@ TEST(config_defaults_valid)
     CHECK_INT_EQ(d.threads, 2);
     CHECK_INT_EQ(d.kmeans.k, 512);
     CHECK_INT_EQ(d.simclr.encoder.arch, ARCH_CNN3);
+    CHECK_INT_EQ(d.simclr.encoder.stages, 3);
+    CHECK_INT_EQ(d.simclr.encoder.n_widths, 3);
+    CHECK_INT_EQ(d.simclr.encoder.widths[0], 24);
+    CHECK_INT_EQ(d.simclr.encoder.widths[1], 48);
+    CHECK_INT_EQ(d.simclr.encoder.widths[2], 256);
     CHECK_INT_EQ(d.simclr.epochs, 28);
     CHECK_CLOSE(d.simclr.aug.crop_scale_min, 0.5, 0);
     CHECK_INT_EQ(d.simclr.batch, 64);
@@ -265,6 +274,50 @@ TEST(config_partial_over_defaults)
     CHECK_INT_EQ(c.kmeans.k, d.kmeans.k);
 }
 
+/* Stage widths: "widths" sets the stages too; "width" or "stages" alone means doubling; the
+ * defaults' widths stay when neither is given; each form survives a round trip. */
+TEST(config_encoder_widths)
+{
+    RunConfig c, back;
+    GsErr err = {{0}};
+    CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"widths\": [8, 16, 32, 64]}}}",
+                        &err) == 0, "%s", err.msg);
+    CHECK_INT_EQ(c.simclr.encoder.stages, 4);
+    CHECK_INT_EQ(c.simclr.encoder.n_widths, 4);
+    CHECK_INT_EQ(c.simclr.encoder.widths[3], 64);
+    CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"widths\": [5], \"stages\": 1}}}",
+                        &err) == 0, "%s", err.msg);
+    CHECK_INT_EQ(c.simclr.encoder.stages, 1);
+    CHECK_INT_EQ(c.simclr.encoder.widths[0], 5);
+    CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"width\": 8}}}", &err) == 0, "%s",
+              err.msg);
+    CHECK_INT_EQ(c.simclr.encoder.n_widths, 0);
+    CHECK_INT_EQ(c.simclr.encoder.width, 8);
+    CHECK_INT_EQ(encoder_stage_width(&c.simclr.encoder, 2), 32);
+    CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"stages\": 2}}}", &err) == 0, "%s",
+              err.msg);
+    CHECK_INT_EQ(c.simclr.encoder.n_widths, 0);
+    CHECK_INT_EQ(encoder_stage_width(&c.simclr.encoder, 1), 64);
+    CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"head\": [32]}}}", &err) == 0, "%s",
+              err.msg);
+    CHECK_INT_EQ(c.simclr.encoder.n_widths, 3);
+    CHECK_INT_EQ(encoder_stage_width(&c.simclr.encoder, 2), 256);
+
+    const char *bodies[] = {"{\"simclr\": {\"encoder\": {\"widths\": [7, 9]}}}",
+                            "{\"simclr\": {\"encoder\": {\"width\": 12, \"stages\": 2}}}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        CHECK_MSG(parse_str(&c, bodies[i], &err) == 0, "%s", err.msg);
+        char *text = run_config_to_json(&c);
+        CHECK(text != NULL);
+        if (!text)
+            continue;
+        CHECK_MSG(parse_str(&back, text, &err) == 0, "%s: %s", text, err.msg);
+        const char *diff = config_diff(&back, &c);
+        CHECK_MSG(diff == NULL, "%s: differs at %s", bodies[i], diff ? diff : "");
+        free(text);
+    }
+}
+
 /* The edges of the ranges are accepted; depth 8 is allowed (its error is the unknown key). */
 TEST(config_boundaries_accepted)
 {
@@ -354,6 +407,17 @@ TEST(config_errors_name_the_field)
          "simclr.optimizer: must be one of sgd, adam, adamw, lars"},
         {"{\"simclr\": {\"encoder\": {\"arch\": \"vit\"}}}",
          "simclr.encoder.arch: must be one of cnn3, resnet"},
+        /* stage widths: one per stage, either form but not both */
+        {"{\"simclr\": {\"encoder\": {\"widths\": [16, 32], \"stages\": 3}}}",
+         "simclr.encoder.widths: 2 widths for 3 stages"},
+        {"{\"simclr\": {\"encoder\": {\"widths\": [16], \"width\": 16}}}",
+         "simclr.encoder.widths: give \"width\" (doubled per stage) or \"widths\", not both"},
+        {"{\"simclr\": {\"encoder\": {\"widths\": []}}}",
+         "simclr.encoder.widths: must have 1..4 values, got 0"},
+        {"{\"simclr\": {\"encoder\": {\"widths\": [8, 8, 8, 8, 8]}}}",
+         "simclr.encoder.widths: must have 1..4 values, got more"},
+        {"{\"simclr\": {\"encoder\": {\"widths\": [8, 1025]}}}",
+         "simclr.encoder.widths[1]: must be an integer in 1..1024"},
         /* integers: integral, finite, in range, checked before conversion */
         {"{\"dae\": {\"epochs\": 3.5}}", "dae.epochs: must be an integer in 0..10000, got 3.5"},
         {"{\"seed\": 1e300}", "seed: must be an integer in 0..9007199254740992"},

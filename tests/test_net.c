@@ -146,6 +146,39 @@ TEST(net_build_errors_are_reported)
     e.width = 0;
     CHECK(model_build_encoder(&m, &e, 2, 1, &err) < 0);
     CHECK_MSG(strstr(err.msg, "width") != NULL, "message: %s", err.msg);
+    e = encoder_cnn3();
+    e.n_widths = 2;                      /* 2 widths for 3 stages */
+    e.widths[0] = e.widths[1] = 4;
+    CHECK(model_build_encoder(&m, &e, 2, 1, &err) < 0);
+    CHECK_MSG(strstr(err.msg, "2 widths for 3 stages") != NULL, "message: %s", err.msg);
+    e.n_widths = 3;
+    e.widths[2] = 0;
+    CHECK(model_build_encoder(&m, &e, 2, 1, &err) < 0);
+    CHECK_MSG(strstr(err.msg, "widths[2] 0") != NULL, "message: %s", err.msg);
+}
+
+/* Stage widths given one by one: each conv has its stage's channels, the feature the last. */
+TEST(net_encoder_stage_widths)
+{
+    Model m;
+    GsErr err;
+    EncoderConfig e = encoder_cnn3();
+    e.n_widths = 3;
+    e.widths[0] = 3;
+    e.widths[1] = 5;
+    e.widths[2] = 11;
+    CHECK_MSG(model_build_encoder(&m, &e, 2, 1, &err) == 0, "%s", err.msg);
+    CHECK_INT_EQ((int)net_node_size(&m.net, m.feature), 11);
+    /* conv weights 3x1x3x3 + 5x3x3x3 + 11x5x3x3, biases, BN scale+shift, head 11->128->64 */
+    size_t conv = 3 * 9 + 5 * 3 * 9 + 11 * 5 * 9 + 3 + 5 + 11, bn = 2 * (3 + 5 + 11);
+    size_t head = 11 * 128 + 128 + 128 * 64 + 64;
+    CHECK_INT_EQ((int)m.net.n_params, (int)(conv + bn + head));
+    model_free(&m);
+    e.n_widths = 0;                      /* back to doubling from width */
+    e.width = 4;
+    CHECK(model_build_encoder(&m, &e, 2, 1, &err) == 0);
+    CHECK_INT_EQ((int)net_node_size(&m.net, m.feature), 16);
+    model_free(&m);
 }
 
 TEST(net_inference_uses_running_stats)

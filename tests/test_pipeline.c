@@ -135,6 +135,7 @@ static void small_config(RunConfig *cfg)
     cfg->kmeans.n_init = 2;
     cfg->simclr.encoder = encoder_cnn3();
     cfg->simclr.encoder.width = 16;
+    cfg->simclr.encoder.n_widths = 0;
     cfg->simclr.epochs = 4;
     cfg->simclr.batch = 128;
     cfg->simclr.warmup_epochs = 0.5f;

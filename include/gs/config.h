@@ -38,8 +38,9 @@ typedef struct {
     } kmeans;
 
     struct {
-        EncoderConfig encoder;  /* "encoder": {"arch": "resnet"|"cnn3", "width", "stages",
-                                 *  "blocks", "head": [128, 64]} */
+        EncoderConfig encoder;  /* "encoder": {"arch": "resnet"|"cnn3", "width" (doubled per
+                                 *  stage) or "widths": [24, 48, 256], "stages", "blocks",
+                                 *  "head": [128, 64]} */
         int epochs, batch;      /* "epochs", "batch" */
         OptKind optimizer;      /* "optimizer": "sgd" | "adam" | "adamw" | "lars" */
         float lr, weight_decay, momentum; /* "lr", "weight_decay", "momentum" */

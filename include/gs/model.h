@@ -15,6 +15,8 @@ typedef struct {
     Arch arch;
     int in_c, in_h, in_w;
     int width;               /* channels of the first stage; each later stage doubles them */
+    int widths[MODEL_MAX_STAGES]; /* when n_widths > 0: the channels of each stage instead */
+    int n_widths;            /* 0 (width doubling) or stages */
     int stages;              /* cnn3: 3 conv blocks; resnet: stages, the first at stride 1 */
     int blocks;              /* resnet: residual blocks per stage */
     int head[MODEL_MAX_HEAD];/* projection head widths, last = z dimension; ReLU between */
@@ -40,6 +42,7 @@ typedef struct {
 EncoderConfig encoder_defaults(void);   /* resnet, width 32, 3 stages, 1 block, head 128-64 */
 EncoderConfig encoder_cnn3(void);       /* the 3-conv reference CNN 32/64/128, head 128-64 */
 DaeConfig dae_defaults(void);           /* filters 32, 64, 128 */
+int encoder_stage_width(const EncoderConfig *cfg, int stage); /* widths[s] or width << s */
 
 int model_build_encoder(Model *m, const EncoderConfig *cfg, int max_batch, uint64_t seed,
                         GsErr *err);

@@ -19,6 +19,11 @@ EncoderConfig encoder_cnn3(void)
     return c;
 }
 
+int encoder_stage_width(const EncoderConfig *cfg, int stage)
+{
+    return cfg->n_widths > 0 ? cfg->widths[stage] : cfg->width << stage;
+}
+
 DaeConfig dae_defaults(void)
 {
     DaeConfig c = {.in_c = 1, .in_h = 28, .in_w = 28, .filters = {32, 64, 128}, .n_filters = 3};
@@ -64,6 +69,11 @@ int model_build_encoder(Model *m, const EncoderConfig *cfg, int max_batch, uint6
         return gs_errf(err, "model: width %d outside 1..1024", cfg->width);
     if (cfg->stages < 1 || cfg->stages > MODEL_MAX_STAGES)
         return gs_errf(err, "model: stages %d outside 1..%d", cfg->stages, MODEL_MAX_STAGES);
+    if (cfg->n_widths != 0 && cfg->n_widths != cfg->stages)
+        return gs_errf(err, "model: %d widths for %d stages", cfg->n_widths, cfg->stages);
+    for (int s = 0; s < cfg->n_widths; s++)
+        if (cfg->widths[s] < 1 || cfg->widths[s] > 1024)
+            return gs_errf(err, "model: widths[%d] %d outside 1..1024", s, cfg->widths[s]);
     if (cfg->arch == ARCH_RESNET && (cfg->blocks < 1 || cfg->blocks > 16))
         return gs_errf(err, "model: blocks %d outside 1..16", cfg->blocks);
     if (cfg->n_head < 1 || cfg->n_head > MODEL_MAX_HEAD)
@@ -77,15 +87,15 @@ int model_build_encoder(Model *m, const EncoderConfig *cfg, int max_batch, uint6
     int x = m->input = net_input(n, cfg->in_c, cfg->in_h, cfg->in_w);
     if (cfg->arch == ARCH_CNN3) {
         for (int s = 0; s < cfg->stages; s++) {
-            x = conv_bn_relu(n, x, cfg->width << s, 1, true);
+            x = conv_bn_relu(n, x, encoder_stage_width(cfg, s), 1, true);
             x = net_maxpool(n, x, 2, 2);
         }
     } else {
         /* CIFAR stem: 3x3 stride 1, no max-pool, so 28x28 inputs keep their detail */
-        x = conv_bn_relu(n, x, cfg->width, 1, false);
+        x = conv_bn_relu(n, x, encoder_stage_width(cfg, 0), 1, false);
         for (int s = 0; s < cfg->stages; s++)
             for (int b = 0; b < cfg->blocks; b++)
-                x = basic_block(n, x, cfg->width << s, (s > 0 && b == 0) ? 2 : 1);
+                x = basic_block(n, x, encoder_stage_width(cfg, s), (s > 0 && b == 0) ? 2 : 1);
     }
     x = m->feature = net_gap(n, x);
     for (int j = 0; j < cfg->n_head; j++) {
