@@ -1,6 +1,7 @@
 /* test_config.c — the run configuration: defaults are valid, every field survives
  * to_json -> parse, and each kind of bad body is refused with the field's path in the message
  * and the caller's RunConfig reset to the defaults. It must not depend on any data or network. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,4 +574,24 @@ TEST(config_load_file)
     CHECK(run_config_load_file(&cfg, path, &err) == -1);
     CHECK_MSG(strstr(err.msg, path) != NULL, "%s", err.msg);
     rmdir(dir);
+}
+
+/* Every committed run config (examples/, its history/ of earlier defaults, bench/tune/) loads:
+ * the tables in BENCHMARKS.md name them as the way to reproduce each figure. */
+TEST(config_committed_files_load)
+{
+    static const char *const patterns[] = {"examples/*.json", "examples/history/*.json",
+                                           "bench/tune/*.json"};
+    size_t total = 0;
+    for (size_t p = 0; p < sizeof patterns / sizeof *patterns; p++) {
+        glob_t g;
+        CHECK_INT_EQ(glob(patterns[p], 0, NULL, &g), 0);
+        for (size_t i = 0; i < g.gl_pathc; i++, total++) {
+            RunConfig cfg;
+            GsErr err = {{0}};
+            CHECK_MSG(run_config_load_file(&cfg, g.gl_pathv[i], &err) == 0, "%s", err.msg);
+        }
+        globfree(&g);
+    }
+    CHECK_MSG(total >= 20, "only %zu committed configs found", total);
 }
