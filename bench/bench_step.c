@@ -111,8 +111,19 @@ int main(int argc, char **argv)
         cfg = encoder_cnn3();
     else if (strcmp(name, "resnet") == 0)
         cfg = encoder_defaults();
-    else {
-        fprintf(stderr, "usage: bench_step cnn3|resnet [batch] [steps] [threads]\n");
+    else if (strncmp(name, "cnn3:", 5) == 0) {
+        /* cnn3:W1,W2,W3 — the 3-conv CNN with these stage widths */
+        cfg = encoder_cnn3();
+        int used = 0;
+        if (sscanf(name + 5, "%d,%d,%d%n", &cfg.widths[0], &cfg.widths[1], &cfg.widths[2],
+                   &used) != 3 || name[5 + used] != '\0') {
+            fprintf(stderr, "bench_step: cnn3:W1,W2,W3 expected, got %s\n", name);
+            return 2;
+        }
+        cfg.n_widths = 3;
+    } else {
+        fprintf(stderr, "usage: bench_step cnn3|cnn3:W1,W2,W3|resnet [batch] [steps] "
+                        "[threads]\n");
         return 2;
     }
     if (N < 2 || steps < 1 || threads < 1) {
