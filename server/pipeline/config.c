@@ -61,7 +61,7 @@ void run_config_defaults(RunConfig *cfg)
     cfg->simclr.encoder.widths[0] = 24;        /* feature for the linear probe at the same */
     cfg->simclr.encoder.widths[1] = 48;        /* cost per step; +1.6 points at 6 epochs */
     cfg->simclr.encoder.widths[2] = 256;       /* (BENCHMARKS.md) */
-    cfg->simclr.epochs = 28;                   /* the whole pipeline in ~25 min on 2 cores */
+    cfg->simclr.epochs = 28;                   /* the whole pipeline in ~27 min on 2 cores */
     cfg->simclr.batch = 64;                    /* the paper's batch; at 6 epochs batch 64 and
                                                 * 128 beat 256 on validation (BENCHMARKS.md),
                                                 * at the same images/s on 2 cores */
@@ -602,10 +602,8 @@ static int parse_encoder(const cJSON *o, EncoderConfig *e, GsErr *err)
             return gs_errf(err, "%s.widths: %d widths for %d stages", p, n_widths, stages);
         memcpy(e->widths, widths, sizeof widths);
         stages = n_widths;
-    } else if (obj_get(o, "width") || obj_get(o, "stages")) {
-        n_widths = 0;
-    } else {
-        n_widths = e->n_widths;
+    } else if (!obj_get(o, "width") && !obj_get(o, "stages")) {
+        n_widths = e->n_widths;               /* neither form given: keep the current one */
     }
     e->stages = stages;
     e->n_widths = n_widths;
