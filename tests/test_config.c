@@ -124,7 +124,7 @@ static RunConfig config_unusual(void)
     c.kmeans.tol = 0.0f;
     c.simclr.encoder.arch = ARCH_CNN3;
     c.simclr.encoder.width = 17;
-    c.simclr.encoder.n_widths = 0;           /* width doubling; widths: config_partial_... */
+    c.simclr.encoder.n_widths = 0;           /* width doubling; widths: config_encoder_widths */
     c.simclr.encoder.stages = 4;
     c.simclr.encoder.blocks = 16;
     c.simclr.encoder.head[0] = 8192;
