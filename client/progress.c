@@ -248,6 +248,27 @@ static void plain_line(CliWatch *w, const char *line)
     fflush(w->out);
 }
 
+/* Plain mode: one line for each stage that has ended since the last run event
+ * ("simclr  succeeded in 1m20s  epoch 5/5  loss 4.2012"), in stage order. */
+static void plain_stage_ends(CliWatch *w)
+{
+    char line[256], t[32];
+    for (int i = 0; i < w->n_stages; i++) {
+        CliStageView *s = &w->stages[i];
+        size_t l = 0;
+        if (s->end_shown || strcmp(s->status, "pending") == 0 ||
+            strcmp(s->status, "running") == 0)
+            continue;
+        appendf(line, sizeof line, &l, "%s  %s", s->name, s->status);
+        if (isfinite(s->seconds))
+            appendf(line, sizeof line, &l, " in %s", cli_fmt_duration(t, sizeof t, s->seconds));
+        if (strcmp(s->status, "skipped") != 0)
+            stage_figures(line, sizeof line, &l, s, false);
+        plain_line(w, line);
+        s->end_shown = true;
+    }
+}
+
 static void print_json_event(CliWatch *w, const char *type, const cJSON *data,
                              const char *raw, const char *id)
 {
@@ -304,14 +325,17 @@ int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
             ended = 1;
         }
         if (w->mode == WATCH_HUMAN) {
-            if (w->tty)
+            if (w->tty) {
                 redraw(w, NULL);
-            else if (!w->announced) {
-                char line[200];
-                snprintf(line, sizeof line, "run %ld%s%s%s: %s", w->run_id,
-                         w->name[0] ? " (" : "", w->name, w->name[0] ? ")" : "", w->status);
-                plain_line(w, line);
-                w->announced = true;
+            } else {
+                if (!w->announced) {
+                    char line[200];
+                    snprintf(line, sizeof line, "run %ld%s%s%s: %s", w->run_id,
+                             w->name[0] ? " (" : "", w->name, w->name[0] ? ")" : "", w->status);
+                    plain_line(w, line);
+                    w->announced = true;
+                }
+                plain_stage_ends(w);
             }
         }
     } else if (strcmp(type, "progress") == 0) {

@@ -1,7 +1,9 @@
 /* progress.h — what `gsimclr watch` shows while a run's events arrive: it keeps the run's
  * state from the run/progress/end events and prints it. On a terminal, a live block (a run
  * line and one progress-bar line per stage) is redrawn in place with ANSI escapes and log
- * lines scroll above it; elsewhere, plain lines: one per log event and one per epoch change.
+ * lines scroll above it; elsewhere, plain lines: one per log event, one per epoch change seen
+ * in the sampled progress, and one for every stage's end (the run events carry stage statuses,
+ * so a stage that ends between two progress samples is still reported).
  * In JSON mode each event is one line of JSON, or (submit --wait --json) only the final run.
  * It reads events, writes to a FILE and never touches the network, so tests drive it with
  * hand-made events. */
@@ -28,6 +30,7 @@ typedef struct {
     int epoch, epochs;
     long step, steps;
     double loss, items_per_s, eta_s, seconds; /* NAN when unknown */
+    bool end_shown;     /* plain mode: the line saying how the stage ended was printed */
 } CliStageView;
 
 typedef struct {

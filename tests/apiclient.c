@@ -1,5 +1,6 @@
 /* apiclient.c — libcurl under the API tests (see apiclient.h). The only test file that
  * includes curl.h. */
+#define _DEFAULT_SOURCE /* usleep */
 #include "apiclient.h"
 
 #include <curl/curl.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -186,4 +189,93 @@ void apic_free(ApiResp *r)
     free(r->body);
     free(r->headers);
     r->body = r->headers = NULL;
+}
+
+/* Whatever the machine's load, no test run takes this long. */
+#define WAIT_CAP_S 1800.0
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* What moves while a run is alive: status, progress, each stage's status, epoch and step
+ * (not its timings, which move by themselves). */
+static void run_signature(const cJSON *run, char *buf, size_t cap)
+{
+    const cJSON *st, *v;
+    size_t len = 0;
+    buf[0] = 0;
+#define SIG_ADD(...)                                                                    \
+    do {                                                                                \
+        int k_ = snprintf(buf + len, cap - len, __VA_ARGS__);                           \
+        if (k_ > 0)                                                                     \
+            len = (size_t)k_ < cap - len ? len + (size_t)k_ : cap - 1;                  \
+    } while (0)
+    v = cJSON_GetObjectItemCaseSensitive(run, "status");
+    SIG_ADD("%s", cJSON_IsString(v) ? v->valuestring : "?");
+    v = cJSON_GetObjectItemCaseSensitive(run, "progress");
+    SIG_ADD(" %.9g", cJSON_IsNumber(v) ? v->valuedouble : -1.0);
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(run, "stages"))
+    {
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(st, "status");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(st, "epoch");
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(st, "step");
+        SIG_ADD(" %s:%.17g:%.17g", cJSON_IsString(s) ? s->valuestring : "?",
+                cJSON_IsNumber(e) ? e->valuedouble : -1.0,
+                cJSON_IsNumber(p) ? p->valuedouble : -1.0);
+    }
+#undef SIG_ADD
+}
+
+bool apic_run_ended(const cJSON *run, void *arg)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(run, "status");
+    (void)arg;
+    return cJSON_IsString(s) &&
+           (strcmp(s->valuestring, "succeeded") == 0 || strcmp(s->valuestring, "failed") == 0 ||
+            strcmp(s->valuestring, "canceled") == 0);
+}
+
+cJSON *apic_wait_run(int port, int64_t id, bool (*done)(const cJSON *run, void *arg),
+                     void *arg, double stall_s)
+{
+    char path[64], sig[1024] = "", prev[1024] = "";
+    double start = mono_s(), alive = start;
+    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)id);
+    for (;;) {
+        ApiResp r;
+        cJSON *run = NULL;
+        if (apic_json(port, "GET", path, NULL, NULL, &r) == 0 && r.status == 200)
+            run = cJSON_Parse(r.body);
+        if (!cJSON_IsObject(run)) {
+            fprintf(stderr, "  wait on run %lld: GET %s answered %ld\n", (long long)id, path,
+                    r.status);
+            apic_free(&r);
+            cJSON_Delete(run);
+            return NULL;
+        }
+        apic_free(&r);
+        if (done(run, arg))
+            return run;
+        run_signature(run, sig, sizeof sig);
+        cJSON_Delete(run);
+        if (mono_s() - start > WAIT_CAP_S) {
+            fprintf(stderr, "  wait on run %lld: not done after %.0f s (%s)\n", (long long)id,
+                    WAIT_CAP_S, sig);
+            return NULL;
+        }
+        /* a queued run waits for others: alive as long as they are */
+        if (strcmp(sig, prev) != 0 || strncmp(sig, "queued ", 7) == 0) {
+            memcpy(prev, sig, sizeof prev);
+            alive = mono_s();
+        } else if (mono_s() - alive > stall_s) {
+            fprintf(stderr, "  wait on run %lld: no progress for %.0f s (%s)\n", (long long)id,
+                    stall_s, sig);
+            return NULL;
+        }
+        usleep(50000);
+    }
 }

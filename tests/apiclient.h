@@ -5,7 +5,11 @@
 #ifndef GS_TEST_APICLIENT_H
 #define GS_TEST_APICLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
 
 typedef struct {
     long status;        /* HTTP status, 0 when the request failed */
@@ -37,5 +41,17 @@ int apic_stream(int port, const char *path, const char *const *headers, const ch
 const char *apic_header(const ApiResp *r, const char *name, char *buf, size_t cap);
 
 void apic_free(ApiResp *r);
+
+/* Waits on run id by polling GET /v1/runs/{id} until done(run, arg) is true, and returns
+ * that run object (the caller deletes it). The wait follows the run, not a clock: a busy
+ * machine (CI may share it) slows a run but does not stall it, so the wait gives up only when
+ * the run has shown no sign of life (its status, progress and every stage's status, epoch and
+ * step unchanged; a queued run counts as alive) for stall_s seconds, when it cannot be read,
+ * or after half an hour. Then it returns NULL and says why on stderr. */
+cJSON *apic_wait_run(int port, int64_t id, bool (*done)(const cJSON *run, void *arg),
+                     void *arg, double stall_s);
+
+/* done() for apic_wait_run: the run's status is succeeded, failed or canceled. */
+bool apic_run_ended(const cJSON *run, void *arg);
 
 #endif

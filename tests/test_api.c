@@ -190,31 +190,25 @@ static int64_t submit(int port, const char *config, const char *token)
     return status == 201 ? id : 0;
 }
 
-/* Polls the run until its status is terminal or timeout_s passes; the last run object. */
-static cJSON *wait_terminal(int port, int64_t id, double timeout_s, bool *saw_running)
+static bool ended_noting_running(const cJSON *run, void *arg)
 {
-    char path[64];
-    double t0 = now_s();
-    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)id);
-    while (1) {
-        long status;
-        cJSON *j = call(port, "GET", path, NULL, NULL, &status);
-        const char *s = jstr(j, "status");
-        if (status != 200 || !s) {
-            CHECK_MSG(0, "GET %s: %ld", path, status);
-            return j;
-        }
-        if (saw_running && strcmp(s, "running") == 0) {
-            double p = jnum(j, "progress");
-            CHECK_MSG(p >= 0 && p <= 1, "progress %g", p);
-            *saw_running = true;
-        }
-        if (strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
-            strcmp(s, "canceled") == 0 || now_s() - t0 > timeout_s)
-            return j;
-        cJSON_Delete(j);
-        sleep_s(0.1);
+    bool *saw_running = arg;
+    const char *s = jstr(run, "status");
+    if (saw_running && s && strcmp(s, "running") == 0) {
+        double p = jnum(run, "progress");
+        CHECK_MSG(p >= 0 && p <= 1, "progress %g", p);
+        *saw_running = true;
     }
+    return apic_run_ended(run, NULL);
+}
+
+/* Waits until the run's status is terminal (or it stalls: see apic_wait_run); the last run
+ * object, NULL when the run stalled or could not be read. */
+static cJSON *wait_terminal(int port, int64_t id, bool *saw_running)
+{
+    cJSON *j = apic_wait_run(port, id, ended_noting_running, saw_running, 120);
+    CHECK_MSG(j != NULL, "run %lld did not end", (long long)id);
+    return j;
 }
 
 /* ---- api_lifecycle ---------------------------------------------------------------------- */
@@ -307,7 +301,7 @@ TEST(api_lifecycle)
 
     double t0 = now_s();
     bool saw_running = false;
-    j = wait_terminal(t.port, id, 90 * WAIT_SCALE, &saw_running);
+    j = wait_terminal(t.port, id, &saw_running);
     printf("    run finished in %.1f s\n", now_s() - t0);
     CHECK_MSG(jstr(j, "status") && strcmp(jstr(j, "status"), "succeeded") == 0,
               "status %s, error %s", jstr(j, "status"), jstr(j, "error"));
@@ -519,7 +513,7 @@ TEST(api_cancel_and_delete)
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "cancel_requested")) ||
           (jstr(j, "status") && strcmp(jstr(j, "status"), "canceled") == 0));
     cJSON_Delete(j);
-    j = wait_terminal(t.port, a, 10 * WAIT_SCALE, NULL);
+    j = wait_terminal(t.port, a, NULL);
     double took = now_s() - t0;
     CHECK_MSG(jstr(j, "status") && strcmp(jstr(j, "status"), "canceled") == 0, "status %s",
               jstr(j, "status"));
@@ -685,7 +679,7 @@ TEST(api_hostile_requests)
     snprintf(cpath, sizeof cpath, "/v1/runs/%lld/cancel", (long long)id);
     cJSON *j = call(t.port, "POST", cpath, NULL, TOKEN, &status);
     cJSON_Delete(j);
-    j = wait_terminal(t.port, id, 20, NULL);
+    j = wait_terminal(t.port, id, NULL);
     cJSON_Delete(j);
     sleep_s(0.3); /* its worker's last event lands */
 

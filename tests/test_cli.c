@@ -585,11 +585,15 @@ TEST(cli_watch_plain)
 {
     int code;
     char *out = watch_script(WATCH_HUMAN, false, 80, END_EV, &code);
-    /* one line per epoch change (not per progress event), one per log; no escapes */
+    /* one line per epoch change (not per progress event), one per log, one per stage's end
+     * (simclr's end comes only with the end event: no progress of it was ever seen); no
+     * escapes */
     CHECK_MSG(strcmp(out, "run 3 (demo): running\n"
                           "dae  epoch 1/2  loss 0.4000  120 img/s  ETA 2.0s\n"
                           "dae  epoch 2/2  loss 0.3000\n"
                           "dae: epoch 1/2 loss 0.4\n"
+                          "dae  succeeded in 10.0s  epoch 2/2  loss 0.2500\n"
+                          "simclr  succeeded in 1m20s  epoch 5/5\n"
                           "run 3 succeeded in 1m30s: linear top-1 85.53%, kNN top-1 84.10%, "
                           "purity 71.0%, NMI 0.360\n") == 0,
               "plain:\n%s", out);
@@ -1521,7 +1525,18 @@ TEST(cli_daemon_end_to_end)
                     NULL, 300);
     CHECK_RUN(r, 0);
     CHECK_MSG(strncmp(r.out, "1\nrun 1 (cli tiny): ", 20) == 0, "%s", r.out);
-    CHECK(strstr(r.out, "simclr  epoch 1/1") != NULL);
+    /* every stage's end is reported, in order, whatever the progress samples happened to show */
+    {
+        const char *dae = strstr(r.out, "\ndae  succeeded in "),
+                   *km = strstr(r.out, "\nkmeans  succeeded in "),
+                   *sim = strstr(r.out, "\nsimclr  succeeded in "),
+                   *ev = strstr(r.out, "\neval  succeeded in ");
+        CHECK_MSG(dae && km && sim && ev && dae < km && km < sim && sim < ev, "%s", r.out);
+        /* the simclr line says the epochs it ran: "simclr  succeeded in 0.9s  epoch 1/1 ..." */
+        const char *sim_end = sim ? strchr(sim + 1, '\n') : NULL;
+        const char *ep = sim ? strstr(sim, "  epoch 1/1") : NULL;
+        CHECK_MSG(ep && sim_end && ep < sim_end, "%s", r.out);
+    }
     CHECK(strstr(r.out, "run 1 succeeded in ") && strstr(r.out, "linear top-1 "));
     run_free(&r);
 

@@ -144,25 +144,17 @@ static cJSON *get_run(int port, int64_t id)
     return get_json(port, path);
 }
 
-static const char *run_status(int port, int64_t id, char *buf, size_t cap)
-{
-    cJSON *j = get_run(port, id);
-    cJSON *s = cJSON_GetObjectItem(j, "status");
-    snprintf(buf, cap, "%s", cJSON_IsString(s) ? s->valuestring : "?");
-    cJSON_Delete(j);
-    return buf;
-}
+/* A run that shows no sign of life for this long has stalled; a busy machine only slows it. */
+#define STALL_S 120.0
 
-/* Waits for a terminal status; returns it ("?" on timeout). */
-static const char *wait_done(int port, int64_t id, double timeout_s, char *buf, size_t cap)
+/* Waits for a terminal status; returns it ("?" when the run stalled or could not be read). */
+static const char *wait_done(int port, int64_t id, char *buf, size_t cap)
 {
-    for (double t0 = now(); now() - t0 < timeout_s; usleep(100000)) {
-        run_status(port, id, buf, cap);
-        if (strcmp(buf, "succeeded") == 0 || strcmp(buf, "failed") == 0 ||
-            strcmp(buf, "canceled") == 0)
-            return buf;
-    }
-    return "?";
+    cJSON *run = apic_wait_run(port, id, apic_run_ended, NULL, STALL_S);
+    cJSON *s = cJSON_GetObjectItem(run, "status");
+    snprintf(buf, cap, "%s", cJSON_IsString(s) ? s->valuestring : "?");
+    cJSON_Delete(run);
+    return buf;
 }
 
 /* True once the run has a checkpoint of the simclr stage at epoch >= epoch. */
@@ -184,13 +176,27 @@ static bool has_simclr_checkpoint(int port, int64_t id, int epoch)
     return found;
 }
 
-/* Polls until the run has a simclr checkpoint at epoch >= epoch; false after timeout_s. */
-static bool wait_simclr_checkpoint(int port, int64_t id, int epoch, double timeout_s)
+typedef struct {
+    int port, epoch;
+    bool found;
+} CheckpointWait;
+
+static bool checkpoint_or_end(const cJSON *run, void *arg)
 {
-    bool ckpt = false;
-    for (double t0 = now(); now() - t0 < timeout_s && !ckpt; usleep(50000))
-        ckpt = has_simclr_checkpoint(port, id, epoch);
-    return ckpt;
+    CheckpointWait *w = arg;
+    cJSON *id = cJSON_GetObjectItem(run, "id");
+    w->found = cJSON_IsNumber(id) && has_simclr_checkpoint(w->port, (int64_t)id->valuedouble,
+                                                           w->epoch);
+    return w->found || apic_run_ended(run, NULL);
+}
+
+/* Waits until the run has a simclr checkpoint at epoch >= epoch; false when the run ended
+ * without one or stalled. */
+static bool wait_simclr_checkpoint(int port, int64_t id, int epoch)
+{
+    CheckpointWait w = {port, epoch, false};
+    cJSON_Delete(apic_wait_run(port, id, checkpoint_or_end, &w, STALL_S));
+    return w.found;
 }
 
 /* The run's metrics as "stage name epoch step value" lines (values printed exactly). */
@@ -265,13 +271,13 @@ TEST(daemon_kill9_during_simclr_resumes_identically)
     /* x will be killed mid-SimCLR; y, the same run, trains after it undisturbed */
     int64_t x = submit(d.port), y = submit(d.port);
     CHECK(x > 0 && y > 0);
-    CHECK_MSG(wait_simclr_checkpoint(d.port, x, 2, 120), "no simclr checkpoint within 120 s");
+    CHECK_MSG(wait_simclr_checkpoint(d.port, x, 2), "no simclr checkpoint of epoch 2");
     CHECK_INT_EQ(daemon_signal(&d, SIGKILL, 5), 128 + SIGKILL);
 
     CHECK(daemon_start(&d) == 0);
     char sx[32], sy[32];
-    CHECK(strcmp(wait_done(d.port, x, 180, sx, sizeof sx), "succeeded") == 0);
-    CHECK(strcmp(wait_done(d.port, y, 180, sy, sizeof sy), "succeeded") == 0);
+    CHECK(strcmp(wait_done(d.port, x, sx, sizeof sx), "succeeded") == 0);
+    CHECK(strcmp(wait_done(d.port, y, sy, sizeof sy), "succeeded") == 0);
 
     cJSON *j = get_run(d.port, x);
     cJSON *res = cJSON_GetObjectItem(j, "resumes");
@@ -303,14 +309,14 @@ TEST(daemon_sigterm_exits_0_and_the_run_resumes)
         return;
     int64_t x = submit(d.port);
     CHECK(x > 0);
-    CHECK(wait_simclr_checkpoint(d.port, x, 1, 120));
+    CHECK(wait_simclr_checkpoint(d.port, x, 1));
     double t0 = now();
     CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
     CHECK_MSG(now() - t0 < 5, "SIGTERM took %.1f s", now() - t0);
 
     CHECK(daemon_start(&d) == 0);
     char s[32];
-    CHECK(strcmp(wait_done(d.port, x, 180, s, sizeof s), "succeeded") == 0);
+    CHECK(strcmp(wait_done(d.port, x, s, sizeof s), "succeeded") == 0);
     CHECK(result_field(d.port, x, "linear_top1") > 0.3);
     CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
     cleanup(&d);
@@ -350,7 +356,7 @@ TEST(daemon_readme_curl_examples_work)
     int64_t id = submit(d.port);
     char st[32];
     CHECK(id == 1);
-    CHECK(strcmp(wait_done(d.port, id, 180, st, sizeof st), "succeeded") == 0);
+    CHECK(strcmp(wait_done(d.port, id, st, sizeof st), "succeeded") == 0);
 
     /* run where the README says: examples/ must be there, the downloads land in the folder */
     char cwd[512], link[160];

@@ -409,27 +409,37 @@ TEST(parity_ntxent)
 
 /* ------------------------------------------------------------------------------------------ */
 
-/* Final parameters after three Adam steps. Adam's update g / (sqrt(v) + eps) divides by the
- * gradient's own size, so an element whose gradient is tiny moves by up to lr per step on
- * rounding noise alone: float32 torch and float64 torch already disagree there by up to 1e-3
- * of the tensor's scale. Those elements (|torch's step-1 gradient| <= 1e-3 of the tensor's
- * largest, zeros included: a unit dead at step 1 may wake at step 2 with a gradient of pure
- * noise; seen when the same code is compiled at -O1 for the sanitizers) and
- * whole tensors whose gradient is zero in exact arithmetic (a conv bias followed by batch
- * norm) are held only to what Adam guarantees: in three steps with betas 0.9/0.999 no element
- * moves more than 3.01 lr (Cauchy-Schwarz on m and v). Every other element is held to the
- * usual 1e-4. The set is chosen from torch's gradient, so a wrong implementation cannot widen
- * it. */
+/* Final parameters after three Adam steps, against torch's float64 run of the same steps.
+ * Adam's update g / (sqrt(v) + eps) divides by the gradient's own size, so three steps amplify
+ * rounding chaotically in some elements: two float32 runs whose rounding differs end up to
+ * 1e-2 of a tensor's scale apart there. Two allowances follow from that, both chosen from
+ * torch's runs, never from ours, so a wrong implementation cannot widen them:
+ * - elements whose gradient is noise (|torch's step-1 gradient| <= 1e-3 of the tensor's
+ *   largest, zeros included: a unit dead at step 1 may wake at step 2 with a gradient of pure
+ *   noise) and whole tensors whose gradient is zero in exact arithmetic (a conv bias followed
+ *   by batch norm) are held only to what Adam guarantees: in three steps with betas
+ *   0.9/0.999 no element moves more than 3.01 lr (Cauchy-Schwarz on m and v);
+ * - every other element is held to the usual 1e-4 of the tensor's scale plus four times its
+ *   spread: how far five float32 torch runs (one as is, four with the start moved by about
+ *   one rounding) landed from the float64 run (tests/ref/make_fixtures.py). The spread is
+ *   below 1e-5 of the scale for all but about one element in a hundred. */
 static void expect_final_param(int k, const float *ours, const float *ref, const float *init,
-                               const float *grad1, size_t n, bool structural_zero, double lr)
+                               const float *grad1, size_t n, const FxTensor *spread,
+                               bool structural_zero, double lr)
 {
     double scale = max_abs(ref, n), gmax = max_abs(grad1, n), bound = 3.05 * lr;
-    double worst_tight = 0, worst_move = 0, worst_diff = 0;
-    size_t loose = 0;
+    double worst_tight = 0, worst_move = 0, worst_diff = 0, worst_over = 0;
+    size_t loose = 0, spread_rows = spread ? (size_t)spread->count / 2 : 0, r = 0;
+    double floor = PARITY_TOL * (scale > 1e-6 ? scale : 1e-6);
     for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)ours[i] - (double)ref[i]);
+        double e = fabs((double)ours[i] - (double)ref[i]), allow = floor;
         if (isnan(e))
             e = INFINITY;
+        /* the rows are sorted by index */
+        while (r < spread_rows && spread->data[2 * r] < (float)i)
+            r++;
+        if (r < spread_rows && spread->data[2 * r] == (float)i)
+            allow += 4.0 * spread->data[2 * r + 1];
         if (structural_zero || fabs((double)grad1[i]) <= 1e-3 * gmax) {
             double mv = fabs((double)ours[i] - (double)init[i]);
             if (isnan(mv))
@@ -437,14 +447,17 @@ static void expect_final_param(int k, const float *ours, const float *ref, const
             loose++;
             worst_move = mv > worst_move ? mv : worst_move;
             worst_diff = e > worst_diff ? e : worst_diff;
-        } else if (e > worst_tight) {
-            worst_tight = e;
+        } else {
+            worst_tight = e > worst_tight ? e : worst_tight;
+            worst_over = e / allow > worst_over ? e / allow : worst_over;
         }
     }
-    double rel = worst_tight / (scale > 1e-6 ? scale : 1e-6);
-    printf("    parity final.%-2d (%6zu) rel %.2e; %zu noise-limited: moved <= %.1e (bound %.1e), "
-           "|diff| <= %.1e\n", k, n, rel, loose, worst_move, bound, worst_diff);
-    CHECK_MSG(rel <= PARITY_TOL, "final.%d: relative error %.3e > %.1e", k, rel, PARITY_TOL);
+    printf("    parity final.%-2d (%6zu) rel %.2e, %.2f of its allowance (%zu spread); %zu "
+           "noise-limited: moved <= %.1e (bound %.1e), |diff| <= %.1e\n",
+           k, n, worst_tight / (scale > 1e-6 ? scale : 1e-6), worst_over, spread_rows, loose,
+           worst_move, bound, worst_diff);
+    CHECK_MSG(worst_over <= 1.0, "final.%d: an element is %.2f times its allowance away", k,
+              worst_over);
     CHECK_MSG(worst_move <= bound, "final.%d: a noise-limited element moved %.3e > %.1e", k,
               worst_move, bound);
 }
@@ -491,7 +504,7 @@ TEST(parity_simclr_adam_steps)
         goto out;
 
     /* span k is the k-th parameter tensor in node order, the fixture's order */
-    const FxTensor *init[64], *grad1[64], *final[64];
+    const FxTensor *init[64], *grad1[64], *final[64], *spread[64];
     if (n_spans > 64) {
         CHECK_MSG(0, "more parameter tensors (%d) than this test handles", n_spans);
         goto out;
@@ -506,7 +519,13 @@ TEST(parity_simclr_adam_steps)
         grad1[k] = need(&fx, name, cnt);
         snprintf(name, sizeof name, "final.%d", k);
         final[k] = need(&fx, name, cnt);
-        if (!init[k] || !grad1[k] || !final[k] ||
+        snprintf(name, sizeof name, "spread.%d", k);
+        spread[k] = need(&fx, name, 0);
+        if (spread[k] && spread[k]->count % 2 != 0) {
+            CHECK_MSG(0, "spread.%d is not a list of (index, spread) rows", k);
+            spread[k] = NULL;
+        }
+        if (!init[k] || !grad1[k] || !final[k] || !spread[k] ||
             net->spans[k].offset + cnt > net->n_params) {
             CHECK_MSG(0, "span %d (offset %zu, %zu floats) does not match the fixture", k,
                       net->spans[k].offset, cnt);
@@ -606,7 +625,7 @@ TEST(parity_simclr_adam_steps)
         size_t cnt = net->spans[k].count;
         bool structural = max_abs(grad1[k]->data, cnt) <= 1e-4 * gall;
         expect_final_param(k, net->params + net->spans[k].offset, final[k]->data, init[k]->data,
-                           grad1[k]->data, cnt, structural, lr->data[0]);
+                           grad1[k]->data, cnt, spread[k], structural, lr->data[0]);
     }
 
     /* Running statistics after three training-mode forwards. The running mean carries the
