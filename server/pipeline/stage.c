@@ -1,4 +1,4 @@
-/* stage_common.c — what every stage uses: sink calls, the checkpoint sections of a training
+/* stage.c — what every stage uses: sink calls, the checkpoint sections of a training
  * state and of the run summary, batch assembly and feature extraction. It must not decide
  * anything about a stage's maths. */
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "gs/augment.h"
-#include "stages.h"
+#include "stage.h"
 
 const char *const STAGE_NAMES[STAGE_COUNT] = {"dae", "kmeans", "simclr", "eval"};
 

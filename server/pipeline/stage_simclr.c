@@ -1,4 +1,4 @@
-/* simclr.c — stage `simclr`: contrastive training of the encoder and projection head.
+/* stage_simclr.c — stage `simclr`: contrastive training of the encoder and projection head.
  * Each image of a batch gets two independent random views (its own RNG stream, derived from
  * the epoch's seed and its position, so the views do not depend on the thread count);
  * NT-Xent over the 2N views; warm-up then cosine learning rate. With method gsimclr the
@@ -13,7 +13,7 @@
 #include "gs/eval.h"
 #include "gs/loss.h"
 #include "gs/sampler.h"
-#include "stages.h"
+#include "stage.h"
 
 /* The RNG of view j of batch b: a fixed function of the epoch seed and the position. */
 static void view_rng(Rng *r, uint64_t epoch_seed, long b, int j)

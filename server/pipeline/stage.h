@@ -1,7 +1,8 @@
-/* stages.h — what the pipeline's stage files share (private to server/pipeline): the
- * training-state checkpoint sections, batch assembly and feature extraction. */
-#ifndef GS_PIPELINE_STAGES_H
-#define GS_PIPELINE_STAGES_H
+/* stage.h — what the stage files (stage_*.c) and pipeline.c share, private to
+ * server/pipeline: the stage entry points, sink calls, the training-state checkpoint sections,
+ * batch assembly and feature extraction. Nothing outside server/pipeline includes it. */
+#ifndef GS_PIPELINE_STAGE_H
+#define GS_PIPELINE_STAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* kmeans_stage.c — stage `kmeans`: clusters the autoencoder's embeddings into the
+/* stage_kmeans.c — stage `kmeans`: clusters the autoencoder's embeddings into the
  * pseudo-labels, reports inertia, cluster sizes and (when the images have labels, as a
  * diagnostic never used in training) purity and NMI, and checkpoints the pseudo-labels so a
  * resumed run starts SimCLR without redoing the first two stages. */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "gs/kmeans.h"
-#include "stages.h"
+#include "stage.h"
 
 int kmeans_stage(const RunConfig *cfg, const Dataset *train, const float *emb, int dim,
                  const Sink *sink, RunResult *res, GsErr *err)

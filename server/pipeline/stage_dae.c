@@ -1,4 +1,4 @@
-/* dae.c — stage `dae`: trains the denoising autoencoder (clean image -> Gaussian noise ->
+/* stage_dae.c — stage `dae`: trains the denoising autoencoder (clean image -> Gaussian noise ->
  * reconstruction, MSE against the clean image, Adam), checkpointing after every epoch, then
  * embeds every training image (clean, inference mode) as the global average pool of the last
  * encoder block, for the k-means stage. */
@@ -8,7 +8,7 @@
 
 #include "gs/augment.h"
 #include "gs/loss.h"
-#include "stages.h"
+#include "stage.h"
 
 int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
               const CkptReader *resume, RunResult *res, float **embeddings, int *dim,

@@ -1,4 +1,4 @@
-/* evaluate.c — stage `eval`: freezes the encoder, takes the backbone features h (and the
+/* stage_eval.c — stage `eval`: freezes the encoder, takes the backbone features h (and the
  * projection head's first hidden layer, as the paper also reports) of every train and test
  * image without augmentation and with batch-norm in inference mode, and measures a linear
  * classifier chosen on a validation split of the train set, and weighted kNN. */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "gs/eval.h"
-#include "stages.h"
+#include "stage.h"
 
 int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *m,
                const Sink *sink, RunResult *res, GsErr *err)

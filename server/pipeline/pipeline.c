@@ -1,4 +1,4 @@
-/* run.c — pipeline_run: runs the stages a method needs, in order, resuming after the stage
+/* pipeline.c — pipeline_run: runs the stages a method needs, in order, resuming after the stage
  * and epoch a checkpoint closes; and the result as JSON. It owns no maths of its own. */
 #include <math.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gs/blas.h"
-#include "stages.h"
+#include "stage.h"
 
 static void result_init(RunResult *res, int n_train)
 {
