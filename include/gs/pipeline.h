@@ -18,6 +18,10 @@
 enum { STAGE_DAE, STAGE_KMEANS, STAGE_SIMCLR, STAGE_EVAL, STAGE_COUNT };
 extern const char *const STAGE_NAMES[STAGE_COUNT];
 
+/* A training stage reports its step loss (metric "step_loss") every this many steps: often
+ * enough to draw the curve within an epoch, rarely enough that the stored metrics stay small. */
+enum { STEP_LOSS_EVERY = 20 };
+
 typedef struct {
     int stage;              /* STAGE_* */
     int epoch, epochs;      /* 1-based epoch being run, and how many */

@@ -238,6 +238,6 @@ int build_encoder(const RunConfig *cfg, const Dataset *train, Model *m, GsErr *e
     e.in_c = train->c;
     e.in_h = train->h;
     e.in_w = train->w;
-    /* the seed differs from the autoencoder's so the two networks do not start alike */
-    return model_build_encoder(m, &e, 2 * cfg->simclr.batch, cfg->seed * 2654435761u + 17, err);
+    return model_build_encoder(m, &e, 2 * cfg->simclr.batch,
+                               stream_seed(cfg->seed, STREAM_ENCODER_INIT), err);
 }

@@ -1,6 +1,7 @@
 /* stage.h — what the stage files (stage_*.c) and pipeline.c share, private to
- * server/pipeline: the stage entry points, sink calls, the training-state checkpoint sections,
- * batch assembly and feature extraction. Nothing outside server/pipeline includes it. */
+ * server/pipeline: the run's random streams, the stage entry points, sink calls, the
+ * training-state checkpoint sections, batch assembly and feature extraction. Nothing outside
+ * server/pipeline includes it. */
 #ifndef GS_PIPELINE_STAGE_H
 #define GS_PIPELINE_STAGE_H
 
@@ -15,6 +16,43 @@
 #include "gs/optim.h"
 #include "gs/pipeline.h"
 #include "gs/rng.h"
+
+/* The run's random streams: every random draw of a run comes from one of them, each seeded
+ * from the run's seed by its own rule in stream_seed, so no two draw alike. A checkpoint saves
+ * a stream's state, not its seed. The rules are frozen: changing one changes every result
+ * after it (the figures in BENCHMARKS.md among them), and a resumed run would no longer
+ * continue the run it resumes. */
+typedef enum {
+    STREAM_DAE_INIT,     /* the autoencoder's initial weights */
+    STREAM_DAE,          /* stage dae: each epoch's image order, the input noise */
+    STREAM_KMEANS,       /* stage kmeans: k-means++ seeding of the restarts */
+    STREAM_ENCODER_INIT, /* the encoder's initial weights, unlike the autoencoder's */
+    STREAM_SIMCLR,       /* stage simclr: the sampler's shuffles, then each epoch's view seed */
+    STREAM_PROBE,        /* stage eval: the linear probe's validation split and shuffles */
+    STREAM_SUBSET,       /* "subset_random": which training images the run keeps */
+} RngStream;
+
+static inline uint64_t stream_seed(uint64_t seed, RngStream s)
+{
+    switch (s) {
+    case STREAM_DAE_INIT:     return seed;
+    case STREAM_DAE:          return seed ^ 0xdae0dae0dae0ULL;
+    case STREAM_KMEANS:       return seed;
+    case STREAM_ENCODER_INIT: return seed * 2654435761u + 17;
+    case STREAM_SIMCLR:       return seed ^ 0x51c1a5eedULL;
+    case STREAM_PROBE:        return seed;
+    case STREAM_SUBSET:       return seed + 1;
+    }
+    return seed; /* not reached: every stream has its case */
+}
+
+/* View j (of 2N) of batch b of a simclr epoch draws its augmentations from a stream of its
+ * own, a fixed function of the epoch's seed (drawn from STREAM_SIMCLR) and the position, so
+ * the views do not depend on the thread count. */
+static inline uint64_t stream_view_seed(uint64_t epoch_seed, long b, int j)
+{
+    return epoch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(b * 65536L + j + 1);
+}
 
 /* Seconds on a monotonic clock. */
 double stage_now(void);
@@ -50,16 +88,16 @@ int embed_nodes(Model *m, const int *nodes, int n_nodes, const Dataset *ds, floa
                 const Sink *sink, GsErr *err);
 
 /* The stages. Each reads what earlier stages produced from res, and adds its own results. */
-int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
-              const CkptReader *resume, RunResult *res, float **embeddings, int *dim,
-              GsErr *err);
-int kmeans_stage(const RunConfig *cfg, const Dataset *train, const float *emb, int dim,
-                 const Sink *sink, RunResult *res, GsErr *err);
-int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test,
-                 const Sink *sink, const CkptReader *resume, RunResult *res, Model *encoder,
-                 GsErr *err);
-int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *encoder,
-               const Sink *sink, RunResult *res, GsErr *err);
+int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
+                  const CkptReader *resume, RunResult *res, float **embeddings, int *dim,
+                  GsErr *err);
+int stage_kmeans_run(const RunConfig *cfg, const Dataset *train, const float *emb, int dim,
+                     const Sink *sink, RunResult *res, GsErr *err);
+int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                     const Sink *sink, const CkptReader *resume, RunResult *res, Model *encoder,
+                     GsErr *err);
+int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *encoder,
+                   const Sink *sink, RunResult *res, GsErr *err);
 
 /* The encoder of a run, built for the dataset's shape. */
 int build_encoder(const RunConfig *cfg, const Dataset *train, Model *m, GsErr *err);

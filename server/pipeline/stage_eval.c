@@ -8,8 +8,8 @@
 #include "gs/eval.h"
 #include "stage.h"
 
-int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *m,
-               const Sink *sink, RunResult *res, GsErr *err)
+int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *m,
+                   const Sink *sink, RunResult *res, GsErr *err)
 {
     double t0 = stage_now();
     int nodes[2] = {m->feature, m->n_head_hidden > 0 ? m->head_hidden[0] : -1};
@@ -49,7 +49,7 @@ int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, 
     stage_log(sink, "eval: kNN (k %d) top-1 %.4f", cfg->eval.knn_k, res->knn_top1);
 
     LinearEvalConfig lc = cfg->eval.linear;
-    lc.seed = cfg->seed;
+    lc.seed = stream_seed(cfg->seed, STREAM_PROBE);
     for (int k = 0; k < n_nodes; k++) {
         LinearEvalResult le;
         int dk = (int)net_node_size(&m->net, nodes[k]);
