@@ -7,11 +7,11 @@
  * Speed. Lloyd steps use Hamerly's bounds: per point an upper bound on the distance to its own
  * centre and a lower bound on the distance to any other, moved by the centre shifts each step;
  * only points whose bounds overlap are re-scored against all centres (gathered into blocks for
- * one GEMM); on Fashion-MNIST-like data with k = 64, after the first few steps only 10-20% of
- * the points are re-scored. The labels are the ones plain Lloyd would produce (up to float
- * ties). Centroid sums are kept per chunk and updated only for
- * points that change cluster. k-means++ seeds up to PP_BATCH restarts in lockstep so one pass
- * over x scores the candidates of all of them in one wider GEMM.
+ * one GEMM); after the first few steps only a small share of the points is re-scored
+ * (BENCHMARKS.md). The labels are the ones plain Lloyd would produce (up to float ties).
+ * Centroid sums are kept per chunk and updated only for points that change cluster. k-means++
+ * seeds up to PP_BATCH restarts in lockstep so one pass over x scores the candidates of all
+ * of them in one wider GEMM.
  *
  * Numbers. Like scikit-learn, x is centred first (a private copy), so ||x||^2 - 2 x.c + ||c||^2
  * does not lose the distances to cancellation when the data sit far from the origin. Sums,

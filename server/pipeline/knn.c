@@ -14,8 +14,7 @@
 
 /* kNN similarity tiles: KNN_BLOCK test rows x KNN_TILE training rows per GEMM (2 MB, which
  * stays in L2). OpenBLAS repacks the training tile on every call, so fewer than a few hundred
- * test rows per GEMM make the packing cost as much as the multiply (measured: a quarter of
- * the time at 64 rows). */
+ * test rows per GEMM make the packing a large share of the time (BENCHMARKS.md). */
 #define KNN_BLOCK 256
 #define KNN_TILE 2048
 

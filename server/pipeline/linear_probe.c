@@ -22,11 +22,10 @@
 LinearEvalConfig linear_eval_defaults(void)
 {
     /* Penalties a decade apart, from none to strong (1e-2 is C = 0.002 in scikit-learn's
-     * terms for 54,000 rows, useful for small labelled subsets). Up to 100 epochs: on a
-     * trained encoder's 128-d features of Fashion-MNIST, 30 epochs of constant-rate Adam chose
-     * epoch 29-30 and scored 0.4 points under scikit-learn's LogisticRegression run to
-     * convergence on the same features; 100 epochs came within 0.1 of it (BENCHMARKS.md).
-     * The five candidates (two at a time) and the refit cost about 20 s on 60,000 rows. */
+     * terms for 54,000 rows, useful for small labelled subsets). Up to 100 epochs: with 30,
+     * constant-rate Adam still chose the last epochs and scored under scikit-learn's
+     * LogisticRegression run to convergence on the same features; with 100 it matches it.
+     * The comparison and the eval stage's time are in BENCHMARKS.md. */
     LinearEvalConfig c = {
         .epochs = 100,
         .batch = 256,
@@ -39,21 +38,21 @@ LinearEvalConfig linear_eval_defaults(void)
     return c;
 }
 
+/* ---- linear evaluation ----
+ * The model is tiny (a 256 x 128 x 10 GEMM a step), so splitting a step across threads costs
+ * more in OpenMP barriers than the arithmetic: with linear_forward/linear_backward (which
+ * open a parallel region per call) the defaults ran many times slower while other jobs shared
+ * the two cores, every barrier waiting for a descheduled thread (BENCHMARKS.md). Instead
+ * each candidate weight decay trains on one thread, start to finish, with single-threaded
+ * GEMMs (the same gs_sgemm calls linear_forward makes), and the candidates run in parallel:
+ * one parallel region per call, results independent of the thread count. */
+
 /* The flag is set by another thread (the job's canceller); an atomic load keeps that a
  * well-defined access, and ThreadSanitizer quiet, whatever the writer uses. */
 static bool canceled(const atomic_int *cancel)
 {
     return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
 }
-
-/* ---- linear evaluation ----
- * The model is tiny (a 256 x 128 x 10 GEMM a step), so splitting a step across threads costs
- * more in OpenMP barriers than the arithmetic: with linear_forward/linear_backward (which
- * open a parallel region per call) the defaults took 2 s on an idle machine and 40 s while
- * other jobs shared the two cores, every barrier waiting for a descheduled thread. Instead
- * each candidate weight decay trains on one thread, start to finish, with single-threaded
- * GEMMs (the same gs_sgemm calls linear_forward makes), and the candidates run in parallel:
- * one parallel region per call, results independent of the thread count. */
 
 /* One model being fitted: everything a training step touches, private to one thread. */
 typedef struct {
