@@ -16,10 +16,11 @@ DEPS_OK := build/.deps-ok
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+BASE_SRC := $(wildcard server/base/*.c)
 NN_SRC   := $(wildcard server/nn/*.c)
 DATA_SRC := $(wildcard server/data/*.c)
 PIPE_SRC := $(wildcard server/pipeline/*.c)
-CORE_SRC := $(NN_SRC) $(DATA_SRC) $(PIPE_SRC)
+CORE_SRC := $(BASE_SRC) $(NN_SRC) $(DATA_SRC) $(PIPE_SRC)
 # the daemon's modules (all but main.c), linked into bin/gsimclrd and the tests
 SVC_SRC  := $(filter-out server/service/main.c,$(wildcard server/service/*.c))
 CLI_SRC  := $(wildcard client/*.c)

@@ -421,7 +421,7 @@ static void *cancel_later(void *arg)
     Canceller *c = arg;
     struct timespec ts = {0, c->delay_ns};
     nanosleep(&ts, NULL);
-    __atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
+    atomic_store_explicit(&c->flag, 1, memory_order_relaxed);
     return NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gs/blas.h"
+#include "gs/eval.h"
 #include "gs/kmeans.h"
 #include "gs/rng.h"
 #include "harness.h"

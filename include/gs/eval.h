@@ -1,7 +1,9 @@
-/* eval.h — evaluation of frozen features: multinomial logistic regression chosen on a
- * validation split of the training set (never the test set), and a weighted kNN classifier
- * (cosine similarity, InstDisc-style vote weights exp(sim / T)). Features come in as plain
- * (n, d) float matrices; this module knows nothing of networks. */
+/* eval.h — evaluation against true labels. Of frozen features: the linear probe, a
+ * multinomial logistic regression chosen on a validation split of the training set (never the
+ * test set; linear_probe.c), and a weighted kNN classifier (cosine similarity, InstDisc-style
+ * vote weights exp(sim / T); knn.c). Of a clustering: purity and NMI (cluster_metrics.c), a
+ * diagnostic of the pseudo-labels that training never uses. Features come in as plain (n, d)
+ * float matrices; this module knows nothing of networks. */
 #ifndef GS_EVAL_H
 #define GS_EVAL_H
 
@@ -39,5 +41,12 @@ int linear_eval(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
 int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
                  const int32_t *yte, int nte, int d, int n_classes, int k, float temp,
                  double *top1, GsErr *err);
+
+/* Both diagnostics return NaN when n < 1 or an assignment / label is out of range. */
+/* Fraction of points whose cluster's majority label is their label. */
+double cluster_purity(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
+/* Normalised mutual information, arithmetic normalisation (scikit-learn's default): 1 when
+ * both sides have a single value, 0 when only one side does. */
+double cluster_nmi(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
 
 #endif

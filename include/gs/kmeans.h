@@ -1,7 +1,7 @@
 /* kmeans.h — k-means for the pseudo-labels: k-means++ seeding, Lloyd iterations with the
  * squared distances computed by SGEMM, n_init restarts keeping the lowest inertia, empty
- * clusters repaired, deterministic for a seed and thread count. Also the cluster diagnostics
- * against true labels (purity, NMI), which are reported but never used in training. */
+ * clusters repaired, deterministic for a seed and thread count. How well clusters match true
+ * labels (purity, NMI) is evaluation, in eval.h. */
 #ifndef GS_KMEANS_H
 #define GS_KMEANS_H
 
@@ -39,12 +39,5 @@ int kmeans_fit(KmeansResult *res, const float *x, int n, int d, const KmeansConf
 int kmeans_fit_from(KmeansResult *res, const float *x, int n, int d, const float *init,
                     const KmeansConfig *cfg, const atomic_int *cancel, GsErr *err);
 void kmeans_result_free(KmeansResult *res);
-
-/* Both diagnostics return NaN when n < 1 or an assignment / label is out of range. */
-/* Fraction of points whose cluster's majority label is their label. */
-double cluster_purity(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
-/* Normalised mutual information, arithmetic normalisation (scikit-learn's default): 1 when
- * both sides have a single value, 0 when only one side does. */
-double cluster_nmi(const int32_t *assign, const int32_t *labels, int n, int k, int n_classes);
 
 #endif

@@ -14,7 +14,14 @@
 
 #include "gs/err.h"
 #include "gs/layers.h"
-#include "gs/optim.h"
+
+/* One parameter tensor inside the flat parameter array, as the optimisers see it. decay:
+ * weight decay and the LARS trust ratio apply (weights); false for biases and batch-norm
+ * parameters. */
+typedef struct {
+    size_t offset, count;
+    bool decay;
+} ParamSpan;
 
 typedef enum {
     NODE_INPUT, NODE_CONV, NODE_BN, NODE_RELU, NODE_MAXPOOL, NODE_UPSAMPLE, NODE_GAP,

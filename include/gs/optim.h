@@ -1,7 +1,8 @@
 /* optim.h — optimisers over one flat parameter array (SGD with momentum, Adam, AdamW, LARS)
  * and the learning-rate schedule (linear warm-up then cosine decay). The parameter array is
- * described by spans, one per parameter tensor, so weight decay and LARS's trust ratio can
- * skip biases and batch-norm parameters as SimCLR does. State lives in one allocation. */
+ * described by the network's ParamSpans (net.h), one per parameter tensor, so weight decay and
+ * LARS's trust ratio can skip biases and batch-norm parameters as SimCLR does. State lives in
+ * one allocation. */
 #ifndef GS_OPTIM_H
 #define GS_OPTIM_H
 
@@ -9,6 +10,7 @@
 #include <stddef.h>
 
 #include "gs/err.h"
+#include "gs/net.h"
 
 typedef enum { OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_LARS } OptKind;
 
@@ -19,13 +21,6 @@ typedef struct {
     float beta1, beta2, eps; /* Adam, AdamW */
     float trust_coef;    /* LARS eta, e.g. 0.001 */
 } OptConfig;
-
-/* One parameter tensor inside the flat array. decay: weight decay and the LARS trust ratio
- * apply (weights); false for biases and batch-norm parameters. */
-typedef struct {
-    size_t offset, count;
-    bool decay;
-} ParamSpan;
 
 typedef struct {
     OptConfig cfg;

@@ -18,6 +18,10 @@
 enum { STAGE_DAE, STAGE_KMEANS, STAGE_SIMCLR, STAGE_EVAL, STAGE_COUNT };
 extern const char *const STAGE_NAMES[STAGE_COUNT];
 
+/* A training stage reports its step loss (metric "step_loss") every this many steps: often
+ * enough to draw the curve within an epoch, rarely enough that the stored metrics stay small. */
+enum { STEP_LOSS_EVERY = 20 };
+
 typedef struct {
     int stage;              /* STAGE_* */
     int epoch, epochs;      /* 1-based epoch being run, and how many */
@@ -80,9 +84,9 @@ void run_result_free(RunResult *res);
 int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                             float **emb, int *dim, GsErr *err);
 /* The run's train and test sets as its configuration names them: the dataset (confined to
- * data_root when not NULL), then its subsets ("subset", "subset_random" with seed + 1,
- * "test_subset"). The same call gives the same images, so image i of the pseudo-labels is
- * image i of this train set. */
+ * data_root when not NULL), then its subsets ("subset", "subset_random" seeded from the
+ * run's seed, "test_subset"). The same call gives the same images, so image i of the
+ * pseudo-labels is image i of this train set. */
 int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
                        Dataset *test, GsErr *err);
 /* The result as a one-line JSON object (malloc'd). */

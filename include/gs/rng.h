@@ -1,5 +1,7 @@
 /* rng.h — the project's only source of randomness: xoshiro256** seeded through splitmix64.
- * The whole state is the plain struct, so saving and restoring it is a copy. */
+ * The whole state is the plain struct, so saving and restoring it is a copy. It knows nothing
+ * of who draws from it: the streams of a run and their seeds are the pipeline's table
+ * (RngStream in server/pipeline/stage.h). */
 #ifndef GS_RNG_H
 #define GS_RNG_H
 

@@ -13,9 +13,9 @@
 #include "gs/layers.h"
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's
- * packing reads it from cache right after im2col wrote it. Measured on the 14x14x32->64 conv:
- * 1 MiB (~1000 columns) beat 2-16 MiB by 5-15%; OpenBLAS is as fast at N = 1000 as at 4000.
- * The -D overrides exist for that benchmark. */
+ * packing reads it from cache right after im2col wrote it; larger buffers measured slower
+ * and OpenBLAS loses nothing at this width (BENCHMARKS.md). The -D overrides exist for that
+ * benchmark. */
 #ifndef COL_BYTES_TARGET
 #define COL_BYTES_TARGET (1u << 20)
 #endif
@@ -458,8 +458,8 @@ void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *d
     }
 
     if (dw) {
-        /* partials are transposed, (Cin*K*K, Cout): OpenBLAS runs that GEMM shape about 15%
-         * faster than (Cout, Cin*K*K) here */
+        /* partials are transposed, (Cin*K*K, Cout): OpenBLAS runs that GEMM shape faster
+         * than (Cout, Cin*K*K) here (BENCHMARKS.md) */
         const float *part = ws + p.col_n + p.mat_n;
 #pragma omp parallel for schedule(static) num_threads(p.T)
         for (int co = 0; co < s->Cout; co++) {

@@ -36,10 +36,10 @@ void run_config_defaults(RunConfig *cfg)
     cfg->threads = 2;                          /* the cores of the machine kind we target */
 
     cfg->dae.net = dae_defaults();             /* the paper's 32/64/128 filters, halved: */
-    cfg->dae.net.filters[0] = 16;              /* measured 1,470 vs 600 images/s on 2 cores, and */
-    cfg->dae.net.filters[1] = 32;              /* the autoencoder only feeds k-means, so its */
-    cfg->dae.net.filters[2] = 64;              /* share of a 30-minute budget must stay small */
-    cfg->dae.epochs = 5;                       /* ~3.5 min on 60k images; the loss flattens */
+    cfg->dae.net.filters[0] = 16;              /* the autoencoder only feeds k-means, so its */
+    cfg->dae.net.filters[1] = 32;              /* share of a 30-minute budget must stay small */
+    cfg->dae.net.filters[2] = 64;              /* (speeds in BENCHMARKS.md) */
+    cfg->dae.epochs = 5;                       /* the loss flattens by then */
     cfg->dae.batch = 256;                      /* same batch as SimCLR: one memory budget */
     cfg->dae.lr = 1e-3f;                       /* Adam's usual rate, as in the paper's Keras code */
     cfg->dae.noise = 0.1f;                     /* paper 0.01 on CIFAR barely perturbs 8-bit
@@ -53,21 +53,22 @@ void run_config_defaults(RunConfig *cfg)
     cfg->kmeans.max_iter = 100;                /* Lloyd converges well before on 60k points */
     cfg->kmeans.tol = 1e-4f;                   /* scikit-learn's relative tolerance */
 
-    cfg->simclr.encoder = encoder_cnn3();      /* 3-conv CNN, head 128-64: the residual
-                                                * encoder runs at ~265 images/s on 2 cores, this
-                                                * one at ~1,200: more epochs within the
-                                                * 30-minute budget won (BENCHMARKS.md) */
+    cfg->simclr.encoder = encoder_cnn3();      /* 3-conv CNN, head 128-64: several times
+                                                * faster than the residual encoder, and more
+                                                * epochs within the 30-minute budget won
+                                                * (BENCHMARKS.md) */
     cfg->simclr.encoder.n_widths = 3;          /* 24/48/256 instead of 32/64/128: a 256-d */
     cfg->simclr.encoder.widths[0] = 24;        /* feature for the linear probe at the same */
-    cfg->simclr.encoder.widths[1] = 48;        /* cost per step; +1.6 points at 6 epochs */
+    cfg->simclr.encoder.widths[1] = 48;        /* cost per step, and better accuracy */
     cfg->simclr.encoder.widths[2] = 256;       /* (BENCHMARKS.md) */
-    cfg->simclr.epochs = 28;                   /* the whole pipeline in ~27 min on 2 cores */
-    cfg->simclr.batch = 64;                    /* the paper's batch; at 6 epochs batch 64 and
+    cfg->simclr.epochs = 28;                   /* the whole pipeline within the 30-minute
+                                                * budget on 2 cores (BENCHMARKS.md) */
+    cfg->simclr.batch = 64;                    /* the paper's batch; in short runs batch 64 and
                                                 * 128 beat 256 on validation (BENCHMARKS.md),
                                                 * at the same images/s on 2 cores */
     cfg->simclr.optimizer = OPT_ADAM;          /* robust at small batches; LARS pays off at 4096 */
-    cfg->simclr.lr = 3e-3f;                    /* measured above 1e-3 (+0.8 points at 6 epochs)
-                                                * and level with 5e-3 */
+    cfg->simclr.lr = 3e-3f;                    /* measured better than 1e-3 and level with 5e-3
+                                                * (BENCHMARKS.md) */
     cfg->simclr.weight_decay = 1e-6f;          /* SimCLR's small-batch setting */
     cfg->simclr.momentum = 0.9f;               /* used by sgd and lars only */
     cfg->simclr.warmup_epochs = 1.0f;          /* avoids early collapse with a cold BN */
@@ -75,12 +76,12 @@ void run_config_defaults(RunConfig *cfg)
                                                 * 0.1; measured with the crops below */
     cfg->simclr.aug = augment_defaults();      /* SimCLR's small-image augmentations, */
     cfg->simclr.aug.crop_scale_min = 0.5f;     /* with crops of 50-100 % of the area: 28x28
-                                                * images lose the object below that (+1.0 point
-                                                * for G-SimCLR, BENCHMARKS.md) */
+                                                * images lose the object below that (better for
+                                                * G-SimCLR, BENCHMARKS.md) */
     cfg->simclr.knn_every = 0;                 /* off: the monitor costs a pass over the data */
     cfg->simclr.checkpoint_every = 1;          /* at most one epoch lost on a crash */
 
-    cfg->eval.linear = linear_eval_defaults(); /* measured to take seconds (eval.c) */
+    cfg->eval.linear = linear_eval_defaults(); /* chosen in linear_probe.c (BENCHMARKS.md) */
     cfg->eval.knn_k = 200;                     /* InstDisc / SimCLR kNN monitor */
     cfg->eval.knn_temperature = 0.1f;          /* InstDisc's vote temperature */
 }

@@ -1,4 +1,4 @@
-/* dae.c — stage `dae`: trains the denoising autoencoder (clean image -> Gaussian noise ->
+/* stage_dae.c — stage `dae`: trains the denoising autoencoder (clean image -> Gaussian noise ->
  * reconstruction, MSE against the clean image, Adam), checkpointing after every epoch, then
  * embeds every training image (clean, inference mode) as the global average pool of the last
  * encoder block, for the k-means stage. */
@@ -8,11 +8,11 @@
 
 #include "gs/augment.h"
 #include "gs/loss.h"
-#include "stages.h"
+#include "stage.h"
 
-int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
-              const CkptReader *resume, RunResult *res, float **embeddings, int *dim,
-              GsErr *err)
+int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
+                  const CkptReader *resume, RunResult *res, float **embeddings, int *dim,
+                  GsErr *err)
 {
     DaeConfig dc = cfg->dae.net;
     Model m;
@@ -28,7 +28,7 @@ int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
     dc.in_c = train->c;
     dc.in_h = train->h;
     dc.in_w = train->w;
-    if (model_build_dae(&m, &dc, B, cfg->seed, err))
+    if (model_build_dae(&m, &dc, B, stream_seed(cfg->seed, STREAM_DAE_INIT), err))
         return -1;
     OptConfig oc = optim_defaults(OPT_ADAM);
     if (optim_init(&opt, &oc, m.net.n_params, err))
@@ -40,7 +40,7 @@ int dae_stage(const RunConfig *cfg, const Dataset *train, const Sink *sink,
         gs_errf(err, "dae: out of memory");
         goto done;
     }
-    rng_seed(&rng, cfg->seed ^ 0xdae0dae0dae0ULL);
+    rng_seed(&rng, stream_seed(cfg->seed, STREAM_DAE));
     if (resume) {
         int stage;
         if (state_stage(resume, &stage, &start_epoch, err) ||

@@ -1,4 +1,4 @@
-/* simclr.c — stage `simclr`: contrastive training of the encoder and projection head.
+/* stage_simclr.c — stage `simclr`: contrastive training of the encoder and projection head.
  * Each image of a batch gets two independent random views (its own RNG stream, derived from
  * the epoch's seed and its position, so the views do not depend on the thread count);
  * NT-Xent over the 2N views; warm-up then cosine learning rate. With method gsimclr the
@@ -13,13 +13,7 @@
 #include "gs/eval.h"
 #include "gs/loss.h"
 #include "gs/sampler.h"
-#include "stages.h"
-
-/* The RNG of view j of batch b: a fixed function of the epoch seed and the position. */
-static void view_rng(Rng *r, uint64_t epoch_seed, long b, int j)
-{
-    rng_seed(r, epoch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(b * 65536L + j + 1));
-}
+#include "stage.h"
 
 static int knn_monitor(const RunConfig *cfg, Model *m, const Dataset *train,
                        const Dataset *test, const Sink *sink, double *top1, GsErr *err)
@@ -61,9 +55,9 @@ static int position_commit(const Sink *sink, int epoch, long steps, double sum,
     return bad ? -1 : 0;
 }
 
-int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test,
-                 const Sink *sink, const CkptReader *resume, RunResult *res, Model *m,
-                 GsErr *err)
+int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                     const Sink *sink, const CkptReader *resume, RunResult *res, Model *m,
+                     GsErr *err)
 {
     const int N = cfg->simclr.batch;
     const bool guided = cfg->method == METHOD_GSIMCLR;
@@ -98,7 +92,7 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
         goto done;
     }
     ntxent_bind(&nt, N, D, cfg->simclr.tau, ntws);
-    rng_seed(&rng, cfg->seed ^ 0x51c1a5eedULL);
+    rng_seed(&rng, stream_seed(cfg->seed, STREAM_SIMCLR));
     /* A checkpoint written when the run was stopped inside an epoch also holds where: the
      * steps done in that epoch and their loss sum; its rng is the one that epoch started
      * with, so the epoch's batches and views are drawn again exactly. */
@@ -149,7 +143,7 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
 #pragma omp parallel for schedule(static)
             for (int j = 0; j < 2 * N; j++) {
                 Rng r;
-                view_rng(&r, epoch_seed, b, j);
+                rng_seed(&r, stream_view_seed(epoch_seed, b, j));
                 augment_view(x + (size_t)j * isz, train->pixels + (size_t)ids[j % N] * isz,
                              train->c, train->h, train->w, &cfg->simclr.aug, &r);
             }
@@ -172,7 +166,7 @@ int simclr_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test
             stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
                            sum / (double)(b + 1), (double)(b + 1 - b0) * N / el,
                            (double)(total - step - 1) * el / (double)(b + 1 - b0));
-            if ((step + 1) % 20 == 0)
+            if ((step + 1) % STEP_LOSS_EVERY == 0)
                 stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_loss", loss);
         }
         double secs = stage_now() - e0;

@@ -1,4 +1,5 @@
-/* err.c — formatting of GsErr messages. */
+/* err.c — formatting of GsErr messages. It sits below every layer, so it includes nothing of
+ * the project but its own header. */
 #include "gs/err.h"
 
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* evaluate.c — stage `eval`: freezes the encoder, takes the backbone features h (and the
+/* stage_eval.c — stage `eval`: freezes the encoder, takes the backbone features h (and the
  * projection head's first hidden layer, as the paper also reports) of every train and test
  * image without augmentation and with batch-norm in inference mode, and measures a linear
  * classifier chosen on a validation split of the train set, and weighted kNN. */
@@ -6,10 +6,10 @@
 #include <stdlib.h>
 
 #include "gs/eval.h"
-#include "stages.h"
+#include "stage.h"
 
-int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *m,
-               const Sink *sink, RunResult *res, GsErr *err)
+int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *m,
+                   const Sink *sink, RunResult *res, GsErr *err)
 {
     double t0 = stage_now();
     int nodes[2] = {m->feature, m->n_head_hidden > 0 ? m->head_hidden[0] : -1};
@@ -49,7 +49,7 @@ int eval_stage(const RunConfig *cfg, const Dataset *train, const Dataset *test, 
     stage_log(sink, "eval: kNN (k %d) top-1 %.4f", cfg->eval.knn_k, res->knn_top1);
 
     LinearEvalConfig lc = cfg->eval.linear;
-    lc.seed = cfg->seed;
+    lc.seed = stream_seed(cfg->seed, STREAM_PROBE);
     for (int k = 0; k < n_nodes; k++) {
         LinearEvalResult le;
         int dk = (int)net_node_size(&m->net, nodes[k]);

@@ -1,6 +1,6 @@
-/* eval.c — evaluation of frozen features: linear evaluation (multinomial logistic regression
+/* linear_probe.c — linear evaluation of frozen features: multinomial logistic regression
  * whose weight decay and epoch count are chosen on a validation split carved from the training
- * set) and a weighted kNN classifier by cosine similarity.
+ * set, then refit on all of it.
  * It must not look at the test set for any choice: test features and labels are read only to
  * be standardised with the training statistics and scored once, after the refit. It allocates
  * once per call, never per step, and returns errors rather than exiting. */
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval_common.h"
 #include "gs/blas.h"
 #include "gs/eval.h"
 #include "gs/layers.h"
@@ -18,25 +19,13 @@
 #include "gs/optim.h"
 #include "gs/rng.h"
 
-/* Below this many floats a row-wise loop runs on one thread: waking the team costs more, and
- * far more when other jobs share the cores. */
-#define PAR_MIN 65536
-
-/* kNN similarity tiles: KNN_BLOCK test rows x KNN_TILE training rows per GEMM (2 MB, which
- * stays in L2). OpenBLAS repacks the training tile on every call, so fewer than a few hundred
- * test rows per GEMM make the packing cost as much as the multiply (measured: a quarter of
- * the time at 64 rows). */
-#define KNN_BLOCK 256
-#define KNN_TILE 2048
-
 LinearEvalConfig linear_eval_defaults(void)
 {
     /* Penalties a decade apart, from none to strong (1e-2 is C = 0.002 in scikit-learn's
-     * terms for 54,000 rows, useful for small labelled subsets). Up to 100 epochs: on a
-     * trained encoder's 128-d features of Fashion-MNIST, 30 epochs of constant-rate Adam chose
-     * epoch 29-30 and scored 0.4 points under scikit-learn's LogisticRegression run to
-     * convergence on the same features; 100 epochs came within 0.1 of it (BENCHMARKS.md).
-     * The five candidates (two at a time) and the refit cost about 20 s on 60,000 rows. */
+     * terms for 54,000 rows, useful for small labelled subsets). Up to 100 epochs: with 30,
+     * constant-rate Adam still chose the last epochs and scored under scikit-learn's
+     * LogisticRegression run to convergence on the same features; with 100 it matches it.
+     * The comparison and the eval stage's time are in BENCHMARKS.md. */
     LinearEvalConfig c = {
         .epochs = 100,
         .batch = 256,
@@ -49,63 +38,21 @@ LinearEvalConfig linear_eval_defaults(void)
     return c;
 }
 
-/* ---- input checks shared by both evaluators ---- */
-
-static int check_rows(const char *who, const char *set, const float *x, const int32_t *y,
-                      int n, int d, int n_classes, GsErr *err)
-{
-    for (int i = 0; i < n; i++) {
-        if (y[i] < 0 || y[i] >= n_classes)
-            return gs_errf(err, "%s: %s label of row %d is %d, outside [0, %d)", who, set, i,
-                           (int)y[i], n_classes);
-        const float *r = x + (size_t)i * d; // (d)
-        for (int j = 0; j < d; j++)
-            if (!isfinite(r[j]))
-                return gs_errf(err, "%s: %s feature row %d column %d is not finite (%g)", who,
-                               set, i, j, (double)r[j]);
-    }
-    return 0;
-}
-
-static int check_shapes(const char *who, const float *xtr, const int32_t *ytr, int ntr,
-                        const float *xte, const int32_t *yte, int nte, int d, int n_classes,
-                        int min_ntr, GsErr *err)
-{
-    if (!xtr || !ytr || !xte || !yte)
-        return gs_errf(err, "%s: NULL feature or label array", who);
-    if (ntr < min_ntr)
-        return gs_errf(err, "%s: need at least %d training rows, got %d", who, min_ntr, ntr);
-    if (nte < 1)
-        return gs_errf(err, "%s: need at least 1 test row, got %d", who, nte);
-    if (d < 1)
-        return gs_errf(err, "%s: feature dimension d must be >= 1, got %d", who, d);
-    if (n_classes < 2)
-        return gs_errf(err, "%s: need at least 2 classes, got %d", who, n_classes);
-    if ((size_t)ntr > SIZE_MAX / sizeof(float) / (size_t)d ||
-        (size_t)nte > SIZE_MAX / sizeof(float) / (size_t)d)
-        return gs_errf(err, "%s: %d or %d rows of %d features overflow memory sizes", who, ntr,
-                       nte, d);
-    if (check_rows(who, "train", xtr, ytr, ntr, d, n_classes, err) ||
-        check_rows(who, "test", xte, yte, nte, d, n_classes, err))
-        return -1;
-    return 0;
-}
+/* ---- linear evaluation ----
+ * The model is tiny (a 256 x 128 x 10 GEMM a step), so splitting a step across threads costs
+ * more in OpenMP barriers than the arithmetic: with linear_forward/linear_backward (which
+ * open a parallel region per call) the defaults ran many times slower while other jobs shared
+ * the two cores, every barrier waiting for a descheduled thread (BENCHMARKS.md). Instead
+ * each candidate weight decay trains on one thread, start to finish, with single-threaded
+ * GEMMs (the same gs_sgemm calls linear_forward makes), and the candidates run in parallel:
+ * one parallel region per call, results independent of the thread count. */
 
 /* The flag is set by another thread (the job's canceller); an atomic load keeps that a
  * well-defined access, and ThreadSanitizer quiet, whatever the writer uses. */
 static bool canceled(const atomic_int *cancel)
 {
-    return cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED);
+    return cancel && atomic_load_explicit(cancel, memory_order_relaxed);
 }
-
-/* ---- linear evaluation ----
- * The model is tiny (a 256 x 128 x 10 GEMM a step), so splitting a step across threads costs
- * more in OpenMP barriers than the arithmetic: with linear_forward/linear_backward (which
- * open a parallel region per call) the defaults took 2 s on an idle machine and 40 s while
- * other jobs shared the two cores, every barrier waiting for a descheduled thread. Instead
- * each candidate weight decay trains on one thread, start to finish, with single-threaded
- * GEMMs (the same gs_sgemm calls linear_forward makes), and the candidates run in parallel:
- * one parallel region per call, results independent of the thread count. */
 
 /* One model being fitted: everything a training step touches, private to one thread. */
 typedef struct {
@@ -283,7 +230,7 @@ static void standard_apply(float *out, const float *x, const int32_t *order, int
                            const double *mean, const double *sd)
 {
 #pragma omp parallel for schedule(static) num_threads(gs_threads_get()) \
-    if ((size_t)m * d >= PAR_MIN)
+    if ((size_t)m * d >= EVAL_PAR_MIN)
     for (int i = 0; i < m; i++) {
         const float *r = x + (size_t)(order ? order[i] : i) * d; // (d)
         float *o = out + (size_t)i * d;                         // (d)
@@ -396,7 +343,7 @@ int linear_eval(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
     if (!res)
         return gs_errf(err, "linear_eval: NULL result");
     if (check_config(cfg, err) ||
-        check_shapes("linear_eval", xtr, ytr, ntr, xte, yte, nte, d, n_classes, 2, err))
+        eval_check_features("linear_eval", xtr, ytr, ntr, xte, yte, nte, d, n_classes, 2, err))
         return -1;
     const int C = n_classes, B = cfg->batch < ntr ? cfg->batch : ntr;
     const int ncand = cfg->n_weight_decays;
@@ -505,186 +452,4 @@ out:
     free(mean);
     free(sd);
     return rc;
-}
-
-/* ---- kNN ---- */
-
-/* Heap order for the k nearest: a is worse than b when less similar, or equally similar with
- * a larger index (so ties go to the earlier training row). */
-static bool nb_worse(float sa, int32_t ia, float sb, int32_t ib)
-{
-    return sa < sb || (sa == sb && ia > ib);
-}
-
-static void nb_swap(float *hs, int32_t *hi, int a, int b)
-{
-    float ts = hs[a];
-    int32_t ti = hi[a];
-    hs[a] = hs[b];
-    hi[a] = hi[b];
-    hs[b] = ts;
-    hi[b] = ti;
-}
-
-static void heap_sift_down(float *hs, int32_t *hi, int k, int p)
-{
-    for (;;) {
-        int c = 2 * p + 1;
-        if (c >= k)
-            return;
-        if (c + 1 < k && nb_worse(hs[c + 1], hi[c + 1], hs[c], hi[c]))
-            c++;
-        if (!nb_worse(hs[c], hi[c], hs[p], hi[p]))
-            return;
-        nb_swap(hs, hi, c, p);
-        p = c;
-    }
-}
-
-static void heap_sift_up(float *hs, int32_t *hi, int c)
-{
-    while (c > 0) {
-        int p = (c - 1) / 2;
-        if (!nb_worse(hs[c], hi[c], hs[p], hi[p]))
-            return;
-        nb_swap(hs, hi, c, p);
-        c = p;
-    }
-}
-
-/* Feeds similarities sims (n) of training rows j0 .. j0+n-1 into one test row's heap of the
- * k nearest so far (hs/hi, *cnt entries, the worst at the root). A bounded min-heap rather
- * than a sort: once it is full nearly every candidate is rejected by one comparison.
- * Rows arrive in increasing index order, so an equal similarity always loses to the heap. */
-static void topk_feed(float *hs, int32_t *hi, int *cnt, int k, const float *sims, int n,
-                      int32_t j0)
-{
-    int j = 0;
-    for (; j < n && *cnt < k; j++) {
-        hs[*cnt] = sims[j];
-        hi[*cnt] = j0 + j;
-        heap_sift_up(hs, hi, (*cnt)++);
-    }
-    float worst = hs[0];
-    for (; j < n; j++) {
-        if (sims[j] > worst) {
-            hs[0] = sims[j];
-            hi[0] = j0 + j;
-            heap_sift_down(hs, hi, k, 0);
-            worst = hs[0];
-        }
-    }
-}
-
-/* out rows = x rows / ||x|| (a zero row stays zero and is similar to nothing) */
-static void l2_normalise(float *out, const float *x, int n, int d)
-{
-#pragma omp parallel for schedule(static) num_threads(gs_threads_get()) \
-    if ((size_t)n * d >= PAR_MIN)
-    for (int i = 0; i < n; i++) {
-        const float *r = x + (size_t)i * d; // (d)
-        float *o = out + (size_t)i * d;     // (d)
-        double s = 0.0;
-        for (int j = 0; j < d; j++)
-            s += (double)r[j] * r[j];
-        double inv = s > 0.0 ? 1.0 / sqrt(s) : 0.0;
-        for (int j = 0; j < d; j++)
-            o[j] = (float)(r[j] * inv);
-    }
-}
-
-int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte,
-                 const int32_t *yte, int nte, int d, int n_classes, int k, float temp,
-                 double *top1, GsErr *err)
-{
-    if (!top1)
-        return gs_errf(err, "knn: NULL result");
-    if (k < 1)
-        return gs_errf(err, "knn: k must be >= 1, got %d", k);
-    if (!(temp > 0.0f && isfinite(temp)))
-        return gs_errf(err, "knn: temperature must be finite and > 0, got %g", (double)temp);
-    if (check_shapes("knn", xtr, ytr, ntr, xte, yte, nte, d, n_classes, 1, err))
-        return -1;
-    if (k > ntr)
-        k = ntr;
-    const int BT = nte < KNN_BLOCK ? nte : KNN_BLOCK;
-    const int NC = ntr < KNN_TILE ? ntr : KNN_TILE;
-    const int nblocks = (nte + BT - 1) / BT;
-    const int T = gs_threads_get() > 0 ? gs_threads_get() : 1;
-    const int P = T < nblocks ? T : nblocks; // parts, each on one thread
-    const size_t per = (size_t)BT * NC; // similarity tile floats per part
-    const size_t hk = (size_t)BT * k;   // heap entries per part
-    float *xn = malloc((size_t)ntr * d * sizeof *xn);                // (ntr, d)
-    float *tn = malloc((size_t)nte * d * sizeof *tn);                // (nte, d)
-    float *sims = malloc((size_t)P * per * sizeof *sims);            // (P, BT, NC)
-    float *hs = malloc((size_t)P * hk * sizeof *hs);                 // (P, BT, k)
-    int32_t *hi = malloc((size_t)P * hk * sizeof *hi);               // (P, BT, k)
-    int *cnt = malloc((size_t)P * BT * sizeof *cnt);                 // (P, BT)
-    double *votes = malloc((size_t)P * n_classes * sizeof *votes);   // (P, C)
-    if (!xn || !tn || !sims || !hs || !hi || !cnt || !votes) {
-        free(xn);
-        free(tn);
-        free(sims);
-        free(hs);
-        free(hi);
-        free(cnt);
-        free(votes);
-        return gs_errf(err, "knn: out of memory for %d x %d training features", ntr, d);
-    }
-    l2_normalise(xn, xtr, ntr, d);
-    l2_normalise(tn, xte, nte, d);
-
-    long correct = 0;
-    /* Part t takes blocks t, t+P, ...; every test row is decided by one thread alone, so the
-     * count does not depend on the thread count. Training rows come in tiles of NC so the
-     * similarities stay in cache between the GEMM that writes them and the heaps that read
-     * them; 256 test rows per GEMM keep OpenBLAS's packing of the tile a small cost. */
-#pragma omp parallel for schedule(static, 1) num_threads(P) reduction(+ : correct)
-    for (int t = 0; t < P; t++) {
-        float *S = sims + (size_t)t * per;         // (BT, NC)
-        float *ths = hs + (size_t)t * hk;          // (BT, k)
-        int32_t *thi = hi + (size_t)t * hk;        // (BT, k)
-        int *tc = cnt + (size_t)t * BT;            // (BT)
-        double *v = votes + (size_t)t * n_classes; // (C)
-        for (int blk = t; blk < nblocks; blk += P) {
-            int r0 = blk * BT, m = nte - r0 < BT ? nte - r0 : BT;
-            for (int i = 0; i < m; i++)
-                tc[i] = 0;
-            for (int c0 = 0; c0 < ntr; c0 += NC) {
-                int nc = ntr - c0 < NC ? ntr - c0 : NC;
-                gs_sgemm(false, true, m, nc, d, 1.0f, tn + (size_t)r0 * d, d,
-                         xn + (size_t)c0 * d, d, 0.0f, S, nc);
-                for (int i = 0; i < m; i++)
-                    topk_feed(ths + (size_t)i * k, thi + (size_t)i * k, &tc[i], k,
-                              S + (size_t)i * nc, nc, c0);
-            }
-            for (int i = 0; i < m; i++) {
-                const float *rs = ths + (size_t)i * k;   // (k)
-                const int32_t *ri = thi + (size_t)i * k; // (k)
-                /* exp((s - max) / T) has the same argmax as exp(s / T) and cannot overflow */
-                float smax = rs[0];
-                for (int j = 1; j < k; j++)
-                    if (rs[j] > smax)
-                        smax = rs[j];
-                for (int c = 0; c < n_classes; c++)
-                    v[c] = 0.0;
-                for (int j = 0; j < k; j++)
-                    v[ytr[ri[j]]] += exp(((double)rs[j] - smax) / temp);
-                int best = 0;
-                for (int c = 1; c < n_classes; c++)
-                    if (v[c] > v[best])
-                        best = c;
-                correct += best == yte[r0 + i];
-            }
-        }
-    }
-    *top1 = (double)correct / nte;
-    free(xn);
-    free(tn);
-    free(sims);
-    free(hs);
-    free(hi);
-    free(cnt);
-    free(votes);
-    return 0;
 }

@@ -1,4 +1,6 @@
-/* rng.c — xoshiro256** (Blackman and Vigna), seeded with splitmix64. */
+/* rng.c — xoshiro256** (Blackman and Vigna), seeded with splitmix64: the one source of
+ * randomness of every layer. It must not know who draws from it (the streams are named by the
+ * pipeline). */
 #include "gs/rng.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* stage_common.c — what every stage uses: sink calls, the checkpoint sections of a training
+/* stage.c — what every stage uses: sink calls, the checkpoint sections of a training
  * state and of the run summary, batch assembly and feature extraction. It must not decide
  * anything about a stage's maths. */
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "gs/augment.h"
-#include "stages.h"
+#include "stage.h"
 
 const char *const STAGE_NAMES[STAGE_COUNT] = {"dae", "kmeans", "simclr", "eval"};
 
@@ -238,6 +238,6 @@ int build_encoder(const RunConfig *cfg, const Dataset *train, Model *m, GsErr *e
     e.in_c = train->c;
     e.in_h = train->h;
     e.in_w = train->w;
-    /* the seed differs from the autoencoder's so the two networks do not start alike */
-    return model_build_encoder(m, &e, 2 * cfg->simclr.batch, cfg->seed * 2654435761u + 17, err);
+    return model_build_encoder(m, &e, 2 * cfg->simclr.batch,
+                               stream_seed(cfg->seed, STREAM_ENCODER_INIT), err);
 }

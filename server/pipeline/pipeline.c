@@ -1,4 +1,4 @@
-/* run.c — pipeline_run: runs the stages a method needs, in order, resuming after the stage
+/* pipeline.c — pipeline_run: runs the stages a method needs, in order, resuming after the stage
  * and epoch a checkpoint closes; and the result as JSON. It owns no maths of its own. */
 #include <math.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gs/blas.h"
-#include "stages.h"
+#include "stage.h"
 
 static void result_init(RunResult *res, int n_train)
 {
@@ -66,18 +66,18 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
         stage_log(sink, "resuming after %s epoch %d", STAGE_NAMES[from_stage], from_epoch);
     }
     if (cfg->method == METHOD_GSIMCLR && from_stage <= STAGE_DAE) {
-        if (dae_stage(cfg, train, sink, from_stage == STAGE_DAE ? from : NULL, res, &emb, &dim,
-                      err) ||
-            kmeans_stage(cfg, train, emb, dim, sink, res, err))
+        if (stage_dae_run(cfg, train, sink, from_stage == STAGE_DAE ? from : NULL, res, &emb,
+                          &dim, err) ||
+            stage_kmeans_run(cfg, train, emb, dim, sink, res, err))
             goto done;
     }
     if (build_encoder(cfg, train, &enc, err))
         goto done;
     have_enc = true;
-    if (simclr_stage(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL, res,
-                     &enc, err))
+    if (stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
+                         res, &enc, err))
         goto done;
-    if (test && test->n > 0 && eval_stage(cfg, train, test, &enc, sink, res, err))
+    if (test && test->n > 0 && stage_eval_run(cfg, train, test, &enc, sink, res, err))
         goto done;
     rc = 0;
 done:
@@ -95,7 +95,7 @@ int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Si
     RunResult res;
     result_init(&res, train->n);
     gs_threads_set(cfg->threads);
-    return dae_stage(cfg, train, sink, NULL, &res, emb, dim, err);
+    return stage_dae_run(cfg, train, sink, NULL, &res, emb, dim, err);
 }
 
 /* JSON has no NaN: a value not measured is null. */
@@ -116,7 +116,8 @@ int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *tra
     if (dataset_load_named(cfg->dataset, data_root, train, test, err))
         return -1;
     if ((cfg->subset && cfg->subset < train->n &&
-         dataset_subset(train, cfg->subset, cfg->subset_random ? cfg->seed + 1 : 0, err)) ||
+         dataset_subset(train, cfg->subset,
+                        cfg->subset_random ? stream_seed(cfg->seed, STREAM_SUBSET) : 0, err)) ||
         (cfg->test_subset && cfg->test_subset < test->n &&
          dataset_subset(test, cfg->test_subset, 0, err))) {
         dataset_free(train);

@@ -1,4 +1,4 @@
-/* kmeans_stage.c — stage `kmeans`: clusters the autoencoder's embeddings into the
+/* stage_kmeans.c — stage `kmeans`: clusters the autoencoder's embeddings into the
  * pseudo-labels, reports inertia, cluster sizes and (when the images have labels, as a
  * diagnostic never used in training) purity and NMI, and checkpoints the pseudo-labels so a
  * resumed run starts SimCLR without redoing the first two stages. */
@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gs/eval.h"
 #include "gs/kmeans.h"
-#include "stages.h"
+#include "stage.h"
 
-int kmeans_stage(const RunConfig *cfg, const Dataset *train, const float *emb, int dim,
-                 const Sink *sink, RunResult *res, GsErr *err)
+int stage_kmeans_run(const RunConfig *cfg, const Dataset *train, const float *emb, int dim,
+                     const Sink *sink, RunResult *res, GsErr *err)
 {
     KmeansConfig kc = kmeans_defaults();
     KmeansResult kr;
@@ -20,7 +21,7 @@ int kmeans_stage(const RunConfig *cfg, const Dataset *train, const float *emb, i
     kc.n_init = cfg->kmeans.n_init;
     kc.max_iter = cfg->kmeans.max_iter;
     kc.tol = cfg->kmeans.tol;
-    kc.seed = cfg->seed;
+    kc.seed = stream_seed(cfg->seed, STREAM_KMEANS);
     if (kc.k > train->n)
         return gs_errf(err, "kmeans.k: %d clusters for %d training images", kc.k, train->n);
     stage_progress(sink, STAGE_KMEANS, 1, 1, 0, 1, NAN, 0, NAN);
