@@ -55,11 +55,6 @@ int cmd_pseudo_labels(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_compare(Cli *cli, int argc, char **argv);
 
-/* Follows run id's event stream until it ends (watch, submit --wait); returns the exit code
- * by the run's final status. final_json: print only the final run object (submit --wait
- * --json) instead of the events. */
-int cli_watch_run(Cli *cli, long id, bool final_json);
-
 /* Usage texts (usage.c): the whole program's, and one subcommand's (NULL when unknown). */
 void cli_usage_main(FILE *out);
 const char *cli_usage_of(const char *cmd);

@@ -10,6 +10,7 @@
 #include "format.h"
 #include "request.h"
 #include "runconf.h"
+#include "watch.h"
 
 #define PATH_MAX_LEN 1024
 

@@ -1,6 +1,6 @@
 /* test_cli.c — the command-line client, bin/gsimclr. Three layers:
  *  - unit tests of its pure parts (the SSE parser, --set values and config merging, tables and
- *    number formats, the option iterator, the watch display), which this file compiles in by
+ *    number formats, the option iterator, the progress display), which this file compiles in by
  *    including those client .c files (none of them has network code): the test binary links
  *    the daemon's objects but not the client's, so this needs no Makefile change, and the
  *    client's external names all start with cli_, so nothing collides;
@@ -524,7 +524,7 @@ TEST(cli_args_iterator)
     CHECK(cli_parse_long("99999999999999999999", 0, LONG_MAX, &v) == -1);
 }
 
-/* ---- the watch display ------------------------------------------------------------------ */
+/* ---- the progress display (watch, submit --wait) ---------------------------------------- */
 
 static const char *RUN_EV =
     "{\"id\": 3, \"name\": \"demo\", \"status\": \"running\", \"progress\": 0.1, \"stages\": ["
@@ -540,22 +540,22 @@ static const char *END_EV =
     "\"seconds\": 80}], \"result\": {\"linear_top1\": 0.8553, \"knn_top1\": 0.841, "
     "\"purity\": 0.71, \"nmi\": 0.36}}";
 
-static int feed(CliWatch *w, const char *type, const char *data)
+static int feed(CliProgress *w, const char *type, const char *data)
 {
-    return cli_watch_event(w, type, data, strlen(data), "");
+    return cli_progress_event(w, type, data, strlen(data), "");
 }
 
-/* Drives a CliWatch with a run's events and returns what it printed. */
-static char *watch_script(CliWatchMode mode, bool tty, int width, const char *end_data,
+/* Drives a CliProgress with a run's events and returns what it printed. */
+static char *watch_script(CliProgressMode mode, bool tty, int width, const char *end_data,
                           int *exit_code)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CliWatch w;
+    CliProgress w;
     if (!f)
         return strdup("");
-    cli_watch_init(&w, f, mode, tty, width);
+    cli_progress_init(&w, f, mode, tty, width);
     CHECK_INT_EQ(feed(&w, "run", RUN_EV), 0);
     CHECK_INT_EQ(feed(&w, "progress", "{\"stage\": \"dae\", \"epoch\": 1, \"epochs\": 2, "
                                       "\"step\": 2, \"steps\": 4, \"loss\": 0.4, "
@@ -573,18 +573,18 @@ static char *watch_script(CliWatchMode mode, bool tty, int width, const char *en
                  0);
     CHECK_INT_EQ(feed(&w, "mystery", "{}"), 0);
     CHECK_INT_EQ(feed(&w, "end", end_data), 1);
-    CHECK(cli_watch_done(&w));
-    cli_watch_finish(&w);
-    *exit_code = cli_watch_exit_code(&w);
-    cli_watch_free(&w);
+    CHECK(cli_progress_done(&w));
+    cli_progress_finish(&w);
+    *exit_code = cli_progress_exit_code(&w);
+    cli_progress_free(&w);
     fclose(f);
     return buf;
 }
 
-TEST(cli_watch_plain)
+TEST(cli_progress_plain)
 {
     int code;
-    char *out = watch_script(WATCH_HUMAN, false, 80, END_EV, &code);
+    char *out = watch_script(PROGRESS_HUMAN, false, 80, END_EV, &code);
     /* one line per epoch change (not per progress event), one per log, one per stage's end
      * (simclr's end comes only with the end event: no progress of it was ever seen); no
      * escapes */
@@ -600,21 +600,21 @@ TEST(cli_watch_plain)
     CHECK_INT_EQ(code, 0);
     free(out);
 
-    out = watch_script(WATCH_HUMAN, false, 80,
+    out = watch_script(PROGRESS_HUMAN, false, 80,
                        "{\"id\": 3, \"status\": \"failed\", \"error\": \"dae: loss is NaN\"}",
                        &code);
     CHECK_MSG(strstr(out, "run 3 failed: dae: loss is NaN\n") != NULL, "%s", out);
     CHECK_INT_EQ(code, 1);
     free(out);
-    out = watch_script(WATCH_HUMAN, false, 80, "{\"id\": 3, \"status\": \"canceled\"}", &code);
+    out = watch_script(PROGRESS_HUMAN, false, 80, "{\"id\": 3, \"status\": \"canceled\"}", &code);
     CHECK_INT_EQ(code, 1);
     free(out);
 }
 
-TEST(cli_watch_terminal)
+TEST(cli_progress_terminal)
 {
     int code;
-    char *out = watch_script(WATCH_HUMAN, true, 100, END_EV, &code), *p, *line;
+    char *out = watch_script(PROGRESS_HUMAN, true, 100, END_EV, &code), *p, *line;
     int redraws = 0;
     /* a block of 3 lines (run + 2 stages) redrawn by moving up 3 lines and clearing */
     for (p = out; (p = strstr(p, "\033[3A\r\033[J")) != NULL; p++)
@@ -632,7 +632,7 @@ TEST(cli_watch_terminal)
     free(out);
 
     /* a narrow terminal: no line of the block is as wide as the terminal (30 columns) */
-    out = watch_script(WATCH_HUMAN, true, 30, END_EV, &code);
+    out = watch_script(PROGRESS_HUMAN, true, 30, END_EV, &code);
     for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char *text = strstr(line, "\033[J") ? strstr(line, "\033[J") + 3 : line;
         if (strncmp(text, "dae: ", 5) != 0 && strncmp(text, "run 3 succeeded", 15) != 0)
@@ -641,16 +641,16 @@ TEST(cli_watch_terminal)
     free(out);
 }
 
-TEST(cli_watch_json_and_malformed)
+TEST(cli_progress_json_and_malformed)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CliWatch w;
+    CliProgress w;
     int lines = 0;
     if (!f)
         return;
-    cli_watch_init(&w, f, WATCH_JSON_EVENTS, false, 80);
+    cli_progress_init(&w, f, PROGRESS_JSON_EVENTS, false, 80);
     /* garbage of every kind: nothing may crash, all is printed as JSON lines */
     CHECK_INT_EQ(feed(&w, "run", "not json"), 0);
     CHECK_INT_EQ(feed(&w, "run", "[1,2]"), 0);
@@ -660,15 +660,15 @@ TEST(cli_watch_json_and_malformed)
                                  "{\"name\": \"e\"}, {\"name\": \"f\"}, {\"name\": \"g\"}, "
                                  "{\"name\": \"h\"}, {\"name\": \"i\"}]}"),
                  0);
-    CHECK_INT_EQ(w.n_stages, CLI_WATCH_MAX_STAGES);
+    CHECK_INT_EQ(w.n_stages, CLI_PROGRESS_MAX_STAGES);
     CHECK_INT_EQ(feed(&w, "progress", "{\"stage\": \"zz\", \"epoch\": 1e300, \"step\": -1e300, "
                                       "\"steps\": 0, \"loss\": \"high\"}"),
                  0);
     CHECK_INT_EQ(feed(&w, "log", "{\"message\": 5}"), 0);
-    CHECK_INT_EQ(cli_watch_event(&w, "end", "{\"status\": \"succeeded\"}", 24, "12"), 1);
-    cli_watch_finish(&w);
-    CHECK_INT_EQ(cli_watch_exit_code(&w), 0);
-    cli_watch_free(&w);
+    CHECK_INT_EQ(cli_progress_event(&w, "end", "{\"status\": \"succeeded\"}", 24, "12"), 1);
+    cli_progress_finish(&w);
+    CHECK_INT_EQ(cli_progress_exit_code(&w), 0);
+    cli_progress_free(&w);
     fclose(f);
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
@@ -687,7 +687,7 @@ TEST(cli_watch_json_and_malformed)
     char small[32];
     snprintf(s.name, sizeof s.name, "simclr");
     snprintf(s.status, sizeof s.status, "running");
-    cli_watch_stage_line(small, sizeof small, &s, 200);
+    cli_progress_stage_line(small, sizeof small, &s, 200);
     CHECK(strlen(small) < sizeof small);
 }
 
