@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "format.h"
 #include "http.h"
 #include "progress.h"
@@ -145,10 +146,9 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
 
 int cmd_watch(Cli *cli, int argc, char **argv)
 {
-    long id;
-    bool done;
-    int rc = cli_parse_id_only(cli, argc, argv, &id, &done);
-    if (done || rc != CLI_OK)
+    CliOperands run;
+    int rc = cli_command_parse(cli, &CLI_CMD_WATCH, argc, argv, NULL, &run);
+    if (rc != CLI_GO_ON)
         return rc;
-    return cli_watch_run(cli, id, false);
+    return cli_watch_run(cli, run.id, false);
 }
