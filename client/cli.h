@@ -36,7 +36,8 @@ typedef struct {
 
 /* Resolves server and token (command line, then GSIMCLR_SERVER / GSIMCLR_TOKEN /
  * GSIMCLR_TOKEN_FILE, then the default server). Prints the problem and returns CLI_USAGE when
- * a token file cannot be read or a value is unusable; CLI_OK otherwise. */
+ * a token file cannot be read or a value is unusable; CLI_OK otherwise. In args.c:
+ * cli_command_parse calls it once a subcommand's command line has been read. */
 int cli_resolve(Cli *cli);
 
 /* "gsimclr: " + message + newline on stderr. */
@@ -54,16 +55,5 @@ int cmd_clusters(Cli *cli, int argc, char **argv);
 int cmd_pseudo_labels(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_compare(Cli *cli, int argc, char **argv);
-
-/* Follows run id's event stream until it ends (watch, submit --wait); returns the exit code
- * by the run's final status. final_json: print only the final run object (submit --wait
- * --json) instead of the events. */
-int cli_watch_run(Cli *cli, long id, bool final_json);
-
-/* Usage texts (usage.c): the whole program's, and one subcommand's (NULL when unknown). */
-void cli_usage_main(FILE *out);
-const char *cli_usage_of(const char *cmd);
-/* Prints `gsimclr SUBCOMMAND --help` on stdout. */
-void cli_usage_print(const char *cmd);
 
 #endif

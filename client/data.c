@@ -1,27 +1,17 @@
 /* data.c — the subcommands that fetch what a run produced: metrics, clusters (and a
  * cluster's image grid), pseudo-labels and checkpoints. Files are saved through cli_save, so
  * an interrupted download never leaves a half file under the name asked for. */
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
+#include "commands.h"
 #include "format.h"
 #include "request.h"
 
 #define PATH_LEN 1024
 #define METRICS_PAGE 10000
 #define METRICS_MAX_PAGES 1000
-
-/* Takes the run id positional argument (once). */
-static int take_id(const char *cmd, const char *arg, long *id, bool *have)
-{
-    if (*have)
-        return cli_usage_error(cmd, "one run id only ('%s' is extra)", arg);
-    *have = true;
-    return cli_parse_run_id(cmd, arg, id);
-}
 
 /* Saves path to file and says so (unless the file is standard output). */
 static int save_and_report(Cli *cli, const char *path, const char *file, const char *what)
@@ -45,8 +35,6 @@ static int save_and_report(Cli *cli, const char *path, const char *file, const c
 }
 
 /* ---- metrics ---- */
-
-enum { M_STAGE = 1, M_NAME, M_CSV };
 
 /* One CSV field: quoted when it holds a comma, a quote or a line end. */
 static void csv_field(const char *s)
@@ -126,61 +114,38 @@ static int fetch_metrics(Cli *cli, long id, const char *stage, const char *name,
 
 int cmd_metrics(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"stage", 0, true, M_STAGE},
-        {"name", 0, true, M_NAME},
-        {"csv", 0, false, M_CSV},
-        {NULL, 0, false, 0},
-    };
     static const char *const headers[] = {"ID", "STAGE", "EPOCH", "STEP",
                                           "NAME", "VALUE", "TIME (UTC)"};
-    const char *stage = NULL, *name = NULL;
-    bool csv = false, have = false;
-    long id = 0;
-    CliArgs it;
+    MetricsOpts o = {0};
+    CliOperands run;
     cJSON *all = NULL;
     const cJSON *m;
     CliTable t = {0};
-    int opt, rc = CLI_OK;
+    int rc;
 
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        switch (opt) {
-        case M_STAGE: stage = it.arg; break;
-        case M_NAME: name = it.arg; break;
-        case M_CSV: csv = true; break;
-        default:
-            if (take_id(argv[0], it.arg, &id, &have) != CLI_OK)
-                return CLI_USAGE;
-        }
-    }
-    if (!have)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    if ((rc = cli_command_parse(cli, &CLI_CMD_METRICS, argc, argv, &o, &run)) != CLI_GO_ON)
         return rc;
-    if ((rc = fetch_metrics(cli, id, stage, name, &all)) != CLI_OK)
+    if ((rc = fetch_metrics(cli, run.id, o.stage, o.name, &all)) != CLI_OK)
         return rc;
-    if (cli->json && !csv) {
-        cJSON *o = cJSON_CreateObject();
+    if (cli->json && !o.csv) {
+        cJSON *answer = cJSON_CreateObject();
         cJSON *last = cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1);
         double last_id = cli_json_num(last, "id");
-        if (!o || !cJSON_AddItemToObject(o, "metrics", all)) {
-            cJSON_Delete(o);
+        if (!answer || !cJSON_AddItemToObject(answer, "metrics", all)) {
+            cJSON_Delete(answer);
             cJSON_Delete(all);
             cli_errorf("out of memory");
             return CLI_RUN_FAILED;
         }
         if (isfinite(last_id))
-            cJSON_AddNumberToObject(o, "last_id", last_id);
+            cJSON_AddNumberToObject(answer, "last_id", last_id);
         else
-            cJSON_AddNullToObject(o, "last_id");
-        cli_print_json(o);
-        cJSON_Delete(o);
+            cJSON_AddNullToObject(answer, "last_id");
+        cli_print_json(answer);
+        cJSON_Delete(answer);
         return CLI_OK;
     }
-    if (csv)
+    if (o.csv)
         printf("id,stage,epoch,step,name,value,time\n");
     else if (cli_table_init(&t, 7, headers, "rlrrlrl")) {
         cJSON_Delete(all);
@@ -193,7 +158,7 @@ int cmd_metrics(Cli *cli, int argc, char **argv)
         const char *time = cli_json_str(m, "time");
         cli_sanitize(st, sizeof st, cli_json_str(m, "stage"));
         cli_sanitize(nm, sizeof nm, cli_json_str(m, "name"));
-        if (csv) {
+        if (o.csv) {
             csv_num(mid, sizeof mid, cli_json_num(m, "id"));
             csv_num(ep, sizeof ep, cli_json_num(m, "epoch"));
             csv_num(step, sizeof step, cli_json_num(m, "step"));
@@ -222,7 +187,7 @@ int cmd_metrics(Cli *cli, int argc, char **argv)
             }
         }
     }
-    if (!csv && rc == CLI_OK) {
+    if (!o.csv && rc == CLI_OK) {
         if (t.nrows)
             cli_table_print(&t, stdout);
         else
@@ -235,72 +200,35 @@ int cmd_metrics(Cli *cli, int argc, char **argv)
 
 /* ---- clusters ---- */
 
-enum { C_GRID = 1, C_OUT, C_N, C_SCALE };
-
 int cmd_clusters(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"grid", 0, true, C_GRID}, {"output", 'o', true, C_OUT},
-        {"n", 0, true, C_N},       {"scale", 0, true, C_SCALE},
-        {NULL, 0, false, 0},
-    };
     static const char *const headers[] = {"CLUSTER", "SIZE", "LABEL", "FRACTION"};
-    const char *out = NULL;
-    long id = 0, grid = -1, n = -1, scale = -1;
-    bool have = false;
-    CliArgs it;
+    ClustersOpts o = {0};
+    CliOperands run;
     CliResponse resp = {0};
     cJSON *root = NULL;
     const cJSON *clusters, *c;
     CliTable t = {0};
     char path[PATH_LEN];
-    int opt, rc = CLI_OK;
+    int rc;
 
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        switch (opt) {
-        case C_GRID:
-            if (cli_opt_long(argv[0], "--grid", it.arg, 0, INT_MAX, &grid))
-                return CLI_USAGE;
-            break;
-        case C_OUT: out = it.arg; break;
-        case C_N:
-            if (cli_opt_long(argv[0], "--n", it.arg, 1, 256, &n))
-                return CLI_USAGE;
-            break;
-        case C_SCALE:
-            if (cli_opt_long(argv[0], "--scale", it.arg, 1, 8, &scale))
-                return CLI_USAGE;
-            break;
-        default:
-            if (take_id(argv[0], it.arg, &id, &have) != CLI_OK)
-                return CLI_USAGE;
-        }
-    }
-    if (!have)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (grid < 0 && (out || n > 0 || scale > 0))
-        return cli_usage_error(argv[0], "-o, --n and --scale go with --grid C");
-    if (grid >= 0 && !out)
-        return cli_usage_error(argv[0], "--grid needs -o FILE.png");
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    if ((rc = cli_command_parse(cli, &CLI_CMD_CLUSTERS, argc, argv, &o, &run)) != CLI_GO_ON)
         return rc;
 
-    if (grid >= 0) {
+    if (o.grid.text) {
         char what[64];
-        int len = snprintf(path, sizeof path, "/v1/runs/%ld/clusters/%ld/grid.png", id, grid);
-        if (n > 0)
-            len += snprintf(path + len, sizeof path - (size_t)len, "?n=%ld", n);
-        if (scale > 0)
-            snprintf(path + len, sizeof path - (size_t)len, "%cscale=%ld", n > 0 ? '&' : '?',
-                     scale);
-        snprintf(what, sizeof what, "the grid of cluster %ld", grid);
-        return save_and_report(cli, path, out, what);
+        int len = snprintf(path, sizeof path, "/v1/runs/%ld/clusters/%ld/grid.png", run.id,
+                           o.grid.value);
+        if (o.n.text)
+            len += snprintf(path + len, sizeof path - (size_t)len, "?n=%ld", o.n.value);
+        if (o.scale.text)
+            snprintf(path + len, sizeof path - (size_t)len, "%cscale=%ld",
+                     o.n.text ? '&' : '?', o.scale.value);
+        snprintf(what, sizeof what, "the grid of cluster %ld", o.grid.value);
+        return save_and_report(cli, path, o.out, what);
     }
 
-    snprintf(path, sizeof path, "/v1/runs/%ld/clusters", id);
+    snprintf(path, sizeof path, "/v1/runs/%ld/clusters", run.id);
     if ((rc = cli_call_json(cli, "GET", path, NULL, false, &root, &resp)) != CLI_OK)
         return rc;
     if (cli->json) {
@@ -350,53 +278,21 @@ done:
 
 /* ---- pseudo-labels ---- */
 
-enum { P_OUT = 1, P_FORMAT };
-
 int cmd_pseudo_labels(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"output", 'o', true, P_OUT},
-        {"format", 0, true, P_FORMAT},
-        {NULL, 0, false, 0},
-    };
-    const char *out = NULL, *format = "csv";
-    long id = 0;
-    bool have = false;
-    CliArgs it;
+    PseudoLabelsOpts o = {.format = "csv"};
+    CliOperands run;
     char path[128];
-    int opt, rc = CLI_OK;
+    int rc = cli_command_parse(cli, &CLI_CMD_PSEUDO_LABELS, argc, argv, &o, &run);
 
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        switch (opt) {
-        case P_OUT: out = it.arg; break;
-        case P_FORMAT:
-            if (strcmp(it.arg, "csv") != 0 && strcmp(it.arg, "json") != 0)
-                return cli_usage_error(argv[0], "--format: '%s' is neither csv nor json",
-                                       it.arg);
-            format = it.arg;
-            break;
-        default:
-            if (take_id(argv[0], it.arg, &id, &have) != CLI_OK)
-                return CLI_USAGE;
-        }
-    }
-    if (!have)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (!out)
-        return cli_usage_error(argv[0], "-o FILE is needed ('-o -' for standard output)");
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    if (rc != CLI_GO_ON)
         return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels%s", id,
-             strcmp(format, "json") == 0 ? "?format=json" : "");
-    return save_and_report(cli, path, out, "the pseudo-labels");
+    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels%s", run.id,
+             strcmp(o.format, "json") == 0 ? "?format=json" : "");
+    return save_and_report(cli, path, o.out, "the pseudo-labels");
 }
 
 /* ---- checkpoint ---- */
-
-enum { K_CKPT = 1, K_OUT, K_LIST };
 
 static int list_checkpoints(const cJSON *list)
 {
@@ -432,57 +328,29 @@ static int list_checkpoints(const cJSON *list)
 
 int cmd_checkpoint(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"checkpoint", 'c', true, K_CKPT},
-        {"output", 'o', true, K_OUT},
-        {"list", 0, false, K_LIST},
-        {NULL, 0, false, 0},
-    };
-    const char *out = NULL;
-    long id = 0, ckpt = -1;
-    bool have = false, list = false;
-    CliArgs it;
+    CheckpointOpts o = {0};
+    CliOperands run;
     CliResponse resp = {0};
     cJSON *root = NULL;
     const cJSON *arr, *c, *chosen = NULL;
     char path[128], what[160];
-    int opt, rc = CLI_OK;
+    long id, ckpt;
+    int rc;
 
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        switch (opt) {
-        case K_CKPT:
-            if (cli_opt_long(argv[0], "-c", it.arg, 1, LONG_MAX, &ckpt))
-                return CLI_USAGE;
-            break;
-        case K_OUT: out = it.arg; break;
-        case K_LIST: list = true; break;
-        default:
-            if (take_id(argv[0], it.arg, &id, &have) != CLI_OK)
-                return CLI_USAGE;
-        }
-    }
-    if (!have)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (list && (out || ckpt > 0))
-        return cli_usage_error(argv[0], "--list takes neither -c nor -o");
-    if (!list && !out)
-        return cli_usage_error(argv[0], "-o FILE is needed ('-o -' for standard output)");
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    if ((rc = cli_command_parse(cli, &CLI_CMD_CHECKPOINT, argc, argv, &o, &run)) != CLI_GO_ON)
         return rc;
+    id = run.id;
 
-    if (ckpt > 0) {
-        snprintf(path, sizeof path, "/v1/runs/%ld/checkpoints/%ld", id, ckpt);
-        snprintf(what, sizeof what, "checkpoint %ld", ckpt);
-        return save_and_report(cli, path, out, what);
+    if (o.ckpt.text) {
+        snprintf(path, sizeof path, "/v1/runs/%ld/checkpoints/%ld", id, o.ckpt.value);
+        snprintf(what, sizeof what, "checkpoint %ld", o.ckpt.value);
+        return save_and_report(cli, path, o.out, what);
     }
     snprintf(path, sizeof path, "/v1/runs/%ld/checkpoints", id);
     if ((rc = cli_call_json(cli, "GET", path, NULL, false, &root, &resp)) != CLI_OK)
         return rc;
     arr = cJSON_GetObjectItemCaseSensitive(root, "checkpoints");
-    if (list) {
+    if (o.list) {
         if (cli->json)
             cli_print_body(&resp);
         else if ((rc = list_checkpoints(arr)) != CLI_OK)
@@ -511,7 +379,7 @@ int cmd_checkpoint(Cli *cli, int argc, char **argv)
         cli_fmt_num(ep, sizeof ep, "%.0f", cli_json_num(chosen, "epoch"));
         snprintf(what, sizeof what, "checkpoint %ld (%s, epoch %s)", ckpt, st, ep);
     }
-    rc = save_and_report(cli, path, out, what);
+    rc = save_and_report(cli, path, o.out, what);
 done:
     cJSON_Delete(root);
     cli_response_free(&resp);

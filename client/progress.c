@@ -1,6 +1,7 @@
-/* progress.c — the watch display (see progress.h). The live block is redrawn by moving the
- * cursor up over it and clearing to the end of the screen; its lines are cut to the terminal
- * width so none wraps (a wrapped line would make the cursor-up count wrong). */
+/* progress.c — the progress display of watch and submit --wait (see progress.h). The live
+ * block is redrawn by moving the cursor up over it and clearing to the end of the screen; its
+ * lines are cut to the terminal width so none wraps (a wrapped line would make the cursor-up
+ * count wrong). */
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 #define BAR_WIDTH 24
 
-void cli_watch_init(CliWatch *w, FILE *out, CliWatchMode mode, bool tty, int width)
+void cli_progress_init(CliProgress *w, FILE *out, CliProgressMode mode, bool tty, int width)
 {
     memset(w, 0, sizeof *w);
     w->out = out;
@@ -21,7 +22,7 @@ void cli_watch_init(CliWatch *w, FILE *out, CliWatchMode mode, bool tty, int wid
     w->plain_epoch = -1;
 }
 
-void cli_watch_free(CliWatch *w)
+void cli_progress_free(CliProgress *w)
 {
     cJSON_Delete(w->run);
     w->run = NULL;
@@ -33,16 +34,16 @@ static bool terminal_status(const char *s)
            strcmp(s, "canceled") == 0;
 }
 
-bool cli_watch_done(const CliWatch *w)
+bool cli_progress_done(const CliProgress *w)
 {
     return terminal_status(w->status);
 }
 
-int cli_watch_exit_code(const CliWatch *w)
+int cli_progress_exit_code(const CliProgress *w)
 {
     if (strcmp(w->status, "succeeded") == 0)
         return 0;
-    return cli_watch_done(w) ? 1 : -1;
+    return cli_progress_done(w) ? 1 : -1;
 }
 
 static void copy_str(char *dst, size_t n, const char *src)
@@ -62,14 +63,14 @@ static long json_long(const cJSON *o, const char *key, long dflt)
     return isfinite(v) && fabs(v) < 9e15 ? (long)v : dflt;
 }
 
-static CliStageView *stage_by_name(CliWatch *w, const char *name, bool add)
+static CliStageView *stage_by_name(CliProgress *w, const char *name, bool add)
 {
     char clean[16];
     copy_str(clean, sizeof clean, name);
     for (int i = 0; i < w->n_stages; i++)
         if (strcmp(w->stages[i].name, clean) == 0)
             return &w->stages[i];
-    if (!add || w->n_stages == CLI_WATCH_MAX_STAGES)
+    if (!add || w->n_stages == CLI_PROGRESS_MAX_STAGES)
         return NULL;
     CliStageView *s = &w->stages[w->n_stages++];
     memset(s, 0, sizeof *s);
@@ -92,7 +93,7 @@ static void take_stage_figures(CliStageView *s, const cJSON *o)
 }
 
 /* Takes the run object of a run or end event. */
-static void take_run(CliWatch *w, cJSON *run)
+static void take_run(CliProgress *w, cJSON *run)
 {
     const cJSON *stages = cJSON_GetObjectItemCaseSensitive(run, "stages"), *st;
     double id = cli_json_num(run, "id");
@@ -118,7 +119,7 @@ static void take_run(CliWatch *w, cJSON *run)
     w->run = run;
 }
 
-static CliStageView *take_progress(CliWatch *w, const cJSON *p)
+static CliStageView *take_progress(CliProgress *w, const cJSON *p)
 {
     const char *name = cli_json_str(p, "stage");
     CliStageView *s = name ? stage_by_name(w, name, true) : NULL;
@@ -173,7 +174,7 @@ static void stage_figures(char *buf, size_t n, size_t *len, const CliStageView *
         appendf(buf, n, len, "  ETA %s", cli_fmt_duration(t, sizeof t, s->eta_s));
 }
 
-void cli_watch_stage_line(char *buf, size_t n, const CliStageView *s, int width)
+void cli_progress_stage_line(char *buf, size_t n, const CliStageView *s, int width)
 {
     char bar[BAR_WIDTH + 1], t[32];
     double f = stage_fraction(s);
@@ -199,7 +200,7 @@ void cli_watch_stage_line(char *buf, size_t n, const CliStageView *s, int width)
         cli_utf8_truncate(buf, (size_t)width - 1);
 }
 
-static void run_line(char *buf, size_t n, const CliWatch *w)
+static void run_line(char *buf, size_t n, const CliProgress *w)
 {
     char pct[16];
     size_t l = 0, *len = &l;
@@ -216,14 +217,14 @@ static void run_line(char *buf, size_t n, const CliWatch *w)
 
 /* Redraws the live block, printing line (a log line) above it first. An unchanged block
  * with no line to add is left alone. */
-static void redraw(CliWatch *w, const char *line)
+static void redraw(CliProgress *w, const char *line)
 {
     char block[sizeof w->block], buf[512];
     size_t len = 0;
     run_line(buf, sizeof buf, w);
     appendf(block, sizeof block, &len, "%s\n", buf);
     for (int i = 0; i < w->n_stages; i++) {
-        cli_watch_stage_line(buf, sizeof buf, &w->stages[i], w->width);
+        cli_progress_stage_line(buf, sizeof buf, &w->stages[i], w->width);
         appendf(block, sizeof block, &len, "%s\n", buf);
     }
     block[len] = '\0';
@@ -241,7 +242,7 @@ static void redraw(CliWatch *w, const char *line)
     fflush(w->out);
 }
 
-static void plain_line(CliWatch *w, const char *line)
+static void plain_line(CliProgress *w, const char *line)
 {
     cli_put_safe(w->out, line);
     fputc('\n', w->out);
@@ -250,7 +251,7 @@ static void plain_line(CliWatch *w, const char *line)
 
 /* Plain mode: one line for each stage that has ended since the last run event
  * ("simclr  succeeded in 1m20s  epoch 5/5  loss 4.2012"), in stage order. */
-static void plain_stage_ends(CliWatch *w)
+static void plain_stage_ends(CliProgress *w)
 {
     char line[256], t[32];
     for (int i = 0; i < w->n_stages; i++) {
@@ -269,7 +270,7 @@ static void plain_stage_ends(CliWatch *w)
     }
 }
 
-static void print_json_event(CliWatch *w, const char *type, const cJSON *data,
+static void print_json_event(CliProgress *w, const char *type, const cJSON *data,
                              const char *raw, const char *id)
 {
     cJSON *o = cJSON_CreateObject();
@@ -294,9 +295,9 @@ static void print_json_event(CliWatch *w, const char *type, const cJSON *data,
     cJSON_Delete(o);
 }
 
-void cli_watch_note(CliWatch *w, const char *msg)
+void cli_progress_note(CliProgress *w, const char *msg)
 {
-    if (w->mode != WATCH_HUMAN)
+    if (w->mode != PROGRESS_HUMAN)
         return;
     if (w->tty)
         redraw(w, msg);
@@ -304,14 +305,14 @@ void cli_watch_note(CliWatch *w, const char *msg)
         plain_line(w, msg);
 }
 
-int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
+int cli_progress_event(CliProgress *w, const char *type, const char *data, size_t len,
                     const char *id)
 {
     cJSON *d = cJSON_ParseWithLength(data, len);
     bool is_run = strcmp(type, "run") == 0, is_end = strcmp(type, "end") == 0;
     int ended = 0;
 
-    if (w->mode == WATCH_JSON_EVENTS)
+    if (w->mode == PROGRESS_JSON_EVENTS)
         print_json_event(w, type, d, data, id);
     if (!cJSON_IsObject(d)) { /* malformed: shown in JSON mode, ignored otherwise */
         cJSON_Delete(d);
@@ -324,7 +325,7 @@ int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
             w->ended = true;
             ended = 1;
         }
-        if (w->mode == WATCH_HUMAN) {
+        if (w->mode == PROGRESS_HUMAN) {
             if (w->tty) {
                 redraw(w, NULL);
             } else {
@@ -340,7 +341,7 @@ int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
         }
     } else if (strcmp(type, "progress") == 0) {
         CliStageView *s = take_progress(w, d);
-        if (s && w->mode == WATCH_HUMAN) {
+        if (s && w->mode == PROGRESS_HUMAN) {
             if (w->tty)
                 redraw(w, NULL);
             else if (strcmp(s->name, w->plain_stage) != 0 || s->epoch != w->plain_epoch) {
@@ -354,7 +355,7 @@ int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
         }
     } else if (strcmp(type, "log") == 0) {
         const char *msg = cli_json_str(d, "message"), *kind = cli_json_str(d, "kind");
-        if (msg && w->mode == WATCH_HUMAN) {
+        if (msg && w->mode == PROGRESS_HUMAN) {
             char line[1024];
             /* "status" and "resume" lines are bare words ("running"): say what they are */
             if (kind && (strcmp(kind, "status") == 0 || strcmp(kind, "resume") == 0))
@@ -372,7 +373,7 @@ int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
     return ended;
 }
 
-void cli_watch_finish(CliWatch *w)
+void cli_progress_finish(CliProgress *w)
 {
     char line[600], t[32], a[16], b[16];
     const cJSON *result;
@@ -380,7 +381,7 @@ void cli_watch_finish(CliWatch *w)
     size_t l = 0, *len = &l, n = sizeof line;
     char *buf = line;
 
-    if (w->mode == WATCH_JSON_FINAL) {
+    if (w->mode == PROGRESS_JSON_FINAL) {
         char *text = w->run ? cJSON_Print(w->run) : NULL;
         if (text)
             fprintf(w->out, "%s\n", text);
@@ -388,7 +389,7 @@ void cli_watch_finish(CliWatch *w)
         fflush(w->out);
         return;
     }
-    if (w->mode != WATCH_HUMAN || !w->run)
+    if (w->mode != PROGRESS_HUMAN || !w->run)
         return;
     if (cli_parse_time(cli_json_str(w->run, "started_at"), &t0) == 0 &&
         cli_parse_time(cli_json_str(w->run, "finished_at"), &t1) == 0)

@@ -16,13 +16,13 @@
 
 #include <cjson/cJSON.h>
 
-#define CLI_WATCH_MAX_STAGES 8
+#define CLI_PROGRESS_MAX_STAGES 8
 
 typedef enum {
-    WATCH_HUMAN,       /* live block or plain lines */
-    WATCH_JSON_EVENTS, /* {"event": ..., "id": ..., "data": ...} per line */
-    WATCH_JSON_FINAL,  /* nothing until the end, then the final run object */
-} CliWatchMode;
+    PROGRESS_HUMAN,       /* live block or plain lines */
+    PROGRESS_JSON_EVENTS, /* {"event": ..., "id": ..., "data": ...} per line */
+    PROGRESS_JSON_FINAL,  /* nothing until the end, then the final run object */
+} CliProgressMode;
 
 typedef struct {
     char name[16];
@@ -35,14 +35,14 @@ typedef struct {
 
 typedef struct {
     FILE *out;
-    CliWatchMode mode;
+    CliProgressMode mode;
     bool tty;                /* live block instead of plain lines */
     int width;               /* terminal columns: block lines are cut to fit */
     long run_id;
     char name[96];
     char status[16];         /* the run's status, "" before the first run event */
     double progress;         /* 0..1, NAN when unknown */
-    CliStageView stages[CLI_WATCH_MAX_STAGES];
+    CliStageView stages[CLI_PROGRESS_MAX_STAGES];
     int n_stages;
     int drawn;               /* lines of the live block on the screen now */
     char block[2048];        /* the block as last drawn: an unchanged one is not redrawn */
@@ -51,24 +51,24 @@ typedef struct {
     bool announced;          /* plain mode: the run line was printed */
     bool ended;              /* the end event came */
     cJSON *run;              /* the newest run object (owned) */
-} CliWatch;
+} CliProgress;
 
-void cli_watch_init(CliWatch *w, FILE *out, CliWatchMode mode, bool tty, int width);
+void cli_progress_init(CliProgress *w, FILE *out, CliProgressMode mode, bool tty, int width);
 /* One event (type, data, id as the SSE parser gives them). Returns 1 for the end event, else
  * 0. Malformed data is ignored. */
-int cli_watch_event(CliWatch *w, const char *type, const char *data, size_t len,
+int cli_progress_event(CliProgress *w, const char *type, const char *data, size_t len,
                     const char *id);
 /* A line of the client's own (a reconnect), printed like a log line (human mode only). */
-void cli_watch_note(CliWatch *w, const char *msg);
-/* The final summary line (human mode) or the final run (WATCH_JSON_FINAL). */
-void cli_watch_finish(CliWatch *w);
+void cli_progress_note(CliProgress *w, const char *msg);
+/* The final summary line (human mode) or the final run (PROGRESS_JSON_FINAL). */
+void cli_progress_finish(CliProgress *w);
 /* Whether the run's status is succeeded, failed or canceled. */
-bool cli_watch_done(const CliWatch *w);
+bool cli_progress_done(const CliProgress *w);
 /* 0 succeeded, 1 failed or canceled, -1 not ended. */
-int cli_watch_exit_code(const CliWatch *w);
-void cli_watch_free(CliWatch *w);
+int cli_progress_exit_code(const CliProgress *w);
+void cli_progress_free(CliProgress *w);
 
 /* One stage's line of the live block, at most width-1 code points. */
-void cli_watch_stage_line(char *buf, size_t n, const CliStageView *s, int width);
+void cli_progress_stage_line(char *buf, size_t n, const CliStageView *s, int width);
 
 #endif

@@ -1,12 +1,10 @@
 /* request.c — the common steps around the client's HTTP calls (see request.h). */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "args.h"
 #include "format.h"
 #include "request.h"
 
@@ -74,50 +72,6 @@ int cli_query_add(char *path, size_t n, const char *key, const char *value)
         return -1;
     }
     return 0;
-}
-
-bool cli_help_or_error(int opt, const char *cmd, int *rc)
-{
-    if (opt == ARG_HELP) {
-        cli_usage_print(cmd);
-        *rc = CLI_OK;
-        return true;
-    }
-    if (opt == ARG_ERR) {
-        *rc = CLI_USAGE;
-        return true;
-    }
-    return false;
-}
-
-int cli_parse_run_id(const char *cmd, const char *s, long *id)
-{
-    if (cli_parse_long(s, 1, LONG_MAX, id) == 0)
-        return CLI_OK;
-    return cli_usage_error(cmd, "'%s' is not a run id (a positive integer)", s);
-}
-
-int cli_parse_id_only(Cli *cli, int argc, char **argv, long *id, bool *done)
-{
-    CliArgs it;
-    const char *arg = NULL;
-    int opt, rc;
-    *done = false;
-    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc)) {
-            *done = true;
-            return rc;
-        }
-        if (arg)
-            return cli_usage_error(argv[0], "one run id only ('%s' is extra)", it.arg);
-        arg = it.arg;
-    }
-    if (!arg)
-        return cli_usage_error(argv[0], "a run id is needed");
-    if (cli_parse_run_id(argv[0], arg, id) != CLI_OK)
-        return CLI_USAGE;
-    return cli_resolve(cli);
 }
 
 /* A new temporary file beside file, with the permissions a plain fopen would give. */

@@ -27,14 +27,5 @@ void cli_print_json(const cJSON *v);
 /* "/v1/runs/ID..." query helper: appends "&key=value" (or "?key=value" for the first) with
  * value percent-encoded; -1 when it does not fit or memory ran out. */
 int cli_query_add(char *path, size_t n, const char *key, const char *value);
-/* After cli_args_next: for ARG_HELP prints the subcommand's usage (*rc = CLI_OK), for ARG_ERR
- * sets *rc = CLI_USAGE, and returns true (the subcommand then returns *rc); false otherwise. */
-bool cli_help_or_error(int opt, const char *cmd, int *rc);
-/* A run id argument: a positive integer, else a usage error (CLI_USAGE after printing). */
-int cli_parse_run_id(const char *cmd, const char *s, long *id);
-/* A subcommand that takes exactly one run id and no options of its own: the id into *id and
- * the server resolved (CLI_OK), or an exit code after printing why. *done when --help was
- * printed or an option was refused: the subcommand then returns the code and does nothing. */
-int cli_parse_id_only(Cli *cli, int argc, char **argv, long *id, bool *done);
 
 #endif

@@ -1,15 +1,15 @@
 /* runs.c — the subcommands about runs as a whole: submit, list, show, cancel, delete and
- * compare. Each parses its options, makes its calls through request.c, and prints a table or
- * the server's JSON. */
-#include <limits.h>
+ * compare. Each takes its command line as commands.c declares it, makes its calls through
+ * request.c, and prints a table or the server's JSON. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
+#include "commands.h"
 #include "format.h"
 #include "request.h"
 #include "runconf.h"
+#include "watch.h"
 
 #define PATH_MAX_LEN 1024
 
@@ -21,21 +21,21 @@ typedef int (*RunReport)(Cli *cli, long id, const cJSON *answer, const CliRespon
 
 /* The subcommands that take one run id and make one call about it: method on
  * /v1/runs/{id}{suffix}, then report prints the answer. */
-static int call_on_run(Cli *cli, int argc, char **argv, const char *method, const char *suffix,
-                       bool allow_empty, RunReport report)
+static int call_on_run(Cli *cli, const CliCommand *line, int argc, char **argv,
+                       const char *method, const char *suffix, bool allow_empty,
+                       RunReport report)
 {
     char path[64];
-    long id;
-    bool done;
-    int rc = cli_parse_id_only(cli, argc, argv, &id, &done);
+    CliOperands run;
+    int rc = cli_command_parse(cli, line, argc, argv, NULL, &run);
     CliResponse resp = {0};
     cJSON *answer = NULL;
-    if (done || rc != CLI_OK)
+    if (rc != CLI_GO_ON)
         return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld%s", id, suffix);
+    snprintf(path, sizeof path, "/v1/runs/%ld%s", run.id, suffix);
     if ((rc = cli_call_json(cli, method, path, NULL, allow_empty, &answer, &resp)) != CLI_OK)
         return rc;
-    rc = report(cli, id, answer, &resp);
+    rc = report(cli, run.id, answer, &resp);
     cJSON_Delete(answer);
     cli_response_free(&resp);
     return rc;
@@ -43,93 +43,38 @@ static int call_on_run(Cli *cli, int argc, char **argv, const char *method, cons
 
 /* ---- submit ---- */
 
-enum {
-    S_FILE = 1, S_METHOD, S_NAME, S_DATASET, S_SUBSET, S_SEED, S_EPOCHS, S_BATCH, S_K,
-    S_THREADS, S_SET, S_WAIT
-};
-
-typedef struct {
-    const char *path; /* the field, or NULL for a --set assignment */
-    const char *text;
-    bool number;      /* a checked integer, sent as a JSON number */
-    long value;
-} Override;
-
 int cmd_submit(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"file", 'f', true, S_FILE},       {"method", 0, true, S_METHOD},
-        {"name", 0, true, S_NAME},         {"dataset", 0, true, S_DATASET},
-        {"subset", 0, true, S_SUBSET},     {"seed", 0, true, S_SEED},
-        {"epochs", 0, true, S_EPOCHS},     {"batch", 0, true, S_BATCH},
-        {"k", 0, true, S_K},               {"threads", 0, true, S_THREADS},
-        {"set", 0, true, S_SET},           {"wait", 0, false, S_WAIT},
-        {NULL, 0, false, 0},
-    };
-    static const char *const paths[] = {
-        [S_METHOD] = "method", [S_NAME] = "name",          [S_DATASET] = "dataset",
-        [S_SUBSET] = "subset", [S_SEED] = "seed",          [S_EPOCHS] = "simclr.epochs",
-        [S_BATCH] = "simclr.batch", [S_K] = "kmeans.k",    [S_THREADS] = "threads",
-    };
-    const char *file = NULL;
-    bool wait = false;
-    Override *ov = calloc((size_t)argc, sizeof *ov);
-    int n_ov = 0, opt, rc = CLI_OK;
-    CliArgs it;
+    SubmitOpts o = {.overrides = calloc((size_t)argc, sizeof *o.overrides)};
+    CliOperands none;
+    int rc = CLI_OK;
     cJSON *config = NULL, *run = NULL;
     char *body = NULL, err[600];
     CliResponse resp = {0};
     double id;
 
-    if (!ov) {
+    if (!o.overrides) {
         cli_errorf("out of memory");
         return CLI_RUN_FAILED;
     }
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            goto done;
-        switch (opt) {
-        case ARG_POS:
-            rc = cli_usage_error(argv[0], "unexpected argument '%s'", it.arg);
-            goto done;
-        case S_FILE: file = it.arg; break;
-        case S_WAIT: wait = true; break;
-        case S_SET: ov[n_ov++] = (Override){NULL, it.arg, false, 0}; break;
-        case S_METHOD:
-            if (strcmp(it.arg, "gsimclr") != 0 && strcmp(it.arg, "simclr") != 0) {
-                rc = cli_usage_error(argv[0], "--method: '%s' is neither gsimclr nor simclr",
-                                     it.arg);
-                goto done;
-            }
-            /* fall through */
-        case S_NAME:
-        case S_DATASET: ov[n_ov++] = (Override){paths[opt], it.arg, false, 0}; break;
-        default: {
-            long v;
-            if (cli_opt_long(argv[0], it.opt_text, it.arg, 0, LONG_MAX, &v) != 0) {
-                rc = CLI_USAGE;
-                goto done;
-            }
-            ov[n_ov++] = (Override){paths[opt], it.arg, true, v};
-        }
-        }
-    }
+    if ((rc = cli_command_parse(cli, &CLI_CMD_SUBMIT, argc, argv, &o, &none)) != CLI_GO_ON)
+        goto done;
 
-    config = file ? cli_config_load(file, err, sizeof err) : cJSON_CreateObject();
+    config = o.file ? cli_config_load(o.file, err, sizeof err) : cJSON_CreateObject();
     if (!config) {
-        cli_errorf("%s", file ? err : "out of memory");
-        rc = file ? CLI_USAGE : CLI_RUN_FAILED;
+        cli_errorf("%s", o.file ? err : "out of memory");
+        rc = o.file ? CLI_USAGE : CLI_RUN_FAILED;
         goto done;
     }
-    for (int i = 0; i < n_ov; i++) {
+    for (int i = 0; i < o.n_overrides; i++) {
+        const CliOverride *ov = &o.overrides[i];
         int r;
-        if (!ov[i].path)
-            r = cli_config_assign(config, ov[i].text, err, sizeof err);
+        if (!ov->path)
+            r = cli_config_assign(config, ov->text, err, sizeof err);
         else
-            r = cli_config_set(config, ov[i].path,
-                               ov[i].number ? cJSON_CreateNumber((double)ov[i].value)
-                                            : cJSON_CreateString(ov[i].text),
+            r = cli_config_set(config, ov->path,
+                               ov->number ? cJSON_CreateNumber((double)ov->value)
+                                          : cJSON_CreateString(ov->text),
                                err, sizeof err);
         if (r) {
             rc = cli_usage_error(argv[0], "%s", err);
@@ -152,71 +97,43 @@ int cmd_submit(Cli *cli, int argc, char **argv)
         rc = CLI_REFUSED;
         goto done;
     }
-    if (cli->json && !wait)
+    if (cli->json && !o.wait)
         cli_print_body(&resp);
     else if (!cli->json)
         printf("%ld\n", (long)id);
     fflush(stdout);
-    if (wait)
+    if (o.wait)
         rc = cli_watch_run(cli, (long)id, cli->json);
 done:
     cli_response_free(&resp);
     cJSON_Delete(run);
     cJSON_Delete(config);
     cJSON_free(body);
-    free(ov);
+    free(o.overrides);
     return rc;
 }
 
 /* ---- list ---- */
 
-enum { L_STATUS = 1, L_METHOD, L_LIMIT, L_OFFSET };
-
 int cmd_list(Cli *cli, int argc, char **argv)
 {
-    static const CliOpt opts[] = {
-        {"status", 0, true, L_STATUS}, {"method", 0, true, L_METHOD},
-        {"limit", 0, true, L_LIMIT},   {"offset", 0, true, L_OFFSET},
-        {NULL, 0, false, 0},
-    };
     static const char *const headers[] = {"ID",    "STATUS", "METHOD", "NAME",
                                           "PROGRESS", "STAGE", "LINEAR", "CREATED (UTC)"};
-    const char *status = NULL, *method = NULL, *limit = NULL, *offset = NULL;
+    ListOpts o = {0};
+    CliOperands none;
     char path[PATH_MAX_LEN] = "/v1/runs";
-    CliArgs it;
     CliResponse resp = {0};
     cJSON *root = NULL;
     const cJSON *runs, *run;
     CliTable t = {0};
-    long v;
-    int opt, rc = CLI_OK;
+    int rc;
 
-    cli_args_init(&it, argc, argv, 1, argv[0], opts, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            return rc;
-        switch (opt) {
-        case L_STATUS: status = it.arg; break;
-        case L_METHOD: method = it.arg; break;
-        case L_LIMIT:
-            if (cli_opt_long(argv[0], "--limit", it.arg, 1, 500, &v))
-                return CLI_USAGE;
-            limit = it.arg;
-            break;
-        case L_OFFSET:
-            if (cli_opt_long(argv[0], "--offset", it.arg, 0, LONG_MAX, &v))
-                return CLI_USAGE;
-            offset = it.arg;
-            break;
-        default: return cli_usage_error(argv[0], "unexpected argument '%s'", it.arg);
-        }
-    }
-    if ((rc = cli_resolve(cli)) != CLI_OK)
+    if ((rc = cli_command_parse(cli, &CLI_CMD_LIST, argc, argv, &o, &none)) != CLI_GO_ON)
         return rc;
-    if ((status && cli_query_add(path, sizeof path, "status", status)) ||
-        (method && cli_query_add(path, sizeof path, "method", method)) ||
-        (limit && cli_query_add(path, sizeof path, "limit", limit)) ||
-        (offset && cli_query_add(path, sizeof path, "offset", offset)))
+    if ((o.status && cli_query_add(path, sizeof path, "status", o.status)) ||
+        (o.method && cli_query_add(path, sizeof path, "method", o.method)) ||
+        (o.limit.text && cli_query_add(path, sizeof path, "limit", o.limit.text)) ||
+        (o.offset.text && cli_query_add(path, sizeof path, "offset", o.offset.text)))
         return cli_usage_error(argv[0], "the query is too long");
     if ((rc = cli_call_json(cli, "GET", path, NULL, false, &root, &resp)) != CLI_OK)
         return rc;
@@ -450,7 +367,7 @@ static int report_show(Cli *cli, long id, const cJSON *run, const CliResponse *r
 
 int cmd_show(Cli *cli, int argc, char **argv)
 {
-    return call_on_run(cli, argc, argv, "GET", "", false, report_show);
+    return call_on_run(cli, &CLI_CMD_SHOW, argc, argv, "GET", "", false, report_show);
 }
 
 /* ---- cancel, delete ---- */
@@ -471,7 +388,7 @@ static int report_cancel(Cli *cli, long id, const cJSON *run, const CliResponse 
 
 int cmd_cancel(Cli *cli, int argc, char **argv)
 {
-    return call_on_run(cli, argc, argv, "POST", "/cancel", false, report_cancel);
+    return call_on_run(cli, &CLI_CMD_CANCEL, argc, argv, "POST", "/cancel", false, report_cancel);
 }
 
 static int report_delete(Cli *cli, long id, const cJSON *answer, const CliResponse *resp)
@@ -487,7 +404,7 @@ static int report_delete(Cli *cli, long id, const cJSON *answer, const CliRespon
 
 int cmd_delete(Cli *cli, int argc, char **argv)
 {
-    return call_on_run(cli, argc, argv, "DELETE", "", true, report_delete);
+    return call_on_run(cli, &CLI_CMD_DELETE, argc, argv, "DELETE", "", true, report_delete);
 }
 
 /* ---- compare ---- */
@@ -577,38 +494,29 @@ oom:
 
 int cmd_compare(Cli *cli, int argc, char **argv)
 {
-    CliArgs it;
-    long *ids = calloc((size_t)argc, sizeof *ids);
-    cJSON **runs = calloc((size_t)argc, sizeof *runs);
-    const char **headers = calloc((size_t)argc + 1, sizeof *headers);
-    char (*names)[32] = calloc((size_t)argc + 1, sizeof *names);
-    const char **cells = calloc((size_t)argc + 1, sizeof *cells);
-    char (*vals)[64] = calloc((size_t)argc + 1, sizeof *vals);
-    char *align = calloc((size_t)argc + 2, 1);
+    CliOperands given;
+    long *ids;
+    cJSON **runs = NULL;
+    const char **headers = NULL, **cells = NULL;
+    char (*names)[32] = NULL, (*vals)[64] = NULL, *align = NULL;
     CliTable t = {0};
-    int n = 0, opt, rc = CLI_OK;
+    int n, rc = cli_command_parse(cli, &CLI_CMD_COMPARE, argc, argv, NULL, &given);
 
-    if (!ids || !runs || !headers || !names || !cells || !vals || !align) {
+    if (rc != CLI_GO_ON)
+        return rc;
+    ids = given.ids;
+    n = given.n_ids;
+    runs = calloc((size_t)n, sizeof *runs);
+    headers = calloc((size_t)n + 1, sizeof *headers);
+    names = calloc((size_t)n + 1, sizeof *names);
+    cells = calloc((size_t)n + 1, sizeof *cells);
+    vals = calloc((size_t)n + 1, sizeof *vals);
+    align = calloc((size_t)n + 2, 1);
+    if (!runs || !headers || !names || !cells || !vals || !align) {
         cli_errorf("out of memory");
         rc = CLI_RUN_FAILED;
         goto done;
     }
-    cli_args_init(&it, argc, argv, 1, argv[0], NULL, cli);
-    while ((opt = cli_args_next(&it)) != ARG_END) {
-        if (cli_help_or_error(opt, argv[0], &rc))
-            goto done;
-        if (cli_parse_run_id(argv[0], it.arg, &ids[n]) != CLI_OK) {
-            rc = CLI_USAGE;
-            goto done;
-        }
-        n++;
-    }
-    if (n == 0) {
-        rc = cli_usage_error(argv[0], "run ids are needed");
-        goto done;
-    }
-    if ((rc = cli_resolve(cli)) != CLI_OK)
-        goto done;
     for (int r = 0; r < n; r++) {
         CliResponse resp;
         char path[64];

@@ -7,11 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "format.h"
 #include "http.h"
 #include "progress.h"
 #include "request.h"
 #include "sse.h"
+#include "watch.h"
 
 #define WATCH_RETRIES 5
 #define WATCH_BACKOFF_MS 500L
@@ -19,7 +21,7 @@
 
 typedef struct {
     CliSse sse;
-    CliWatch view;
+    CliProgress view;
     bool bad_stream;        /* the parser refused the stream */
     unsigned long events;   /* events on the current connection */
 } WatchCtx;
@@ -28,7 +30,7 @@ static int on_event(void *ctx, const CliSseEvent *ev)
 {
     WatchCtx *c = ctx;
     c->events++;
-    return cli_watch_event(&c->view, ev->type, ev->data, ev->data_len, ev->id);
+    return cli_progress_event(&c->view, ev->type, ev->data, ev->data_len, ev->id);
 }
 
 static int on_chunk(void *ctx, const char *data, size_t len)
@@ -50,14 +52,16 @@ static void sleep_ms(long ms)
 int cli_watch_run(Cli *cli, long id, bool final_json)
 {
     WatchCtx c;
-    CliWatchMode mode = final_json ? WATCH_JSON_FINAL : cli->json ? WATCH_JSON_EVENTS : WATCH_HUMAN;
+    CliProgressMode mode = final_json  ? PROGRESS_JSON_FINAL
+                           : cli->json ? PROGRESS_JSON_EVENTS
+                                       : PROGRESS_HUMAN;
     char path[64], msg[512];
     bool connected = false;
     int tries = 0, rc;
 
     memset(&c, 0, sizeof c);
     cli_sse_init(&c.sse, on_event, &c);
-    cli_watch_init(&c.view, stdout, mode, cli->tty, cli->width);
+    cli_progress_init(&c.view, stdout, mode, cli->tty, cli->width);
     c.view.run_id = id;
     snprintf(path, sizeof path, "/v1/runs/%ld/events", id);
 
@@ -91,7 +95,7 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
         }
         if (resp.status >= 200 && resp.status < 300)
             connected = true;
-        if (cli_watch_done(&c.view)) { /* the end event, or the stream closed after it ended */
+        if (cli_progress_done(&c.view)) { /* the end event, or the stream closed after it ended */
             cli_response_free(&resp);
             rc = CLI_OK;
             break;
@@ -127,25 +131,24 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
         snprintf(msg, sizeof msg, "(event stream %s; reconnecting in %.1fs, try %d of %d)",
                  rc == CLI_OK ? "closed" : "dropped", (double)delay / 1000.0, tries,
                  WATCH_RETRIES);
-        cli_watch_note(&c.view, msg);
+        cli_progress_note(&c.view, msg);
         cli_response_free(&resp);
         sleep_ms(delay);
     }
     if (rc == CLI_OK) {
-        cli_watch_finish(&c.view);
-        rc = cli_watch_exit_code(&c.view) == 0 ? CLI_OK : CLI_RUN_FAILED;
+        cli_progress_finish(&c.view);
+        rc = cli_progress_exit_code(&c.view) == 0 ? CLI_OK : CLI_RUN_FAILED;
     }
-    cli_watch_free(&c.view);
+    cli_progress_free(&c.view);
     cli_sse_free(&c.sse);
     return rc;
 }
 
 int cmd_watch(Cli *cli, int argc, char **argv)
 {
-    long id;
-    bool done;
-    int rc = cli_parse_id_only(cli, argc, argv, &id, &done);
-    if (done || rc != CLI_OK)
+    CliOperands run;
+    int rc = cli_command_parse(cli, &CLI_CMD_WATCH, argc, argv, NULL, &run);
+    if (rc != CLI_GO_ON)
         return rc;
-    return cli_watch_run(cli, id, false);
+    return cli_watch_run(cli, run.id, false);
 }

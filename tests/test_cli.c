@@ -1,9 +1,10 @@
 /* test_cli.c — the command-line client, bin/gsimclr. Three layers:
  *  - unit tests of its pure parts (the SSE parser, --set values and config merging, tables and
- *    number formats, the option iterator, the watch display), which this file compiles in by
- *    including those client .c files (none of them has network code): the test binary links
- *    the daemon's objects but not the client's, so this needs no Makefile change, and the
- *    client's external names all start with cli_, so nothing collides;
+ *    number formats, the option loop and the subcommands' option tables, the progress display),
+ *    which this file compiles in by including those client .c files (none of them has network
+ *    code): the test binary links the daemon's objects but not the client's, so this needs no
+ *    Makefile change, and the client's external names all start with cli_ or CLI_, so nothing
+ *    collides;
  *  - the binary (GS_CLI, default bin/gsimclr) against a scripted HTTP server in this process,
  *    for what a real daemon will not do on demand: malformed answers, error bodies, a stream
  *    that drops (Last-Event-ID), a checkpoint download;
@@ -31,6 +32,7 @@
 
 /* The client's pure parts, compiled in (see the header comment). */
 #include "../client/args.c"
+#include "../client/commands.c"
 #include "../client/format.c"
 #include "../client/progress.c"
 #include "../client/runconf.c"
@@ -466,7 +468,10 @@ TEST(cli_error_messages)
 TEST(cli_args_iterator)
 {
     static const CliOpt opts[] = {
-        {"file", 'f', true, 1}, {"wait", 0, false, 2}, {"n", 0, true, 3}, {NULL, 0, false, 0},
+        {.name = "file", .short_name = 'f', .kind = CLI_TEXT}, /* 1 */
+        {.name = "wait", .kind = CLI_FLAG},                    /* 2 */
+        {.name = "n", .kind = CLI_TEXT},                       /* 3 */
+        {0},
     };
     char *argv[] = {"submit", "-f", "a.json", "--wait", "--n=5", "-fb.json", "--json",
                     "--server", "http://x", "7", "--", "--wait", "-"};
@@ -524,7 +529,143 @@ TEST(cli_args_iterator)
     CHECK(cli_parse_long("99999999999999999999", 0, LONG_MAX, &v) == -1);
 }
 
-/* ---- the watch display ------------------------------------------------------------------ */
+/* ---- the subcommands' option tables ----------------------------------------------------- */
+
+static const CliCommand *const ALL_COMMANDS[] = {
+    &CLI_CMD_SUBMIT,   &CLI_CMD_LIST,     &CLI_CMD_SHOW,          &CLI_CMD_WATCH,
+    &CLI_CMD_CANCEL,   &CLI_CMD_DELETE,   &CLI_CMD_METRICS,       &CLI_CMD_CLUSTERS,
+    &CLI_CMD_PSEUDO_LABELS, &CLI_CMD_CHECKPOINT, &CLI_CMD_COMPARE,
+};
+
+/* Every table can be walked: no spelling twice (nor one the splitter keeps for itself: -h,
+ * --help, the global options), numbers with a range, choices only on text, help labels that
+ * fit their column. */
+TEST(cli_option_tables)
+{
+    static const char *const reserved[] = {"help", "server", "token", "token-file", "json"};
+    for (size_t k = 0; k < sizeof ALL_COMMANDS / sizeof ALL_COMMANDS[0]; k++) {
+        const CliCommand *c = ALL_COMMANDS[k];
+        char usage[64];
+        snprintf(usage, sizeof usage, "Usage: gsimclr %s", c->name);
+        CHECK_MSG(c->about && strncmp(c->about, usage, strlen(usage)) == 0, "%s", c->name);
+        for (const CliOpt *o = c->opts; o && (o->name || o->short_name); o++) {
+            const char *n = o->name ? o->name : "";
+            char label[96];
+            CHECK_MSG(o->short_name != 'h', "%s: -h", c->name);
+            for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
+                CHECK_MSG(strcmp(n, reserved[r]) != 0, "%s: --%s", c->name, n);
+            for (const CliOpt *p = o + 1; p->name || p->short_name; p++) {
+                CHECK_MSG(!o->name || !p->name || strcmp(o->name, p->name) != 0,
+                          "%s: --%s twice", c->name, n);
+                CHECK_MSG(!o->short_name || o->short_name != p->short_name, "%s: -%c twice",
+                          c->name, o->short_name);
+            }
+            CHECK_MSG(o->kind != CLI_NUMBER || o->min <= o->max, "%s --%s", c->name, n);
+            CHECK_MSG(!o->choices || o->kind == CLI_TEXT, "%s --%s", c->name, n);
+            if (o->help)
+                CHECK_MSG((int)strlen(help_label(label, sizeof label, o)) + 2 < c->help_col,
+                          "%s: '%s' does not fit its column", c->name, label);
+        }
+    }
+}
+
+/* Runs cli_command_parse on a NULL-ended argv with stdout and stderr silenced. It resolves
+ * the server and token too: given here, so the environment plays no part. */
+static int parse_quietly(const CliCommand *c, const char *const *args, void *opts,
+                         CliOperands *out)
+{
+    char *argv[16];
+    int argc = 0, saved[2], devnull = open("/dev/null", O_WRONLY), rc;
+    Cli cli = {.server_opt = "http://127.0.0.1:1", .token_opt = "t"};
+    while (args[argc] && argc < 15) {
+        argv[argc] = (char *)args[argc];
+        argc++;
+    }
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    saved[0] = dup(1);
+    saved[1] = dup(2);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    rc = cli_command_parse(&cli, c, argc, argv, opts, out);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved[0], 1);
+    dup2(saved[1], 2);
+    close(saved[0]);
+    close(saved[1]);
+    close(devnull);
+    if (rc == CLI_GO_ON && !c->resolve_later)
+        CHECK(cli.server && strcmp(cli.server, "http://127.0.0.1:1") == 0 && cli.token &&
+              strcmp(cli.token, "t") == 0);
+    else
+        CHECK(!cli.server && !cli.token);
+    free(cli.server);
+    free(cli.token);
+    return rc;
+}
+
+TEST(cli_option_loop)
+{
+    CliOperands run;
+    ClustersOpts co = {0};
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_CLUSTERS,
+                               (const char *[]){"clusters", "--grid=3", "7", "-ofile", "--n",
+                                                "5", NULL},
+                               &co, &run),
+                 CLI_GO_ON);
+    CHECK(run.id == 7 && co.grid.value == 3 && strcmp(co.grid.text, "3") == 0);
+    CHECK(co.out && strcmp(co.out, "file") == 0 && co.n.value == 5 && !co.scale.text);
+
+    /* submit's overrides keep their command-line order; -f and --wait are stored */
+    CliOverride ov[16];
+    SubmitOpts so = {.overrides = ov};
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_SUBMIT,
+                               (const char *[]){"submit", "--epochs", "2", "--set", "a=1",
+                                                "--method", "simclr", "-f", "x.json", "--wait",
+                                                NULL},
+                               &so, &run),
+                 CLI_GO_ON);
+    CHECK_INT_EQ(so.n_overrides, 3);
+    CHECK(strcmp(ov[0].path, "simclr.epochs") == 0 && ov[0].number && ov[0].value == 2);
+    CHECK(!ov[1].path && strcmp(ov[1].text, "a=1") == 0 && !ov[1].number);
+    CHECK(strcmp(ov[2].path, "method") == 0 && strcmp(ov[2].text, "simclr") == 0);
+    CHECK(so.wait && strcmp(so.file, "x.json") == 0);
+
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_COMPARE, (const char *[]){"compare", "3", "1", "2", NULL},
+                               NULL, &run),
+                 CLI_GO_ON);
+    CHECK(run.n_ids == 3 && run.ids[0] == 3 && run.ids[1] == 1 && run.ids[2] == 2);
+    free(run.ids);
+
+    /* what stops: a help (exit 0) and usage errors (exit 2), leaving nothing to free */
+    ListOpts lo = {0};
+    PseudoLabelsOpts po = {0};
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_SHOW, (const char *[]){"show", "--help", NULL}, NULL,
+                               &run),
+                 CLI_OK);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_LIST, (const char *[]){"list", "--limit", "501", NULL},
+                               &lo, &run),
+                 CLI_USAGE);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_LIST, (const char *[]){"list", "x", NULL}, &lo, &run),
+                 CLI_USAGE);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_PSEUDO_LABELS,
+                               (const char *[]){"pseudo-labels", "1", "--format", "xml", NULL},
+                               &po, &run),
+                 CLI_USAGE);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_SHOW, (const char *[]){"show", NULL}, NULL, &run),
+                 CLI_USAGE);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_SHOW, (const char *[]){"show", "1", "2", NULL}, NULL,
+                               &run),
+                 CLI_USAGE);
+    CHECK_INT_EQ(parse_quietly(&CLI_CMD_COMPARE, (const char *[]){"compare", "1", "x", NULL},
+                               NULL, &run),
+                 CLI_USAGE);
+    CHECK(run.ids == NULL);
+}
+
+/* ---- the progress display (watch, submit --wait) ---------------------------------------- */
 
 static const char *RUN_EV =
     "{\"id\": 3, \"name\": \"demo\", \"status\": \"running\", \"progress\": 0.1, \"stages\": ["
@@ -540,22 +681,22 @@ static const char *END_EV =
     "\"seconds\": 80}], \"result\": {\"linear_top1\": 0.8553, \"knn_top1\": 0.841, "
     "\"purity\": 0.71, \"nmi\": 0.36}}";
 
-static int feed(CliWatch *w, const char *type, const char *data)
+static int feed(CliProgress *w, const char *type, const char *data)
 {
-    return cli_watch_event(w, type, data, strlen(data), "");
+    return cli_progress_event(w, type, data, strlen(data), "");
 }
 
-/* Drives a CliWatch with a run's events and returns what it printed. */
-static char *watch_script(CliWatchMode mode, bool tty, int width, const char *end_data,
+/* Drives a CliProgress with a run's events and returns what it printed. */
+static char *watch_script(CliProgressMode mode, bool tty, int width, const char *end_data,
                           int *exit_code)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CliWatch w;
+    CliProgress w;
     if (!f)
         return strdup("");
-    cli_watch_init(&w, f, mode, tty, width);
+    cli_progress_init(&w, f, mode, tty, width);
     CHECK_INT_EQ(feed(&w, "run", RUN_EV), 0);
     CHECK_INT_EQ(feed(&w, "progress", "{\"stage\": \"dae\", \"epoch\": 1, \"epochs\": 2, "
                                       "\"step\": 2, \"steps\": 4, \"loss\": 0.4, "
@@ -573,18 +714,18 @@ static char *watch_script(CliWatchMode mode, bool tty, int width, const char *en
                  0);
     CHECK_INT_EQ(feed(&w, "mystery", "{}"), 0);
     CHECK_INT_EQ(feed(&w, "end", end_data), 1);
-    CHECK(cli_watch_done(&w));
-    cli_watch_finish(&w);
-    *exit_code = cli_watch_exit_code(&w);
-    cli_watch_free(&w);
+    CHECK(cli_progress_done(&w));
+    cli_progress_finish(&w);
+    *exit_code = cli_progress_exit_code(&w);
+    cli_progress_free(&w);
     fclose(f);
     return buf;
 }
 
-TEST(cli_watch_plain)
+TEST(cli_progress_plain)
 {
     int code;
-    char *out = watch_script(WATCH_HUMAN, false, 80, END_EV, &code);
+    char *out = watch_script(PROGRESS_HUMAN, false, 80, END_EV, &code);
     /* one line per epoch change (not per progress event), one per log, one per stage's end
      * (simclr's end comes only with the end event: no progress of it was ever seen); no
      * escapes */
@@ -600,21 +741,21 @@ TEST(cli_watch_plain)
     CHECK_INT_EQ(code, 0);
     free(out);
 
-    out = watch_script(WATCH_HUMAN, false, 80,
+    out = watch_script(PROGRESS_HUMAN, false, 80,
                        "{\"id\": 3, \"status\": \"failed\", \"error\": \"dae: loss is NaN\"}",
                        &code);
     CHECK_MSG(strstr(out, "run 3 failed: dae: loss is NaN\n") != NULL, "%s", out);
     CHECK_INT_EQ(code, 1);
     free(out);
-    out = watch_script(WATCH_HUMAN, false, 80, "{\"id\": 3, \"status\": \"canceled\"}", &code);
+    out = watch_script(PROGRESS_HUMAN, false, 80, "{\"id\": 3, \"status\": \"canceled\"}", &code);
     CHECK_INT_EQ(code, 1);
     free(out);
 }
 
-TEST(cli_watch_terminal)
+TEST(cli_progress_terminal)
 {
     int code;
-    char *out = watch_script(WATCH_HUMAN, true, 100, END_EV, &code), *p, *line;
+    char *out = watch_script(PROGRESS_HUMAN, true, 100, END_EV, &code), *p, *line;
     int redraws = 0;
     /* a block of 3 lines (run + 2 stages) redrawn by moving up 3 lines and clearing */
     for (p = out; (p = strstr(p, "\033[3A\r\033[J")) != NULL; p++)
@@ -632,7 +773,7 @@ TEST(cli_watch_terminal)
     free(out);
 
     /* a narrow terminal: no line of the block is as wide as the terminal (30 columns) */
-    out = watch_script(WATCH_HUMAN, true, 30, END_EV, &code);
+    out = watch_script(PROGRESS_HUMAN, true, 30, END_EV, &code);
     for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         char *text = strstr(line, "\033[J") ? strstr(line, "\033[J") + 3 : line;
         if (strncmp(text, "dae: ", 5) != 0 && strncmp(text, "run 3 succeeded", 15) != 0)
@@ -641,16 +782,16 @@ TEST(cli_watch_terminal)
     free(out);
 }
 
-TEST(cli_watch_json_and_malformed)
+TEST(cli_progress_json_and_malformed)
 {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    CliWatch w;
+    CliProgress w;
     int lines = 0;
     if (!f)
         return;
-    cli_watch_init(&w, f, WATCH_JSON_EVENTS, false, 80);
+    cli_progress_init(&w, f, PROGRESS_JSON_EVENTS, false, 80);
     /* garbage of every kind: nothing may crash, all is printed as JSON lines */
     CHECK_INT_EQ(feed(&w, "run", "not json"), 0);
     CHECK_INT_EQ(feed(&w, "run", "[1,2]"), 0);
@@ -660,15 +801,15 @@ TEST(cli_watch_json_and_malformed)
                                  "{\"name\": \"e\"}, {\"name\": \"f\"}, {\"name\": \"g\"}, "
                                  "{\"name\": \"h\"}, {\"name\": \"i\"}]}"),
                  0);
-    CHECK_INT_EQ(w.n_stages, CLI_WATCH_MAX_STAGES);
+    CHECK_INT_EQ(w.n_stages, CLI_PROGRESS_MAX_STAGES);
     CHECK_INT_EQ(feed(&w, "progress", "{\"stage\": \"zz\", \"epoch\": 1e300, \"step\": -1e300, "
                                       "\"steps\": 0, \"loss\": \"high\"}"),
                  0);
     CHECK_INT_EQ(feed(&w, "log", "{\"message\": 5}"), 0);
-    CHECK_INT_EQ(cli_watch_event(&w, "end", "{\"status\": \"succeeded\"}", 24, "12"), 1);
-    cli_watch_finish(&w);
-    CHECK_INT_EQ(cli_watch_exit_code(&w), 0);
-    cli_watch_free(&w);
+    CHECK_INT_EQ(cli_progress_event(&w, "end", "{\"status\": \"succeeded\"}", 24, "12"), 1);
+    cli_progress_finish(&w);
+    CHECK_INT_EQ(cli_progress_exit_code(&w), 0);
+    cli_progress_free(&w);
     fclose(f);
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
@@ -687,7 +828,7 @@ TEST(cli_watch_json_and_malformed)
     char small[32];
     snprintf(s.name, sizeof s.name, "simclr");
     snprintf(s.status, sizeof s.status, "running");
-    cli_watch_stage_line(small, sizeof small, &s, 200);
+    cli_progress_stage_line(small, sizeof small, &s, 200);
     CHECK(strlen(small) < sizeof small);
 }
 
