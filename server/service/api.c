@@ -73,7 +73,8 @@ static bool parse_checkpoint(const char *s, size_t n, int64_t *out)
 
 /* The parameters a pattern may name: how a segment is read, and where in ApiCall it goes. A
  * segment that does not parse is a 404 "no <noun> <segment>" (after the method was found
- * allowed), naming the run it belongs to when a {run} came before it. */
+ * allowed), followed by " of <noun> <id>" of the path's first parameter when it is a later
+ * one ("no cluster x of run 3"), or by the hint. */
 typedef struct {
     const char *name;       /* as written in a pattern */
     bool (*parse)(const char *s, size_t n, int64_t *out);
