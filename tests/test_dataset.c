@@ -1,6 +1,7 @@
-/* test_dataset.c — the dataset readers and subsets: all of Fashion-MNIST as installed by
- * dataset-fashion-mnist; small IDX and CIFAR files written in a temporary directory, valid and
- * malformed (plain and gzip), each bad one refused with a message naming the file. */
+/* test_dataset.c — the dataset readers, dataset_info and subsets: all of Fashion-MNIST as
+ * installed by dataset-fashion-mnist; small IDX and CIFAR files written in a temporary
+ * directory, valid and malformed (plain and gzip), each bad one refused with a message naming
+ * the file; and dataset_info's header-only facts about the same files. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -715,4 +716,200 @@ TEST(data_subset_bad_n)
     CHECK_INT_EQ(dataset_subset(&empty, 1, 0, &err), -1);
     dataset_free(&empty);
     dataset_free(&empty); /* twice is harmless */
+}
+
+/* ---- dataset_info: facts from headers and file sizes, nothing loaded ---- */
+
+static int info_is_empty(const DatasetInfo *info)
+{
+    static const DatasetInfo zero;
+    return memcmp(info, &zero, sizeof zero) == 0;
+}
+
+TEST(data_info_fashion_mnist)
+{
+    DatasetInfo info;
+    GsErr err = {{0}};
+    int rc = dataset_info("fashion-mnist", NULL, &info, &err);
+    CHECK_MSG(rc == 0, "dataset_info: %s", err.msg);
+    CHECK_INT_EQ(info.train.n, 60000);
+    CHECK_INT_EQ(info.test.n, 10000);
+    CHECK_INT_EQ(info.train.c, 1);
+    CHECK_INT_EQ(info.train.h, 28);
+    CHECK_INT_EQ(info.train.w, 28);
+    CHECK_INT_EQ(info.test.h, 28);
+    CHECK(info.train.labeled && info.test.labeled);
+    CHECK_INT_EQ(info.classes, 10);
+}
+
+/* An IDX folder: gzip train images, plain train labels, test images without labels. The
+ * test images' pixels are cut short: a header-only reader does not see it (a load would). */
+TEST(data_info_idx_folder)
+{
+    char dir[64], path[160];
+    static uint8_t buf[512];
+    const uint32_t tr[3] = {5, 3, 2}, tl[1] = {5}, te[3] = {4, 3, 2};
+    DatasetInfo info;
+    GsErr err = {{0}};
+    if (make_tmpdir(dir, sizeof dir) < 0) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    CHECK(write_file(path, buf, make_idx(buf, 0x803, tr, 3, 30), 1) == 0);
+    snprintf(path, sizeof path, "%s/train-labels-idx1-ubyte", dir);
+    CHECK(write_file(path, buf, make_idx(buf, 0x801, tl, 1, 5), 0) == 0);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    CHECK(write_file(path, buf, make_idx(buf, 0x803, te, 3, 7), 0) == 0);
+
+    int rc = dataset_info(dir, NULL, &info, &err);
+    CHECK_MSG(rc == 0, "dataset_info: %s", err.msg);
+    CHECK_INT_EQ(info.train.n, 5);
+    CHECK_INT_EQ(info.train.c, 1);
+    CHECK_INT_EQ(info.train.h, 3);
+    CHECK_INT_EQ(info.train.w, 2);
+    CHECK(info.train.labeled);
+    CHECK_INT_EQ(info.test.n, 4);
+    CHECK(!info.test.labeled);
+    CHECK_INT_EQ(info.classes, 0); /* only the labels themselves would tell */
+
+    /* the same folder under a data root, by a relative name; and refused outside it */
+    char root[64];
+    snprintf(root, sizeof root, "%s", dir);
+    *strrchr(root, '/') = 0;
+    rc = dataset_info(strrchr(dir, '/') + 1, root, &info, &err);
+    CHECK_MSG(rc == 0 && info.train.n == 5, "relative: %s", err.msg);
+    CHECK_INT_EQ(dataset_info("/etc", dir, &info, &err), -1);
+    CHECK(info_is_empty(&info));
+
+    /* a bad test header fails the whole answer, naming the file */
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    CHECK(write_file(path, buf, 6, 0) == 0);
+    CHECK_INT_EQ(dataset_info(dir, NULL, &info, &err), -1);
+    CHECK_MSG(strstr(err.msg, "t10k-images") && strstr(err.msg, "truncated"), "'%s'", err.msg);
+    CHECK(info_is_empty(&info));
+    remove_tmpdir(dir);
+}
+
+/* idx_info refuses what idx_load refuses at the header, plain and gzip, and passes what only
+ * the data would betray. */
+TEST(data_info_idx_headers)
+{
+    static const IdxCase header_bad[] = {
+        {"wrong_magic", "magic", 0},
+        {"wrong_ndim", "dimensions", 0},
+        {"truncated_magic", "truncated", 0},
+        {"truncated_header", "truncated", 0},
+        {"empty_file", "truncated", 0},
+        {"zero_images", "zero", 0},
+        {"absurd_image", "absurd", 0},
+        {"label_count_mismatch", "labels", 1},
+        {"labels_wrong_magic", "magic", 1},
+        {"labels_absent", "No such file", 1},
+    };
+    static const char *const data_bad[] = {"truncated_pixels", "trailing_bytes",
+                                           "labels_truncated", "labels_trailing"};
+    char dir[64], ipath[160], lpath[160];
+    if (make_tmpdir(dir, sizeof dir) < 0) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    for (int gz = 0; gz < 2; gz++) {
+        for (size_t k = 0; k < sizeof header_bad / sizeof header_bad[0]; k++) {
+            const IdxCase *c = &header_bad[k];
+            SplitInfo info;
+            GsErr err = {{0}};
+            snprintf(ipath, sizeof ipath, "%s/%s-images-%d", dir, c->name, gz);
+            snprintf(lpath, sizeof lpath, "%s/%s-labels-%d", dir, c->name, gz);
+            if (write_idx_case(c->name, ipath, lpath, gz) < 0) {
+                CHECK_MSG(0, "%s: could not write the test file", c->name);
+                continue;
+            }
+            const char *bad = strrchr(c->bad_labels ? lpath : ipath, '/') + 1;
+            memset(&info, 0x5a, sizeof info);
+            CHECK_MSG(idx_info(&info, ipath, lpath, &err) == -1, "%s (gz=%d): accepted",
+                      c->name, gz);
+            CHECK_MSG(strstr(err.msg, bad) && strstr(err.msg, c->expect),
+                      "%s (gz=%d): message '%s'", c->name, gz, err.msg);
+            CHECK_MSG(info.n == 0 && info.h == 0 && !info.labeled, "%s: info not zeroed",
+                      c->name);
+        }
+        for (size_t k = 0; k < sizeof data_bad / sizeof data_bad[0]; k++) {
+            SplitInfo info;
+            GsErr err = {{0}};
+            snprintf(ipath, sizeof ipath, "%s/%s-images-%d", dir, data_bad[k], gz);
+            snprintf(lpath, sizeof lpath, "%s/%s-labels-%d", dir, data_bad[k], gz);
+            if (write_idx_case(data_bad[k], ipath, lpath, gz) < 0) {
+                CHECK_MSG(0, "%s: could not write the test file", data_bad[k]);
+                continue;
+            }
+            CHECK_MSG(idx_info(&info, ipath, lpath, &err) == 0, "%s (gz=%d): %s", data_bad[k],
+                      gz, err.msg);
+            CHECK(info.n > 0 && info.c == 1 && info.labeled);
+        }
+    }
+    remove_tmpdir(dir);
+}
+
+TEST(data_info_missing)
+{
+    DatasetInfo info;
+    SplitInfo split;
+    GsErr err = {{0}};
+    const char *path = "/tmp/gs-no-such-dir/train-images-idx3-ubyte.gz";
+    CHECK_INT_EQ(idx_info(&split, path, NULL, &err), -1);
+    CHECK_MSG(strstr(err.msg, path) && strstr(err.msg, "No such file"), "'%s'", err.msg);
+    CHECK_INT_EQ(dataset_info("/tmp/gs-no-such-dir", NULL, &info, &err), -1);
+    CHECK_MSG(strstr(err.msg, "gs-no-such-dir"), "'%s'", err.msg);
+    CHECK(info_is_empty(&info));
+
+    /* a folder without a training set */
+    char dir[64];
+    if (make_tmpdir(dir, sizeof dir) < 0) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    CHECK_INT_EQ(dataset_info(dir, NULL, &info, &err), -1);
+    CHECK_MSG(strstr(err.msg, "train-images-idx3-ubyte"), "'%s'", err.msg);
+    CHECK(info_is_empty(&info));
+    remove_tmpdir(dir);
+}
+
+/* A CIFAR-10 folder: counts from the batch sizes; a batch of another size is refused. */
+TEST(data_info_cifar_folder)
+{
+    char dir[64], path[160];
+    int labels[3] = {1, 2, 3};
+    DatasetInfo info;
+    GsErr err = {{0}};
+    if (make_tmpdir(dir, sizeof dir) < 0) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    for (int b = 1; b <= 5; b++) {
+        snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, b);
+        CHECK(write_cifar(path, labels, b <= 2 ? 3 : 1, 0, 0) == 0);
+    }
+    int rc = dataset_info(dir, NULL, &info, &err);
+    CHECK_MSG(rc == 0, "dataset_info: %s", err.msg);
+    CHECK_INT_EQ(info.train.n, 9);
+    CHECK_INT_EQ(info.test.n, 0);
+    CHECK_INT_EQ(info.train.c, 3);
+    CHECK_INT_EQ(info.train.h, 32);
+    CHECK_INT_EQ(info.train.w, 32);
+    CHECK(info.train.labeled);
+    CHECK_INT_EQ(info.classes, 10);
+
+    snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+    CHECK(write_cifar(path, labels, 2, 0, 0) == 0);
+    rc = dataset_info(dir, NULL, &info, &err);
+    CHECK_MSG(rc == 0 && info.test.n == 2, "with test batch: %s", err.msg);
+
+    static uint8_t junk[3074];
+    snprintf(path, sizeof path, "%s/data_batch_4.bin", dir);
+    CHECK(write_file(path, junk, sizeof junk, 0) == 0);
+    CHECK_INT_EQ(dataset_info(dir, NULL, &info, &err), -1);
+    CHECK_MSG(strstr(err.msg, "data_batch_4.bin") && strstr(err.msg, "3074"), "'%s'", err.msg);
+    CHECK(info_is_empty(&info));
+    remove_tmpdir(dir);
 }

@@ -1,5 +1,7 @@
-/* catalog.c — turns a dataset name or folder into its train and test sets, confining folders
- * to the data root after resolving links and "..". It only picks files; the readers parse. */
+/* catalog.c — turns a dataset name or folder into its train and test sets (or, for
+ * dataset_info, into what their headers say), confining folders to the data root after
+ * resolving links and "..". It only picks files; the readers parse. Loading and dataset_info
+ * pick the same files through the same functions, so the facts describe what a run loads. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +13,9 @@
 #include "gs/dataset.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define FASHION_MNIST_CLASSES 10
+#define CIFAR10_CLASSES 10
+#define CIFAR_TRAIN_BATCHES 5
 
 static bool exists(const char *path)
 {
@@ -28,40 +33,99 @@ static bool find_idx(const char *dir, const char *stem, char *out, size_t cap)
     return exists(out);
 }
 
+/* The IDX files of a folder; "" for the optional ones that are absent. The test labels are
+ * looked for only beside test images. */
+typedef struct {
+    char train_images[PATH_MAX + 32], train_labels[PATH_MAX + 32];
+    char test_images[PATH_MAX + 32], test_labels[PATH_MAX + 32];
+} IdxFiles;
+
+static int idx_files(const char *dir, IdxFiles *f, GsErr *err)
+{
+    memset(f, 0, sizeof *f);
+    if (!find_idx(dir, "train-images-idx3-ubyte", f->train_images, sizeof f->train_images))
+        return gs_errf(err, "dataset: %s has no train-images-idx3-ubyte[.gz]", dir);
+    if (!find_idx(dir, "train-labels-idx1-ubyte", f->train_labels, sizeof f->train_labels))
+        f->train_labels[0] = 0;
+    if (!find_idx(dir, "t10k-images-idx3-ubyte", f->test_images, sizeof f->test_images))
+        f->test_images[0] = 0;
+    else if (!find_idx(dir, "t10k-labels-idx1-ubyte", f->test_labels, sizeof f->test_labels))
+        f->test_labels[0] = 0;
+    return 0;
+}
+
+static const char *or_null(const char *path)
+{
+    return *path ? path : NULL;
+}
+
 static int load_idx_dir(const char *dir, Dataset *train, Dataset *test, GsErr *err)
 {
-    char ti[PATH_MAX + 32], tl[PATH_MAX + 32], si[PATH_MAX + 32], sl[PATH_MAX + 32];
-    if (!find_idx(dir, "train-images-idx3-ubyte", ti, sizeof ti))
-        return gs_errf(err, "dataset: %s has no train-images-idx3-ubyte[.gz]", dir);
-    bool labels = find_idx(dir, "train-labels-idx1-ubyte", tl, sizeof tl);
-    if (idx_load(train, ti, labels ? tl : NULL, err))
+    IdxFiles f;
+    if (idx_files(dir, &f, err))
         return -1;
-    if (find_idx(dir, "t10k-images-idx3-ubyte", si, sizeof si)) {
-        bool tlabels = find_idx(dir, "t10k-labels-idx1-ubyte", sl, sizeof sl);
-        if (idx_load(test, si, tlabels ? sl : NULL, err)) {
-            dataset_free(train);
-            return -1;
-        }
+    if (idx_load(train, f.train_images, or_null(f.train_labels), err))
+        return -1;
+    if (*f.test_images && idx_load(test, f.test_images, or_null(f.test_labels), err)) {
+        dataset_free(train);
+        return -1;
     }
     return 0;
 }
 
+static int info_idx_dir(const char *dir, DatasetInfo *info, GsErr *err)
+{
+    IdxFiles f;
+    if (idx_files(dir, &f, err))
+        return -1;
+    if (idx_info(&info->train, f.train_images, or_null(f.train_labels), err))
+        return -1;
+    if (*f.test_images && idx_info(&info->test, f.test_images, or_null(f.test_labels), err))
+        return -1;
+    return 0;
+}
+
+/* The CIFAR-10 batches of a folder: the training batches, and the test batch when present. */
+typedef struct {
+    char train[CIFAR_TRAIN_BATCHES][PATH_MAX + 32], test[PATH_MAX + 32];
+    const char *list[CIFAR_TRAIN_BATCHES];
+    bool has_test;
+} CifarFiles;
+
+static void cifar_files(const char *dir, CifarFiles *f)
+{
+    for (int i = 0; i < CIFAR_TRAIN_BATCHES; i++) {
+        snprintf(f->train[i], sizeof f->train[i], "%s/data_batch_%d.bin", dir, i + 1);
+        f->list[i] = f->train[i];
+    }
+    snprintf(f->test, sizeof f->test, "%s/test_batch.bin", dir);
+    f->has_test = exists(f->test);
+}
+
 static int load_cifar_dir(const char *dir, Dataset *train, Dataset *test, GsErr *err)
 {
-    char paths[5][PATH_MAX + 32], test_path[PATH_MAX + 32];
-    const char *list[5];
-    for (int i = 0; i < 5; i++) {
-        snprintf(paths[i], sizeof paths[i], "%s/data_batch_%d.bin", dir, i + 1);
-        list[i] = paths[i];
-    }
-    if (cifar_load(train, list, 5, 0, err))
+    CifarFiles f;
+    cifar_files(dir, &f);
+    const char *test_list[1] = {f.test};
+    if (cifar_load(train, f.list, CIFAR_TRAIN_BATCHES, 0, err))
         return -1;
-    snprintf(test_path, sizeof test_path, "%s/test_batch.bin", dir);
-    list[0] = test_path;
-    if (exists(test_path) && cifar_load(test, list, 1, 0, err)) {
+    if (f.has_test && cifar_load(test, test_list, 1, 0, err)) {
         dataset_free(train);
         return -1;
     }
+    return 0;
+}
+
+static int info_cifar_dir(const char *dir, DatasetInfo *info, GsErr *err)
+{
+    CifarFiles f;
+    cifar_files(dir, &f);
+    const char *test_list[1] = {f.test};
+    if (cifar_info(&info->train, f.list, CIFAR_TRAIN_BATCHES, 0, err))
+        return -1;
+    if (f.has_test && cifar_info(&info->test, test_list, 1, 0, err))
+        return -1;
+    info->classes = CIFAR10_CLASSES;
     return 0;
 }
 
@@ -197,4 +261,29 @@ int dataset_load_named(const char *name, const char *data_root, Dataset *train, 
     if (is_cifar_dir(real))
         return load_cifar_dir(real, train, test, err);
     return load_idx_dir(real, train, test, err);
+}
+
+int dataset_info(const char *name, const char *data_root, DatasetInfo *info, GsErr *err)
+{
+    char real[PATH_MAX];
+    int forbidden, rc;
+    memset(info, 0, sizeof *info);
+    if (dataset_resolve(name, data_root, real, &forbidden, err))
+        return -1;
+    if (strcmp(name, "fashion-mnist") == 0) {
+        GsErr inner;
+        rc = info_idx_dir(real, info, &inner);
+        if (rc)
+            gs_errf(err, "dataset: fashion-mnist: %s (install the Debian package "
+                         "dataset-fashion-mnist)", inner.msg);
+        else
+            info->classes = FASHION_MNIST_CLASSES;
+    } else if (is_cifar_dir(real)) {
+        rc = info_cifar_dir(real, info, err);
+    } else {
+        rc = info_idx_dir(real, info, err);
+    }
+    if (rc)
+        memset(info, 0, sizeof *info);
+    return rc;
 }

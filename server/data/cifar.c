@@ -2,7 +2,7 @@
  * 3072 pixel bytes, already channel-planar (3, 32, 32). Several files are concatenated in the
  * order given. File sizes are checked (a whole number of records) before anything is allocated,
  * and every label is range-checked, so a file of another format is refused with its name.
- * Must not: leave a half-filled Dataset behind, or exit. */
+ * cifar_info is that size check alone. Must not: leave a half-filled Dataset behind, or exit. */
 #include "gs/dataset.h"
 
 #include <errno.h>
@@ -27,6 +27,48 @@ static int file_size(FILE *f, const char *path, long long *size, GsErr *err)
     return 0;
 }
 
+/* The record count of the files together, from their sizes: each must be a regular file of
+ * a whole, non-zero number of records. */
+static int count_records(const char *const *paths, int n_paths, size_t rec, const char *set,
+                         long long *total, GsErr *err)
+{
+    *total = 0;
+    for (int p = 0; p < n_paths; p++) {
+        long long size = 0;
+        FILE *f = fopen(paths[p], "rb");
+        if (!f)
+            return gs_errf(err, "%s: cannot open: %s", paths[p], strerror(errno));
+        int rc = file_size(f, paths[p], &size, err);
+        fclose(f);
+        if (rc < 0)
+            return -1;
+        if (size == 0 || size % (long long)rec != 0)
+            return gs_errf(err, "%s: size %lld is not a whole number of %zu-byte %s records",
+                           paths[p], size, rec, set);
+        *total += size / (long long)rec;
+        if (*total > INT_MAX)
+            return gs_errf(err, "%s: more than %d records in all", paths[p], INT_MAX);
+    }
+    return 0;
+}
+
+int cifar_info(SplitInfo *info, const char *const *paths, int n_paths, int cifar100, GsErr *err)
+{
+    const size_t rec = (cifar100 ? 2 : 1) + CIFAR_PIXELS;
+    long long total;
+    memset(info, 0, sizeof *info);
+    if (!paths || n_paths <= 0)
+        return gs_errf(err, "cifar_info: no files given");
+    if (count_records(paths, n_paths, rec, cifar100 ? "CIFAR-100" : "CIFAR-10", &total, err) < 0)
+        return -1;
+    info->n = (int)total;
+    info->c = 3;
+    info->h = CIFAR_SIDE;
+    info->w = CIFAR_SIDE;
+    info->labeled = true;
+    return 0;
+}
+
 int cifar_load(Dataset *ds, const char *const *paths, int n_paths, int cifar100, GsErr *err)
 {
     const size_t label_bytes = cifar100 ? 2 : 1, rec = label_bytes + CIFAR_PIXELS;
@@ -43,23 +85,8 @@ int cifar_load(Dataset *ds, const char *const *paths, int n_paths, int cifar100,
 
     /* First pass: sizes only, so the buffers are allocated once and a bad file is found
      * before any big allocation. */
-    for (int p = 0; p < n_paths; p++) {
-        long long size;
-        f = fopen(paths[p], "rb");
-        if (!f)
-            return gs_errf(err, "%s: cannot open: %s", paths[p], strerror(errno));
-        int rc = file_size(f, paths[p], &size, err);
-        fclose(f);
-        f = NULL;
-        if (rc < 0)
-            return -1;
-        if (size == 0 || size % (long long)rec != 0)
-            return gs_errf(err, "%s: size %lld is not a whole number of %zu-byte %s records",
-                           paths[p], size, rec, set);
-        total += size / (long long)rec;
-        if (total > INT_MAX)
-            return gs_errf(err, "%s: more than %d records in all", paths[p], INT_MAX);
-    }
+    if (count_records(paths, n_paths, rec, set, &total, err) < 0)
+        return -1;
 
     pixels = malloc((size_t)total * CIFAR_PIXELS);
     labels = malloc((size_t)total * sizeof *labels);

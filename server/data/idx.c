@@ -1,16 +1,16 @@
 /* idx.c — reader for IDX files (the MNIST family: u8 images n x h x w and u8 labels n),
- * gzip-compressed or plain; zlib's gzread reads both. The header is untrusted: its sizes are
- * checked before any arithmetic, and the buffer grows with the bytes actually read, so a header
- * that claims billions of images in a small file costs a "truncated" error, not a huge malloc.
+ * gzip-compressed or plain (zfile.h reads both). The header is untrusted: its sizes are checked
+ * before any arithmetic, and the buffer grows with the bytes actually read, so a header that
+ * claims billions of images in a small file costs a "truncated" error, not a huge malloc.
  * A file must hold exactly what its header says: short data and trailing bytes are both errors.
- * Must not: leave a half-filled Dataset behind, or exit. */
+ * idx_info stops after the headers. Must not: leave a half-filled Dataset behind, or exit. */
 #include "gs/dataset.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
+
+#include "gs/zfile.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
@@ -21,46 +21,10 @@
 #define IDX_MAX_IMAGE_BYTES (1u << 24)
 /* First allocation; doubled as data arrives, up to the size the header claims. */
 #define IDX_INITIAL_BYTES ((size_t)1 << 26)
-/* gzread takes an unsigned count; stay well below its limit. */
-#define IDX_READ_CHUNK ((size_t)1 << 30)
 
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-/* Reads up to len bytes, looping because gzread may return less than asked before the end.
- * Returns the bytes read, or -1 on a read or decompression error (message in err). A gzip
- * stream that simply stops early is not an error here: it reads short, and zlib keeps
- * Z_BUF_ERROR pending for gz_check_end. */
-static long long gz_read_full(gzFile f, void *buf, size_t len, const char *path, GsErr *err)
-{
-    size_t got = 0;
-    int zerr;
-    while (got < len) {
-        size_t want = len - got < IDX_READ_CHUNK ? len - got : IDX_READ_CHUNK;
-        int r = gzread(f, (unsigned char *)buf + got, (unsigned)want);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    const char *msg = gzerror(f, &zerr);
-    if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
-        gs_errf(err, "%s: read error: %s", path, zerr == Z_ERRNO ? strerror(errno) : msg);
-        return -1;
-    }
-    return (long long)got;
-}
-
-/* After the last byte: a gzip member cut before its trailer (CRC, length) reads in full
- * but leaves "unexpected end of file" behind; the file is damaged, so say so. */
-static int gz_check_end(gzFile f, const char *path, GsErr *err)
-{
-    int zerr;
-    const char *msg = gzerror(f, &zerr);
-    if (zerr != Z_OK)
-        return gs_errf(err, "%s: corrupt gzip stream: %s", path, msg);
-    return 0;
 }
 
 static const char *kind_name(uint32_t magic)
@@ -68,76 +32,73 @@ static const char *kind_name(uint32_t magic)
     return magic == IDX_MAGIC_IMAGES ? "images" : "labels";
 }
 
-/* Opens path, checks its magic against want_magic (ndim = its low byte), reads the dims into
- * dims, then exactly dims[0] * ... bytes into a fresh buffer. */
-static int idx_read(const char *path, uint32_t want_magic, uint32_t *dims, uint8_t **data,
-                    GsErr *err)
+/* Reads and checks the header of the open file f: its magic against want_magic (ndim = its
+ * low byte), then the dims into dims; *total is the byte count of the data they announce. */
+static int idx_read_header(ZFile *f, const char *path, uint32_t want_magic, uint32_t *dims,
+                           size_t *total_out, GsErr *err)
 {
     int ndim = (int)(want_magic & 0xff);
     unsigned char head[16];
-    uint8_t *buf = NULL;
-    *data = NULL;
-
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return gs_errf(err, "%s: cannot open: %s", path,
-                       errno ? strerror(errno) : "out of memory");
-    gzbuffer(f, 1u << 18);
-
     size_t head_len = 4 + 4 * (size_t)ndim;
-    long long got = gz_read_full(f, head, head_len, path, err);
+    long long got = zfile_read(f, head, head_len, err);
     if (got < 0)
-        goto fail;
-    if (got < 4) {
-        gs_errf(err, "%s: truncated header: %lld of 4 magic bytes", path, got);
-        goto fail;
-    }
+        return -1;
+    if (got < 4)
+        return gs_errf(err, "%s: truncated header: %lld of 4 magic bytes", path, got);
     uint32_t magic = be32(head);
     if (magic != want_magic) {
         if (head[0] != 0 || head[1] != 0)
-            gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x (IDX %s): not an IDX file",
-                    path, magic, want_magic, kind_name(want_magic));
-        else if (head[2] != 0x08)
-            gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x: element type 0x%02x is "
-                    "not unsigned byte (0x08)", path, magic, want_magic, head[2]);
-        else
-            gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x: %d dimensions, expected %d "
-                    "for IDX %s", path, magic, want_magic, head[3], ndim, kind_name(want_magic));
-        goto fail;
+            return gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x (IDX %s): not an IDX "
+                           "file", path, magic, want_magic, kind_name(want_magic));
+        if (head[2] != 0x08)
+            return gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x: element type 0x%02x "
+                           "is not unsigned byte (0x08)", path, magic, want_magic, head[2]);
+        return gs_errf(err, "%s: wrong magic 0x%08x, expected 0x%08x: %d dimensions, expected "
+                       "%d for IDX %s", path, magic, want_magic, head[3], ndim,
+                       kind_name(want_magic));
     }
-    if ((size_t)got < head_len) {
-        gs_errf(err, "%s: truncated header: %lld of %zu bytes", path, got, head_len);
-        goto fail;
-    }
+    if ((size_t)got < head_len)
+        return gs_errf(err, "%s: truncated header: %lld of %zu bytes", path, got, head_len);
 
     uint64_t total = 1;
     for (int d = 0; d < ndim; d++) {
         dims[d] = be32(head + 4 + 4 * d);
-        if (dims[d] == 0) {
-            gs_errf(err, "%s: dimension %d is zero", path, d);
-            goto fail;
-        }
+        if (dims[d] == 0)
+            return gs_errf(err, "%s: dimension %d is zero", path, d);
         uint32_t limit = d == 0 ? IDX_MAX_N : IDX_MAX_SIDE;
-        if (dims[d] > limit) {
-            gs_errf(err, "%s: absurd dimension %d: %u (limit %u)", path, d, dims[d], limit);
-            goto fail;
-        }
+        if (dims[d] > limit)
+            return gs_errf(err, "%s: absurd dimension %d: %u (limit %u)", path, d, dims[d],
+                           limit);
         if (d > 0)
             total *= dims[d];
     }
-    if (total > IDX_MAX_IMAGE_BYTES) {
-        gs_errf(err, "%s: absurd image size %llu bytes (limit %u)", path,
-                (unsigned long long)total, IDX_MAX_IMAGE_BYTES);
-        goto fail;
-    }
+    if (total > IDX_MAX_IMAGE_BYTES)
+        return gs_errf(err, "%s: absurd image size %llu bytes (limit %u)", path,
+                       (unsigned long long)total, IDX_MAX_IMAGE_BYTES);
     total *= dims[0]; /* < 2^31 * 2^24: no overflow */
-    if (total > SIZE_MAX) {
-        gs_errf(err, "%s: %llu bytes do not fit in memory", path, (unsigned long long)total);
-        goto fail;
-    }
+    if (total > SIZE_MAX)
+        return gs_errf(err, "%s: %llu bytes do not fit in memory", path,
+                       (unsigned long long)total);
+    *total_out = (size_t)total;
+    return 0;
+}
 
-    size_t want = (size_t)total, cap = want < IDX_INITIAL_BYTES ? want : IDX_INITIAL_BYTES;
+/* Opens path, reads its header (idx_read_header), then exactly the bytes it announces into a
+ * fresh buffer. */
+static int idx_read(const char *path, uint32_t want_magic, uint32_t *dims, uint8_t **data,
+                    GsErr *err)
+{
+    uint8_t *buf = NULL;
+    ZFile *f = NULL;
+    size_t want = 0;
+    *data = NULL;
+
+    if (zfile_open(&f, path, err) < 0)
+        return -1;
+    if (idx_read_header(f, path, want_magic, dims, &want, err) < 0)
+        goto fail;
+
+    size_t cap = want < IDX_INITIAL_BYTES ? want : IDX_INITIAL_BYTES;
     size_t have = 0;
     buf = malloc(cap);
     if (!buf) {
@@ -145,7 +106,7 @@ static int idx_read(const char *path, uint32_t want_magic, uint32_t *dims, uint8
         goto fail;
     }
     for (;;) {
-        got = gz_read_full(f, buf + have, cap - have, path, err);
+        long long got = zfile_read(f, buf + have, cap - have, err);
         if (got < 0)
             goto fail;
         have += (size_t)got;
@@ -166,29 +127,59 @@ static int idx_read(const char *path, uint32_t want_magic, uint32_t *dims, uint8
         goto fail;
     }
     unsigned char extra;
-    got = gz_read_full(f, &extra, 1, path, err);
+    long long got = zfile_read(f, &extra, 1, err);
     if (got < 0)
         goto fail;
     if (got > 0) {
         gs_errf(err, "%s: trailing data after the %zu bytes the header announces", path, want);
         goto fail;
     }
-    if (gz_check_end(f, path, err) < 0)
-        goto fail;
-    int rc = gzclose_r(f);
+    int rc = zfile_finish(f, err);
     f = NULL;
-    if (rc != Z_OK) {
-        gs_errf(err, "%s: close failed (zlib error %d)", path, rc);
+    if (rc < 0)
         goto fail;
-    }
     *data = buf;
     return 0;
 
 fail:
     free(buf);
-    if (f)
-        gzclose_r(f);
+    zfile_close(f);
     return -1;
+}
+
+/* Opens path and checks its header only. */
+static int idx_peek(const char *path, uint32_t want_magic, uint32_t *dims, GsErr *err)
+{
+    ZFile *f;
+    size_t total;
+    if (zfile_open(&f, path, err) < 0)
+        return -1;
+    int rc = idx_read_header(f, path, want_magic, dims, &total, err);
+    zfile_close(f);
+    return rc;
+}
+
+int idx_info(SplitInfo *info, const char *images_path, const char *labels_path, GsErr *err)
+{
+    uint32_t idims[3] = {0}, ldims[1] = {0};
+    memset(info, 0, sizeof *info);
+    if (!images_path)
+        return gs_errf(err, "idx_info: no images path");
+    if (idx_peek(images_path, IDX_MAGIC_IMAGES, idims, err) < 0)
+        return -1;
+    if (labels_path) {
+        if (idx_peek(labels_path, IDX_MAGIC_LABELS, ldims, err) < 0)
+            return -1;
+        if (ldims[0] != idims[0])
+            return gs_errf(err, "%s: %u labels, but %s has %u images", labels_path, ldims[0],
+                           images_path, idims[0]);
+    }
+    info->n = (int)idims[0];
+    info->c = 1;
+    info->h = (int)idims[1];
+    info->w = (int)idims[2];
+    info->labeled = labels_path != NULL;
+    return 0;
 }
 
 int idx_load(Dataset *ds, const char *images_path, const char *labels_path, GsErr *err)

@@ -12,7 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include "gs/zfile.h"
 
 static const uint8_t CKPT_MAGIC[4] = {'G', 'S', 'C', 'K'};
 #define CKPT_HEADER 12
@@ -47,17 +48,9 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-/* zlib's crc32 takes a uInt length, so feed buffers over 4 GiB in pieces. */
 static uint32_t checksum(const uint8_t *p, size_t len)
 {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    while (len > 0) {
-        uInt piece = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, p, piece);
-        p += piece;
-        len -= piece;
-    }
-    return (uint32_t)crc;
+    return zfile_crc32(p, len);
 }
 
 void ckpt_writer_init(CkptWriter *w)

@@ -1,178 +1,243 @@
-/* api.c — the front door of gsimclrd's JSON API (docs/API.md is the contract): the Host and
- * bearer-token checks that run before anything else, the routing table with its 404/405
- * answers, and the helpers every route answers through (JSON bodies, error objects, times).
- * The routes themselves live in api_runs.c, api_clusters.c, api_events.c and api_misc.c.
- * Nothing here blocks: a request is a few store reads and one render. */
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
+/* api.c — the front door of gsimclrd's JSON API (docs/API.md is the contract): the Api
+ * object's life, the Host and bearer-token checks that run before anything else, and THE
+ * ROUTE TABLE (ROUTES below), from which dispatch, the 404 and 405 answers with their Allow
+ * header, and which calls need the token all follow. A new route is one line there plus its
+ * handler (api_handlers.h). The handlers live in api_runs.c, api_events.c, api_clusters.c and
+ * api_misc.c; nothing here renders a run or touches the store. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "api_internal.h"
+#include "api_handlers.h"
+#include "api_reply.h"
 
-/* ---- small helpers -------------------------------------------------------------------- */
+/* ---- the route table ------------------------------------------------------------------ */
 
-static double clock_seconds(clockid_t clock)
+/* Who may call a route when the daemon has a token: anyone (PUBLIC: probes and the page's own
+ * files, which hold no data), anyone on loopback but only token holders when listening beyond
+ * it (READ), or token holders only (WRITE: everything that changes state). */
+typedef enum { ACCESS_PUBLIC, ACCESS_READ, ACCESS_WRITE } Access;
+
+typedef struct {
+    const char *method;     /* "GET" answers HEAD too */
+    /* Segments between slashes: a literal, a parameter of PARAMS ("{run}"), or, last, "*":
+     * the rest of the path, whatever it is. */
+    const char *pattern;
+    ApiHandler *handler;
+    Access access;
+} Route;
+
+/* A path is matched against every pattern; the methods of the routes it matches make the
+ * Allow header of a 405, in this order. A "*" route is the fallback: it takes a path only
+ * when no other pattern matches and the path is outside the API's namespace (API_PREFIX). */
+static const Route ROUTES[] = {
+    {"GET",    "/healthz",                                   api_healthz,            ACCESS_PUBLIC},
+    {"GET",    "/metrics",                                   api_prometheus,         ACCESS_READ},
+    {"GET",    "/v1/runs",                                   api_runs_list,          ACCESS_READ},
+    {"POST",   "/v1/runs",                                   api_runs_post,          ACCESS_WRITE},
+    {"GET",    "/v1/runs/{run}",                             api_run_get,            ACCESS_READ},
+    {"DELETE", "/v1/runs/{run}",                             api_run_delete,         ACCESS_WRITE},
+    {"POST",   "/v1/runs/{run}/cancel",                      api_run_cancel,         ACCESS_WRITE},
+    {"GET",    "/v1/runs/{run}/metrics",                     api_run_metrics,        ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/events",                      api_run_events,         ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/clusters",                    api_run_clusters,       ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/clusters/{cluster}/grid.png", api_run_grid,           ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/pseudo-labels",               api_run_pseudo_labels,  ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/checkpoints",                 api_run_checkpoints,    ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/checkpoints/{checkpoint}",    api_run_checkpoint_get, ACCESS_READ},
+    {"GET",    "/v1/datasets",                               api_datasets,           ACCESS_READ},
+    {"GET",    "/v1/defaults",                               api_defaults,           ACCESS_READ},
+    {"GET",    "/*",                                         api_static,             ACCESS_PUBLIC},
+};
+#define N_ROUTES (int)(sizeof ROUTES / sizeof ROUTES[0])
+
+/* A set of routes is a bit mask over ROUTES. */
+typedef unsigned long long RouteSet;
+_Static_assert(sizeof ROUTES / sizeof ROUTES[0] <= 8 * sizeof(RouteSet),
+               "more routes than a RouteSet holds");
+
+/* Paths in the API's namespace never fall back to the web page's files: an unknown one is a
+ * 404 "no route", so a typo in a client is not answered with a page. */
+#define API_PREFIX "/v1"
+
+static bool parse_checkpoint(const char *s, size_t n, int64_t *out)
 {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-double api_mono(void)
-{
-    return clock_seconds(CLOCK_MONOTONIC);
-}
-
-double api_wall(void)
-{
-    return clock_seconds(CLOCK_REALTIME);
-}
-
-cJSON *api_num(double v)
-{
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
-}
-
-void api_add_num(cJSON *obj, const char *name, double v)
-{
-    cJSON_AddItemToObject(obj, name, api_num(v));
-}
-
-void api_add_id(cJSON *obj, const char *name, int64_t id)
-{
-    cJSON_AddItemToObject(obj, name, cJSON_CreateNumber((double)id));
-}
-
-void api_time_text(double t, char out[32])
-{
-    time_t secs = (time_t)floor(t);
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "1970-01-01T00:00:00Z");
-}
-
-void api_add_time(cJSON *obj, const char *name, double t)
-{
-    char buf[32];
-    if (!isfinite(t) || t <= 0 || t > 253402300799.0) { /* after 9999-12-31: not a time */
-        cJSON_AddNullToObject(obj, name);
-        return;
-    }
-    api_time_text(t, buf);
-    cJSON_AddStringToObject(obj, name, buf);
-}
-
-static bool parse_uint(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        int d = s[i] - '0';
-        if (v > (INT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
-bool api_parse_id(const char *s, size_t len, int64_t *out)
-{
-    return parse_uint(s, len, out) && *out > 0;
-}
-
-bool api_query_int(const HttpRequest *rq, HttpResponse *resp, const char *key, long lo,
-                   long hi, long def, long *out)
-{
-    const char *v = http_query(rq, key);
-    char *end;
-    if (!v) {
-        *out = def;
+    if (n == 6 && memcmp(s, "latest", 6) == 0) {
+        *out = 0;
         return true;
     }
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi || v[0] == ' ' || v[0] == '+') {
-        api_error(resp, 400, "bad_request", key, "%s: must be an integer in %ld..%ld", key,
-                  lo, hi);
-        return false;
+    return api_parse_id(s, n, out);
+}
+
+/* The parameters a pattern may name: how a segment is read, and where in ApiCall it goes. A
+ * segment that does not parse is a 404 "no <noun> <segment>" (after the method was found
+ * allowed), followed by " of <noun> <id>" of the path's first parameter when it is a later
+ * one ("no cluster x of run 3"), or by the hint. */
+typedef struct {
+    const char *name;       /* as written in a pattern */
+    bool (*parse)(const char *s, size_t n, int64_t *out);
+    size_t offset;          /* of its int64_t in ApiCall */
+    const char *noun;
+    const char *hint;       /* added to the 404's message, or NULL */
+} Param;
+
+static const Param PARAMS[] = {
+    {"{run}", api_parse_id, offsetof(ApiCall, run), "run", "(run ids are positive integers)"},
+    {"{cluster}", api_parse_uint, offsetof(ApiCall, cluster), "cluster", NULL},
+    {"{checkpoint}", parse_checkpoint, offsetof(ApiCall, checkpoint), "checkpoint", NULL},
+};
+
+/* ---- matching ------------------------------------------------------------------------- */
+
+static bool seg_equal(const char *a, size_t an, const char *b, size_t bn)
+{
+    return an == bn && memcmp(a, b, an) == 0;
+}
+
+static const Param *param_of(const char *seg, size_t n)
+{
+    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++)
+        if (seg_equal(seg, n, PARAMS[i].name, strlen(PARAMS[i].name)))
+            return &PARAMS[i];
+    return NULL;
+}
+
+static bool is_fallback(const Route *r)
+{
+    size_t n = strlen(r->pattern);
+    return n >= 2 && strcmp(r->pattern + n - 2, "/*") == 0;
+}
+
+/* Walks pattern and path (both start with '/') segment by segment: a literal must be equal, a
+ * parameter takes any non-empty segment, "*" takes the rest. With call set, each parameter is
+ * parsed into it, and one that does not parse is answered 404 in resp (false returned). */
+static bool walk(const char *pattern, const char *path, ApiCall *call, HttpResponse *resp)
+{
+    const char *p = pattern, *q = path;
+    const Param *owner = NULL; /* the first parameter: what later ones belong to */
+    int64_t owner_id = 0;
+    while (*p == '/' && *q == '/') {
+        p++;
+        q++;
+        size_t pn = strcspn(p, "/"), qn = strcspn(q, "/");
+        if (pn == 1 && *p == '*')
+            return true;
+        const Param *param = param_of(p, pn);
+        if (!param && !seg_equal(p, pn, q, qn))
+            return false;
+        if (param && qn == 0)
+            return false;
+        if (param && call) {
+            int64_t v;
+            if (!param->parse(q, qn, &v)) {
+                char text[40], of[64] = "";
+                if (owner)
+                    snprintf(of, sizeof of, " of %s %lld", owner->noun, (long long)owner_id);
+                api_error(resp, 404, "not_found", NULL, "no %s %s%s%s%s", param->noun,
+                          api_shown(text, sizeof text, q, qn), of, param->hint ? " " : "",
+                          param->hint ? param->hint : "");
+                return false;
+            }
+            memcpy((char *)call + param->offset, &v, sizeof v);
+            if (!owner) {
+                owner = param;
+                owner_id = v;
+            }
+        }
+        p += pn;
+        q += qn;
     }
-    *out = x;
-    return true;
+    return *p == 0 && *q == 0;
 }
 
-/* ---- answers -------------------------------------------------------------------------- */
-
-void api_reply_body(HttpResponse *resp, int status, const char *content_type, char *body,
-                    size_t len)
+static bool in_api_namespace(const char *path)
 {
-    resp->status = status;
-    resp->content_type = content_type;
-    resp->body = body;
-    resp->body_len = body ? len : 0;
+    size_t n = strlen(API_PREFIX);
+    return strncmp(path, API_PREFIX, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-/* The last resort when even an error object cannot be built. */
-static void reply_oom(HttpResponse *resp)
+/* The routes whose pattern matches path. */
+static RouteSet routes_for(const char *path)
 {
-    static const char text[] =
-        "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-    char *body = malloc(sizeof text);
-    if (body)
-        memcpy(body, text, sizeof text);
-    api_reply_body(resp, 500, NULL, body, body ? sizeof text - 1 : 0);
+    RouteSet exact = 0, fallback = 0;
+    for (int i = 0; i < N_ROUTES; i++)
+        if (walk(ROUTES[i].pattern, path, NULL, NULL))
+            *(is_fallback(&ROUTES[i]) ? &fallback : &exact) |= 1ull << i;
+    return exact ? exact : in_api_namespace(path) ? 0 : fallback;
 }
 
-void api_reply_json(HttpResponse *resp, int status, cJSON *root)
+static bool is_read(const char *method)
 {
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!text) {
-        reply_oom(resp);
-        return;
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+static bool takes(const Route *r, const char *method)
+{
+    return strcmp(r->method, method) == 0 || (strcmp(r->method, "GET") == 0 && is_read(method));
+}
+
+/* The route of set that takes method, or NULL. */
+static const Route *route_for_method(RouteSet set, const char *method)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if ((set >> i & 1) && takes(&ROUTES[i], method))
+            return &ROUTES[i];
+    return NULL;
+}
+
+static void not_allowed(HttpResponse *resp, const char *method, RouteSet set)
+{
+    char allow[128] = "";
+    size_t len = 0;
+    for (int i = 0; i < N_ROUTES; i++) {
+        if (!(set >> i & 1))
+            continue;
+        const char *m = strcmp(ROUTES[i].method, "GET") == 0 ? "GET, HEAD" : ROUTES[i].method;
+        len += (size_t)snprintf(allow + len, sizeof allow - len, "%s%s", len ? ", " : "", m);
+        if (len >= sizeof allow)
+            break; /* more methods on one path than any route has: cut, never overrun */
     }
-    api_reply_body(resp, status, NULL, text, strlen(text));
+    api_error(resp, 405, "method_not_allowed", NULL, "%s is not allowed here; allowed: %s",
+              method, allow);
+    http_response_header(resp, "Allow", allow);
 }
 
-void api_error(HttpResponse *resp, int status, const char *code, const char *field,
-               const char *fmt, ...)
+static void no_route(HttpResponse *resp, const char *path)
 {
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* a request is answered once: an earlier body (a half-built answer) is dropped */
-    free(resp->body);
-    resp->body = NULL;
-    cJSON *root = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message", msg);
-    if (field)
-        cJSON_AddStringToObject(e, "field", field);
-    api_reply_json(resp, status, root);
+    char buf[96];
+    api_error(resp, 404, "not_found", NULL, "no route %s",
+              api_shown(buf, sizeof buf, path, strlen(path)));
 }
 
-void api_store_error(HttpResponse *resp, const char *what, const GsErr *err)
+/* The table is data a new line can get wrong in ways no compiler sees: an unknown {param}
+ * would be matched as literal text, a second route with the same method and pattern would
+ * never be reached. api_create refuses such a table, so the daemon and every test fail at
+ * start, naming the line. */
+static int routes_check(GsErr *err)
 {
-    api_error(resp, 500, "internal", NULL, "%s: %s", what, err ? err->msg : "failed");
-}
-
-void api_run_lookup_error(HttpResponse *resp, int rc, int64_t id, const char *what,
-                          const GsErr *err)
-{
-    if (rc == STORE_NOT_FOUND)
-        api_error(resp, 404, "not_found", NULL, "no run %lld", (long long)id);
-    else
-        api_store_error(resp, what, err);
+    for (int i = 0; i < N_ROUTES; i++) {
+        const char *pat = ROUTES[i].pattern;
+        if (pat[0] != '/')
+            return gs_errf(err, "api: route %s %s: a pattern starts with /", ROUTES[i].method,
+                           pat);
+        for (const char *p = pat + 1;; p++) {
+            size_t n = strcspn(p, "/");
+            if ((n > 0 && *p == '{' && !param_of(p, n)) || (n == 1 && *p == '*' && p[1]))
+                return gs_errf(err, "api: route %s %s: segment %.*s is not a known parameter "
+                               "or a final *", ROUTES[i].method, pat, (int)n, p);
+            p += n;
+            if (!*p)
+                break;
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(ROUTES[j].method, ROUTES[i].method) == 0 &&
+                strcmp(ROUTES[j].pattern, pat) == 0)
+                return gs_errf(err, "api: route %s %s is in the table twice", ROUTES[i].method,
+                               pat);
+    }
+    return 0;
 }
 
 /* ---- the Api object ------------------------------------------------------------------- */
@@ -193,6 +258,8 @@ int api_create(Api **out, const ApiConfig *cfg, GsErr *err)
     *out = NULL;
     if (!cfg->store || !cfg->jobs)
         return gs_errf(err, "api: a store and a job queue are needed");
+    if (routes_check(err) != 0)
+        return -1;
     Api *api = calloc(1, sizeof *api);
     if (!api)
         return gs_errf(err, "api: out of memory");
@@ -219,9 +286,11 @@ int api_create(Api **out, const ApiConfig *cfg, GsErr *err)
     api->started = api_mono();
     atomic_init(&api->http, NULL);
     atomic_init(&api->shutting_down, 0);
-    pthread_mutex_init(&api->train_mu, NULL);
     pthread_mutex_init(&api->est_mu, NULL);
-    pthread_mutex_init(&api->ds_mu, NULL);
+    if (!oom && trainset_cache_create(&api->train, API_TRAIN_CACHE, cfg->data_root, err) != 0) {
+        api_free(api);
+        return -1;
+    }
     if (oom) {
         api_free(api);
         return gs_errf(err, "api: out of memory");
@@ -247,10 +316,8 @@ void api_free(Api *api)
 {
     if (!api)
         return;
-    api_train_cache_free(api);
-    pthread_mutex_destroy(&api->train_mu);
+    trainset_cache_free(api->train);
     pthread_mutex_destroy(&api->est_mu);
-    pthread_mutex_destroy(&api->ds_mu);
     for (int i = 0; i < api->n_allow_hosts; i++)
         free(api->allow_hosts[i]);
     free(api->allow_hosts);
@@ -325,202 +392,18 @@ static bool token_matches(const Api *api, const char *auth)
     return diff == 0;
 }
 
-static bool is_get(const char *m)
-{
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-}
-
-/* Which requests must carry the token: every one that is not a GET when the daemon has a
- * token, and every GET too when it listens beyond loopback, except /healthz (for probes) and
- * the web page's own files (public code with no data in them; the page asks for the token). */
-static bool needs_token(const Api *api, const HttpRequest *rq)
+/* Whether the call must carry the token, from its route's access. A call no route takes (a
+ * 404 or 405 follows) needs it for any method but GET and HEAD, so only a token holder
+ * learns which routes exist, and for reads as an API read would. */
+static bool needs_token(const Api *api, const char *method, const Route *route)
 {
     if (!api->token)
         return false;
-    if (!is_get(rq->method))
-        return true;
-    if (!api->token_for_reads)
-        return false;
-    const char *p = rq->path;
-    if (strcmp(p, "/healthz") == 0)
-        return false;
-    bool api_route = strcmp(p, "/metrics") == 0 || strcmp(p, "/v1") == 0 ||
-                     strncmp(p, "/v1/", 4) == 0;
-    return api_route;
+    Access access = route ? route->access : is_read(method) ? ACCESS_READ : ACCESS_WRITE;
+    return access == ACCESS_WRITE || (access == ACCESS_READ && api->token_for_reads);
 }
 
-/* ---- routing -------------------------------------------------------------------------- */
-
-static void not_allowed(HttpResponse *resp, const char *method, const char *allow)
-{
-    api_error(resp, 405, "method_not_allowed", NULL, "%s is not allowed here; allowed: %s",
-              method, allow);
-    http_response_header(resp, "Allow", allow);
-}
-
-/* Client text echoed in a message: at most cap - 4 bytes of printable ASCII, so the answer
- * stays short and valid UTF-8 whatever was sent (a path is percent-decoded: "%ff" is a byte). */
-static const char *shown(char *out, size_t cap, const char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 4 < cap; i++)
-        out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-    if (o + 4 >= cap && n > o) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = 0;
-    return out;
-}
-
-static void no_route(HttpResponse *resp, const char *path)
-{
-    char buf[96];
-    api_error(resp, 404, "not_found", NULL, "no route %s",
-              shown(buf, sizeof buf, path, strlen(path)));
-}
-
-#define MAX_SEGS 6
-
-typedef struct {
-    const char *s;
-    size_t n;
-} Seg;
-
-static bool seg_is(const Seg *g, const char *lit)
-{
-    return strlen(lit) == g->n && memcmp(g->s, lit, g->n) == 0;
-}
-
-/* Splits "a/b/c" into segments; false when there are too many or one is empty. */
-static bool split(const char *p, Seg *segs, int *n)
-{
-    *n = 0;
-    while (1) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 0 || *n == MAX_SEGS)
-            return false;
-        segs[*n].s = p;
-        segs[*n].n = len;
-        (*n)++;
-        if (!slash)
-            return true;
-        p = slash + 1;
-    }
-}
-
-static void route_run(Api *api, const HttpRequest *rq, HttpResponse *resp, const Seg *seg,
-                      int n)
-{
-    const char *m = rq->method;
-    bool get = is_get(m);
-    const char *allow = NULL;
-    int64_t id, sub;
-
-    if (n == 2)
-        allow = "GET, HEAD, DELETE";
-    else if (n == 3 && seg_is(&seg[2], "cancel"))
-        allow = "POST";
-    else if ((n == 3 && (seg_is(&seg[2], "metrics") || seg_is(&seg[2], "events") ||
-                         seg_is(&seg[2], "clusters") || seg_is(&seg[2], "pseudo-labels") ||
-                         seg_is(&seg[2], "checkpoints"))) ||
-             (n == 4 && seg_is(&seg[2], "checkpoints")) ||
-             (n == 5 && seg_is(&seg[2], "clusters") && seg_is(&seg[4], "grid.png")))
-        allow = "GET, HEAD";
-    if (!allow) {
-        no_route(resp, rq->path);
-        return;
-    }
-    bool ok = strcmp(allow, "POST") == 0 ? strcmp(m, "POST") == 0
-                                         : get || (n == 2 && strcmp(m, "DELETE") == 0);
-    if (!ok) {
-        not_allowed(resp, m, allow);
-        return;
-    }
-    /* the route exists and takes this method: now the ids */
-    char buf[40];
-    if (!api_parse_id(seg[1].s, seg[1].n, &id)) {
-        api_error(resp, 404, "not_found", NULL, "no run %s (run ids are positive integers)",
-                  shown(buf, sizeof buf, seg[1].s, seg[1].n));
-        return;
-    }
-    if (n == 2) {
-        if (get)
-            api_run_get(api, id, resp);
-        else
-            api_run_delete(api, id, resp);
-    } else if (n == 3) {
-        if (seg_is(&seg[2], "cancel"))
-            api_run_cancel(api, id, resp);
-        else if (seg_is(&seg[2], "metrics"))
-            api_run_metrics(api, id, rq, resp);
-        else if (seg_is(&seg[2], "events"))
-            api_run_events(api, id, rq, resp);
-        else if (seg_is(&seg[2], "clusters"))
-            api_run_clusters(api, id, resp);
-        else if (seg_is(&seg[2], "pseudo-labels"))
-            api_run_pseudo_labels(api, id, rq, resp);
-        else
-            api_run_checkpoints(api, id, resp);
-    } else if (n == 4) {
-        if (seg_is(&seg[3], "latest"))
-            api_run_checkpoint_get(api, id, 0, resp);
-        else if (api_parse_id(seg[3].s, seg[3].n, &sub))
-            api_run_checkpoint_get(api, id, sub, resp);
-        else
-            api_error(resp, 404, "not_found", NULL, "no checkpoint %s of run %lld",
-                      shown(buf, sizeof buf, seg[3].s, seg[3].n), (long long)id);
-    } else {
-        if (parse_uint(seg[3].s, seg[3].n, &sub))
-            api_run_grid(api, id, sub, rq, resp);
-        else
-            api_error(resp, 404, "not_found", NULL, "no cluster %s of run %lld",
-                      shown(buf, sizeof buf, seg[3].s, seg[3].n), (long long)id);
-    }
-}
-
-static void route(Api *api, const HttpRequest *rq, HttpResponse *resp)
-{
-    const char *m = rq->method, *p = rq->path;
-    bool get = is_get(m);
-    Seg seg[MAX_SEGS];
-    int n;
-
-    if (strcmp(p, "/healthz") == 0 || strcmp(p, "/metrics") == 0) {
-        if (!get)
-            not_allowed(resp, m, "GET, HEAD");
-        else if (p[1] == 'h')
-            api_healthz(api, resp);
-        else
-            api_prometheus(api, resp);
-    } else if (strcmp(p, "/v1") != 0 && strncmp(p, "/v1/", 4) != 0) {
-        if (!get)
-            not_allowed(resp, m, "GET, HEAD");
-        else
-            api_static(api, rq, resp);
-    } else if (strncmp(p, "/v1/", 4) != 0 || !split(p + 4, seg, &n)) {
-        no_route(resp, p);
-    } else if (seg_is(&seg[0], "runs") && n == 1) {
-        if (get)
-            api_runs_list(api, rq, resp);
-        else if (strcmp(m, "POST") == 0)
-            api_runs_post(api, rq, resp);
-        else
-            not_allowed(resp, m, "GET, HEAD, POST");
-    } else if (seg_is(&seg[0], "runs")) {
-        route_run(api, rq, resp, seg, n);
-    } else if (n == 1 && (seg_is(&seg[0], "datasets") || seg_is(&seg[0], "defaults"))) {
-        if (!get)
-            not_allowed(resp, m, "GET, HEAD");
-        else if (seg_is(&seg[0], "datasets"))
-            api_datasets(api, resp);
-        else
-            api_defaults(api, resp);
-    } else {
-        no_route(resp, p);
-    }
-}
+/* ---- dispatch ------------------------------------------------------------------------- */
 
 void api_handle(void *ctx, const HttpRequest *rq, HttpResponse *resp)
 {
@@ -535,7 +418,9 @@ void api_handle(void *ctx, const HttpRequest *rq, HttpResponse *resp)
                   "host given with --allow-host)");
         return;
     }
-    if (needs_token(api, rq) && !token_matches(api, rq->authorization)) {
+    RouteSet matched = routes_for(rq->path);
+    const Route *route = route_for_method(matched, rq->method);
+    if (needs_token(api, rq->method, route) && !token_matches(api, rq->authorization)) {
         bool sent = rq->authorization != NULL;
         api_error(resp, 401, "unauthorized", NULL, "%s",
                   sent ? "the bearer token is wrong"
@@ -546,5 +431,17 @@ void api_handle(void *ctx, const HttpRequest *rq, HttpResponse *resp)
                                   : "Bearer realm=\"gsimclrd\"");
         return;
     }
-    route(api, rq, resp);
+    if (!matched) {
+        no_route(resp, rq->path);
+        return;
+    }
+    if (!route) {
+        not_allowed(resp, rq->method, matched);
+        return;
+    }
+    /* the route exists and takes this method: now its parameters */
+    ApiCall call = {.rq = rq};
+    if (!walk(route->pattern, rq->path, &call, resp))
+        return;
+    route->handler(api, &call, resp);
 }

@@ -1,123 +1,18 @@
 /* api_clusters.c — what k-means made of a run's training set: cluster sizes with their
  * majority true label (a diagnostic; training never sees labels), PNG grids of a cluster's
- * members, and the pseudo-labels themselves as CSV or JSON. Grids need the training images:
- * they are loaded as the run itself loads them (pipeline_load_data, so image i is the i-th
- * pseudo-label) and the last two loaded sets are kept, shared by reference count, since a page
- * asks for many clusters of one run in a row and a load costs about 0.3 s. */
+ * members, and the pseudo-labels themselves as CSV or JSON. Grids need the training images,
+ * which come from the train-set cache (trainset_cache.c: loaded as the run loads them, so
+ * image i is the i-th pseudo-label). */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
+#include "api_handlers.h"
+#include "api_reply.h"
 #include "gs/config.h"
 #include "gs/imagegrid.h"
-
-/* ---- the training-set cache ------------------------------------------------------------- */
-
-static bool key_matches(const TrainSet *t, const RunConfig *cfg)
-{
-    return strcmp(t->dataset, cfg->dataset) == 0 && t->subset == cfg->subset &&
-           t->subset_random == cfg->subset_random &&
-           (!cfg->subset_random || t->seed == cfg->seed);
-}
-
-static void train_set_free(TrainSet *t)
-{
-    if (!t)
-        return;
-    dataset_free(&t->train);
-    free(t);
-}
-
-/* Under train_mu: the cached set cfg names with one more reference taken, or NULL. */
-static TrainSet *cache_take(Api *api, const RunConfig *cfg)
-{
-    for (int i = 0; i < API_TRAIN_CACHE; i++) {
-        TrainSet *t = api->train[i];
-        if (t && key_matches(t, cfg)) {
-            t->refs++;
-            t->used = ++api->train_tick;
-            return t;
-        }
-    }
-    return NULL;
-}
-
-/* One reference to the training set cfg names, loading it when no cached one matches. */
-static TrainSet *train_acquire(Api *api, const RunConfig *cfg, GsErr *err)
-{
-    pthread_mutex_lock(&api->train_mu);
-    TrainSet *cached = cache_take(api, cfg);
-    pthread_mutex_unlock(&api->train_mu);
-    if (cached)
-        return cached;
-
-    /* loaded outside the lock: other requests go on meanwhile */
-    TrainSet *ts = calloc(1, sizeof *ts);
-    Dataset test;
-    if (!ts) {
-        gs_errf(err, "out of memory");
-        return NULL;
-    }
-    if (pipeline_load_data(cfg, api->data_root, &ts->train, &test, err) != 0) {
-        free(ts);
-        return NULL;
-    }
-    dataset_free(&test);
-    snprintf(ts->dataset, sizeof ts->dataset, "%s", cfg->dataset);
-    ts->subset = cfg->subset;
-    ts->subset_random = cfg->subset_random;
-    ts->seed = cfg->seed;
-    ts->refs = 1;
-
-    TrainSet *evicted = NULL;
-    pthread_mutex_lock(&api->train_mu);
-    /* another request may have loaded the same set meanwhile: then share theirs */
-    TrainSet *found = cache_take(api, cfg);
-    if (!found) {
-        int slot = 0;
-        for (int i = 0; i < API_TRAIN_CACHE; i++) {
-            if (!api->train[i]) {
-                slot = i;
-                break;
-            }
-            if (api->train[i]->used < api->train[slot]->used)
-                slot = i;
-        }
-        if (api->train[slot] && --api->train[slot]->refs == 0)
-            evicted = api->train[slot];
-        api->train[slot] = ts;
-        ts->refs++; /* the cache's own reference */
-        ts->used = ++api->train_tick;
-    }
-    pthread_mutex_unlock(&api->train_mu);
-    train_set_free(evicted);
-    if (found) {
-        train_set_free(ts);
-        return found;
-    }
-    return ts;
-}
-
-static void train_release(Api *api, TrainSet *t)
-{
-    pthread_mutex_lock(&api->train_mu);
-    bool last = --t->refs == 0;
-    pthread_mutex_unlock(&api->train_mu);
-    if (last)
-        train_set_free(t);
-}
-
-void api_train_cache_free(Api *api)
-{
-    for (int i = 0; i < API_TRAIN_CACHE; i++) {
-        if (api->train[i] && --api->train[i]->refs == 0)
-            train_set_free(api->train[i]);
-        api->train[i] = NULL;
-    }
-}
 
 /* ---- shared reads ----------------------------------------------------------------------- */
 
@@ -178,8 +73,9 @@ static int cluster_count(const int32_t *assign, int n, int k_cfg)
 
 /* ---- GET /v1/runs/{id}/clusters --------------------------------------------------------- */
 
-void api_run_clusters(Api *api, int64_t id, HttpResponse *resp)
+void api_run_clusters(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    int64_t id = call->run;
     RunConfig cfg;
     int32_t *assign, *labels;
     int n;
@@ -269,9 +165,10 @@ void api_run_clusters(Api *api, int64_t id, HttpResponse *resp)
 #define GRID_MAX_IMAGES 256
 #define GRID_COLS 16
 
-void api_run_grid(Api *api, int64_t id, int64_t cluster, const HttpRequest *rq,
-                  HttpResponse *resp)
+void api_run_grid(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
+    int64_t id = call->run, cluster = call->cluster;
     long want, scale;
     RunConfig cfg;
     int32_t *assign, *labels;
@@ -302,25 +199,25 @@ void api_run_grid(Api *api, int64_t id, int64_t cluster, const HttpRequest *rq,
         return;
     }
 
-    TrainSet *ts = train_acquire(api, &cfg, &err);
-    if (!ts) {
+    const Dataset *train = trainset_cache_acquire(api->train, &cfg, &err);
+    if (!train) {
         api_error(resp, 500, "internal", NULL, "loading the training images of run %lld: %s",
                   (long long)id, err.msg);
         return;
     }
-    if (ts->train.n != n) {
+    if (train->n != n) {
         api_error(resp, 500, "internal", NULL,
                   "run %lld: the training set now has %d images but the pseudo-labels %d "
-                  "(the dataset changed on disk)", (long long)id, ts->train.n, n);
-        train_release(api, ts);
+                  "(the dataset changed on disk)", (long long)id, train->n, n);
+        trainset_cache_release(api->train, train);
         return;
     }
     uint8_t *png = NULL;
     size_t png_len = 0;
-    int rc = image_grid_png(ts->train.pixels, ts->train.n, ts->train.c, ts->train.h,
-                            ts->train.w, idx, count, count < GRID_COLS ? count : GRID_COLS,
-                            (int)scale, &png, &png_len, &err);
-    train_release(api, ts);
+    int rc = image_grid_png(train->pixels, train->n, train->c, train->h, train->w, idx, count,
+                            count < GRID_COLS ? count : GRID_COLS, (int)scale, &png, &png_len,
+                            &err);
+    trainset_cache_release(api->train, train);
     if (rc != 0) {
         api_error(resp, 500, "internal", NULL, "drawing the grid: %s", err.msg);
         return;
@@ -330,8 +227,10 @@ void api_run_grid(Api *api, int64_t id, int64_t cluster, const HttpRequest *rq,
 
 /* ---- GET /v1/runs/{id}/pseudo-labels ---------------------------------------------------- */
 
-void api_run_pseudo_labels(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *resp)
+void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
+    int64_t id = call->run;
     const char *format = http_query(rq, "format");
     bool json = format && strcmp(format, "json") == 0;
     int32_t *assign, *labels;

@@ -5,14 +5,15 @@
  * pieces as small as it likes. It never waits: with nothing new it returns 0 and the
  * connection sleeps until the workers wake the server or its one-second tick. Polls are
  * rate-limited to 4 per second per stream, so a run reporting every step costs each watcher
- * at most four rounds of store reads a second. */
-#include <math.h>
+ * at most four rounds of store reads a second. Every JSON it sends is rendered by
+ * api_render.c, the same renderer as GET /v1/runs/{id}. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
+#include "api_handlers.h"
+#include "api_render.h"
 
 #define POLL_MIN_S 0.25      /* at most 4 polls (and progress events) a second */
 #define POLL_MAX_S 1.0       /* and at least one a second, whatever the version says */
@@ -87,32 +88,6 @@ static void out_event(Stream *s, const char *name, int64_t id, cJSON *data)
     free(text);
 }
 
-static cJSON *event_json(const StoreEvent *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    api_add_id(o, "id", e->id);
-    api_add_time(o, "time", e->time);
-    cJSON_AddStringToObject(o, "kind", e->kind);
-    cJSON_AddStringToObject(o, "message", e->message ? e->message : "");
-    return o;
-}
-
-static cJSON *progress_json(const StageProgress *p, double progress)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "stage", (unsigned)p->stage < STAGE_COUNT ? STAGE_NAMES[p->stage]
-                                                                         : "unknown");
-    cJSON_AddNumberToObject(o, "epoch", p->epoch);
-    cJSON_AddNumberToObject(o, "epochs", p->epochs);
-    cJSON_AddNumberToObject(o, "step", (double)p->step);
-    cJSON_AddNumberToObject(o, "steps", (double)p->steps);
-    api_add_num(o, "loss", p->loss);
-    api_add_num(o, "items_per_s", p->items_per_s);
-    api_add_num(o, "eta_s", p->eta_s);
-    api_add_num(o, "progress", progress);
-    return o;
-}
-
 /* The newest metric id of the run: the stream starts after it (history is at /metrics). */
 static int64_t newest_metric(Api *api, int64_t run)
 {
@@ -146,23 +121,20 @@ static void poll_run(Stream *s, uint64_t version, double now)
     s->last_poll = now;
 
     /* the run as a watcher sees it now, and whether its status or a stage's changed */
-    cJSON *run = api_run_json(api, &r, st, false);
-    const cJSON *stages = cJSON_GetObjectItemCaseSensitive(run, "stages");
+    RunView view;
+    api_run_view(api, &r, st, &view);
+    cJSON *run = api_run_view_json(&r, &view, false);
     bool changed = s->status != (int)r.status;
     for (int i = 0; i < STAGE_COUNT; i++) {
-        const cJSON *ss = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(stages, i),
-                                                           "status");
-        int code = -1;
-        for (int k = 0; k < SS_COUNT && cJSON_IsString(ss); k++)
-            if (strcmp(ss->valuestring, STAGE_STATUS_NAMES[k]) == 0)
-                code = k;
-        if (code != s->stage_status[i])
+        /* as rendered: a status outside the names shows as "pending" */
+        unsigned code = (unsigned)view.stages[i].status;
+        int shown = code < SS_COUNT ? (int)code : SS_PENDING;
+        if (shown != s->stage_status[i])
             changed = true;
-        s->stage_status[i] = code;
+        s->stage_status[i] = shown;
     }
     s->status = (int)r.status;
-    const cJSON *pj = cJSON_GetObjectItemCaseSensitive(run, "progress");
-    double progress = cJSON_IsNumber(pj) ? pj->valuedouble : NAN;
+    double progress = view.progress;
 
     if (!s->started) {
         s->started = true;
@@ -177,7 +149,7 @@ static void poll_run(Stream *s, uint64_t version, double now)
     int n = 0;
     if (store_events_get(api->store, s->run, s->last_event, EVENTS_PER_POLL, &ev, &n, &err) == 0) {
         for (int i = 0; i < n; i++) {
-            out_event(s, "log", ev[i].id, event_json(&ev[i]));
+            out_event(s, "log", ev[i].id, api_log_json(&ev[i]));
             s->last_event = ev[i].id;
         }
         if (n == EVENTS_PER_POLL)
@@ -200,7 +172,7 @@ static void poll_run(Stream *s, uint64_t version, double now)
     bool terminal = run_status_terminal(r.status);
     StageProgress live;
     if (!terminal && version != s->version && jobs_live(api->jobs, s->run, &live))
-        out_event(s, "progress", 0, progress_json(&live, progress));
+        out_event(s, "progress", 0, api_progress_json(&live, progress));
     s->version = version;
     if (changed)
         out_event(s, "run", 0, cJSON_Duplicate(run, 1));
@@ -269,8 +241,10 @@ static void stream_free(void *ctx)
     free(s);
 }
 
-void api_run_events(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *resp)
+void api_run_events(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
+    int64_t id = call->run;
     if (api_require_run(api, id, resp) != 0)
         return;
     Stream *s = calloc(1, sizeof *s);

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "api_internal.h"
+#include "api_handlers.h"
+#include "api_reply.h"
 #include "gs/config.h"
 
 #define STATIC_MAX_BYTES (32L << 20)
@@ -20,48 +21,14 @@
 
 /* ---- GET /v1/datasets ------------------------------------------------------------------- */
 
-/* Fashion-MNIST's figures, read once (a load takes about 0.3 s; the answer never changes). */
-static void fashion_figures(Api *api)
-{
-    pthread_mutex_lock(&api->ds_mu);
-    if (!api->ds_known) {
-        Dataset train, test;
-        GsErr err;
-        if (dataset_load_named("fashion-mnist", NULL, &train, &test, &err) == 0) {
-            api->ds_available = true;
-            api->ds_train = train.n;
-            api->ds_test = test.n;
-            api->ds_c = train.c;
-            api->ds_h = train.h;
-            api->ds_w = train.w;
-            api->ds_classes = train.n_classes;
-            dataset_free(&train);
-            dataset_free(&test);
-        } else {
-            snprintf(api->ds_error, sizeof api->ds_error, "%s", err.msg);
-        }
-        api->ds_known = true;
-    }
-    pthread_mutex_unlock(&api->ds_mu);
-}
-
-int api_fashion_train_size(Api *api)
-{
-    /* never waits for the first /v1/datasets' load: 0 ("not known yet") meanwhile */
-    if (pthread_mutex_trylock(&api->ds_mu) != 0)
-        return 0;
-    int n = api->ds_known && api->ds_available ? api->ds_train : 0;
-    pthread_mutex_unlock(&api->ds_mu);
-    return n;
-}
-
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The folders directly under the data root that hold a dataset, by their path (what a run's
- * "dataset" field takes). Their sizes are not read: that would mean loading them. */
+ * "dataset" field takes). Listed without figures, as docs/API.md has them; dataset_info could
+ * tell them now, but that would be a change of the API. */
 static void add_root_folders(Api *api, cJSON *arr)
 {
     char root[PATH_MAX];
@@ -94,9 +61,13 @@ static void add_root_folders(Api *api, cJSON *arr)
     }
 }
 
-void api_datasets(Api *api, HttpResponse *resp)
+void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp)
 {
-    fashion_figures(api);
+    DatasetInfo info;
+    GsErr err;
+    (void)call;
+    /* headers only: the named dataset's figures never need its images */
+    bool available = dataset_info("fashion-mnist", NULL, &info, &err) == 0;
     cJSON *root = cJSON_CreateObject();
     if (api->data_root)
         cJSON_AddStringToObject(root, "data_root", api->data_root);
@@ -105,16 +76,16 @@ void api_datasets(Api *api, HttpResponse *resp)
     cJSON *arr = cJSON_AddArrayToObject(root, "datasets");
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", "fashion-mnist");
-    cJSON_AddBoolToObject(o, "available", api->ds_available);
-    if (api->ds_available) {
-        cJSON_AddNumberToObject(o, "train", api->ds_train);
-        cJSON_AddNumberToObject(o, "test", api->ds_test);
-        cJSON_AddNumberToObject(o, "channels", api->ds_c);
-        cJSON_AddNumberToObject(o, "height", api->ds_h);
-        cJSON_AddNumberToObject(o, "width", api->ds_w);
-        cJSON_AddNumberToObject(o, "classes", api->ds_classes);
+    cJSON_AddBoolToObject(o, "available", available);
+    if (available) {
+        cJSON_AddNumberToObject(o, "train", info.train.n);
+        cJSON_AddNumberToObject(o, "test", info.test.n);
+        cJSON_AddNumberToObject(o, "channels", info.train.c);
+        cJSON_AddNumberToObject(o, "height", info.train.h);
+        cJSON_AddNumberToObject(o, "width", info.train.w);
+        cJSON_AddNumberToObject(o, "classes", info.classes);
     } else {
-        cJSON_AddStringToObject(o, "error", api->ds_error);
+        cJSON_AddStringToObject(o, "error", err.msg);
     }
     cJSON_AddItemToArray(arr, o);
     add_root_folders(api, arr);
@@ -142,8 +113,9 @@ static char *read_small_file(const char *path, long max, size_t *len)
     return buf;
 }
 
-void api_defaults(Api *api, HttpResponse *resp)
+void api_defaults(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    (void)call;
     static const char *const presets[] = {"gsimclr", "simclr", "quick"};
     RunConfig cfg;
     run_config_defaults(&cfg);
@@ -183,8 +155,9 @@ void api_defaults(Api *api, HttpResponse *resp)
 
 /* ---- GET /healthz ----------------------------------------------------------------------- */
 
-void api_healthz(Api *api, HttpResponse *resp)
+void api_healthz(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    (void)call;
     long counts[RUN_STATUS_COUNT];
     JobsStats js;
     GsErr err;
@@ -247,8 +220,9 @@ static void metric_head(Text *t, const char *name, const char *type, const char 
     text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void api_prometheus(Api *api, HttpResponse *resp)
+void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    (void)call;
     long counts[RUN_STATUS_COUNT];
     JobsStats js;
     HttpStats hs = {0};
@@ -337,8 +311,9 @@ static bool path_is_clean(const char *p)
     return true;
 }
 
-void api_static(Api *api, const HttpRequest *rq, HttpResponse *resp)
+void api_static(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
     char root[PATH_MAX], want[PATH_MAX], real[PATH_MAX];
     const char *p = rq->path;
     struct stat st;

@@ -1,224 +1,24 @@
-/* api_runs.c — the run routes: submit (validated config, dataset confined to the data root,
- * nothing stored on any 4xx), list, one run with the worker's live progress overlaid, cancel,
- * delete, metrics and checkpoints. GET /v1/runs/{id} is the hot path (the page and the CLI
- * poll it while a run trains): two prepared reads, a lock-protected peek at the worker, and
- * one cJSON render, with the stored config and result embedded as raw JSON text, unparsed. */
-#include <ctype.h>
+/* api_runs.c — the run routes: POST /v1/runs (validated config, dataset confined to the data
+ * root, nothing stored on any 4xx), list, one run, cancel, delete, metrics and checkpoints.
+ * GET /v1/runs/{id} is the hot path (the page and the CLI poll it while a run trains): two
+ * prepared reads, a lock-protected peek at the worker, and one render (api_render.c), with
+ * the stored config and result embedded as raw JSON text, unparsed. Rendering lives in
+ * api_render.c and answering in api_reply.c; this file decides what to read and write. */
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "api_internal.h"
+#include "api_handlers.h"
+#include "api_render.h"
 #include "gs/config.h"
-
-/* ---- progress --------------------------------------------------------------------------- */
-
-/* Steps each stage will take, from the run's configuration, for the stages that have not
- * reported their own count yet (the same formulas as the stages: the autoencoder rounds the
- * last batch up, SimCLR drops it, eval counts one step per embedded node plus one). */
-static void estimate_steps(Api *api, const RunConfig *cfg, long out[STAGE_COUNT])
-{
-    long n = 0;
-    if (strcmp(cfg->dataset, "fashion-mnist") == 0) {
-        n = api_fashion_train_size(api);
-        if (n <= 0)
-            n = 60000;
-    }
-    if (cfg->subset > 0 && (n == 0 || cfg->subset < n))
-        n = cfg->subset;
-    if (n == 0)
-        n = 60000; /* an unknown folder: a guess, corrected once the stage reports */
-    long db = cfg->dae.batch > 0 ? cfg->dae.batch : 1;
-    long sb = cfg->simclr.batch > 0 ? cfg->simclr.batch : 1;
-    out[STAGE_DAE] = (long)cfg->dae.epochs * ((n + db - 1) / db);
-    out[STAGE_KMEANS] = 1;
-    out[STAGE_SIMCLR] = (long)cfg->simclr.epochs * (n / sb > 0 ? n / sb : 1);
-    out[STAGE_EVAL] = 3;
-}
-
-/* The cached estimate of run id, computing it from config_json (or the stored run when that
- * is NULL) on a miss. false when it cannot be had. */
-static bool step_estimate(Api *api, int64_t id, const char *config_json, long out[STAGE_COUNT])
-{
-    pthread_mutex_lock(&api->est_mu);
-    for (int i = 0; i < API_EST_CACHE; i++) {
-        if (api->est[i].run == id) {
-            memcpy(out, api->est[i].steps, sizeof api->est[i].steps);
-            pthread_mutex_unlock(&api->est_mu);
-            return true;
-        }
-    }
-    pthread_mutex_unlock(&api->est_mu);
-
-    StoreRun r = {0};
-    GsErr err;
-    RunConfig cfg;
-    bool have = false;
-    if (!config_json) {
-        if (store_run_get(api->store, id, &r, &err) != 0)
-            return false;
-        config_json = r.config_json;
-    }
-    if (config_json && run_config_parse(&cfg, config_json, strlen(config_json), &err) == 0) {
-        estimate_steps(api, &cfg, out);
-        have = true;
-    }
-    store_run_free(&r);
-    if (!have)
-        return false;
-    pthread_mutex_lock(&api->est_mu);
-    api->est[api->est_next].run = id;
-    memcpy(api->est[api->est_next].steps, out, sizeof api->est[0].steps);
-    api->est_next = (api->est_next + 1) % API_EST_CACHE;
-    pthread_mutex_unlock(&api->est_mu);
-    return true;
-}
-
-/* Done steps over all steps of the stages the run has (not skipped): a stage that has
- * reported counts with its own figures, one still pending with the estimate. */
-static double run_progress(Api *api, const StoreRun *r, const StoreStage st[STAGE_COUNT])
-{
-    long est[STAGE_COUNT];
-    bool have_est = false, need_est = false;
-    double done = 0, total = 0;
-    if (r->status == RUN_SUCCEEDED)
-        return 1.0;
-    for (int s = 0; s < STAGE_COUNT; s++)
-        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED && st[s].steps <= 0)
-            need_est = true;
-    if (need_est)
-        have_est = step_estimate(api, r->id, r->config_json, est);
-    for (int s = 0; s < STAGE_COUNT; s++) {
-        if (st[s].status == SS_SKIPPED)
-            continue;
-        if (st[s].steps > 0) {
-            double steps = (double)st[s].steps;
-            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].step;
-            done += step < 0 ? 0 : step > steps ? steps : step;
-            total += steps;
-        } else if (have_est) {
-            total += (double)est[s];
-            if (st[s].status == SS_SUCCEEDED)
-                done += (double)est[s];
-        } else {
-            /* no figures at all: the stage weighs one step */
-            total += 1;
-            if (st[s].status == SS_SUCCEEDED)
-                done += 1;
-        }
-    }
-    return total > 0 ? done / total : 0;
-}
-
-/* ---- rendering -------------------------------------------------------------------------- */
-
-static cJSON *stage_json(int s, const StoreStage *st)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", STAGE_NAMES[s]);
-    cJSON_AddStringToObject(o, "status", (unsigned)st->status < SS_COUNT
-                                             ? STAGE_STATUS_NAMES[st->status] : "pending");
-    cJSON_AddNumberToObject(o, "epoch", st->epoch);
-    cJSON_AddNumberToObject(o, "epochs", st->epochs);
-    cJSON_AddNumberToObject(o, "step", (double)st->step);
-    cJSON_AddNumberToObject(o, "steps", (double)st->steps);
-    api_add_num(o, "loss", st->loss);
-    api_add_num(o, "items_per_s", st->items_per_s);
-    api_add_num(o, "eta_s", st->eta_s);
-    api_add_num(o, "seconds", st->seconds);
-    api_add_time(o, "started_at", st->started_at);
-    api_add_time(o, "finished_at", st->finished_at);
-    return o;
-}
-
-cJSON *api_run_json(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COUNT],
-                    bool with_config)
-{
-    StoreStage st[STAGE_COUNT];
-    StageProgress live;
-    int running = -1;
-    memcpy(st, stored, sizeof st);
-    if (r->status == RUN_RUNNING && jobs_live(api->jobs, r->id, &live) && live.stage >= 0 &&
-        live.stage < STAGE_COUNT) {
-        StoreStage *s = &st[live.stage];
-        running = live.stage;
-        s->status = SS_RUNNING;
-        s->epoch = live.epoch;
-        s->epochs = live.epochs;
-        s->step = live.step;
-        s->steps = live.steps;
-        s->loss = live.loss;
-        s->items_per_s = live.items_per_s;
-        s->eta_s = live.eta_s;
-    } else if (r->status == RUN_RUNNING) {
-        for (int s = 0; s < STAGE_COUNT && running < 0; s++)
-            if (st[s].status == SS_RUNNING)
-                running = s;
-    }
-
-    cJSON *o = cJSON_CreateObject();
-    api_add_id(o, "id", r->id);
-    cJSON_AddStringToObject(o, "name", r->name);
-    cJSON_AddStringToObject(o, "method", r->method);
-    cJSON_AddStringToObject(o, "status", (unsigned)r->status < RUN_STATUS_COUNT
-                                             ? RUN_STATUS_NAMES[r->status] : "failed");
-    api_add_time(o, "created_at", r->created_at);
-    api_add_time(o, "started_at", r->started_at);
-    api_add_time(o, "finished_at", r->finished_at);
-    if (r->error)
-        cJSON_AddStringToObject(o, "error", r->error);
-    else
-        cJSON_AddNullToObject(o, "error");
-    cJSON_AddBoolToObject(o, "cancel_requested", r->cancel_requested);
-    cJSON_AddNumberToObject(o, "resumes", r->resumes);
-    api_add_num(o, "progress", run_progress(api, r, st));
-    if (running >= 0)
-        cJSON_AddStringToObject(o, "stage", STAGE_NAMES[running]);
-    else
-        cJSON_AddNullToObject(o, "stage");
-    cJSON *arr = cJSON_AddArrayToObject(o, "stages");
-    for (int s = 0; s < STAGE_COUNT; s++)
-        cJSON_AddItemToArray(arr, stage_json(s, &st[s]));
-    /* both texts were written by this daemon (run_result_to_json, run_config_to_json) */
-    if (r->result_json && *r->result_json)
-        cJSON_AddRawToObject(o, "result", r->result_json);
-    else
-        cJSON_AddNullToObject(o, "result");
-    if (with_config) {
-        if (r->config_json && *r->config_json)
-            cJSON_AddRawToObject(o, "config", r->config_json);
-        else
-            cJSON_AddNullToObject(o, "config");
-    }
-    return o;
-}
-
-int api_run_load_json(Api *api, int64_t id, bool with_config, cJSON **out, RunStatus *status,
-                      GsErr *err)
-{
-    StoreRun r = {0};
-    StoreStage st[STAGE_COUNT];
-    int rc = store_run_get(api->store, id, &r, err);
-    if (rc != 0)
-        return rc;
-    rc = store_stages_get(api->store, id, st, err);
-    if (rc == 0) {
-        *out = api_run_json(api, &r, st, with_config);
-        if (status)
-            *status = r.status;
-    }
-    store_run_free(&r);
-    return rc;
-}
 
 static void reply_run(Api *api, int64_t id, int status, HttpResponse *resp)
 {
     GsErr err;
     cJSON *o = NULL;
-    int rc = api_run_load_json(api, id, true, &o, NULL, &err);
+    int rc = api_run_load_json(api, id, true, &o, &err);
     if (rc != 0) {
         api_run_lookup_error(resp, rc, id, "reading the run", &err);
         return;
@@ -263,8 +63,9 @@ static void config_error(HttpResponse *resp, const GsErr *err)
         api_error(resp, 400, "invalid_config", field, "%s", err->msg);
 }
 
-void api_runs_post(Api *api, const HttpRequest *rq, HttpResponse *resp)
+void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
     RunConfig cfg;
     GsErr err;
     int forbidden = 0;
@@ -319,8 +120,9 @@ void api_runs_post(Api *api, const HttpRequest *rq, HttpResponse *resp)
 
 /* ---- GET /v1/runs ----------------------------------------------------------------------- */
 
-void api_runs_list(Api *api, const HttpRequest *rq, HttpResponse *resp)
+void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    const HttpRequest *rq = call->rq;
     StoreRunFilter f = {.status = -1};
     long limit, offset;
     const char *status = http_query(rq, "status"), *method = http_query(rq, "method");
@@ -371,9 +173,9 @@ void api_runs_list(Api *api, const HttpRequest *rq, HttpResponse *resp)
 
 /* ---- one run ---------------------------------------------------------------------------- */
 
-void api_run_get(Api *api, int64_t id, HttpResponse *resp)
+void api_run_get(Api *api, const ApiCall *call, HttpResponse *resp)
 {
-    reply_run(api, id, 200, resp);
+    reply_run(api, call->run, 200, resp);
 }
 
 static void wake_streams(Api *api)
@@ -383,8 +185,9 @@ static void wake_streams(Api *api)
         http_server_wake(http);
 }
 
-void api_run_cancel(Api *api, int64_t id, HttpResponse *resp)
+void api_run_cancel(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    int64_t id = call->run;
     GsErr err;
     bool now_canceled = false;
     int rc = store_run_request_cancel(api->store, id, &now_canceled, &err);
@@ -402,8 +205,9 @@ void api_run_cancel(Api *api, int64_t id, HttpResponse *resp)
     reply_run(api, id, 200, resp);
 }
 
-void api_run_delete(Api *api, int64_t id, HttpResponse *resp)
+void api_run_delete(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    int64_t id = call->run;
     GsErr err;
     int rc = store_run_delete(api->store, id, &err);
     if (rc == STORE_CONFLICT) {
@@ -420,35 +224,12 @@ void api_run_delete(Api *api, int64_t id, HttpResponse *resp)
     api_reply_body(resp, 204, NULL, NULL, 0);
 }
 
-int api_require_run(Api *api, int64_t id, HttpResponse *resp)
-{
-    StoreRun r = {0};
-    GsErr err;
-    int rc = store_run_get(api->store, id, &r, &err);
-    store_run_free(&r);
-    if (rc != 0)
-        api_run_lookup_error(resp, rc, id, "reading the run", &err);
-    return rc;
-}
-
 /* ---- metrics ---------------------------------------------------------------------------- */
 
-cJSON *api_metric_json(const StoreMetric *m)
+void api_run_metrics(Api *api, const ApiCall *call, HttpResponse *resp)
 {
-    cJSON *o = cJSON_CreateObject();
-    api_add_id(o, "id", m->id);
-    cJSON_AddStringToObject(o, "stage", (unsigned)m->stage < STAGE_COUNT ? STAGE_NAMES[m->stage]
-                                                                         : "unknown");
-    cJSON_AddNumberToObject(o, "epoch", m->epoch);
-    cJSON_AddNumberToObject(o, "step", (double)m->step);
-    cJSON_AddStringToObject(o, "name", m->name);
-    api_add_num(o, "value", m->value);
-    api_add_time(o, "time", m->time);
-    return o;
-}
-
-void api_run_metrics(Api *api, int64_t id, const HttpRequest *rq, HttpResponse *resp)
-{
+    const HttpRequest *rq = call->rq;
+    int64_t id = call->run;
     const char *stage_name = http_query(rq, "stage"), *name = http_query(rq, "name");
     int stage = -1;
     long after, limit;
@@ -501,8 +282,9 @@ static int by_id_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-void api_run_checkpoints(Api *api, int64_t id, HttpResponse *resp)
+void api_run_checkpoints(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    int64_t id = call->run;
     StoreCheckpoint *c = NULL;
     int n = 0;
     GsErr err;
@@ -536,8 +318,9 @@ void api_run_checkpoints(Api *api, int64_t id, HttpResponse *resp)
     api_reply_json(resp, 200, root);
 }
 
-void api_run_checkpoint_get(Api *api, int64_t id, int64_t cid, HttpResponse *resp)
+void api_run_checkpoint_get(Api *api, const ApiCall *call, HttpResponse *resp)
 {
+    int64_t id = call->run, cid = call->checkpoint;
     StoreCheckpoint meta;
     void *blob = NULL;
     size_t len = 0;
