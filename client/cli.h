@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CLI_VERSION "0.4.0"
 #define CLI_DEFAULT_SERVER "http://127.0.0.1:8470"
 
 /* Exit codes. */

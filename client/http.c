@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 
+#include "gs/version.h"
 #include "http.h"
 
 enum { SINK_OK, SINK_TOO_LARGE, SINK_OOM, SINK_WRITE, SINK_STOPPED };
@@ -200,7 +201,7 @@ static int perform(const Cli *cli, const char *method, const char *path, const c
     curl_easy_setopt(sink->h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(sink->h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(sink->h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(sink->h, CURLOPT_USERAGENT, "gsimclr/" CLI_VERSION);
+    curl_easy_setopt(sink->h, CURLOPT_USERAGENT, "gsimclr/" GS_VERSION);
     curl_easy_setopt(sink->h, CURLOPT_CONNECTTIMEOUT, CLI_HTTP_CONNECT_S);
     curl_easy_setopt(sink->h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(sink->h, CURLOPT_WRITEDATA, sink);

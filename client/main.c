@@ -11,6 +11,7 @@
 #include "args.h"
 #include "cli.h"
 #include "commands.h"
+#include "gs/version.h"
 #include "http.h"
 
 /* A subcommand: its command line (commands.c) and what runs it. */
@@ -46,7 +47,7 @@ static int print_version(void *opts, const CliOpt *o, const char *text, long num
     (void)o;
     (void)text;
     (void)number;
-    printf("gsimclr %s (libcurl %s)\n", CLI_VERSION, cli_http_version());
+    printf("gsimclr %s (libcurl %s)\n", GS_VERSION, cli_http_version());
     return CLI_OK;
 }
 

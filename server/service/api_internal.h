@@ -15,9 +15,6 @@
 #include "gs/pipeline.h"
 #include "gs/trainset_cache.h"
 
-#ifndef GS_VERSION
-#define GS_VERSION "0.4.0"
-#endif
 
 #define API_TRAIN_CACHE 2
 #define API_EST_CACHE 256

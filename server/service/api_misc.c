@@ -13,6 +13,7 @@
 
 #include "api_handlers.h"
 #include "api_reply.h"
+#include "gs/version.h"
 #include "gs/config.h"
 
 #define STATIC_MAX_BYTES (32L << 20)
