@@ -10,6 +10,7 @@
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -131,15 +132,15 @@ static int exchange(uint32_t src, int port, const char *req, size_t len, char *r
 static const char HEALTHZ[] =
     "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
-/* GET /healthz (or the test server's /fast) on a new connection from 127.0.0.1: its status, and
- * the seconds from connect to the end of the answer. */
+/* GET /healthz (or the test server's /fast) on a new connection from 127.0.0.1: its status (-1
+ * when not answered within a second), and the seconds from connect to the end of the answer. */
 static int probe(int port, const char *path, double *took)
 {
     char req[256], resp[4096];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
     double t0 = now_s();
-    int status = exchange(LOOPBACK, port, req, (size_t)n, resp, sizeof resp, 5.0);
+    int status = exchange(LOOPBACK, port, req, (size_t)n, resp, sizeof resp, 1.0);
     *took = now_s() - t0;
     return status;
 }
@@ -406,15 +407,21 @@ TEST(slow_clients_daemon)
     sleep_s(1.0);
 
     double lat[N_PROBES], sum_open = 0;
-    int ok = 0, min_open = N_IDLE + N_SLOW;
+    int ok = 0, probed = 0, min_open = N_IDLE + N_SLOW;
     for (int i = 0; i < N_PROBES; i++) {
         int open = atomic_load(&a.open);
         min_open = open < min_open ? open : min_open;
         sum_open += open;
+        probed++;
         if (probe(d.port, "/healthz", &lat[i]) == 200)
             ok++;
         else
-            lat[i] = 1e9;
+            lat[i] = HUGE_VAL;
+        if (i + 1 - ok >= 5) {   /* failed already: do not wait for every timeout */
+            for (int j = i + 1; j < N_PROBES; j++)
+                lat[j] = HUGE_VAL;
+            break;
+        }
         sleep_s(0.1);
     }
     qsort(lat, N_PROBES, sizeof lat[0], cmp_double);
@@ -424,13 +431,13 @@ TEST(slow_clients_daemon)
     printf("    %d idle + %d slowloris (a line every 1 s) from distinct 127/8 addresses, "
            "opened in %.1f s, %ld opened in all; during the probes %.0f open on average, "
            "%d at least\n",
-           N_IDLE, N_SLOW, ramp, atomic_load(&a.opened), sum_open / N_PROBES, min_open);
+           N_IDLE, N_SLOW, ramp, atomic_load(&a.opened), sum_open / probed, min_open);
     printf("    /healthz x %d: %d ok, p50 %.1f ms, p99 %.1f ms, max %.1f ms; daemon RSS %ld MiB\n",
            N_PROBES, ok, p50 * 1e3, p99 * 1e3, max * 1e3, rss / 1024);
     CHECK_INT_EQ(ok, N_PROBES);
     CHECK_MSG(p99 <= 0.200, "p99 %.1f ms > 200 ms", p99 * 1e3);
-    CHECK_MSG(sum_open / N_PROBES >= (N_IDLE + N_SLOW) * 0.9,
-              "the attack held only %.0f connections on average", sum_open / N_PROBES);
+    CHECK_MSG(sum_open / probed >= (N_IDLE + N_SLOW) * 0.9,
+              "the attack held only %.0f connections on average", sum_open / probed);
     CHECK_MSG(atomic_load(&a.opened) > 2 * (N_IDLE + N_SLOW),
               "the daemon did not end the connections (%ld opened)", atomic_load(&a.opened));
 
@@ -615,7 +622,12 @@ TEST(slow_reserve_keeps_room)
         if (probe(port, "/fast", &lat[i]) == 200)
             ok++;
         else
-            lat[i] = 1e9;
+            lat[i] = HUGE_VAL;
+        if (i + 1 - ok >= 3) {   /* failed already: do not wait for every timeout */
+            for (int j = i + 1; j < 20; j++)
+                lat[j] = HUGE_VAL;
+            break;
+        }
         sleep_s(0.05);
     }
     attack_stop(&a);
@@ -702,8 +714,8 @@ TEST(http_refuses_nul_and_two_hosts)
         char resp[4096];
         int status =
             exchange(LOOPBACK, port, cases[i].text, cases[i].len, resp, sizeof resp, 3.0);
-        CHECK_MSG(status == cases[i].status, "case %zu (%.30s...): status %d, expected %d", i,
-                  cases[i].text, status, cases[i].status);
+        CHECK_MSG(status == cases[i].status, "case %zu (%.*s): status %d, expected %d", i,
+                  (int)strcspn(cases[i].text, "\r\n"), cases[i].text, status, cases[i].status);
         if (cases[i].status == 400) {
             const char *body = strstr(resp, "\r\n\r\n");
             CHECK_MSG(body && strstr(body, "{\"error\":{\"code\":\"bad_request\",\"message\":"),
