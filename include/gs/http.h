@@ -4,7 +4,11 @@
  * one handler function, and sends what the handler put in the response — a complete body, or a
  * stream (Server-Sent Events) fed by a callback that may say "nothing yet": the connection is
  * then suspended until http_server_wake() or the next one-second tick, so no thread waits
- * on an idle stream. It knows nothing of routes, JSON, auth or SQLite. */
+ * on an idle stream. It also keeps slow and numerous clients from locking others out: a
+ * request's headers, then its body, must arrive within deadlines, connections are limited per
+ * address, and the oldest unfinished requests make room when the connection limit nears. It
+ * refuses (400) what its parser would silently cut: a NUL byte in the URL or a header, two Host
+ * headers. It knows nothing of routes, JSON, auth or SQLite. */
 #ifndef GS_HTTP_H
 #define GS_HTTP_H
 
@@ -67,6 +71,15 @@ typedef struct {
     int threads;                /* internal polling threads (epoll where available); >= 1 */
     HttpHandler handler;
     void *ctx;
+    /* Slow and numerous clients; 0 picks the default of each. */
+    unsigned max_connections;   /* open at once; default 8192, fewer when the open-file limit
+                                 * cannot be raised enough (a line on stderr says so) */
+    unsigned max_per_ip;        /* open at once from one address; 0 = no limit */
+    double header_timeout_s;    /* a request's headers must be in within this many seconds of
+                                 * the connection opening or of the previous answer on it;
+                                 * default 10 */
+    double body_timeout_s;      /* its body within this many seconds of the headers; default
+                                 * 30 plus 1 per 64 KiB of max_body */
 } HttpConfig;
 
 int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err);
@@ -80,9 +93,12 @@ void http_server_wake(HttpServer *s);
  * threads and frees everything. */
 void http_server_stop(HttpServer *s);
 
-/* Request counters by status class, for /metrics: total, and per 2xx/3xx/4xx/5xx. */
+/* Request counters by status class, for /metrics: total, and per 2xx/3xx/4xx/5xx; the
+ * connections open now, and those cut since the start: for a request not in by its deadline
+ * (timed_out), or to make room near the connection limit (evicted). */
 typedef struct {
     unsigned long total, by_class[6];
+    unsigned long open, timed_out, evicted;
 } HttpStats;
 void http_server_stats(const HttpServer *s, HttpStats *out);
 

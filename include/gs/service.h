@@ -24,6 +24,11 @@ typedef struct {
     int threads;                /* per run; default 2 */
     int http_threads;           /* default 2 */
     int keep_checkpoints;       /* per run and stage; default 3 */
+    int max_connections;        /* HTTP connections open at once; default 8192 */
+    int max_connections_per_ip; /* from one address; default 64, 0 = no limit */
+    int header_timeout_s;       /* a request's headers in within this; default 10 */
+    int body_timeout_s;         /* its body within this after them; 0 (default): 30 plus 1
+                                 * per 64 KiB of max_body */
 } ServiceConfig;
 
 void service_config_defaults(ServiceConfig *cfg);

@@ -10,11 +10,27 @@
  * the content reader (inside libmicrohttpd's response lock), in the reader's free callback,
  * in http_server_wake/stop and in the ticker thread; MHD_suspend_connection and
  * MHD_resume_connection are called under it, so a connection is suspended and resumed
- * exactly in step with its `sleeping` flag and is never resumed twice or after it was freed. */
+ * exactly in step with its `sleeping` flag and is never resumed twice or after it was freed.
+ *
+ * Slow clients. libmicrohttpd's idle timeout restarts with every byte, so a client sending one
+ * header line every few seconds would hold its connection for ever, and enough of them fill
+ * the connection limit. Every connection is therefore tracked (an HttpConn, from the connection
+ * notifications) with the phase of its current request: its headers must be in within
+ * header_timeout of the connection opening or of the previous answer, its body within
+ * body_timeout of the headers; a request being answered (a stream too) has no deadline. The
+ * ticker thread shuts down the socket of an overdue connection (shutdown(), never close():
+ * libmicrohttpd owns the descriptor; it sees the end of the socket and closes and frees the
+ * connection itself), and when a new connection comes near the limit, the oldest unfinished
+ * requests are shut down the same way, so that a new client (a /healthz probe) still gets in.
+ * HttpServer.conns_mu guards the list of tracked connections, their phases and the counts; it
+ * is never held together with mu. A connection is unlinked under conns_mu in the "closed"
+ * notification, which libmicrohttpd sends before it closes the descriptor, so a shutdown()
+ * under conns_mu never reaches a descriptor that was closed and reused. */
 #include "gs/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -25,17 +41,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_CONNECTION_LIMIT 1024u
+#define HTTP_DEFAULT_CONNECTIONS 8192u
+#define HTTP_DEFAULT_HEADER_TIMEOUT_S 10.0
+/* The default body deadline: this much, plus a second for every HTTP_BODY_MIN_RATE bytes of
+ * max_body (a client slower than that cannot send the largest body allowed). */
+#define HTTP_DEFAULT_BODY_TIMEOUT_S 30.0
+#define HTTP_BODY_MIN_RATE 65536.0
+/* Idle time (no byte either way) after which libmicrohttpd closes a connection: a stalled
+ * body, an answer the client does not read. */
 #define HTTP_CONNECTION_TIMEOUT_S 60u
+/* Each connection's memory pool (request line, headers, buffers): libmicrohttpd's default,
+ * set here because the connection limit is sized with it in mind. */
+#define HTTP_CONNECTION_MEMORY (32u * 1024u)
+/* File descriptors left for everything else (the database, datasets, pipes, epoll). */
+#define HTTP_FD_MARGIN 256u
 /* Block size hint for stream responses (a reader may be offered less or more). */
 #define HTTP_STREAM_BLOCK 8192
-/* Sleeping streams are asked again this often even without a wake. */
+/* The ticker looks for overdue requests at least this often, and asks sleeping streams again
+ * every HTTP_TICK_MS even without a wake. */
+#define HTTP_REAP_MS 250
 #define HTTP_TICK_MS 1000
 #define HTTP_LOG_LINES_PER_MINUTE 5
+
+/* The phase of a connection's current request. */
+enum {
+    CONN_HEADERS,       /* waiting for the request line and headers (also between requests) */
+    CONN_BODY,          /* headers in, the body arriving */
+    CONN_ANSWERING,     /* handled: answer queued or streaming; no deadline */
+};
+
+/* One connection libmicrohttpd accepted: created by the "started" notification, freed by the
+ * "closed" one. */
+typedef struct HttpConn {
+    int fd;
+    /* under HttpServer.conns_mu: */
+    int phase;
+    double since;               /* when the phase began (monotonic seconds) */
+    bool cut;                   /* shut down, and out of the list */
+    struct HttpConn *prev, *next;
+    /* the current request's URL as it arrived; only the connection's thread uses these */
+    size_t raw_url_len;
+    bool raw_url_seen, raw_url_nul;
+} HttpConn;
 
 /* One live stream: created with its response, freed by libmicrohttpd's free callback. */
 typedef struct HttpStream {
@@ -72,6 +124,17 @@ struct HttpServer {
     atomic_int log_lines;
 
     atomic_ulong total, by_class[6];
+
+    /* Slow clients (see the top of the file). */
+    pthread_mutex_t conns_mu;
+    HttpConn *conns_head, *conns_tail;  /* live, not cut; by the start of their phase, oldest
+                                         * first (under conns_mu) */
+    unsigned long n_conns;              /* in the list (under conns_mu) */
+    unsigned max_connections, reserve;
+    double header_timeout, body_timeout;
+    atomic_ulong timed_out, evicted;
+    unsigned long cuts_logged;          /* the ticker's: cuts reported so far */
+    double cuts_logged_at;
 };
 
 /* ---- per-request state ------------------------------------------------------------------ */
@@ -90,20 +153,6 @@ static char g_no_memory;        /* marker: no memory for the body, the rest is d
 static bool is_marker(const void *p)
 {
     return p == &g_no_body || p == &g_too_large || p == &g_no_memory;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)conn;
-    (void)toe;
-    Body *b = *req_cls;
-    if (b && !is_marker(b)) {
-        free(b->data);
-        free(b);
-    }
-    *req_cls = NULL;
 }
 
 /* Appends a chunk; returns -1 when the body would pass max_body, -2 when memory runs out
@@ -313,31 +362,280 @@ void http_server_wake(HttpServer *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Asks sleeping streams again every tick, so they can send keep-alives and notice ended
- * runs without anyone calling http_server_wake. */
+/* ---- connections and their deadlines ----------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void conn_unlink_locked(HttpServer *s, HttpConn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        s->conns_tail = c->prev;
+    c->prev = c->next = NULL;
+    s->n_conns--;
+}
+
+static void conn_append_locked(HttpServer *s, HttpConn *c)
+{
+    c->prev = s->conns_tail;
+    c->next = NULL;
+    if (s->conns_tail)
+        s->conns_tail->next = c;
+    else
+        s->conns_head = c;
+    s->conns_tail = c;
+    s->n_conns++;
+}
+
+/* Ends a connection: its socket is shut down both ways, libmicrohttpd sees the end and closes
+ * it. Under conns_mu, so the descriptor is still the connection's own (see the top). */
+static void conn_cut_locked(HttpServer *s, HttpConn *c)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    conn_unlink_locked(s, c);
+    c->cut = true;
+}
+
+/* The connection's current request enters a phase: its clock restarts and it moves to the
+ * young end of the list. */
+static void conn_enter(HttpServer *s, HttpConn *c, int phase)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    if (!c->cut) {
+        conn_unlink_locked(s, c);
+        c->phase = phase;
+        c->since = now_s();
+        conn_append_locked(s, c);
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+}
+
+static HttpConn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* libmicrohttpd accepted a connection, or is about to close one. A new connection that brings
+ * the count within the reserve of the limit shuts down the oldest unfinished requests (never
+ * one being answered), so the limit is never reached and whoever connects next gets in. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    HttpServer *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        HttpConn *c = info ? calloc(1, sizeof *c) : NULL;
+        *socket_ctx = c;
+        if (!c)
+            return;   /* untracked: only libmicrohttpd's own limits apply to it */
+        c->fd = info->connect_fd;
+        c->phase = CONN_HEADERS;
+        c->since = now_s();
+        unsigned long evicted = 0;
+        pthread_mutex_lock(&s->conns_mu);
+        conn_append_locked(s, c);
+        for (HttpConn *v = s->conns_head, *next;
+             v && s->n_conns > s->max_connections - s->reserve; v = next) {
+            next = v->next;
+            if (v != c && v->phase != CONN_ANSWERING) {
+                conn_cut_locked(s, v);
+                evicted++;
+            }
+        }
+        pthread_mutex_unlock(&s->conns_mu);
+        if (evicted)
+            atomic_fetch_add(&s->evicted, evicted);
+        return;
+    }
+    HttpConn *c = *socket_ctx;
+    if (!c)
+        return;
+    pthread_mutex_lock(&s->conns_mu);
+    if (!c->cut)
+        conn_unlink_locked(s, c);
+    pthread_mutex_unlock(&s->conns_mu);
+    free(c);
+    *socket_ctx = NULL;
+}
+
+/* Shuts down the connections whose headers or body are overdue; returns when the next of the
+ * others falls due (monotonic seconds; HUGE_VAL for none). */
+static double reap(HttpServer *s)
+{
+    double now = now_s(), next_due = HUGE_VAL;
+    unsigned long cut = 0;
+    pthread_mutex_lock(&s->conns_mu);
+    for (HttpConn *c = s->conns_head, *next; c; c = next) {
+        next = c->next;
+        if (c->phase == CONN_ANSWERING)
+            continue;
+        double due = c->since + (c->phase == CONN_HEADERS ? s->header_timeout : s->body_timeout);
+        if (due <= now) {
+            conn_cut_locked(s, c);
+            cut++;
+        } else if (due < next_due) {
+            next_due = due;
+        }
+    }
+    pthread_mutex_unlock(&s->conns_mu);
+    if (cut)
+        atomic_fetch_add(&s->timed_out, cut);
+
+    /* One line when it starts, then at most one a minute while it goes on. */
+    unsigned long total = atomic_load(&s->timed_out) + atomic_load(&s->evicted);
+    if (total != s->cuts_logged && (s->cuts_logged == 0 || now - s->cuts_logged_at >= 60)) {
+        fprintf(stderr,
+                "gsimclrd: http: %lu connection(s) cut so far: %lu for a request not in by "
+                "its deadline (headers %g s, body %g s), %lu to make room near the limit "
+                "of %u\n",
+                total, atomic_load(&s->timed_out), s->header_timeout, s->body_timeout,
+                atomic_load(&s->evicted), s->max_connections);
+        s->cuts_logged = total;
+        s->cuts_logged_at = now;
+    }
+    return next_due;
+}
+
+/* Cuts overdue requests when they fall due (looking at least every HTTP_REAP_MS, so a
+ * connection that starts meanwhile is seen before its deadline), and asks sleeping streams
+ * again every HTTP_TICK_MS, so they can send keep-alives and notice ended runs without anyone
+ * calling http_server_wake. */
 static void *ticker_main(void *arg)
 {
     HttpServer *s = arg;
-    struct timespec at;
-    clock_gettime(CLOCK_MONOTONIC, &at);
+    double next_tick = now_s() + HTTP_TICK_MS / 1000.0;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
-        at.tv_nsec += (long)HTTP_TICK_MS * 1000000L;
-        while (at.tv_nsec >= 1000000000L) {
-            at.tv_nsec -= 1000000000L;
-            at.tv_sec++;
+        double now = now_s();
+        if (now >= next_tick) {
+            wake_locked(s);
+            next_tick = now + HTTP_TICK_MS / 1000.0;
         }
+        pthread_mutex_unlock(&s->mu);
+        double until = reap(s);
+        pthread_mutex_lock(&s->mu);
+        now = now_s();
+        if (until > now + HTTP_REAP_MS / 1000.0)
+            until = now + HTTP_REAP_MS / 1000.0;
+        if (until > next_tick)
+            until = next_tick;
+        struct timespec at = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
         int rc = 0;
         while (!s->stopping && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&s->tick_cond, &s->mu, &at);
-        if (!s->stopping)
-            wake_locked(s);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
 /* ---- the access handler ----------------------------------------------------------------- */
+
+/* The request is over (answered, or the client went): the connection waits for the next
+ * request's headers, on the header deadline again. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)toe;
+    conn_enter(cls, conn_of(conn), CONN_HEADERS);
+    Body *b = *req_cls;
+    if (b && !is_marker(b)) {
+        free(b->data);
+        free(b);
+    }
+    *req_cls = NULL;
+}
+
+/* The request line is in: note the URL as it arrived, before libmicrohttpd splits off the query
+ * and decodes it in place (a %00 would end the decoded path early without a word). */
+static void *on_url(void *cls, const char *url, struct MHD_Connection *conn)
+{
+    (void)cls;
+    HttpConn *c = conn_of(conn);
+    if (c) {
+        c->raw_url_seen = url != NULL;
+        c->raw_url_len = url ? strlen(url) : 0;
+        c->raw_url_nul = url && strstr(url, "%00");
+    }
+    return NULL;   /* the access handler's first call still sees *req_cls == NULL */
+}
+
+/* The header section as libmicrohttpd 0.9.75 parsed it, in place, in its read buffer: the
+ * request line (method, URL, version) and one line per header, each key and value a string
+ * pointing into [lo, hi). A NUL byte ends such a string early without an error, so a value can
+ * hide bytes from everyone ("Host: localhost\0.evil" reads "localhost"). Walking the strings
+ * in order, only line ends may lie between one line's last string and the next line's first;
+ * anything more was cut off. A header the parser did not keep in place is a folded line
+ * (obs-fold, which RFC 9112 lets a server refuse), refused the same way. */
+typedef struct {
+    uintptr_t lo, hi, end;      /* end: where the previous line's last string ended, 0: unknown */
+    int hosts;
+    bool hidden;
+} HeaderWalk;
+
+static enum MHD_Result header_walk(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_len, const char *value, size_t value_len)
+{
+    HeaderWalk *w = cls;
+    (void)kind;
+    if (key_len == strlen(MHD_HTTP_HEADER_HOST) &&
+        strncasecmp(key, MHD_HTTP_HEADER_HOST, key_len) == 0)
+        w->hosts++;
+    /* a library that keeps the NUL in the value shows it through the length */
+    if (value && strlen(value) != value_len)
+        w->hidden = true;
+    uintptr_t k = (uintptr_t)key, v = (uintptr_t)value;
+    if (!value || k < w->lo || v < k + key_len || v + value_len > w->hi) {
+        w->hidden = true;
+        w->end = 0;
+    } else {
+        if (w->end && (k < w->end || k - w->end > 2))   /* CR LF at most */
+            w->hidden = true;
+        w->end = v + value_len;
+    }
+    return MHD_YES;
+}
+
+/* Why the request must be refused with 400 before the handler sees it, or NULL. */
+static const char *request_refusal(struct MHD_Connection *conn, const HttpConn *c,
+                                   const char *url, const char *method, const char *version)
+{
+    if (c && c->raw_url_nul)
+        return "the URL holds %00 (a NUL byte)";
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    HeaderWalk w = {.lo = (uintptr_t)method};
+    w.hi = info ? w.lo + info->header_size : w.lo;
+    uintptr_t u = (uintptr_t)url, ver = (uintptr_t)version;
+    size_t ver_len = strlen(version);
+    if (info && ver >= w.lo && ver + ver_len <= w.hi) {
+        /* the version follows the URL after exactly one space (libmicrohttpd takes the last
+         * space of the line as the separator) */
+        if (c && c->raw_url_seen && u >= w.lo && u + c->raw_url_len + 1 != ver)
+            return "the URL holds a NUL byte";
+        w.end = ver + ver_len;
+    }
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, header_walk, &w);
+    if (w.hosts > 1)
+        return "the request has more than one Host header";
+    if (info && (w.hidden || (w.end && (w.hi < w.end || w.hi - w.end > 4))))
+        return "a header holds a NUL byte, or is folded over two lines";
+    return NULL;
+}
 
 static const char *header(struct MHD_Connection *conn, const char *name)
 {
@@ -404,11 +702,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_size, void **req_cls)
 {
     HttpServer *s = cls;
-    (void)version;
 
     if (!*req_cls) {
-        const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        HttpConn *c = conn_of(conn);
+        conn_enter(s, c, CONN_BODY);
         *req_cls = &g_no_body;
+        const char *refusal = request_refusal(conn, c, url, method, version);
+        if (refusal) {
+            conn_enter(s, c, CONN_ANSWERING);
+            return queue_error(s, conn, 400, "bad_request", refusal);
+        }
+        const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
             errno = 0;
@@ -418,8 +722,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* A client waiting for "100 Continue" has sent nothing yet: answer now
                  * instead of asking for a body that would only be thrown away. */
                 const char *expect = header(conn, MHD_HTTP_HEADER_EXPECT);
-                if (expect && strcasecmp(expect, "100-continue") == 0)
+                if (expect && strcasecmp(expect, "100-continue") == 0) {
+                    conn_enter(s, c, CONN_ANSWERING);
                     return queue_too_large(s, conn);
+                }
             }
         }
         return MHD_YES;
@@ -448,6 +754,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    conn_enter(s, conn_of(conn), CONN_ANSWERING);
     if (*req_cls == &g_too_large)
         return queue_too_large(s, conn);
     if (*req_cls == &g_no_memory)
@@ -570,6 +877,31 @@ static const char *probe_bind(const ListenAddr *a)
     return why;
 }
 
+/* Every connection holds a descriptor: raises the soft open-file limit as far as `want`
+ * connections need (the hard limit permitting) and returns how many connections fit. */
+static unsigned fit_connections(unsigned want)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)want + HTTP_FD_MARGIN;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= need)
+        return want;
+    struct rlimit raised = {need, rl.rlim_max};
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+        raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+        rl.rlim_cur = raised.rlim_cur;
+    if (rl.rlim_cur >= need)
+        return want;
+    unsigned fit = rl.rlim_cur > 2 * HTTP_FD_MARGIN ? (unsigned)(rl.rlim_cur - HTTP_FD_MARGIN)
+                                                     : (unsigned)(rl.rlim_cur / 2);
+    fprintf(stderr,
+            "gsimclrd: http: the open-file limit (%llu, hard %llu) leaves room for %u "
+            "connections, not %u; raise it (ulimit -Hn, LimitNOFILE=) to allow more\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, fit, want);
+    return fit;
+}
+
 int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
 {
     ListenAddr addr;
@@ -578,6 +910,11 @@ int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
         return gs_errf(err, "http: no handler");
     if (cfg->threads < 1 || cfg->threads > 256)
         return gs_errf(err, "http: threads must be in 1..256 (got %d)", cfg->threads);
+    if (cfg->max_connections && (cfg->max_connections < 16 || cfg->max_connections > 1u << 20))
+        return gs_errf(err, "http: max_connections must be in 16..%u (got %u)", 1u << 20,
+                       cfg->max_connections);
+    if (cfg->header_timeout_s < 0 || cfg->body_timeout_s < 0)
+        return gs_errf(err, "http: timeouts must not be negative");
     if (parse_listen(cfg->listen, &addr, err) != 0)
         return -1;
 
@@ -588,10 +925,19 @@ int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
     s->ctx = cfg->ctx;
     s->max_body = cfg->max_body;
     s->loopback = addr_is_loopback(&addr);
+    s->max_connections =
+        fit_connections(cfg->max_connections ? cfg->max_connections : HTTP_DEFAULT_CONNECTIONS);
+    s->reserve = s->max_connections / 8;
+    s->header_timeout = cfg->header_timeout_s > 0 ? cfg->header_timeout_s
+                                                   : HTTP_DEFAULT_HEADER_TIMEOUT_S;
+    s->body_timeout = cfg->body_timeout_s > 0
+                          ? cfg->body_timeout_s
+                          : HTTP_DEFAULT_BODY_TIMEOUT_S + (double)s->max_body / HTTP_BODY_MIN_RATE;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->tick_cond, &ca) != 0) {
+    if (pthread_mutex_init(&s->mu, NULL) != 0 || pthread_cond_init(&s->tick_cond, &ca) != 0 ||
+        pthread_mutex_init(&s->conns_mu, NULL) != 0) {
         pthread_condattr_destroy(&ca);
         free(s);
         return gs_errf(err, "http: cannot create a lock");
@@ -604,14 +950,20 @@ int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
         flags |= IN6_IS_ADDR_UNSPECIFIED(&addr.u.v6.sin6_addr) ? MHD_USE_DUAL_STACK
                                                                 : MHD_USE_IPv6;
     /* The logger comes first so that start-up messages reach it. */
-    struct MHD_OptionItem opts[8] = {
+    struct MHD_OptionItem opts[12] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s},
         {MHD_OPTION_SOCK_ADDR, 0, &addr.u.sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
-        {MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_url, s},
+        {MHD_OPTION_CONNECTION_LIMIT, s->max_connections, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY, NULL},
     };
-    int n_opts = 5;
+    int n_opts = 8;
+    if (cfg->max_per_ip)
+        opts[n_opts++] =
+            (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip, NULL};
     if (cfg->threads > 1)
         opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
     opts[n_opts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
@@ -626,6 +978,7 @@ int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
                 why ? why : s->start_log[0] ? s->start_log : "libmicrohttpd refused to start");
         pthread_cond_destroy(&s->tick_cond);
         pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->conns_mu);
         free(s);
         return -1;
     }
@@ -637,8 +990,9 @@ int http_server_start(HttpServer **out, const HttpConfig *cfg, GsErr *err)
         MHD_stop_daemon(s->daemon);
         pthread_cond_destroy(&s->tick_cond);
         pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->conns_mu);
         free(s);
-        return gs_errf(err, "http: cannot start the stream ticker thread");
+        return gs_errf(err, "http: cannot start the ticker thread");
     }
     s->ticker_started = true;
     *out = s;
@@ -668,9 +1022,10 @@ void http_server_stop(HttpServer *s)
     pthread_mutex_unlock(&s->mu);
     if (s->ticker_started)
         pthread_join(s->ticker, NULL);
-    MHD_stop_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon);   /* every connection gets its "closed" notification */
     pthread_cond_destroy(&s->tick_cond);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conns_mu);
     free(s);
 }
 
@@ -680,4 +1035,9 @@ void http_server_stats(const HttpServer *s, HttpStats *out)
     out->total = atomic_load_explicit(&m->total, memory_order_relaxed);
     for (int i = 0; i < 6; i++)
         out->by_class[i] = atomic_load_explicit(&m->by_class[i], memory_order_relaxed);
+    pthread_mutex_lock(&m->conns_mu);
+    out->open = m->n_conns;
+    pthread_mutex_unlock(&m->conns_mu);
+    out->timed_out = atomic_load(&m->timed_out);
+    out->evicted = atomic_load(&m->evicted);
 }

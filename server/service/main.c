@@ -120,6 +120,14 @@ static int usage(void)
             "  --workers N           runs trained at once (default 1)\n"
             "  --threads T           threads per run (default 2); keep N x T <= cores\n"
             "  --http-threads N      HTTP polling threads (default 2)\n"
+            "  --max-connections N   HTTP connections open at once (default 8192; fewer when\n"
+            "                        the open-file limit is lower)\n"
+            "  --max-connections-per-ip N  from one client address (default 64; 0 = no\n"
+            "                        limit, e.g. behind a proxy on the same host)\n"
+            "  --header-timeout S    a request's headers must be in within S seconds of the\n"
+            "                        connection opening or of the previous answer (default 10)\n"
+            "  --body-timeout S      its body within S seconds after them (default 30 plus 1\n"
+            "                        per 64 KiB of --max-body)\n"
             "  --keep-checkpoints N  newest checkpoints kept per run and stage (default 3)\n"
             "  --web-dir DIR         the web page's folder (default: web/ beside bin/)\n"
             "one job in the foreground (no HTTP):\n"
@@ -132,7 +140,7 @@ static int usage(void)
     return 2;
 }
 
-/* A positive integer option within lo..hi, or -1. */
+/* An integer option within lo..hi (lo >= 0), or -1. */
 static long parse_count(const char *s, long lo, long hi)
 {
     char *end;
@@ -281,6 +289,15 @@ int main(int argc, char **argv)
             sc.http_threads = (int)n;
         else if (strcmp(a, "--keep-checkpoints") == 0 && (n = parse_count(v, 1, 100)) > 0)
             sc.keep_checkpoints = (int)n;
+        else if (strcmp(a, "--max-connections") == 0 && (n = parse_count(v, 16, 1L << 20)) > 0)
+            sc.max_connections = (int)n;
+        else if (strcmp(a, "--max-connections-per-ip") == 0 &&
+                 (n = parse_count(v, 0, 1L << 20)) >= 0)
+            sc.max_connections_per_ip = (int)n;
+        else if (strcmp(a, "--header-timeout") == 0 && (n = parse_count(v, 1, 3600)) > 0)
+            sc.header_timeout_s = (int)n;
+        else if (strcmp(a, "--body-timeout") == 0 && (n = parse_count(v, 1, 86400)) > 0)
+            sc.body_timeout_s = (int)n;
         else {
             fprintf(stderr, "gsimclrd: bad option or value: %s %s\n", a, v);
             return usage();

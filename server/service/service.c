@@ -39,6 +39,9 @@ void service_config_defaults(ServiceConfig *cfg)
     cfg->threads = 2;
     cfg->http_threads = 2;
     cfg->keep_checkpoints = 3;
+    cfg->max_connections = 8192;
+    cfg->max_connections_per_ip = 64;
+    cfg->header_timeout_s = 10;
 }
 
 static void wake_streams(void *ctx)
@@ -156,7 +159,11 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
                      .max_body = cfg->max_body,
                      .threads = cfg->http_threads,
                      .handler = api_handle,
-                     .ctx = s->api};
+                     .ctx = s->api,
+                     .max_connections = (unsigned)cfg->max_connections,
+                     .max_per_ip = (unsigned)cfg->max_connections_per_ip,
+                     .header_timeout_s = cfg->header_timeout_s,
+                     .body_timeout_s = cfg->body_timeout_s};
     HttpServer *http;
     if (http_server_start(&http, &hc, err))
         goto fail;
