@@ -87,16 +87,17 @@ static double run_progress(Api *api, const StoreRun *r, const StoreStage st[STAG
     if (r->status == RUN_SUCCEEDED)
         return 1.0;
     for (int s = 0; s < STAGE_COUNT; s++)
-        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED && st[s].steps <= 0)
+        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED &&
+            st[s].progress.steps <= 0)
             need_est = true;
     if (need_est)
         have_est = step_estimate(api, r->id, r->config_json, est);
     for (int s = 0; s < STAGE_COUNT; s++) {
         if (st[s].status == SS_SKIPPED)
             continue;
-        if (st[s].steps > 0) {
-            double steps = (double)st[s].steps;
-            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].step;
+        if (st[s].progress.steps > 0) {
+            double steps = (double)st[s].progress.steps;
+            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].progress.step;
             done += step < 0 ? 0 : step > steps ? steps : step;
             total += steps;
         } else if (have_est) {
@@ -121,13 +122,13 @@ static cJSON *stage_json(int s, const StoreStage *st)
     cJSON_AddStringToObject(o, "name", STAGE_NAMES[s]);
     cJSON_AddStringToObject(o, "status", (unsigned)st->status < SS_COUNT
                                              ? STAGE_STATUS_NAMES[st->status] : "pending");
-    cJSON_AddNumberToObject(o, "epoch", st->epoch);
-    cJSON_AddNumberToObject(o, "epochs", st->epochs);
-    cJSON_AddNumberToObject(o, "step", (double)st->step);
-    cJSON_AddNumberToObject(o, "steps", (double)st->steps);
-    api_add_num(o, "loss", st->loss);
-    api_add_num(o, "items_per_s", st->items_per_s);
-    api_add_num(o, "eta_s", st->eta_s);
+    cJSON_AddNumberToObject(o, "epoch", st->progress.epoch);
+    cJSON_AddNumberToObject(o, "epochs", st->progress.epochs);
+    cJSON_AddNumberToObject(o, "step", (double)st->progress.step);
+    cJSON_AddNumberToObject(o, "steps", (double)st->progress.steps);
+    api_add_num(o, "loss", st->progress.loss);
+    api_add_num(o, "items_per_s", st->progress.items_per_s);
+    api_add_num(o, "eta_s", st->progress.eta_s);
     api_add_num(o, "seconds", st->seconds);
     api_add_time(o, "started_at", st->started_at);
     api_add_time(o, "finished_at", st->finished_at);
@@ -146,13 +147,7 @@ cJSON *api_run_json(Api *api, const StoreRun *r, const StoreStage stored[STAGE_C
         StoreStage *s = &st[live.stage];
         running = live.stage;
         s->status = SS_RUNNING;
-        s->epoch = live.epoch;
-        s->epochs = live.epochs;
-        s->step = live.step;
-        s->steps = live.steps;
-        s->loss = live.loss;
-        s->items_per_s = live.items_per_s;
-        s->eta_s = live.eta_s;
+        s->progress = live;
     } else if (r->status == RUN_RUNNING) {
         for (int s = 0; s < STAGE_COUNT && running < 0; s++)
             if (st[s].status == SS_RUNNING)
@@ -302,7 +297,7 @@ void api_runs_post(Api *api, const HttpRequest *rq, HttpResponse *resp)
         return;
     }
     int rc = store_run_insert(api->store, cfg.method == METHOD_SIMCLR ? "simclr" : "gsimclr",
-                              cfg.name, json, &id, &err);
+                              cfg.name, json, pipeline_skipped_stages(&cfg), &id, &err);
     free(json);
     if (rc != 0) {
         api_store_error(resp, "storing the run", &err);
