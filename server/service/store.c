@@ -107,9 +107,13 @@ int db_oom(GsErr *err, const char *what)
 /* The cached statement q of c, prepared now if this is its first use; NULL with err set. */
 sqlite3_stmt *db_stmt(Conn *c, int q, GsErr *err)
 {
+    if (q < 0 || q >= Q_COUNT) {
+        gs_errf(err, "store: no statement %d", q);
+        return NULL;
+    }
     if (c->stmt[q])
         return c->stmt[q];
-    const char *sql = q >= 0 && q < Q_COUNT ? sql_text(q) : NULL;
+    const char *sql = sql_text(q);
     if (!sql) {
         gs_errf(err, "store: no SQL for statement %d", q);
         return NULL;
