@@ -1,8 +1,9 @@
 /* test_store.c — the SQLite store (store.h) on throwaway databases under /tmp: migrations
  * (idempotent, refusing a newer database), every run state change and its conflicts, stages
- * with NaN, metrics, events, 60,000 pseudo-labels, checkpoints (kept newest N, bad blobs
- * refused), the fingerprint proving a refused call changed nothing, and 8 threads over two
- * Store handles at once. Every test removes its folder. */
+ * with NaN, metrics, events, 60,000 pseudo-labels, checkpoints (kept newest N, stored as told
+ * by their caller, bad blobs refused on their way in by jobs_checkpoint_put), the fingerprint
+ * (fingerprint.h) proving a refused call changed nothing, and 8 threads over two Store
+ * handles at once. Every test removes its folder. */
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,7 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fingerprint.h"
 #include "gs/checkpoint.h"
+#include "gs/config.h"
+#include "gs/jobs.h"
+#include "gs/pipeline.h"
 #include "gs/store.h"
 #include "harness.h"
 
@@ -114,11 +119,12 @@ static int make_ckpt(CkptWriter *w, uint32_t seed, size_t floats)
     return rc;
 }
 
-static char *fingerprint(Store *st)
+/* The fingerprint of the store in folder dir. */
+static char *fingerprint(const char *dir)
 {
     GsErr err;
-    char *f = store_fingerprint(st, &err);
-    CHECK_MSG(f != NULL, "store_fingerprint: %s", err.msg);
+    char *f = fingerprint_db(dir, &err);
+    CHECK_MSG(f != NULL, "fingerprint_db: %s", err.msg);
     return f;
 }
 
@@ -127,15 +133,25 @@ static bool same(const char *a, const char *b)
     return a && b && strcmp(a, b) == 0;
 }
 
-/* Whether st's fingerprint is still before (a fingerprint() result, freed here): a refused
- * call must change nothing. */
-static bool unchanged(Store *st, char *before)
+/* Whether the fingerprint of the store in dir is still before (a fingerprint() result, freed
+ * here): a refused call must change nothing. */
+static bool unchanged(const char *dir, char *before)
 {
-    char *after = fingerprint(st);
+    char *after = fingerprint(dir);
     bool kept = same(before, after);
     free(before);
     free(after);
     return kept;
+}
+
+/* The stages a run of method skips, as the API tells the store: the pipeline's answer for
+ * that method. */
+static unsigned skipped_for(const char *method)
+{
+    RunConfig cfg;
+    run_config_defaults(&cfg);
+    cfg.method = method && strcmp(method, "simclr") == 0 ? METHOD_SIMCLR : METHOD_GSIMCLR;
+    return pipeline_skipped_stages(&cfg);
 }
 
 /* Inserts a run; 0 on failure (a CHECK has then failed). */
@@ -143,7 +159,8 @@ static int64_t add_run(Store *st, const char *method, const char *name)
 {
     GsErr err;
     int64_t id = 0;
-    int rc = store_run_insert(st, method, name, "{\"seed\": 1}", &id, &err);
+    int rc = store_run_insert(st, method, name, "{\"seed\": 1}", skipped_for(method), &id,
+                              &err);
     CHECK_MSG(rc == 0, "store_run_insert: %s", err.msg);
     return rc == 0 ? id : 0;
 }
@@ -161,14 +178,14 @@ TEST(store_open_migrates_once)
         CHECK_INT_EQ(store_schema_version(st), SCHEMA_MIGRATION_COUNT);
         CHECK(SCHEMA_MIGRATION_COUNT >= 1);
         int64_t id = add_run(st, "gsimclr", "kept");
-        char *f1 = fingerprint(st);
+        char *f1 = fingerprint(sub);
         store_close(st);
 
         /* the second open applies nothing: same version, same rows (schema_version included) */
         st = open_store(sub);
         if (st) {
             CHECK_INT_EQ(store_schema_version(st), SCHEMA_MIGRATION_COUNT);
-            char *f2 = fingerprint(st);
+            char *f2 = fingerprint(sub);
             CHECK(same(f1, f2));
             StoreRun r;
             GsErr err;
@@ -271,9 +288,9 @@ TEST(store_run_insert_get)
     StoreStage sg[4];
     CHECK_INT_EQ(store_stages_get(st, g, sg, &err), 0);
     for (int i = 0; i < 4; i++) {
-        CHECK_INT_EQ(sg[i].stage, i);
+        CHECK_INT_EQ(sg[i].progress.stage, i);
         CHECK_INT_EQ(sg[i].status, SS_PENDING);
-        CHECK(isnan(sg[i].loss) && isnan(sg[i].eta_s));
+        CHECK(isnan(sg[i].progress.loss) && isnan(sg[i].progress.eta_s));
     }
     CHECK_INT_EQ(store_stages_get(st, s, sg, &err), 0);
     CHECK_INT_EQ(sg[0].status, SS_SKIPPED);
@@ -288,17 +305,19 @@ TEST(store_run_insert_get)
     CHECK_INT_EQ(store_stages_get(st, 999, sg, &err), STORE_NOT_FOUND);
 
     /* refused before anything is written */
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     char long_name[200];
     memset(long_name, 'x', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
     int64_t id = -5;
-    CHECK_INT_EQ(store_run_insert(st, "byol", "", "{}", &id, &err), -1);
-    CHECK_INT_EQ(store_run_insert(st, NULL, "", "{}", &id, &err), -1);
-    CHECK_INT_EQ(store_run_insert(st, "simclr", long_name, "{}", &id, &err), -1);
-    CHECK_INT_EQ(store_run_insert(st, "simclr", "", NULL, &id, &err), -1);
+    CHECK_INT_EQ(store_run_insert(st, "byol", "", "{}", 0, &id, &err), -1);
+    CHECK_INT_EQ(store_run_insert(st, NULL, "", "{}", 0, &id, &err), -1);
+    CHECK_INT_EQ(store_run_insert(st, "simclr", long_name, "{}", skipped_for("simclr"), &id,
+                                  &err), -1);
+    CHECK_INT_EQ(store_run_insert(st, "simclr", "", NULL, skipped_for("simclr"), &id, &err), -1);
+    CHECK_INT_EQ(store_run_insert(st, "simclr", "", "{}", 1u << STAGE_COUNT, &id, &err), -1);
     CHECK_INT_EQ(id, -5);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
 
     CHECK(strcmp(RUN_STATUS_NAMES[RUN_CANCELED], "canceled") == 0);
     CHECK_INT_EQ(run_status_parse("succeeded"), RUN_SUCCEEDED);
@@ -455,12 +474,12 @@ TEST(store_run_cancel)
     store_run_free(&run);
 
     /* ended or missing: refused, nothing changed */
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     CHECK_INT_EQ(store_run_request_cancel(st, q, &now, &err), STORE_CONFLICT);
     CHECK_MSG(strstr(err.msg, "ended") != NULL, "message: %s", err.msg);
     CHECK_INT_EQ(store_run_request_cancel(st, 12345, &now, &err), STORE_NOT_FOUND);
     CHECK_MSG(strstr(err.msg, "not found") != NULL, "message: %s", err.msg);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
 
@@ -474,22 +493,23 @@ TEST(store_run_finish_states)
     int64_t a = add_run(st, "gsimclr", "ok"), b = add_run(st, "gsimclr", "bad"),
             q = add_run(st, "gsimclr", "waits"), c;
     StoreRun run;
-    StoreStage sg[4], g = {.stage = 0, .status = SS_SUCCEEDED, .epoch = 3, .epochs = 3,
-                           .step = 120, .steps = 120, .loss = 0.02, .items_per_s = 900,
-                           .eta_s = 0, .seconds = 12.5, .started_at = 1.0e9,
+    StoreStage sg[4], g = {.progress = {.stage = 0, .epoch = 3, .epochs = 3, .step = 120,
+                                        .steps = 120, .loss = 0.02, .items_per_s = 900,
+                                        .eta_s = 0},
+                           .status = SS_SUCCEEDED, .seconds = 12.5, .started_at = 1.0e9,
                            .finished_at = 1.0e9 + 12.5};
 
     /* finishing a queued run is a conflict and changes nothing */
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     CHECK_INT_EQ(store_run_finish(st, q, RUN_SUCCEEDED, "{}", NULL, &err), STORE_CONFLICT);
     CHECK_INT_EQ(store_run_finish(st, 999, RUN_FAILED, NULL, "x", &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_run_finish(st, q, RUN_RUNNING, NULL, NULL, &err), -1);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
 
     /* succeeded: the running stage succeeds, finished ones stay */
     CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
-    g.stage = 1;
+    g.progress.stage = 1;
     g.status = SS_RUNNING;
     g.finished_at = 0;
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
@@ -506,7 +526,7 @@ TEST(store_run_finish_states)
 
     /* failed: the running stage and the pending ones fail */
     CHECK(store_run_claim(st, &c, &err) == 0 && c == b);
-    g.stage = 0;
+    g.progress.stage = 0;
     CHECK_INT_EQ(store_stage_put(st, b, &g, &err), 0);
     CHECK_INT_EQ(store_run_finish(st, b, RUN_FAILED, NULL, "dae: loss is NaN", &err), 0);
     CHECK_INT_EQ(store_run_get(st, b, &run, &err), 0);
@@ -521,7 +541,7 @@ TEST(store_run_finish_states)
     /* canceled (the worker honouring cancel_requested) */
     CHECK(store_run_claim(st, &c, &err) == 0 && c == q);
     CHECK_INT_EQ(store_run_request_cancel(st, q, NULL, &err), 0);
-    g.stage = 2;
+    g.progress.stage = 2;
     CHECK_INT_EQ(store_stage_put(st, q, &g, &err), 0);
     CHECK_INT_EQ(store_run_finish(st, q, RUN_CANCELED, NULL, NULL, &err), 0);
     CHECK_INT_EQ(store_stages_get(st, q, sg, &err), 0);
@@ -543,12 +563,13 @@ TEST(store_run_requeue_resumes)
     CHECK_INT_EQ(store_run_requeue(st, a, &err), STORE_CONFLICT);   /* queued already */
     CHECK_INT_EQ(store_run_requeue(st, 77, &err), STORE_NOT_FOUND);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
-    StoreStage g = {.stage = 0, .status = SS_SUCCEEDED, .epoch = 2, .epochs = 2, .step = 80,
-                    .steps = 80, .loss = 0.01, .items_per_s = NAN, .eta_s = 0, .seconds = 3};
+    StoreStage g = {.progress = {.stage = 0, .epoch = 2, .epochs = 2, .step = 80, .steps = 80,
+                                 .loss = 0.01, .items_per_s = NAN, .eta_s = 0},
+                    .status = SS_SUCCEEDED, .seconds = 3};
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
-    g = (StoreStage){.stage = 2, .status = SS_RUNNING, .epoch = 4, .epochs = 10, .step = 1560,
-                     .steps = 3900, .loss = 4.3, .items_per_s = 800, .eta_s = 300,
-                     .seconds = 190, .started_at = 1.7e9};
+    g = (StoreStage){.progress = {.stage = 2, .epoch = 4, .epochs = 10, .step = 1560,
+                                  .steps = 3900, .loss = 4.3, .items_per_s = 800, .eta_s = 300},
+                     .status = SS_RUNNING, .seconds = 190, .started_at = 1.7e9};
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
     CHECK_INT_EQ(store_run_request_cancel(st, a, NULL, &err), 0);
 
@@ -561,8 +582,8 @@ TEST(store_run_requeue_resumes)
     StoreStage sg[4];
     CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
     CHECK(sg[0].status == SS_SUCCEEDED);
-    CHECK(sg[2].status == SS_PENDING && sg[2].epoch == 4 && sg[2].step == 1560);
-    CHECK(sg[2].started_at == 1.7e9 && sg[2].loss == 4.3);
+    CHECK(sg[2].status == SS_PENDING && sg[2].progress.epoch == 4 && sg[2].progress.step == 1560);
+    CHECK(sg[2].started_at == 1.7e9 && sg[2].progress.loss == 4.3);
 
     int64_t *ids;
     int n;
@@ -591,7 +612,7 @@ static void fill_run(Store *st, int64_t run)
     CHECK_INT_EQ(store_event_add(st, run, "log", "hello", 1.0, NULL, &err), 0);
     CHECK_INT_EQ(store_assignments_put(st, run, assign, labels, 100, &err), 0);
     CHECK(make_ckpt(&w, 3, 1000) == 0);
-    CHECK_INT_EQ(store_checkpoint_put(st, run, 2, 1, w.data, w.len, 3, NULL, &err), 0);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, run, 2, 1, w.data, w.len, 3, NULL, &err), 0);
     ckpt_writer_free(&w);
 }
 
@@ -605,22 +626,22 @@ TEST(store_run_delete_cascade)
     int64_t keep = add_run(st, "gsimclr", "keep"), c;
     CHECK(store_run_claim(st, &c, &err) == 0 && c == keep);
     fill_run(st, keep);
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
 
     int64_t gone = add_run(st, "gsimclr", "gone");
     CHECK(store_run_claim(st, &c, &err) == 0 && c == gone);
     fill_run(st, gone);
-    char *mid = fingerprint(st);
+    char *mid = fingerprint(dir);
     CHECK(!same(before, mid));
     CHECK_INT_EQ(store_run_delete(st, gone, &err), STORE_CONFLICT);   /* running */
     CHECK_MSG(strstr(err.msg, "running") != NULL, "message: %s", err.msg);
-    CHECK(unchanged(st, mid));
+    CHECK(unchanged(dir, mid));
     CHECK_INT_EQ(store_run_finish(st, gone, RUN_SUCCEEDED, "{}", NULL, &err), 0);
     CHECK_INT_EQ(store_run_delete(st, gone, &err), 0);
     CHECK_INT_EQ(store_run_delete(st, gone, &err), STORE_NOT_FOUND);
 
     /* not a row of it is left: the database is as before it was made */
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     StoreRun r;
     StoreStage sg[4];
     StoreMetric *m;
@@ -651,37 +672,39 @@ TEST(store_stages_nan)
         return;
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "s");
-    StoreStage g = {.stage = 2, .status = SS_RUNNING, .epoch = 3, .epochs = 100,
-                    .step = 5000000000L, .steps = 9000000000L, .loss = NAN,
-                    .items_per_s = 812.25, .eta_s = NAN, .seconds = -0.0,
-                    .started_at = 1764288000.125, .finished_at = 0};
+    StoreStage g = {.progress = {.stage = 2, .epoch = 3, .epochs = 100, .step = 5000000000L,
+                                 .steps = 9000000000L, .loss = NAN, .items_per_s = 812.25,
+                                 .eta_s = NAN},
+                    .status = SS_RUNNING, .seconds = -0.0, .started_at = 1764288000.125,
+                    .finished_at = 0};
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
     StoreStage sg[4];
     CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
     CHECK_INT_EQ(sg[2].status, SS_RUNNING);
-    CHECK(sg[2].epoch == 3 && sg[2].epochs == 100);
-    CHECK(sg[2].step == 5000000000L && sg[2].steps == 9000000000L);
-    CHECK(isnan(sg[2].loss) && isnan(sg[2].eta_s));
-    CHECK(sg[2].items_per_s == 812.25 && sg[2].seconds == 0.0);
+    CHECK(sg[2].progress.epoch == 3 && sg[2].progress.epochs == 100);
+    CHECK(sg[2].progress.step == 5000000000L && sg[2].progress.steps == 9000000000L);
+    CHECK(isnan(sg[2].progress.loss) && isnan(sg[2].progress.eta_s));
+    CHECK(sg[2].progress.items_per_s == 812.25 && sg[2].seconds == 0.0);
     CHECK(sg[2].started_at == 1764288000.125 && sg[2].finished_at == 0);
-    CHECK(sg[1].status == SS_PENDING && isnan(sg[1].loss));
+    CHECK(sg[1].status == SS_PENDING && isnan(sg[1].progress.loss));
 
-    g.loss = 4.125;
-    g.eta_s = 30;
+    g.progress.loss = 4.125;
+    g.progress.eta_s = 30;
     g.status = SS_SUCCEEDED;
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
     CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
-    CHECK(sg[2].loss == 4.125 && sg[2].eta_s == 30 && sg[2].status == SS_SUCCEEDED);
+    CHECK(sg[2].progress.loss == 4.125 && sg[2].progress.eta_s == 30);
+    CHECK(sg[2].status == SS_SUCCEEDED);
 
-    char *before = fingerprint(st);
-    g.stage = 4;
+    char *before = fingerprint(dir);
+    g.progress.stage = 4;
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), -1);
-    g.stage = 1;
+    g.progress.stage = 1;
     g.status = (StageStatus)17;
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), -1);
     g.status = SS_RUNNING;
     CHECK_INT_EQ(store_stage_put(st, 555, &g, &err), STORE_NOT_FOUND);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
 
@@ -746,13 +769,13 @@ TEST(store_metrics)
     free(m);
     CHECK_INT_EQ(store_metrics_truncate_after(st, 4242, 0, 0, &err), STORE_NOT_FOUND);
 
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     CHECK_INT_EQ(store_metric_add(st, 4242, 2, 1, -1, "loss", 1, 1, &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_metric_add(st, a, 9, 1, -1, "loss", 1, 1, &err), -1);
     CHECK_INT_EQ(store_metric_add(st, a, 2, 1, -1, "a_metric_name_far_longer_than_forty_seven_bytes_x",
                                   1, 1, &err), -1);
     CHECK_INT_EQ(store_metric_add(st, a, 2, 1, -1, NULL, 1, 1, &err), -1);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
 
@@ -786,13 +809,13 @@ TEST(store_events)
     store_events_free(ev, n);
     CHECK_INT_EQ(store_events_get(st, 999, 0, 0, &ev, &n, &err), STORE_NOT_FOUND);
 
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     int64_t id = -3;
     CHECK_INT_EQ(store_event_add(st, 999, "log", "x", 1, &id, &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_event_add(st, a, "a_kind_too_long_here", "x", 1, &id, &err), -1);
     CHECK_INT_EQ(store_event_add(st, a, "log", NULL, 1, &id, &err), -1);
     CHECK_INT_EQ(id, -3);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
 
@@ -846,11 +869,11 @@ TEST(store_assignments_60k)
     CHECK(n == 100);
     free(ga);
 
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     CHECK_INT_EQ(store_assignments_put(st, 31337, assign, labels, 100, &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_assignments_put(st, a, NULL, NULL, 5, &err), -1);
     CHECK_INT_EQ(store_assignments_put(st, a, assign, NULL, -1, &err), -1);
-    CHECK(unchanged(st, before));
+    CHECK(unchanged(dir, before));
     free(assign);
     free(labels);
     drop_store(st, dir);
@@ -886,8 +909,8 @@ TEST(store_checkpoints)
         const uint8_t *t = w[i].data + w[i].len - 4;
         crcs[i] = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
         int64_t run = i == 7 ? b : a;
-        CHECK_MSG(store_checkpoint_put(st, run, stage, epoch, w[i].data, w[i].len, 3, &ids[i],
-                                       &err) == 0, "%s", err.msg);
+        CHECK_MSG(jobs_checkpoint_put(st, run, stage, epoch, w[i].data, w[i].len, 3, &ids[i],
+                                      &err) == 0, "%s", err.msg);
     }
     CHECK_INT_EQ(store_checkpoint_list(st, a, &list, &n, &err), 0);
     /* newest first: simclr epochs 5, 4, 3 (1 and 2 dropped), then dae 2, 1 */
@@ -924,26 +947,56 @@ TEST(store_checkpoints)
     CHECK(meta.id == ids[7]);
 
     /* refused: a flipped byte, a cut, garbage, a missing run, keep 0 — nothing changes */
-    char *before = fingerprint(st);
+    char *before = fingerprint(dir);
     uint8_t *bad = malloc(w[3].len);
     if (bad) {
         memcpy(bad, w[3].data, w[3].len);
         bad[40] ^= 0x10;
-        CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, bad, w[3].len, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, bad, w[3].len, 3, NULL, &err), -1);
         CHECK_MSG(strstr(err.msg, "checkpoint") != NULL, "message: %s", err.msg);
-        CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len - 1, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len - 1, 3, NULL, &err), -1);
         memset(bad, 'x', 64);
-        CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, bad, 64, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, bad, 64, 3, NULL, &err), -1);
         free(bad);
     }
-    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, NULL, 0, 3, NULL, &err), -1);
-    CHECK_INT_EQ(store_checkpoint_put(st, 999, 2, 9, w[3].data, w[3].len, 3, NULL, &err),
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, NULL, 0, 3, NULL, &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, 999, 2, 9, w[3].data, w[3].len, 3, NULL, &err),
                  STORE_NOT_FOUND);
-    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len, 0, NULL, &err), -1);
-    CHECK_INT_EQ(store_checkpoint_put(st, a, 7, 9, w[3].data, w[3].len, 3, NULL, &err), -1);
-    CHECK(unchanged(st, before));
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len, 0, NULL, &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 7, 9, w[3].data, w[3].len, 3, NULL, &err), -1);
+    CHECK(unchanged(dir, before));
     for (int i = 0; i < 8; i++)
         ckpt_writer_free(&w[i]);
+    drop_store(st, dir);
+}
+
+/* The store keeps a checkpoint as its caller describes it (format version, CRC-32) and
+ * never reads the blob itself. */
+TEST(store_checkpoint_opaque)
+{
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
+        return;
+    GsErr err;
+    int64_t a = add_run(st, "gsimclr", "opaque"), id = 0;
+    static const char blob[] = "not a GSCK checkpoint at all";
+    CHECK_MSG(store_checkpoint_put(st, a, 2, 4, 7, 0xdeadbeefu, blob, sizeof blob, 3, &id,
+                                   &err) == 0, "%s", err.msg);
+    StoreCheckpoint meta;
+    void *back = NULL;
+    size_t len = 0;
+    CHECK_INT_EQ(store_checkpoint_latest(st, a, &meta, &back, &len, &err), 0);
+    CHECK(meta.id == id && meta.stage == 2 && meta.epoch == 4 && meta.bytes == sizeof blob);
+    CHECK(meta.format_version == 7 && meta.crc32 == 0xdeadbeefu);
+    CHECK(back && len == sizeof blob && memcmp(back, blob, len) == 0);
+    free(back);
+
+    /* an empty one is refused, and changes nothing */
+    char *before = fingerprint(dir);
+    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 5, 1, 0, NULL, 0, 3, NULL, &err), -1);
+    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 5, 1, 0, blob, 0, 3, NULL, &err), -1);
+    CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
 
@@ -954,26 +1007,26 @@ TEST(store_fingerprint_tracks_writes)
     if (!st)
         return;
     GsErr err;
-    char *f0 = fingerprint(st), *f0b = fingerprint(st);
+    char *f0 = fingerprint(dir), *f0b = fingerprint(dir);
     CHECK(f0 && strlen(f0) == 16);
     CHECK(same(f0, f0b));   /* reading changes nothing */
     int64_t a = add_run(st, "gsimclr", "f");
-    char *f1 = fingerprint(st);
+    char *f1 = fingerprint(dir);
     CHECK(!same(f0, f1));
-    StoreStage g = {.stage = 3, .status = SS_PENDING, .loss = NAN, .items_per_s = NAN,
-                    .eta_s = NAN, .seconds = NAN};
+    StoreStage g = {.progress = {.stage = 3, .loss = NAN, .items_per_s = NAN, .eta_s = NAN},
+                    .status = SS_PENDING, .seconds = NAN};
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);   /* the same values again */
-    char *f2 = fingerprint(st);
+    char *f2 = fingerprint(dir);
     CHECK(same(f1, f2));
-    g.epochs = 1;
+    g.progress.epochs = 1;
     CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
-    char *f3 = fingerprint(st);
+    char *f3 = fingerprint(dir);
     CHECK(!same(f2, f3));
     CHECK_INT_EQ(store_metric_add(st, a, 3, 1, -1, "knn_top1", NAN, 1, &err), 0);
-    char *f4 = fingerprint(st);
+    char *f4 = fingerprint(dir);
     CHECK(!same(f3, f4));
     CHECK_INT_EQ(store_metrics_truncate_after(st, a, 2, 0, &err), 0);
-    char *f5 = fingerprint(st);
+    char *f5 = fingerprint(dir);
     CHECK(same(f3, f5));   /* the metric row is gone again */
     free(f0);
     free(f0b);
@@ -987,10 +1040,62 @@ TEST(store_fingerprint_tracks_writes)
 
 /* ---- concurrency ---- */
 
+/* What the readers of one Store handle show of every run (its row, stages, counts of metrics,
+ * events and checkpoints) as text (malloc'd; NULL when a read failed, after a CHECK): two
+ * handles on one database must show the same. */
+static char *handle_view(Store *st)
+{
+    GsErr err;
+    StoreRun *runs = NULL;
+    int n = 0, total = 0;
+    StoreRunFilter all = {.status = -1};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int rc = f ? store_run_list(st, &all, &runs, &n, &total, &err) : -1;
+    CHECK_MSG(rc == 0, "handle_view: %s", f ? err.msg : "out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const StoreRun *r = &runs[i];
+        fprintf(f, "run %lld %s %s %s %d %d %s %s\n", (long long)r->id,
+                RUN_STATUS_NAMES[r->status], r->method, r->name, r->resumes,
+                (int)r->cancel_requested, r->result_json ? r->result_json : "-",
+                r->error ? r->error : "-");
+        StoreStage sg[STAGE_COUNT];
+        StoreMetric *m = NULL;
+        StoreEvent *ev = NULL;
+        StoreCheckpoint *ck = NULL;
+        int nm = 0, ne = 0, nc = 0;
+        rc = store_stages_get(st, r->id, sg, &err);
+        for (int s = 0; rc == 0 && s < STAGE_COUNT; s++)
+            fprintf(f, " stage %d %s %d %ld %.17g\n", s, STAGE_STATUS_NAMES[sg[s].status],
+                    sg[s].progress.epoch, sg[s].progress.step, sg[s].seconds);
+        if (rc == 0)
+            rc = store_metrics_get(st, r->id, -1, NULL, 0, 0, &m, &nm, &err);
+        if (rc == 0)
+            rc = store_events_get(st, r->id, 0, 0, &ev, &ne, &err);
+        if (rc == 0)
+            rc = store_checkpoint_list(st, r->id, &ck, &nc, &err);
+        fprintf(f, " %d metrics, %d events, %d checkpoints\n", nm, ne, nc);
+        free(m);
+        store_events_free(ev, ne);
+        free(ck);
+        CHECK_MSG(rc == 0, "handle_view: run %lld: %s", (long long)r->id, err.msg);
+    }
+    store_run_list_free(runs, n);
+    if (f)
+        fclose(f);
+    if (rc != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 enum { WORKERS = 8, MAX_CLAIMS = 1 << 14 };
 
 typedef struct {
     Store *st;
+    const char *dir;        /* the store's folder, for its fingerprint */
     int index;
     double until;           /* monotonic seconds */
     long ops, errors;
@@ -1027,14 +1132,16 @@ static void *worker_main(void *arg)
         int64_t id = 0, claimed = 0;
         char name[32];
         snprintf(name, sizeof name, "w%d-%ld", w->index, it);
-        W_CALL(w, store_run_insert(w->st, it % 2 ? "simclr" : "gsimclr", name, "{}", &id, &err),
+        const char *method = it % 2 ? "simclr" : "gsimclr";
+        W_CALL(w, store_run_insert(w->st, method, name, "{}", skipped_for(method), &id, &err),
                rc_ == 0);
         if (id == 0)
             continue;
         w->inserted++;
-        StoreStage g = {.stage = 2, .status = SS_RUNNING, .epoch = 1, .epochs = 5,
-                        .step = it, .steps = 100, .loss = it % 3 ? 1.0 / (double)(it + 1) : NAN,
-                        .items_per_s = 500, .eta_s = NAN, .seconds = 1};
+        StoreStage g = {.progress = {.stage = 2, .epoch = 1, .epochs = 5, .step = it,
+                                     .steps = 100, .loss = it % 3 ? 1.0 / (double)(it + 1) : NAN,
+                                     .items_per_s = 500, .eta_s = NAN},
+                        .status = SS_RUNNING, .seconds = 1};
         W_CALL(w, store_stage_put(w->st, id, &g, &err), rc_ == 0);
         W_CALL(w, store_metric_add(w->st, id, 2, 1, it, "step_loss", 0.5, 1, &err), rc_ == 0);
         W_CALL(w, store_event_add(w->st, id, "log", "working", 1, NULL, &err), rc_ == 0);
@@ -1058,8 +1165,8 @@ static void *worker_main(void *arg)
             if (w->n_claimed < MAX_CLAIMS)
                 w->claimed[w->n_claimed++] = claimed;
             if (have_ckpt && it % 8 == 0)
-                W_CALL(w, store_checkpoint_put(w->st, claimed, 2, 1, cw.data, cw.len, 2, NULL,
-                                               &err), rc_ == 0);
+                W_CALL(w, jobs_checkpoint_put(w->st, claimed, 2, 1, cw.data, cw.len, 2, NULL,
+                                              &err), rc_ == 0);
             W_CALL(w, store_run_finish(w->st, claimed, it % 5 ? RUN_SUCCEEDED : RUN_FAILED,
                                        "{}", it % 5 ? NULL : "boom", &err), rc_ == 0);
         }
@@ -1073,7 +1180,7 @@ static void *worker_main(void *arg)
         else
             w->last_run = id;
         if (it % 64 == 0) {
-            char *fp = store_fingerprint(w->st, &err);
+            char *fp = fingerprint_db(w->dir, &err);
             W_CALL(w, fp ? 0 : -1, fp != NULL);
             free(fp);
         }
@@ -1101,6 +1208,7 @@ TEST(store_concurrency)
     memset(w, 0, sizeof w);
     for (int i = 0; i < WORKERS; i++) {
         w[i].st = i < 6 ? st : st2;
+        w[i].dir = dir;
         w[i].index = i;
         w[i].until = until;
         w[i].claimed = malloc(MAX_CLAIMS * sizeof *w[i].claimed);
@@ -1155,7 +1263,7 @@ TEST(store_concurrency)
             CHECK_MSG(store_run_get(st3, w[i].last_run, &r, &err) == 0, "%s", err.msg);
             store_run_free(&r);
         }
-        char *fa = fingerprint(st), *fb = fingerprint(st2), *fc = fingerprint(st3);
+        char *fa = handle_view(st), *fb = handle_view(st2), *fc = handle_view(st3);
         CHECK(same(fa, fb) && same(fa, fc));
         free(fa);
         free(fb);

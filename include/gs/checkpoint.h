@@ -34,6 +34,7 @@ typedef struct {
     const uint8_t *data;
     size_t len;
     uint32_t version, n_sections;
+    uint32_t crc;     /* the CRC-32 stored at its end (checked) */
 } CkptReader;
 
 /* Validates buf (magic, version, checksum, section table) without copying it. */

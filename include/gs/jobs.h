@@ -51,6 +51,13 @@ typedef struct {
 } JobsStats;
 void jobs_stats(Jobs *j, JobsStats *out);
 
+/* Stores a checkpoint the pipeline handed over, as every run's sink does: checked first
+ * (magic, version, checksum, sections; a bad one is refused with -1), then kept with the
+ * format version and CRC-32 it carries, the newest `keep` per run and stage. The store itself
+ * never reads a checkpoint. Returns what store_checkpoint_put returns. */
+int jobs_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
+                        size_t len, int keep, int64_t *id, GsErr *err);
+
 /* Shutdown: running jobs stop at their next step and go back to "queued" (their newest
  * checkpoint kept), workers are joined, everything freed. */
 void jobs_stop(Jobs *j);

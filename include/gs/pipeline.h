@@ -70,6 +70,10 @@ typedef struct {
     int linear_epochs;
 } RunResult;
 
+/* The stages cfg does not run, one bit (1u << STAGE_*) each: dae and kmeans for "simclr".
+ * pipeline_run follows it, and the service records these stages as skipped. */
+unsigned pipeline_skipped_stages(const RunConfig *cfg);
+
 /* Runs every stage the method needs on train (and test, for eval). resume, when not NULL, is
  * the last checkpoint the sink stored (resume_len bytes): stages before it are skipped and its
  * stage continues where it stopped, giving the same result as an uninterrupted run at the

@@ -4,9 +4,10 @@
  * under a schema_version table. Thread-safe: writes go through one writer connection, one at
  * a time, each in its own transaction (BEGIN IMMEDIATE), so a crash leaves either the old or
  * the new state; reads use a small pool of reader connections and never wait for a writer.
- * Only store.c includes sqlite3.h. Every call returns 0 on success, STORE_NOT_FOUND when the
- * run (or checkpoint) does not exist, STORE_CONFLICT for an illegal state change, or -1 with
- * err set for anything else. */
+ * Only the store's files (server/service/store*.c) include sqlite3.h. The store keeps what it
+ * is told: it never reads a checkpoint or decides what a method runs; its caller says. Every
+ * call returns 0 on success, STORE_NOT_FOUND when the run (or checkpoint) does not exist,
+ * STORE_CONFLICT for an illegal state change, or -1 with err set for anything else. */
 #ifndef GS_STORE_H
 #define GS_STORE_H
 
@@ -15,8 +16,12 @@
 #include <stdint.h>
 
 #include "gs/err.h"
+#include "gs/pipeline.h"
 
 enum { STORE_NOT_FOUND = 1, STORE_CONFLICT = 2 };
+
+/* The database file store_open keeps in its folder. */
+#define STORE_DB_FILE "gsimclr.db"
 
 typedef struct Store Store;
 
@@ -44,12 +49,13 @@ typedef struct {
 typedef enum { SS_PENDING, SS_RUNNING, SS_SUCCEEDED, SS_FAILED, SS_CANCELED, SS_SKIPPED, SS_COUNT } StageStatus;
 extern const char *const STAGE_STATUS_NAMES[SS_COUNT];
 
+/* A stage's row: the pipeline's progress figures as last stored (progress.stage is its
+ * STAGE_*), and what the service adds. Doubles that are NaN are stored as NULL and read back
+ * as NaN. */
 typedef struct {
-    int stage;              /* STAGE_* of pipeline.h: 0 dae, 1 kmeans, 2 simclr, 3 eval */
+    StageProgress progress;
     StageStatus status;
-    int epoch, epochs;
-    long step, steps;
-    double loss, items_per_s, eta_s, seconds; /* NaN stored as NULL and read back as NaN */
+    double seconds;                 /* time spent in the stage, over every attempt */
     double started_at, finished_at;
 } StoreStage;
 
@@ -83,16 +89,16 @@ typedef struct {
     int limit, offset;      /* newest first */
 } StoreRunFilter;
 
-/* Opens (creating) dir/gsimclr.db, creating dir if needed, and migrates it. */
+/* Opens (creating) dir/STORE_DB_FILE, creating dir if needed, and migrates it. */
 int store_open(Store **out, const char *dir, GsErr *err);
 void store_close(Store *st);
 /* The schema version after migration (the highest schema/NNN_*.sql applied). */
 int store_schema_version(Store *st);
 
-/* A new queued run; its four stage rows start "pending" ("skipped" for dae and kmeans when
- * method is "simclr"). */
+/* A new queued run; its stage rows start "pending", or "skipped" for each stage s whose bit
+ * (1u << s) is set in skipped (what pipeline_skipped_stages says of its configuration). */
 int store_run_insert(Store *st, const char *method, const char *name, const char *config_json,
-                     int64_t *id, GsErr *err);
+                     unsigned skipped, int64_t *id, GsErr *err);
 int store_run_get(Store *st, int64_t id, StoreRun *out, GsErr *err);
 void store_run_free(StoreRun *r);
 /* Newest first; runs (n of them, malloc'd array, free each with store_run_free then the
@@ -121,8 +127,8 @@ int store_run_delete(Store *st, int64_t id, GsErr *err);
 int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err);
 
 int store_stage_put(Store *st, int64_t run, const StoreStage *s, GsErr *err);
-/* All four stages in order (out[STAGE_COUNT]). */
-int store_stages_get(Store *st, int64_t run, StoreStage out[4], GsErr *err);
+/* All the run's stages in order. */
+int store_stages_get(Store *st, int64_t run, StoreStage out[STAGE_COUNT], GsErr *err);
 
 int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step, const char *name,
                      double value, double time, GsErr *err);
@@ -149,19 +155,17 @@ int store_assignments_put(Store *st, int64_t run, const int32_t *assign, const i
 int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **labels, int *n,
                           GsErr *err);
 
-/* Stores a checkpoint blob (its format version and CRC-32 read from its GSCK header) and
- * keeps only the newest `keep` of that run and stage, in one transaction. */
-int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
-                         size_t len, int keep, int64_t *id, GsErr *err);
+/* Stores a checkpoint blob (len > 0 bytes, opaque here) with the format version and CRC-32
+ * its caller read from it, and keeps only the newest `keep` of that run and stage, in one
+ * transaction. */
+int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, int format_version,
+                         uint32_t crc, const void *blob, size_t len, int keep, int64_t *id,
+                         GsErr *err);
 /* The newest checkpoint of the run (any stage); STORE_NOT_FOUND when none. */
 int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void **blob,
                             size_t *len, GsErr *err);
 int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n, GsErr *err);
 int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
                          size_t *len, GsErr *err);
-
-/* A digest of every row of every table (hex text, malloc'd), for tests that check a request
- * changed nothing stored. */
-char *store_fingerprint(Store *st, GsErr *err);
 
 #endif

@@ -209,6 +209,7 @@ int ckpt_open(CkptReader *r, const void *buf, size_t len, GsErr *err)
     r->len = len;
     r->version = version;
     r->n_sections = n;
+    r->crc = stored;
     return 0;
 }
 

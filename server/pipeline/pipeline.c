@@ -41,6 +41,11 @@ static int check_data(const RunConfig *cfg, const Dataset *train, const Dataset 
     return 0;
 }
 
+unsigned pipeline_skipped_stages(const RunConfig *cfg)
+{
+    return cfg->method == METHOD_SIMCLR ? (1u << STAGE_DAE) | (1u << STAGE_KMEANS) : 0;
+}
+
 int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
                  const Sink *sink, const void *resume, size_t resume_len, RunResult *res,
                  GsErr *err)
@@ -65,7 +70,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
         from = &rd;
         stage_log(sink, "resuming after %s epoch %d", STAGE_NAMES[from_stage], from_epoch);
     }
-    if (cfg->method == METHOD_GSIMCLR && from_stage <= STAGE_DAE) {
+    if (!(pipeline_skipped_stages(cfg) & (1u << STAGE_DAE)) && from_stage <= STAGE_DAE) {
         if (stage_dae_run(cfg, train, sink, from_stage == STAGE_DAE ? from : NULL, res, &emb,
                           &dim, err) ||
             stage_kmeans_run(cfg, train, emb, dim, sink, res, err))

@@ -84,16 +84,16 @@ static double run_progress(Api *api, const StoreRun *r, const StoreStage st[STAG
     if (r->status == RUN_SUCCEEDED)
         return 1.0;
     for (int s = 0; s < STAGE_COUNT; s++)
-        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED && st[s].steps <= 0)
+        if (st[s].status != SS_SKIPPED && st[s].status != SS_SUCCEEDED && st[s].progress.steps <= 0)
             need_est = true;
     if (need_est)
         have_est = step_estimate(api, r->id, r->config_json, est);
     for (int s = 0; s < STAGE_COUNT; s++) {
         if (st[s].status == SS_SKIPPED)
             continue;
-        if (st[s].steps > 0) {
-            double steps = (double)st[s].steps;
-            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].step;
+        if (st[s].progress.steps > 0) {
+            double steps = (double)st[s].progress.steps;
+            double step = st[s].status == SS_SUCCEEDED ? steps : (double)st[s].progress.step;
             done += step < 0 ? 0 : step > steps ? steps : step;
             total += steps;
         } else if (have_est) {
@@ -112,26 +112,6 @@ static double run_progress(Api *api, const StoreRun *r, const StoreStage st[STAG
 
 /* ---- the run as a watcher sees it ------------------------------------------------------- */
 
-/* A stored stage and a live snapshot carry the same figures; these two move them between
- * the two structs, so the renderer below has one source for a stage's progress. */
-static StageProgress stage_progress(int s, const StoreStage *st)
-{
-    return (StageProgress){.stage = s, .epoch = st->epoch, .epochs = st->epochs,
-                           .step = st->step, .steps = st->steps, .loss = st->loss,
-                           .items_per_s = st->items_per_s, .eta_s = st->eta_s};
-}
-
-static void stage_set_progress(StoreStage *st, const StageProgress *p)
-{
-    st->epoch = p->epoch;
-    st->epochs = p->epochs;
-    st->step = p->step;
-    st->steps = p->steps;
-    st->loss = p->loss;
-    st->items_per_s = p->items_per_s;
-    st->eta_s = p->eta_s;
-}
-
 void api_run_view(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COUNT],
                   RunView *view)
 {
@@ -142,7 +122,7 @@ void api_run_view(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COU
         live.stage < STAGE_COUNT) {
         view->running = live.stage;
         view->stages[live.stage].status = SS_RUNNING;
-        stage_set_progress(&view->stages[live.stage], &live);
+        view->stages[live.stage].progress = live;
     } else if (r->status == RUN_RUNNING) {
         for (int s = 0; s < STAGE_COUNT && view->running < 0; s++)
             if (view->stages[s].status == SS_RUNNING)
@@ -172,12 +152,11 @@ static void add_progress_fields(cJSON *o, const StageProgress *p)
 
 static cJSON *stage_json(int s, const StoreStage *st)
 {
-    StageProgress p = stage_progress(s, st);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", STAGE_NAMES[s]);
     cJSON_AddStringToObject(o, "status", (unsigned)st->status < SS_COUNT
                                              ? STAGE_STATUS_NAMES[st->status] : "pending");
-    add_progress_fields(o, &p);
+    add_progress_fields(o, &st->progress);
     api_add_num(o, "seconds", st->seconds);
     api_add_time(o, "started_at", st->started_at);
     api_add_time(o, "finished_at", st->finished_at);

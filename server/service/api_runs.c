@@ -103,7 +103,7 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
         return;
     }
     int rc = store_run_insert(api->store, cfg.method == METHOD_SIMCLR ? "simclr" : "gsimclr",
-                              cfg.name, json, &id, &err);
+                              cfg.name, json, pipeline_skipped_stages(&cfg), &id, &err);
     free(json);
     if (rc != 0) {
         api_store_error(resp, "storing the run", &err);

@@ -2,7 +2,9 @@
  * loads its data, resumes it from its newest checkpoint when it has one, and runs the
  * pipeline with a sink that records everything in the store. The worker owns the run while
  * it trains; request handlers only read the live-progress snapshot under the jobs lock.
- * Nothing here speaks HTTP or SQL. */
+ * A checkpoint's format version and CRC are read here (the pipeline's checkpoint module)
+ * and handed to the store, which never parses one. Nothing here speaks HTTP or SQL. */
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gs/checkpoint.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/jobs.h"
@@ -78,6 +81,17 @@ static void report(int64_t run, const char *what, const GsErr *err)
     fprintf(stderr, "gsimclrd: run %lld: %s: %s\n", (long long)run, what, err->msg);
 }
 
+int jobs_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
+                        size_t len, int keep, int64_t *id, GsErr *err)
+{
+    CkptReader r;
+    GsErr why;
+    if (ckpt_open(&r, blob, len, &why) != 0)
+        return gs_errf(err, "run %" PRId64 ": refusing a bad checkpoint: %s", run, why.msg);
+    return store_checkpoint_put(st, run, stage, epoch, (int)r.version, r.crc, blob, len, keep,
+                                id, err);
+}
+
 /* ---- the sink of one run ---------------------------------------------------------- */
 
 typedef struct {
@@ -95,18 +109,13 @@ typedef struct {
 static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double finished_at)
 {
     GsErr err;
-    StoreStage s = {.stage = p->stage,
+    StoreStage s = {.progress = *p,
                     .status = status,
-                    .epoch = p->epoch,
-                    .epochs = p->epochs,
-                    .step = p->step,
-                    .steps = p->steps,
-                    .loss = p->loss,
-                    .items_per_s = p->items_per_s,
-                    .eta_s = status == SS_RUNNING ? p->eta_s : 0,
                     .seconds = rs->seconds_before[p->stage] + now_s() - rs->stage_t0,
                     .started_at = rs->started_at,
                     .finished_at = finished_at};
+    if (status != SS_RUNNING)
+        s.progress.eta_s = 0;
     if (store_stage_put(rs->w->jobs->st, rs->run, &s, &err))
         report(rs->run, "stage", &err);
 }
@@ -154,8 +163,8 @@ static int sink_checkpoint(void *ctx, int stage, int epoch, const void *data, si
     RunSink *rs = ctx;
     GsErr err;
     int64_t id;
-    if (store_checkpoint_put(rs->w->jobs->st, rs->run, stage, epoch, data, len,
-                             rs->w->jobs->cfg.keep_checkpoints, &id, &err)) {
+    if (jobs_checkpoint_put(rs->w->jobs->st, rs->run, stage, epoch, data, len,
+                            rs->w->jobs->cfg.keep_checkpoints, &id, &err)) {
         report(rs->run, "checkpoint", &err);
         return -1;
     }
@@ -230,12 +239,12 @@ static void stages_done(RunSink *rs, const RunResult *res)
             continue;
         st[s].status = SS_SUCCEEDED;
         st[s].seconds = res->seconds[s] > 0 ? res->seconds[s] : st[s].seconds;
-        st[s].eta_s = 0;
+        st[s].progress.eta_s = 0;
         if (s == rs->stage) {
-            st[s].step = rs->last.step;
-            st[s].steps = rs->last.steps;
-            st[s].epoch = rs->last.epoch;
-            st[s].epochs = rs->last.epochs;
+            st[s].progress.step = rs->last.step;
+            st[s].progress.steps = rs->last.steps;
+            st[s].progress.epoch = rs->last.epoch;
+            st[s].progress.epochs = rs->last.epochs;
         }
         if (!(st[s].finished_at > 0))
             st[s].finished_at = now_s();

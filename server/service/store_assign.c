@@ -1,0 +1,152 @@
+/* store_assign.c — the pseudo-labels in the store: the cluster of every training image of a
+ * run (and its true label when known, a diagnostic for cluster summaries), replaced as a
+ * whole in one durable transaction and read back as arrays. The SQL of this table lives
+ * here. It must never leave a run with part of a set: a failed put keeps the old one. */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "store_internal.h"
+
+const char *const STORE_SQL_ASSIGN[Q_COUNT] = {
+    [Q_ASSIGN_DELETE] = "DELETE FROM assignments WHERE run_id = ?1",
+    [Q_ASSIGN_INSERT] = "INSERT INTO assignments (run_id, image, cluster, label) "
+                        "VALUES (?1, ?2, ?3, ?4)",
+    [Q_ASSIGN_COUNT] = "SELECT count(*), count(label), coalesce(min(image), 0), "
+                       "coalesce(max(image), -1) FROM assignments WHERE run_id = ?1",
+    [Q_ASSIGN_GET] = "SELECT image, cluster, label FROM assignments "
+                     "WHERE run_id = ?1 ORDER BY image",
+};
+
+static int assignments_put_tx(Conn *w, int64_t run, const int32_t *assign,
+                              const int32_t *labels, int n, GsErr *err)
+{
+    int rc = db_run_exists(w, run, err);
+    if (rc != 0)
+        return rc;
+    if (db_exec_id(w, Q_ASSIGN_DELETE, run, "delete old pseudo-labels", err) != 0)
+        return -1;
+    sqlite3_stmt *s = db_stmt(w, Q_ASSIGN_INSERT, err);
+    if (!s)
+        return -1;
+    /* one prepared INSERT for every row; only what changes is bound again */
+    if (sqlite3_bind_int64(s, 1, run)) {
+        db_release(s);
+        return db_err(err, w->db, run, "bind");
+    }
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_bind_int(s, 2, i) || sqlite3_bind_int(s, 3, assign[i]) ||
+            (labels ? sqlite3_bind_int(s, 4, labels[i]) : sqlite3_bind_null(s, 4))) {
+            db_release(s);
+            return db_err(err, w->db, run, "bind");
+        }
+        rc = db_step(w, s, run, "store a pseudo-label", err);
+        if (rc != SQLITE_DONE) {
+            db_release(s);
+            return -1;
+        }
+        sqlite3_reset(s);
+    }
+    db_release(s);
+    return 0;
+}
+
+int store_assignments_put(Store *st, int64_t run, const int32_t *assign, const int32_t *labels,
+                          int n, GsErr *err)
+{
+    if (n < 0 || (n > 0 && !assign))
+        return gs_errf(err, "store: run %" PRId64 ": pseudo-labels: bad array (n = %d)", run, n);
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, assignments_put_tx(w, run, assign, labels, n, err), err);
+}
+
+static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **labels, int *n,
+                              GsErr *err)
+{
+    sqlite3_stmt *s = db_stmt(c, Q_ASSIGN_COUNT, err);
+    if (!s)
+        return -1;
+    int rc = sqlite3_bind_int64(s, 1, run) ? db_err(err, c->db, run, "bind")
+                                           : db_step(c, s, run, "count pseudo-labels", err);
+    int64_t count = 0, n_labels = 0, lo = 0, hi = -1;
+    if (rc == SQLITE_ROW) {
+        count = sqlite3_column_int64(s, 0);
+        n_labels = sqlite3_column_int64(s, 1);
+        lo = sqlite3_column_int64(s, 2);
+        hi = sqlite3_column_int64(s, 3);
+    }
+    db_release(s);
+    if (rc != SQLITE_ROW)
+        return -1;
+    if (count == 0) {
+        gs_errf(err, "run %" PRId64 " has no pseudo-labels", run);
+        return STORE_NOT_FOUND;
+    }
+    /* image is part of the primary key, so 0..count-1 means every image exactly once */
+    if (lo != 0 || hi != count - 1 || count > INT_MAX)
+        return gs_errf(err, "store: run %" PRId64 ": pseudo-labels do not cover images 0..%" PRId64,
+                       run, count - 1);
+
+    int32_t *a = malloc((size_t)count * sizeof *a);
+    int32_t *l = n_labels > 0 ? malloc((size_t)count * sizeof *l) : NULL;
+    if (!a || (n_labels > 0 && !l)) {
+        free(a);
+        free(l);
+        return db_oom(err, "read pseudo-labels");
+    }
+    s = db_stmt(c, Q_ASSIGN_GET, err);
+    rc = !s ? -1 : sqlite3_bind_int64(s, 1, run) ? db_err(err, c->db, run, "bind") : 0;
+    int64_t k = 0;
+    while (rc == 0 && (rc = db_step(c, s, run, "read pseudo-labels", err)) == SQLITE_ROW) {
+        if (k >= count || sqlite3_column_int64(s, 0) != k) {
+            rc = gs_errf(err, "store: run %" PRId64 ": pseudo-labels changed while read", run);
+            break;
+        }
+        a[k] = sqlite3_column_int(s, 1);
+        if (l)  /* a missing label among others (never written so) reads as -1 */
+            l[k] = sqlite3_column_type(s, 2) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 2);
+        k++;
+        rc = 0;
+    }
+    db_release(s);
+    if (rc != SQLITE_DONE || k != count) {
+        if (rc == SQLITE_DONE)
+            gs_errf(err, "store: run %" PRId64 ": pseudo-labels changed while read", run);
+        free(a);
+        free(l);
+        return -1;
+    }
+    *assign = a;
+    if (labels)
+        *labels = l;
+    else
+        free(l);
+    *n = (int)count;
+    return 0;
+}
+
+int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **labels, int *n,
+                          GsErr *err)
+{
+    *assign = NULL;
+    if (labels)
+        *labels = NULL;
+    *n = 0;
+    Conn *c = db_read_begin(st, err);
+    if (!c)
+        return -1;
+    int rc = db_read_end(st, c, assignments_get_tx(c, run, assign, labels, n, err), err);
+    if (rc != 0 && *assign) {   /* only a failed commit of the read gets here with arrays */
+        free(*assign);
+        *assign = NULL;
+        if (labels) {
+            free(*labels);
+            *labels = NULL;
+        }
+        *n = 0;
+    }
+    return rc;
+}
+
