@@ -24,6 +24,7 @@ typedef struct {
     const char *data_root;      /* NULL = datasets anywhere */
     const char *web_dir;        /* folder served at / */
     const char *examples_dir;   /* presets for GET /v1/defaults (NULL: none) */
+    const char *embeddings_dir; /* the runs' stored features (embeddings.h); NULL: none */
     int max_threads;            /* a submitted run's threads is clamped to this */
     const char *const *allow_hosts; /* extra Host names accepted (besides loopback names) */
     int n_allow_hosts;
