@@ -2,8 +2,8 @@
  * (embeddings.c: written whole, replaced, read back checked, removed, swept at start-up),
  * then a daemon started in-process on port 0 with two small trained runs (G-SimCLR with the
  * 3-conv encoder, SimCLR with the residual one) whose model.onnx, embeddings and pseudo-label
- * .npy are downloaded through real HTTP, every refusal with its status and message, the set
- * removed with its run; and tests/py/check_exports.py run on the same daemon by Debian's
+ * .npy are downloaded through real HTTP and with the CLI, every refusal with its status and
+ * message, the set removed with its run; and tests/py/check_exports.py run on the same daemon by Debian's
  * python3 (onnx.checker, a NumPy evaluation of the graph, the PyTorch twin, numpy.load). */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 #include <cjson/cJSON.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apiclient.h"
@@ -29,6 +30,13 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     (void)ftw;
     remove(path);
     return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static bool is_dir(const char *path)
@@ -154,7 +162,8 @@ static const char *CONFIG_GSIMCLR =
 static const char *CONFIG_SIMCLR =
     "{\"name\": \"export resnet\", \"method\": \"simclr\", \"subset\": %d, \"test_subset\": %d,"
     " \"threads\": 2,"
-    " \"simclr\": {\"encoder\": {\"arch\": \"resnet\", \"width\": 8, \"head\": [32, 16]},"
+    " \"simclr\": {\"encoder\": {\"arch\": \"resnet\", \"width\": 8, \"stages\": 2,"
+    "                           \"head\": [32, 16]},"
     "              \"epochs\": 1, \"batch\": 64},"
     " \"eval\": {\"linear\": {\"epochs\": 2}, \"knn_k\": 20}}";
 /* queued behind the others, canceled before it trains */
@@ -222,6 +231,59 @@ static bool get_npy(int port, const char *path, NpyInfo *info, ApiResp *r)
     return ok;
 }
 
+/* The client binary (GS_CLI, default bin/gsimclr) saves the same bytes the route serves,
+ * and refuses a missing -o before asking anything. */
+static void cli_checks(int port, const char *dir, int64_t a)
+{
+    const char *cli = getenv("GS_CLI") ? getenv("GS_CLI") : "bin/gsimclr";
+    static const struct {
+        const char *args, *route;
+    } cases[] = {
+        {"export %lld -o %s", "/v1/runs/%lld/model.onnx"},
+        {"export %lld --head -o %s", "/v1/runs/%lld/model.onnx?head=1"},
+        {"embeddings %lld --split test -o %s", "/v1/runs/%lld/embeddings?split=test"},
+        {"embeddings %lld --labels -o %s", "/v1/runs/%lld/embeddings?split=train&labels=1"},
+        {"pseudo-labels %lld --format npy -o %s", "/v1/runs/%lld/pseudo-labels?format=npy"},
+    };
+    if (access(cli, X_OK) != 0) {
+        CHECK_MSG(0, "%s is missing: run `make bin/gsimclr`, or set GS_CLI", cli);
+        return;
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char file[160], args[256], cmd[600], route[160];
+        snprintf(file, sizeof file, "%s/cli%zu.out", dir, i);
+        snprintf(args, sizeof args, cases[i].args, (long long)a, file);
+        snprintf(cmd, sizeof cmd, "%s --server http://127.0.0.1:%d %s >/dev/null 2>&1", cli,
+                 port, args);
+        int rc = system(cmd);
+        CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "gsimclr %s: exit %d", args,
+                  WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+        ApiResp r;
+        snprintf(route, sizeof route, cases[i].route, (long long)a);
+        apic_request(port, "GET", route, NULL, 0, NULL, &r);
+        FILE *f = fopen(file, "rb");
+        char *saved = r.len ? malloc(r.len + 1) : NULL;
+        size_t got = f && saved ? fread(saved, 1, r.len + 1, f) : 0;
+        CHECK_MSG(r.status == 200 && got == r.len && memcmp(saved, r.body, r.len) == 0,
+                  "gsimclr %s saved %zu bytes, %s serves %zu", args, got, route, r.len);
+        free(saved);
+        if (f)
+            fclose(f);
+        apic_free(&r);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "%s --server http://127.0.0.1:%d export %lld >/dev/null 2>&1",
+             cli, port, (long long)a);
+    int rc = system(cmd);
+    CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "export without -o: exit %d (want 2)",
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+    snprintf(cmd, sizeof cmd, "%s --server http://127.0.0.1:%d export 999 -o %s/x.onnx "
+             ">/dev/null 2>&1", cli, port, dir);
+    rc = system(cmd);
+    CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 4, "export of no run: exit %d (want 4)",
+              WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
+}
+
 /* Runs the Python checker on the daemon's runs; its lines are shown indented. */
 static void python_checks(int port, int64_t a, int64_t b)
 {
@@ -276,8 +338,10 @@ TEST(exports_through_the_daemon)
     apic_json(port, "POST", path, NULL, NULL, &r);
     CHECK_INT_EQ(r.status, 200);
     apic_free(&r);
+    double t0 = mono_s();
     if (!succeeded(port, a) || !succeeded(port, b))
         goto done;
+    printf("    two runs trained in %.1f s\n", mono_s() - t0);
 
     /* the encoder, with and without the head */
     for (int head = 0; head < 2; head++) {
@@ -311,7 +375,7 @@ TEST(exports_through_the_daemon)
     apic_free(&r);
     snprintf(path, sizeof path, "/v1/runs/%lld/embeddings", (long long)b); /* train: default */
     if (get_npy(port, path, &info, &r))
-        CHECK(info.ndim == 2 && info.shape[0] == N_TRAIN && info.shape[1] == 32);
+        CHECK(info.ndim == 2 && info.shape[0] == N_TRAIN && info.shape[1] == 16);
     apic_free(&r);
     snprintf(path, sizeof path, "/v1/runs/%lld/pseudo-labels?format=npy", (long long)a);
     if (get_npy(port, path, &info, &r))
@@ -348,7 +412,10 @@ TEST(exports_through_the_daemon)
     CHECK_INT_EQ(r.status, 405);
     apic_free(&r);
 
+    cli_checks(port, dir, a);
+    t0 = mono_s();
     python_checks(port, a, b);
+    printf("    the Python checks took %.1f s\n", mono_s() - t0);
 
     /* deleting a run deletes its set */
     char set[200];
