@@ -287,7 +287,10 @@ int cmd_pseudo_labels(Cli *cli, int argc, char **argv)
 
     if (rc != CLI_GO_ON)
         return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels?format=%s", run.id, o.format);
+    /* CSV is the route's default: asked for without a query */
+    bool csv = strcmp(o.format, "csv") == 0;
+    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels%s%s", run.id,
+             csv ? "" : "?format=", csv ? "" : o.format);
     return save_and_report(cli, path, o.out, "the pseudo-labels");
 }
 
