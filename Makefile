@@ -4,7 +4,7 @@
 # Debian packages are present).
 
 CC      ?= gcc
-PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl libprotobuf-c
 OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
@@ -29,7 +29,11 @@ SCHEMA   := $(sort $(wildcard schema/*.sql))
 
 # BUILD is the object directory; sanitizer builds use their own so nothing mixes.
 BUILD ?= build
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+# The ONNX exporter's protobuf-c code, generated at build time by protoc-c from the onnx.proto
+# Debian ships (libonnx-dev); nothing generated is committed.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+ONNX_GEN   := $(BUILD)/gen/onnx.pb-c
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(ONNX_GEN).o
 SVC_OBJ  := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -58,7 +62,18 @@ Q := $(if $(V),,@)
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+$(ONNX_GEN).c $(ONNX_GEN).h &: $(ONNX_PROTO) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen --proto_path=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(ONNX_GEN).o: $(ONNX_GEN).c $(ONNX_GEN).h
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+# the files that include the generated header wait for it
+$(BUILD)/server/pipeline/export_onnx.o $(BUILD)/tests/test_export.o: $(ONNX_GEN).h
 
 # The SQL migrations are compiled in, so the daemon needs no files beside it but web/.
 $(BUILD)/gen/schema_sql.c: $(SCHEMA) scripts/embed-sql

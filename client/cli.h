@@ -54,5 +54,7 @@ int cmd_clusters(Cli *cli, int argc, char **argv);
 int cmd_pseudo_labels(Cli *cli, int argc, char **argv);
 int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_compare(Cli *cli, int argc, char **argv);
+int cmd_export(Cli *cli, int argc, char **argv);
+int cmd_embeddings(Cli *cli, int argc, char **argv);
 
 #endif

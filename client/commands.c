@@ -34,8 +34,10 @@ static const char MAIN_USAGE[] =
     "  delete ID      delete a run that has ended, and all it owns\n"
     "  metrics ID     a run's recorded metrics (table, --csv)\n"
     "  clusters ID    the pseudo-label clusters; --grid C saves a cluster's image grid\n"
-    "  pseudo-labels ID -o FILE   export the pseudo-labels (CSV or JSON)\n"
+    "  pseudo-labels ID -o FILE   export the pseudo-labels (CSV, JSON or NumPy .npy)\n"
     "  checkpoint ID -o FILE      download a checkpoint (the newest by default)\n"
+    "  export ID -o FILE.onnx     the trained encoder as an ONNX model (--head: with z)\n"
+    "  embeddings ID -o FILE.npy  the features eval read (--split, --labels) for NumPy\n"
     "  compare ID ID...           final figures of runs side by side\n"
     "\n"
     "Global options (before or after the subcommand):\n"
@@ -254,7 +256,7 @@ const CliCommand CLI_CMD_CLUSTERS = {
 
 /* ---- pseudo-labels ---- */
 
-static const char *const LABEL_FORMATS[] = {"csv", "json", NULL};
+static const char *const LABEL_FORMATS[] = {"csv", "json", "npy", NULL};
 
 /* The usage line says all there is to say about these two: no list in the help. */
 static const CliOpt PSEUDO_LABELS_OPTS[] = {
@@ -276,11 +278,69 @@ const CliCommand CLI_CMD_PSEUDO_LABELS = {
     .opts = PSEUDO_LABELS_OPTS,
     .operands = CLI_RUN_ID,
     .about =
-        "Usage: gsimclr pseudo-labels ID -o FILE [--format csv|json]\n"
+        "Usage: gsimclr pseudo-labels ID -o FILE [--format csv|json|npy]\n"
         "\n"
-        "Saves a run's pseudo-labels: CSV 'image,cluster' with one row per training image, or\n"
-        "JSON {\"n\": N, \"clusters\": [...]}. '-o -' writes to standard output.\n",
+        "Saves a run's pseudo-labels: CSV 'image,cluster' with one row per training image,\n"
+        "JSON {\"n\": N, \"clusters\": [...]}, or a NumPy .npy int64 vector (numpy.load).\n"
+        "'-o -' writes to standard output.\n",
     .check = pseudo_labels_check,
+};
+
+/* ---- export, embeddings ---- */
+
+static int output_needed(const void *opts, const char *name)
+{
+    /* both structs start with out */
+    if (!*(const char *const *)opts)
+        return cli_usage_error(name, "-o FILE is needed ('-o -' for standard output)");
+    return CLI_GO_ON;
+}
+
+static const CliOpt EXPORT_OPTS[] = {
+    {.name = "output", .short_name = 'o', .kind = CLI_TEXT, .at = offsetof(ExportOpts, out),
+     .label = "-o FILE", .help = "where the model goes ('-' = standard output)"},
+    FLAG("head", 0, ExportOpts, head, "include the projection head (output z, not h)"),
+    {0},
+};
+
+const CliCommand CLI_CMD_EXPORT = {
+    .name = "export",
+    .opts = EXPORT_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr export ID -o encoder.onnx [--head]\n"
+        "\n"
+        "Saves a run's trained encoder as an ONNX model (opset 13), from its newest simclr\n"
+        "checkpoint: input 'input', float32 N x C x H x W, pixels / 255 in [0, 1] with no\n"
+        "mean or std; output 'features', the backbone feature the linear evaluation reads,\n"
+        "or with --head 'projection', the projection head's z (not L2-normalised).\n",
+    .help_col = 14,
+    .check = output_needed,
+};
+
+static const char *const SPLITS[] = {"train", "test", NULL};
+
+static const CliOpt EMBEDDINGS_OPTS[] = {
+    {.name = "output", .short_name = 'o', .kind = CLI_TEXT, .at = offsetof(EmbeddingsOpts, out),
+     .label = "-o FILE", .help = "where the .npy goes ('-' = standard output)"},
+    {.name = "split", .kind = CLI_TEXT, .at = offsetof(EmbeddingsOpts, split), .choices = SPLITS,
+     .value = "S", .help = "train (default) or test"},
+    FLAG("labels", 0, EmbeddingsOpts, labels, "the split's labels instead of its features"),
+    {0},
+};
+
+const CliCommand CLI_CMD_EMBEDDINGS = {
+    .name = "embeddings",
+    .opts = EMBEDDINGS_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr embeddings ID -o FILE.npy [--split train|test] [--labels]\n"
+        "\n"
+        "Saves the features the run's linear evaluation read (N x D float32), or with\n"
+        "--labels the split's labels (N int64), as a NumPy .npy file (numpy.load reads it).\n"
+        "They are stored when the run's eval stage runs.\n",
+    .help_col = 14,
+    .check = output_needed,
 };
 
 /* ---- checkpoint ---- */

@@ -1,5 +1,5 @@
 /* data.c — the subcommands that fetch what a run produced: metrics, clusters (and a
- * cluster's image grid), pseudo-labels and checkpoints. Files are saved through cli_save, so
+ * cluster's image grid), pseudo-labels, checkpoints, the ONNX encoder and the embeddings. Files are saved through cli_save, so
  * an interrupted download never leaves a half file under the name asked for. */
 #include <math.h>
 #include <stdlib.h>
@@ -287,9 +287,44 @@ int cmd_pseudo_labels(Cli *cli, int argc, char **argv)
 
     if (rc != CLI_GO_ON)
         return rc;
-    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels%s", run.id,
-             strcmp(o.format, "json") == 0 ? "?format=json" : "");
+    /* CSV is the route's default: asked for without a query */
+    bool csv = strcmp(o.format, "csv") == 0;
+    snprintf(path, sizeof path, "/v1/runs/%ld/pseudo-labels%s%s", run.id,
+             csv ? "" : "?format=", csv ? "" : o.format);
     return save_and_report(cli, path, o.out, "the pseudo-labels");
+}
+
+/* ---- export, embeddings ---- */
+
+int cmd_export(Cli *cli, int argc, char **argv)
+{
+    ExportOpts o = {0};
+    CliOperands run;
+    char path[128], what[64];
+    int rc = cli_command_parse(cli, &CLI_CMD_EXPORT, argc, argv, &o, &run);
+
+    if (rc != CLI_GO_ON)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld/model.onnx%s", run.id, o.head ? "?head=1" : "");
+    snprintf(what, sizeof what, "the encoder of run %ld%s", run.id,
+             o.head ? " with its projection head" : "");
+    return save_and_report(cli, path, o.out, what);
+}
+
+int cmd_embeddings(Cli *cli, int argc, char **argv)
+{
+    EmbeddingsOpts o = {.split = "train"};
+    CliOperands run;
+    char path[128], what[64];
+    int rc = cli_command_parse(cli, &CLI_CMD_EMBEDDINGS, argc, argv, &o, &run);
+
+    if (rc != CLI_GO_ON)
+        return rc;
+    snprintf(path, sizeof path, "/v1/runs/%ld/embeddings?split=%s%s", run.id, o.split,
+             o.labels ? "&labels=1" : "");
+    snprintf(what, sizeof what, "the %s %s of run %ld", o.split,
+             o.labels ? "labels" : "embeddings", run.id);
+    return save_and_report(cli, path, o.out, what);
 }
 
 /* ---- checkpoint ---- */

@@ -25,6 +25,7 @@ typedef struct {
                              * clamped to this when submitted) */
     const char *data_root;  /* dataset folders must lie under it (NULL: anywhere) */
     int keep_checkpoints;   /* newest checkpoints kept per run and stage (>= 1) */
+    const char *embeddings_dir; /* where eval's features are kept (embeddings.h); NULL: not */
     /* Called (from a worker) whenever something a watcher may want changed: progress,
      * a status, an event. May be NULL. Must not block. */
     void (*notify)(void *ctx);

@@ -88,6 +88,13 @@ int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, co
     if (net && (ckpt_add(w, "net.params", net->params, sizeof(float) * net->n_params, err) ||
                 ckpt_add(w, "net.buffers", net->buffers, sizeof(float) * net->n_buffers, err)))
         return -1;
+    /* the input shape the net was built for (the dataset's), so an export of the weights
+     * (export_onnx.c) needs no dataset to know it */
+    if (net && net->n_nodes > 0 && net->nodes[0].kind == NODE_INPUT) {
+        int32_t chw[3] = {net->nodes[0].C, net->nodes[0].H, net->nodes[0].W};
+        if (ckpt_add(w, "net.input", chw, sizeof chw, err))
+            return -1;
+    }
     if (opt) {
         int64_t step = opt->step;
         if (ckpt_add(w, "opt.state", opt->mem, sizeof(float) * optim_state_floats(opt), err) ||

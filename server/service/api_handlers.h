@@ -38,6 +38,10 @@ void api_run_clusters(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_grid(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp);
 
+/* ---- exports (api_exports.c) ---- */
+void api_run_model_onnx(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_run_embeddings(Api *api, const ApiCall *call, HttpResponse *resp);
+
 /* ---- the rest (api_misc.c) ---- */
 void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_defaults(Api *api, const ApiCall *call, HttpResponse *resp);

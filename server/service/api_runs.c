@@ -13,6 +13,7 @@
 #include "api_handlers.h"
 #include "api_render.h"
 #include "gs/config.h"
+#include "gs/embeddings.h"
 
 static void reply_run(Api *api, int64_t id, int status, HttpResponse *resp)
 {
@@ -220,6 +221,9 @@ void api_run_delete(Api *api, const ApiCall *call, HttpResponse *resp)
         api_run_lookup_error(resp, rc, id, "deleting the run", &err);
         return;
     }
+    /* its stored features go with it (a crash here leaves them to the next start's sweep) */
+    if (api->embeddings_dir && embeddings_remove(api->embeddings_dir, id, &err))
+        fprintf(stderr, "gsimclrd: %s\n", err.msg);
     wake_streams(api); /* its event streams end */
     api_reply_body(resp, 204, NULL, NULL, 0);
 }

@@ -17,6 +17,7 @@
 #include "gs/checkpoint.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
+#include "gs/embeddings.h"
 #include "gs/jobs.h"
 
 typedef struct Jobs Jobs;
@@ -197,6 +198,26 @@ static int sink_assignments(void *ctx, const int32_t *assign, const int32_t *lab
     return 0;
 }
 
+/* The eval stage's features, kept as .npy files for GET /v1/runs/{id}/embeddings. A run's
+ * figures do not depend on them, so a failure to write them (a full disk) is told in the
+ * run's events and the run goes on. */
+static int sink_features(void *ctx, int d, const float *train, const int32_t *train_labels,
+                         int n_train, const float *test, const int32_t *test_labels, int n_test)
+{
+    RunSink *rs = ctx;
+    const char *dir = rs->w->jobs->cfg.embeddings_dir;
+    GsErr err;
+    int64_t id;
+    if (dir && embeddings_write(dir, rs->run, d, train, train_labels, n_train, test,
+                                test_labels, n_test, &err)) {
+        char line[600];
+        snprintf(line, sizeof line, "the embeddings could not be stored: %s", err.msg);
+        if (store_event_add(rs->w->jobs->st, rs->run, "log", line, now_s(), &id, &err))
+            report(rs->run, "event", &err);
+    }
+    return 0;
+}
+
 /* ---- one run ---------------------------------------------------------------------- */
 
 static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
@@ -324,6 +345,7 @@ static void run_one(Worker *w, int64_t id)
                  .checkpoint = sink_checkpoint,
                  .log = sink_log,
                  .assignments = sink_assignments,
+                 .features = sink_features,
                  .ctx = &rs,
                  .cancel = &w->cancel};
     RunResult res;
