@@ -175,6 +175,7 @@ static void sink_progress(void *ctx, const StageProgress *p)
     if (p->stage == STAGE_DAE || p->stage == STAGE_SIMCLR)
         atomic_fetch_add(&j->steps_total, 1);
     changed(j, new_epoch);
+    crash_point("step");
 }
 
 static void sink_metric(void *ctx, int stage, int epoch, long step, const char *name,
