@@ -31,7 +31,7 @@ static const char *const STAGE[STAGE_COUNT] = {"dae", "kmeans", "simclr", "eval"
 #define SOAK_COMMON                                                                        \
     "\"subset\": 600, \"subset_random\": true, \"test_subset\": 300, \"threads\": 1,"      \
     " \"dae\": {\"filters\": [8, 16, 32], \"epochs\": 2, \"batch\": 32},"                  \
-    " \"kmeans\": {\"k\": 48, \"n_init\": 1},"                                             \
+    " \"kmeans\": {\"k\": 48, \"n_init\": 8},"                                             \
     " \"simclr\": {\"encoder\": {\"arch\": \"cnn3\", \"width\": 8, \"head\": [32, 16]},"   \
     "              \"epochs\": 3, \"batch\": 12, \"checkpoint_every\": 1},"                \
     " \"eval\": {\"linear\": {\"epochs\": 3}, \"knn_k\": 20}}"
@@ -486,6 +486,12 @@ int soak_trial(Soak *s, const SoakTrial *t, char *report, size_t cap)
     d.crash_at = t->hits[0].crash_at;
     int started = dproc_start(&d);
     int64_t id = started == 0 ? dproc_submit(d.port, CONFIGS[t->method], NULL) : 0;
+    if (id <= 0 && started == 0 && d.crash_at && dproc_wait_exit(&d, 5) != -2) {
+        /* a crash point reached as soon as the run was claimed killed the daemon before it
+         * answered: the run is the first of this fresh database */
+        id = 1;
+        started = 1;
+    }
     if (id <= 0) {
         say(report, cap, "%s: the daemon did not take the run (see %s)\n", what, d.log);
         goto out;
@@ -591,16 +597,18 @@ static double rnd_unit(uint64_t *state)
     return (double)(rnd(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* A moment of a stage the method runs, the stage drawn uniformly: a step of a training stage,
- * or a delay into kmeans or eval, up to the twin's time for it. */
-static void random_moment(const SoakTwinInfo *tw, SoakMethod m, uint64_t *rng, SoakHit *h)
+/* A moment of a stage the method runs: stage number `which` (modulo the method's stages;
+ * -1 draws one), a random step of it for a training stage, or a random delay into kmeans or
+ * eval up to the twin's time for it. */
+static void random_moment(const SoakTwinInfo *tw, SoakMethod m, int which, uint64_t *rng,
+                          SoakHit *h)
 {
     int stages[STAGE_COUNT], n = 0;
     for (int st = 0; st < STAGE_COUNT; st++)
         if (m == SOAK_GSIMCLR || st >= STAGE_SIMCLR)
             stages[n++] = st;
     memset(h, 0, sizeof *h);
-    h->stage = stages[rnd_range(rng, 0, n - 1)];
+    h->stage = stages[which >= 0 ? which % n : rnd_range(rng, 0, n - 1)];
     h->sig = SIGKILL;
     if (h->stage == STAGE_DAE || h->stage == STAGE_SIMCLR)
         h->step = rnd_range(rng, 1, tw->steps[h->stage] > 1 ? tw->steps[h->stage] : 1);
@@ -615,16 +623,19 @@ static bool moment_before(const SoakHit *a, const SoakHit *b)
     return a->step != b->step ? a->step < b->step : a->delay_s < b->delay_s;
 }
 
-void soak_random_trial(const Soak *s, SoakMethod m, int kind, uint64_t *rng, SoakTrial *t)
+void soak_random_trial(const Soak *s, SoakMethod m, int index, uint64_t *rng, SoakTrial *t)
 {
     const SoakTwinInfo *tw = &s->info[m];
+    /* the kinds take turns; within a kind, its variants (stages, points) take turns too, so
+     * that a soak of a few trials per kind covers them all */
+    int kind = index % SOAK_KINDS, variant = index / SOAK_KINDS;
     memset(t, 0, sizeof *t);
     t->method = m;
     t->n_hits = 1;
     int ckpts = tw->checkpoints > 0 ? tw->checkpoints : 1;
-    switch (kind % SOAK_KINDS) {
+    switch (kind) {
     case 0:
-        random_moment(tw, m, rng, &t->hits[0]);
+        random_moment(tw, m, variant, rng, &t->hits[0]);
         break;
     case 1:
         snprintf(t->crash_buf[0], sizeof t->crash_buf[0], "ckpt-commit:%ld",
@@ -632,10 +643,10 @@ void soak_random_trial(const Soak *s, SoakMethod m, int kind, uint64_t *rng, Soa
         t->hits[0].crash_at = t->crash_buf[0];
         break;
     case 2: {
-        static const char *const points[] = {"ckpt", "metric", "resume", "claim", "done",
-                                             "assign"};
-        int n_points = m == SOAK_GSIMCLR ? 6 : 5;
-        const char *p = points[rnd_range(rng, 0, n_points - 1)];
+        static const char *const points[] = {"assign", "ckpt", "metric", "resume", "done",
+                                             "claim"};
+        int first = m == SOAK_GSIMCLR ? 0 : 1;  /* a SimCLR run has no pseudo-labels */
+        const char *p = points[first + variant % (6 - first)];
         long k = strcmp(p, "ckpt") == 0     ? rnd_range(rng, 1, ckpts)
                  : strcmp(p, "metric") == 0 ? rnd_range(rng, 1, tw->metrics > 0 ? tw->metrics : 1)
                                             : 1;
@@ -645,14 +656,14 @@ void soak_random_trial(const Soak *s, SoakMethod m, int kind, uint64_t *rng, Soa
     }
     case 3: {
         t->n_hits = 2;
-        random_moment(tw, m, rng, &t->hits[0]);
-        long second = rnd_range(rng, 0, 2);
+        random_moment(tw, m, -1, rng, &t->hits[0]);
+        int second = variant % 3;
         if (second == 0) {
             t->hits[1].crash_at = "resume:1";
         } else if (second == 1) {
             t->hits[1].crash_at = "ckpt-commit:1";
         } else {
-            random_moment(tw, m, rng, &t->hits[1]);
+            random_moment(tw, m, -1, rng, &t->hits[1]);
             if (moment_before(&t->hits[1], &t->hits[0])) {
                 SoakHit x = t->hits[0];
                 t->hits[0] = t->hits[1];

@@ -58,14 +58,16 @@ const SoakTwinInfo *soak_twin(const Soak *s, SoakMethod m);
  * says why). report (cap bytes) also gets one line describing what happened. */
 int soak_trial(Soak *s, const SoakTrial *t, char *report, size_t cap);
 
-/* A random trial of the given kind (0..SOAK_KINDS - 1) for method m, drawn from *rng: 0 kill
- * -9 at a random moment of a random stage; 1 a crash inside a checkpoint's transaction;
- * 2 a crash at another narrow point (after a checkpoint, the pseudo-labels, a metric, the
- * start transaction, the claim, the end of training); 3 two kills (the second right after
- * the restart's resume, inside the next checkpoint write, or at a later random moment); 4
- * SIGTERM inside a SimCLR epoch, then kill -9 later in the same epoch. */
+/* Trial number `index` of method m, its moments drawn from *rng. The kinds take turns
+ * (index % SOAK_KINDS), and within a kind its variants (index / SOAK_KINDS): 0 kill -9 at a
+ * random moment of each stage in turn; 1 a crash inside a random checkpoint's transaction;
+ * 2 a crash at another narrow point in turn (after the pseudo-labels, after a checkpoint,
+ * after a metric, after the start transaction, at the end of training, right after the
+ * claim); 3 two kills, the second right after the restart's start transaction, inside the
+ * next checkpoint write, or at a later random moment; 4 SIGTERM inside a SimCLR epoch, then
+ * kill -9 later in the same epoch. */
 enum { SOAK_KINDS = 5 };
-void soak_random_trial(const Soak *s, SoakMethod m, int kind, uint64_t *rng, SoakTrial *t);
+void soak_random_trial(const Soak *s, SoakMethod m, int index, uint64_t *rng, SoakTrial *t);
 /* "kill -9 at simclr step 57; then crash at resume:1" (into buf). */
 void soak_describe(const SoakTrial *t, char *buf, size_t cap);
 

@@ -5,13 +5,17 @@
  * (fingerprint.h) proving a refused call changed nothing, and 8 threads over two Store
  * handles at once. Every test removes its folder. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1319,6 +1323,98 @@ TEST(store_fingerprint_tracks_writes)
     free(f4);
     free(f5);
     drop_store(st, dir);
+}
+
+/* ---- a full disk ---- */
+
+/* A file at path taking all the free room of dir's file system (posix_fallocate). */
+static int fill_disk(const char *dir, const char *path)
+{
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0)
+        return -1;
+    off_t room = (off_t)fs.f_bavail * (off_t)fs.f_frsize;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    /* the last pages may not fit beside the file's own blocks: take what fits */
+    int rc = room > 0 ? posix_fallocate(fd, 0, room) : 0;
+    while (rc == ENOSPC && room > 4096) {
+        room -= 4096;
+        rc = posix_fallocate(fd, 0, room);
+    }
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+static bool reserve_present(const char *dir)
+{
+    char path[600];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_RESERVE_FILE);
+    return stat(path, &sb) == 0 && sb.st_blocks * 512 >= STORE_RESERVE_BYTES;
+}
+
+/* On a 4 MB tmpfs (root only): a write that finds the disk full fails with SQLite's "database
+ * or disk is full", marks the store full and gives its reserve back, so that the small
+ * writes recording the failure still succeed; store_writable stays false while there is no
+ * room and turns true, the reserve made again, once there is. */
+TEST(store_full_disk_gives_its_reserve_and_recovers)
+{
+    if (geteuid() != 0) {
+        printf("    skipped: mounting a small tmpfs needs root\n");
+        return;
+    }
+    char *dir = tmp_dir();
+    CHECK(dir != NULL);
+    if (!dir)
+        return;
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=4m") != 0) {
+        printf("    skipped: mount -t tmpfs on %s: %s\n", dir, strerror(errno));
+        rm_rf(dir);
+        free(dir);
+        return;
+    }
+    Store *st = open_store(dir);
+    char filler[600];
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    enum { N = 60000 };
+    int32_t *assign = calloc(N, sizeof *assign);
+    if (st && assign) {
+        GsErr err;
+        int64_t a = add_run(st, "gsimclr", "full");
+        CHECK(reserve_present(dir));
+        CHECK(store_writable(st));
+        CHECK(fill_disk(dir, filler) == 0);
+        int rc = store_assignments_put(st, a, &KMEANS_END, assign, NULL, N, &err);
+        CHECK_INT_EQ(rc, -1);
+        CHECK_MSG(strstr(err.msg, "database or disk is full") != NULL, "message: %s", err.msg);
+        CHECK(!reserve_present(dir));
+        CHECK(!store_writable(st));
+        /* the room the reserve gave back takes what a failure writes */
+        CHECK_INT_EQ(store_run_finish(st, a, RUN_FAILED, NULL, err.msg, &err), STORE_CONFLICT);
+        int64_t c = 0;
+        rc = store_run_claim(st, &c, &err);
+        CHECK_MSG(rc == 0 && c == a, "claim: %d %lld %s", rc, (long long)c, err.msg);
+        CHECK_MSG(store_run_finish(st, a, RUN_FAILED, NULL, "disk full", &err) == 0, "%s",
+                  err.msg);
+        CHECK(!store_writable(st));   /* still no room beside the reserve */
+        CHECK(unlink(filler) == 0);
+        CHECK(store_writable(st));
+        CHECK(reserve_present(dir));
+        CHECK_MSG(store_assignments_put(st, a, &KMEANS_END, assign, NULL, N, &err) == 0, "%s",
+                  err.msg);
+        StoreRun r;
+        CHECK_INT_EQ(store_run_get(st, a, &r, &err), 0);
+        CHECK(r.status == RUN_FAILED && r.error && strcmp(r.error, "disk full") == 0);
+        store_run_free(&r);
+    }
+    free(assign);
+    store_close(st);
+    if (umount2(dir, MNT_DETACH) != 0)
+        printf("    umount %s: %s\n", dir, strerror(errno));
+    rm_rf(dir);
+    free(dir);
 }
 
 /* ---- concurrency ---- */

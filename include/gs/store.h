@@ -215,9 +215,10 @@ int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n,
 int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
                          size_t *len, GsErr *err);
 
-/* Whether the store can write: true unless a write failed for want of space and, since, the
- * reserve could not be made again with STORE_MIN_FREE_BYTES free beside it (checked now,
- * with one fallocate and one statvfs, only while the store is marked full). */
+/* Whether the store can write: true unless a write failed for want of space and the disk has
+ * not had room since for the reserve and STORE_MIN_FREE_BYTES beside it (checked now, with a
+ * statvfs and, when there is room, a fallocate that makes the reserve again; only while the
+ * store is marked full). */
 bool store_writable(Store *st);
 
 #endif

@@ -1,5 +1,5 @@
 /* api_runs.c — the run routes: POST /v1/runs (validated config, dataset confined to the data
- * root, nothing stored on any 4xx), list, one run, cancel, delete, metrics and checkpoints.
+ * root, nothing stored on any 4xx, 507 while the store's disk is full), list, one run, cancel, delete, metrics and checkpoints.
  * GET /v1/runs/{id} is the hot path (the page and the CLI poll it while a run trains): two
  * prepared reads, a lock-protected peek at the worker, and one render (api_render.c), with
  * the stored config and result embedded as raw JSON text, unparsed. Rendering lives in

@@ -355,17 +355,6 @@ static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resum
     return 0;
 }
 
-/* The run's error when the sink failed: the pipeline's message (unless it only says it was
- * stopped, which the sink did) with the store's reason. */
-static void failure_text(const RunSink *rs, const GsErr *pipeline_err, bool pipeline_failed,
-                         char *out, size_t cap)
-{
-    if (pipeline_failed && strcmp(pipeline_err->msg, "canceled") != 0)
-        snprintf(out, cap, "%s (%s)", pipeline_err->msg, rs->cause.msg);
-    else
-        snprintf(out, cap, "%s", rs->cause.msg);
-}
-
 static void run_one(Worker *w, int64_t id)
 {
     Jobs *j = w->jobs;
@@ -423,9 +412,9 @@ static void run_one(Worker *w, int64_t id)
         stages_done(&rs, &res);
     }
     if (rs.failed) {
-        char why[sizeof err.msg + sizeof rs.cause.msg + 4];
-        failure_text(&rs, &err, !ok, why, sizeof why);
-        finish(j, id, RUN_FAILED, NULL, why);
+        /* the first write that failed is the reason; what the pipeline said after it (a
+         * checkpoint refused, "canceled") only follows from it */
+        finish(j, id, RUN_FAILED, NULL, rs.cause.msg);
         if (ok)
             run_result_free(&res);
     } else if (ok) {

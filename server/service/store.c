@@ -330,8 +330,8 @@ static int reserve_make(Store *st)
 static void mark_full(Store *st)
 {
     pthread_mutex_lock(&st->reserve_lock);
-    if (!atomic_exchange(&st->full, true))
-        unlink(st->reserve_path);
+    atomic_store(&st->full, true);
+    unlink(st->reserve_path);
     pthread_mutex_unlock(&st->reserve_lock);
 }
 
@@ -342,14 +342,13 @@ bool store_writable(Store *st)
     pthread_mutex_lock(&st->reserve_lock);
     bool writable = !atomic_load(&st->full);
     if (!writable) {
-        int rc = reserve_make(st);
+        /* the reserve is made again only when there is room for it and more: made sooner, it
+         * would take back the room a failing run needs to record its end */
         struct statvfs fs;
-        if (rc == ENOSPC || rc == EDQUOT)
-            writable = false;
-        else if (statvfs(st->dir, &fs) != 0)
-            writable = rc == 0;     /* the reserve fitted; nothing more can be told */
-        else
-            writable = (double)fs.f_bavail * (double)fs.f_frsize >= (double)STORE_MIN_FREE_BYTES;
+        double room = statvfs(st->dir, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize
+                                                 : -1;
+        if (room < 0 || room >= (double)(STORE_RESERVE_BYTES + STORE_MIN_FREE_BYTES))
+            writable = reserve_make(st) == 0;
         if (writable)
             atomic_store(&st->full, false);
     }

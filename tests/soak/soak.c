@@ -23,8 +23,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: soak [TRIALS_PER_METHOD [SEED]]\n");
         return 2;
     }
-    printf("soak: seed=%llu (repeat with: make soak SOAK_SEED=%llu), %d trials per method\n",
-           (unsigned long long)seed, (unsigned long long)seed, per_method);
+    printf("soak: seed=%llu, %d trials per method (repeat: make soak SOAK_TRIALS=%d "
+           "SOAK_SEED=%llu)\n",
+           (unsigned long long)seed, per_method, per_method, (unsigned long long)seed);
     fflush(stdout);
 
     Soak *s = NULL;
