@@ -45,7 +45,7 @@ EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures
+.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures soak
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
@@ -123,6 +123,22 @@ tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-unknown-pragmas" OMP= \
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
+
+# The crash soak (tests/soak.h): for G-SimCLR and SimCLR, SOAK_TRIALS runs of a small job each
+# disturbed at random moments (kill -9 in every stage and inside checkpoint writes, double
+# kills, SIGTERM then kill -9), every one compared with its undisturbed twin. A few minutes;
+# not part of `make test`, which runs three fixed trials. SOAK_SEED repeats a soak.
+SOAK_BIN    := $(BUILD)/tests/soak/soak
+SOAK_TRIALS ?= 20
+SOAK_SEED   ?=
+$(SOAK_BIN): $(BUILD)/tests/soak/soak.o $(BUILD)/tests/soak.o $(BUILD)/tests/daemonproc.o \
+             $(BUILD)/tests/apiclient.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
+	$(SOAK_BIN) $(SOAK_TRIALS) $(SOAK_SEED)
 
 bench: bench-step bench-kmeans bench-api
 

@@ -68,7 +68,10 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
             state_read_summary(&rd, res, err))
             goto done;
         from = &rd;
-        stage_log(sink, "resuming after %s epoch %d", STAGE_NAMES[from_stage], from_epoch);
+        /* at the end of the epoch the checkpoint closes (or, for one written inside an
+         * epoch, of the epoch before): at or before the checkpoint, never after it */
+        stage_log(sink, from_stage, from_epoch, "resuming after %s epoch %d",
+                  STAGE_NAMES[from_stage], from_epoch);
     }
     if (!(pipeline_skipped_stages(cfg) & (1u << STAGE_DAE)) && from_stage <= STAGE_DAE) {
         if (stage_dae_run(cfg, train, sink, from_stage == STAGE_DAE ? from : NULL, res, &emb,

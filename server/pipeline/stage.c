@@ -45,7 +45,7 @@ void stage_metric(const Sink *sink, int stage, int epoch, long step, const char 
         sink->metric(sink->ctx, stage, epoch, step, name, value);
 }
 
-void stage_log(const Sink *sink, const char *fmt, ...)
+void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -54,7 +54,7 @@ void stage_log(const Sink *sink, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    sink->log(sink->ctx, line);
+    sink->log(sink->ctx, stage, epoch, line);
 }
 
 /* The summary is a fixed list of doubles, in this order; a new field goes at the end and
@@ -187,13 +187,18 @@ int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
     return 0;
 }
 
-int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, GsErr *err)
+int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err)
 {
     if (ckpt_finish(w, err))
         return -1;
-    if (sink && sink->checkpoint && sink->checkpoint(sink->ctx, stage, epoch, w->data, w->len))
+    if (sink && sink->checkpoint &&
+        sink->checkpoint(sink->ctx, stage, epoch, step, w->data, w->len)) {
+        if (step >= 0)
+            return gs_errf(err, "%s: the checkpoint of epoch %d step %ld could not be stored",
+                           STAGE_NAMES[stage], epoch, step);
         return gs_errf(err, "%s: the checkpoint of epoch %d could not be stored",
                        STAGE_NAMES[stage], epoch);
+    }
     return 0;
 }
 

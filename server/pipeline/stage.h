@@ -64,7 +64,9 @@ void stage_progress(const Sink *sink, int stage, int epoch, int epochs, long ste
                     double loss, double items_per_s, double eta_s);
 void stage_metric(const Sink *sink, int stage, int epoch, long step, const char *name,
                   double value);
-void stage_log(const Sink *sink, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A log line of the end of epoch `epoch` of `stage` (its position: pipeline.h). */
+void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The state every checkpoint carries: which stage and epoch it closes, the run's summary so
  * far (RunResult's numbers), and, for training stages, the network, optimiser and RNG. */
@@ -76,8 +78,10 @@ int state_stage(const CkptReader *r, int *stage, int *epoch, GsErr *err);
 int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err);
 /* Restores network, optimiser and RNG; every size must match the built network. */
 int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, GsErr *err);
-/* Hands the finished checkpoint to the sink. */
-int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, GsErr *err);
+/* Hands the finished checkpoint to the sink, at the end of epoch `epoch` of `stage`
+ * (step -1) or after `step` steps of the stage. Everything the stage reports of that
+ * position and before must have been reported already. */
+int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err);
 
 /* The images ids (count) as floats in [0, 1]: x (count, C, H, W). */
 void batch_to_float(float *x, const Dataset *ds, const int32_t *ids, int count);

@@ -1,5 +1,5 @@
 /* api_runs.c — the run routes: POST /v1/runs (validated config, dataset confined to the data
- * root, nothing stored on any 4xx), list, one run, cancel, delete, metrics and checkpoints.
+ * root, nothing stored on any 4xx, 507 while the store's disk is full), list, one run, cancel, delete, metrics and checkpoints.
  * GET /v1/runs/{id} is the hot path (the page and the CLI poll it while a run trains): two
  * prepared reads, a lock-protected peek at the worker, and one render (api_render.c), with
  * the stored config and result embedded as raw JSON text, unparsed. Rendering lives in
@@ -64,6 +64,14 @@ static void config_error(HttpResponse *resp, const GsErr *err)
         api_error(resp, 400, "invalid_config", field, "%s", err->msg);
 }
 
+/* 507: the store cannot write (store_writable), so no run is accepted. */
+static void store_full_error(HttpResponse *resp)
+{
+    api_error(resp, 507, "insufficient_storage", NULL,
+              "the daemon's store cannot write: database or disk is full; free space on the "
+              "disk of its data folder and submit again");
+}
+
 void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     const HttpRequest *rq = call->rq;
@@ -98,6 +106,11 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
     }
     if (api->max_threads > 0 && cfg.threads > api->max_threads)
         cfg.threads = api->max_threads;
+    /* a full disk: refused before anything is written, rather than a run that would fail */
+    if (!store_writable(api->store)) {
+        store_full_error(resp);
+        return;
+    }
     char *json = run_config_to_json(&cfg);
     if (!json) {
         api_error(resp, 500, "internal", NULL, "out of memory writing the configuration");
@@ -107,7 +120,10 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
                               cfg.name, json, pipeline_skipped_stages(&cfg), &id, &err);
     free(json);
     if (rc != 0) {
-        api_store_error(resp, "storing the run", &err);
+        if (!store_writable(api->store))    /* it was this write that found the disk full */
+            store_full_error(resp);
+        else
+            api_store_error(resp, "storing the run", &err);
         return;
     }
     jobs_submitted(api->jobs);

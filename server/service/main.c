@@ -46,18 +46,22 @@ static void on_progress(void *ctx, const StageProgress *p)
             p->loss, p->items_per_s, isfinite(p->eta_s) ? p->eta_s : 0.0, c->tty ? "" : "\n");
 }
 
-static void on_log(void *ctx, const char *line)
+static void on_log(void *ctx, int stage, int epoch, const char *line)
 {
     RunCtx *c = ctx;
+    (void)stage;
+    (void)epoch;
     fprintf(stderr, "%s%s\n", c->tty ? "\r\033[K" : "", line);
 }
 
-static int on_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int on_checkpoint(void *ctx, int stage, int epoch, long step, const void *data,
+                         size_t len)
 {
     RunCtx *c = ctx;
     GsErr err;
     (void)stage;
     (void)epoch;
+    (void)step;
     if (!c->ckpt_path)
         return 0;
     if (ckpt_write_file(c->ckpt_path, data, len, &err)) {

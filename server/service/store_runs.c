@@ -1,7 +1,9 @@
 /* store_runs.c — runs and their stages in the store: a run's life from queued to its end
- * (claim, cancel, finish, requeue, delete), listing and counting runs, and the stage rows the
- * workers keep up to date. The SQL of these tables lives here. It is told which stages a run
- * skips and never reads a run's configuration or result: both are opaque text. */
+ * (claim, resume, cancel, finish, requeue, delete), listing and counting runs, and the stage
+ * rows the workers keep up to date. The start of each attempt at a run (store_run_resume) is
+ * here too: it cuts every table back to the checkpoint the attempt starts from, in one
+ * transaction. The SQL of these tables lives here. It is told which stages a run skips and
+ * never reads a run's configuration or result: both are opaque text. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,7 @@ static int stage_status_parse(const char *name)
 }
 
 #define RUN_COLS "id, status, method, name, result, error, created_at, started_at, " \
-                 "finished_at, cancel_requested, resumes"
+                 "finished_at, cancel_requested, resumes, attempts"
 /* ?1 status (NULL: any), ?2 method (NULL: any) */
 #define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2)"
 
@@ -42,6 +44,9 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
                      "VALUES ('queued', ?1, ?2, ?3, ?4)",
     [Q_STAGE_INSERT] = "INSERT INTO stages (run_id, stage, status) VALUES (?1, ?2, ?3)",
     [Q_RUN_GET] = "SELECT " RUN_COLS ", config FROM runs WHERE id = ?1",
+    /* an attempt after the first is a resume (SET reads the values from before the update) */
+    [Q_RUN_ATTEMPT] = "UPDATE runs SET resumes = resumes + (attempts > 0), "
+                      "attempts = attempts + 1 WHERE id = ?1",
     [Q_RUN_STATUS] = "SELECT status FROM runs WHERE id = ?1",
     [Q_RUN_COUNT] = "SELECT count(*) FROM runs " RUN_FILTER,
     [Q_RUN_LIST] = "SELECT " RUN_COLS " FROM runs " RUN_FILTER
@@ -60,7 +65,7 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_STAGES_FINISH] = "UPDATE stages SET status = ?2, "
                         "finished_at = CASE WHEN status = 'running' THEN ?3 ELSE finished_at END "
                         "WHERE run_id = ?1 AND (status = 'running' OR (?4 AND status = 'pending'))",
-    [Q_RUN_REQUEUE] = "UPDATE runs SET status = 'queued', resumes = resumes + 1 WHERE id = ?1",
+    [Q_RUN_REQUEUE] = "UPDATE runs SET status = 'queued' WHERE id = ?1",
     [Q_STAGES_REQUEUE] = "UPDATE stages SET status = 'pending' "
                          "WHERE run_id = ?1 AND status = 'running'",
     [Q_RUNS_IN_STATE] = "SELECT id FROM runs WHERE status = ?1 ORDER BY id",
@@ -73,6 +78,14 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_STAGES_GET] = "SELECT stage, status, epoch, epochs, step, steps, loss, items_per_s, "
                      "eta_s, seconds, started_at, finished_at FROM stages "
                      "WHERE run_id = ?1 ORDER BY stage",
+    [Q_STAGE_RUNNING] = "UPDATE stages SET status = 'running', finished_at = NULL "
+                        "WHERE run_id = ?1 AND stage = ?2",
+    /* every stage after ?2 as if it had never run; skipped ones stay */
+    [Q_STAGES_RESET_AFTER] = "UPDATE stages SET status = 'pending', epoch = 0, epochs = 0, "
+                             "step = 0, steps = 0, loss = NULL, items_per_s = NULL, "
+                             "eta_s = NULL, seconds = NULL, started_at = NULL, "
+                             "finished_at = NULL "
+                             "WHERE run_id = ?1 AND stage > ?2 AND status <> 'skipped'",
 };
 
 /* ---- runs ---- */
@@ -175,7 +188,7 @@ int store_run_insert(Store *st, const char *method, const char *name, const char
     return rc;
 }
 
-/* Fills r from a row of RUN_COLS (then config at column 11 when with_config). */
+/* Fills r from a row of RUN_COLS (then config at column 12 when with_config). */
 static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
 {
     memset(r, 0, sizeof *r);
@@ -191,8 +204,9 @@ static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
     r->finished_at = db_col_time(s, 8);
     r->cancel_requested = sqlite3_column_int(s, 9) != 0;
     r->resumes = sqlite3_column_int(s, 10);
+    r->attempts = sqlite3_column_int(s, 11);
     if (db_col_strdup(s, 4, &r->result_json) || db_col_strdup(s, 5, &r->error) ||
-        (with_config && db_col_strdup(s, 11, &r->config_json))) {
+        (with_config && db_col_strdup(s, 12, &r->config_json))) {
         store_run_free(r);
         return db_oom(err, "read a run");
     }
@@ -435,6 +449,54 @@ int store_run_requeue(Store *st, int64_t id, GsErr *err)
     return db_write_end(st, run_requeue_tx(w, id, err), err);
 }
 
+static int run_resume_tx(Conn *w, int64_t id, int64_t from, const char *kind,
+                         const char *message, GsErr *err)
+{
+    int rc = run_is_running(w, id, err);
+    if (rc != 0)
+        return rc;
+    int64_t newest;
+    if (db_checkpoint_newest(w, id, &newest, err) != 0)
+        return -1;
+    if (newest != from) {
+        gs_errf(err, "run %" PRId64 ": resuming from checkpoint %" PRId64 ", but its newest is "
+                "%" PRId64, id, from, newest);
+        return STORE_CONFLICT;
+    }
+    StorePos at = DB_START;
+    StoreStage row;
+    bool has_row = false;
+    if (from && (rc = db_checkpoint_position(w, id, from, &at, &row, &has_row, err)) != 0)
+        return rc;
+    if (db_metrics_delete_after(w, id, &at, err) != 0 ||
+        db_assignments_delete_after(w, id, &at, err) != 0 ||
+        db_checkpoints_delete_after(w, id, &at, err) != 0 ||
+        db_exec_run_stage(w, Q_STAGES_RESET_AFTER, id, at.stage, 0, "reset later stages",
+                          err) != 0)
+        return -1;
+    /* the checkpoint's stage as it was when the checkpoint was written (one stored before
+     * rows were kept with checkpoints keeps its figures) */
+    if (from && (has_row ? db_stage_put(w, id, &row, err)
+                         : db_exec_run_stage(w, Q_STAGE_RUNNING, id, at.stage, 0,
+                                             "restore its stage", err)) != 0)
+        return -1;
+    if (db_exec_id(w, Q_RUN_ATTEMPT, id, "count the attempt", err) != 0)
+        return -1;
+    return db_event_insert(w, id, NULL, kind, message, db_now(), NULL, err);
+}
+
+int store_run_resume(Store *st, int64_t id, int64_t from, const char *kind, const char *message,
+                     GsErr *err)
+{
+    if (!kind || !*kind || strlen(kind) >= FIELD_SIZE(StoreEvent, kind) || !message)
+        return gs_errf(err, "store: run %" PRId64 ": a resume needs an event kind and message",
+                       id);
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, run_resume_tx(w, id, from, kind, message, err), err);
+}
+
 static int read_id_row(sqlite3_stmt *s, void *row, GsErr *err)
 {
     (void)err;
@@ -511,6 +573,33 @@ int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err)
 
 /* ---- stages ---- */
 
+int db_stage_put(Conn *w, int64_t run, const StoreStage *g, GsErr *err)
+{
+    const StageProgress *p = &g->progress;
+    if (p->stage < 0 || p->stage >= STAGE_COUNT)
+        return gs_errf(err, "store: run %" PRId64 ": no stage %d", run, p->stage);
+    if ((int)g->status < 0 || g->status >= SS_COUNT)
+        return gs_errf(err, "store: run %" PRId64 ": no stage status %d", run, (int)g->status);
+    sqlite3_stmt *s = db_stmt(w, Q_STAGE_PUT, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, p->stage) ||
+        db_bind_text(s, 3, STAGE_STATUS_NAMES[g->status]) || sqlite3_bind_int(s, 4, p->epoch) ||
+        sqlite3_bind_int(s, 5, p->epochs) || sqlite3_bind_int64(s, 6, p->step) ||
+        sqlite3_bind_int64(s, 7, p->steps) || db_bind_real(s, 8, p->loss) ||
+        db_bind_real(s, 9, p->items_per_s) || db_bind_real(s, 10, p->eta_s) ||
+        db_bind_real(s, 11, g->seconds) || db_bind_time(s, 12, g->started_at) ||
+        db_bind_time(s, 13, g->finished_at)) {
+        db_release(s);
+        return db_err(err, w->db, run, "bind");
+    }
+    int rc = db_run_to_end(w, s, run, "store a stage", err);
+    /* every run has its stage rows, so no row means no run */
+    if (rc == 0 && sqlite3_changes(w->db) == 0)
+        rc = db_not_found(err, run);
+    return rc;
+}
+
 int store_stage_put(Store *st, int64_t run, const StoreStage *g, GsErr *err)
 {
     const StageProgress *p = &g->progress;
@@ -521,26 +610,7 @@ int store_stage_put(Store *st, int64_t run, const StoreStage *g, GsErr *err)
     Conn *w = db_write_begin(st, false, err);
     if (!w)
         return -1;
-    sqlite3_stmt *s = db_stmt(w, Q_STAGE_PUT, err);
-    int rc = -1;
-    if (s) {
-        if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, p->stage) ||
-            db_bind_text(s, 3, STAGE_STATUS_NAMES[g->status]) || sqlite3_bind_int(s, 4, p->epoch) ||
-            sqlite3_bind_int(s, 5, p->epochs) || sqlite3_bind_int64(s, 6, p->step) ||
-            sqlite3_bind_int64(s, 7, p->steps) || db_bind_real(s, 8, p->loss) ||
-            db_bind_real(s, 9, p->items_per_s) || db_bind_real(s, 10, p->eta_s) ||
-            db_bind_real(s, 11, g->seconds) || db_bind_time(s, 12, g->started_at) ||
-            db_bind_time(s, 13, g->finished_at)) {
-            db_release(s);
-            rc = db_err(err, w->db, run, "bind");
-        } else {
-            rc = db_run_to_end(w, s, run, "store a stage", err);
-            /* every run has its stage rows, so no row means no run */
-            if (rc == 0 && sqlite3_changes(w->db) == 0)
-                rc = db_not_found(err, run);
-        }
-    }
-    return db_write_end(st, rc, err);
+    return db_write_end(st, db_stage_put(w, run, g, err), err);
 }
 
 int store_stages_get(Store *st, int64_t run, StoreStage out[STAGE_COUNT], GsErr *err)
