@@ -410,6 +410,8 @@ TEST(api_lifecycle)
     double bytes = jnum(ck, "bytes");
     CHECK(jstr(ck, "crc32") && strlen(jstr(ck, "crc32")) == 8);
     CHECK_INT_EQ((int)jnum(ck, "format_version"), 1);
+    /* a run that ended keeps checkpoints of whole epochs: no step inside one */
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(ck, "step")));
     snprintf(path, sizeof path, "/v1/runs/%lld/checkpoints/%lld", (long long)id, (long long)cid);
     cJSON_Delete(j);
     apic_request(t.port, "GET", path, NULL, 0, NULL, &r);
@@ -524,6 +526,16 @@ TEST(api_cancel_and_delete)
     snprintf(path, sizeof path, "/v1/runs/%lld/checkpoints", (long long)a);
     j = call(t.port, "GET", path, NULL, NULL, &status);
     CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "checkpoints")) >= 1);
+    {
+        /* a cancel keeps a checkpoint of the step it stopped at: step a count, or null at an
+         * epoch's end */
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "checkpoints"))
+        {
+            const cJSON *step = cJSON_GetObjectItem(c, "step");
+            CHECK(cJSON_IsNull(step) || (cJSON_IsNumber(step) && step->valuedouble > 0));
+        }
+    }
     cJSON_Delete(j);
 
     snprintf(path, sizeof path, "/v1/runs/%lld", (long long)a);

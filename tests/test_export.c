@@ -120,10 +120,11 @@ typedef struct {
     int d, n;
 } Trained;
 
-static int keep_ckpt(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int keep_ckpt(void *ctx, int stage, int epoch, long step, const void *data, size_t len)
 {
     Trained *t = ctx;
     (void)epoch;
+    (void)step;
     if (stage != STAGE_SIMCLR)
         return 0;
     free(t->ckpt);

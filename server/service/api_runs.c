@@ -328,6 +328,12 @@ void api_run_checkpoints(Api *api, const ApiCall *call, HttpResponse *resp)
         cJSON_AddStringToObject(o, "stage", (unsigned)c[i].stage < STAGE_COUNT
                                                 ? STAGE_NAMES[c[i].stage] : "unknown");
         cJSON_AddNumberToObject(o, "epoch", c[i].epoch);
+        /* null for the end of the epoch, else the steps done in the stage (a mid-epoch
+         * checkpoint of a cancel or shutdown) */
+        if (c[i].step == STORE_END_OF_EPOCH)
+            cJSON_AddNullToObject(o, "step");
+        else
+            cJSON_AddNumberToObject(o, "step", (double)c[i].step);
         cJSON_AddNumberToObject(o, "bytes", (double)c[i].bytes);
         cJSON_AddNumberToObject(o, "format_version", c[i].format_version);
         cJSON_AddStringToObject(o, "crc32", crc);

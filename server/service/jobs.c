@@ -262,8 +262,10 @@ static int sink_features(void *ctx, int d, const float *train, const int32_t *tr
     if (dir && embeddings_write(dir, rs->run, d, train, train_labels, n_train, test,
                                 test_labels, n_test, &err)) {
         char line[600];
+        /* a line of the eval stage: a resume before it deletes it with the stage's rows */
+        StorePos at = {.stage = STAGE_EVAL, .epoch = rs->epoch, .step = STORE_END_OF_EPOCH};
         snprintf(line, sizeof line, "the embeddings could not be stored: %s", err.msg);
-        if (store_event_add(rs->w->jobs->st, rs->run, "log", line, now_s(), &id, &err))
+        if (store_event_add(rs->w->jobs->st, rs->run, &at, "log", line, now_s(), &id, &err))
             report(rs->run, "event", &err);
     }
     return 0;
