@@ -43,6 +43,9 @@ typedef struct {
     double created_at, started_at, finished_at; /* unix seconds; 0 = not yet */
     bool cancel_requested;
     int resumes;            /* times it was resumed from a checkpoint after a stop or crash */
+    char *tags_json;        /* what people tagged it with: a JSON array text, "[]" for none
+                             * (malloc'd; opaque here, checked by the caller) */
+    char *note;             /* their note on it, "" for none (malloc'd) */
 } StoreRun;
 
 /* Stage states: "pending", "running", "succeeded", "failed", "canceled", "skipped". */
@@ -86,6 +89,8 @@ typedef struct {
 typedef struct {
     int status;             /* RunStatus, or -1 for any */
     const char *method;     /* NULL for any */
+    const char *search;     /* NULL or "" for any, else text found (ASCII case ignored) in
+                             * the name, method, status, tags or note */
     int limit, offset;      /* newest first */
 } StoreRunFilter;
 
@@ -121,6 +126,10 @@ int store_run_finish(Store *st, int64_t id, RunStatus to, const char *result_jso
 int store_run_requeue(Store *st, int64_t id, GsErr *err);
 /* Ids of runs in state running (for recovery at start-up); malloc'd. */
 int store_runs_in_state(Store *st, RunStatus s, int64_t **ids, int *n, GsErr *err);
+/* Sets a run's tags (a JSON array text) and note; NULL keeps that one as it is. Any run
+ * state. */
+int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
+                       GsErr *err);
 /* Deletes a terminal run and everything it owns. STORE_CONFLICT when not terminal. */
 int store_run_delete(Store *st, int64_t id, GsErr *err);
 /* Count of runs per status (for /metrics and /healthz). */

@@ -189,6 +189,12 @@ cJSON *api_run_view_json(const StoreRun *r, const RunView *view, bool with_confi
         cJSON_AddNullToObject(o, "error");
     cJSON_AddBoolToObject(o, "cancel_requested", r->cancel_requested);
     cJSON_AddNumberToObject(o, "resumes", r->resumes);
+    /* the tags text was checked and written by api_run_patch */
+    if (r->tags_json && *r->tags_json)
+        cJSON_AddRawToObject(o, "tags", r->tags_json);
+    else
+        cJSON_AddArrayToObject(o, "tags");
+    cJSON_AddStringToObject(o, "note", r->note ? r->note : "");
     api_add_num(o, "progress", view->progress);
     if (view->running >= 0)
         cJSON_AddStringToObject(o, "stage", STAGE_NAMES[view->running]);
