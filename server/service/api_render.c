@@ -120,9 +120,15 @@ void api_run_view(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COU
     view->running = -1;
     if (r->status == RUN_RUNNING && jobs_live(api->jobs, r->id, &live) && live.stage >= 0 &&
         live.stage < STAGE_COUNT) {
+        StoreStage *st = &view->stages[live.stage];
         view->running = live.stage;
-        view->stages[live.stage].status = SS_RUNNING;
-        view->stages[live.stage].progress = live;
+        st->status = SS_RUNNING;
+        st->progress = live;
+        /* the stored seconds follow each epoch; a watcher wants the time counting on. A
+         * resumed run's stage also spent time in earlier attempts, which only the stored
+         * figure knows, so that one is kept there. */
+        if (r->resumes == 0 && st->started_at > 0 && api_wall() - st->started_at > st->seconds)
+            st->seconds = api_wall() - st->started_at;
     } else if (r->status == RUN_RUNNING) {
         for (int s = 0; s < STAGE_COUNT && view->running < 0; s++)
             if (view->stages[s].status == SS_RUNNING)
