@@ -185,7 +185,7 @@ static void figure_parts(char parts[FIG_COUNT][48], const CliStageView *s, bool 
                                                                       : "  loss %.4f", s->loss);
     if (isfinite(s->items_per_s) && s->items_per_s > 0)
         snprintf(parts[FIG_RATE], 48, "  %.0f img/s", s->items_per_s);
-    if (eta && finishing(s))
+    if (eta && isfinite(s->eta_s) && finishing(s))
         snprintf(parts[FIG_ETA], 48, "  finishing");
     else if (eta && isfinite(s->eta_s) && s->eta_s >= 0)
         snprintf(parts[FIG_ETA], 48, "  ETA %s", cli_fmt_duration(t, sizeof t, s->eta_s));
