@@ -17,7 +17,8 @@
     "  2  usage error: bad arguments, an unreadable or malformed config file\n"            \
     "  3  the server is unreachable (connection refused, timeout, unknown host)\n"         \
     "  4  the server said no (an HTTP 4xx/5xx answer, printed as 'gsimclr: MESSAGE\n"      \
-    "     (field FIELD)'), or answered with something unusable\n"
+    "     (field FIELD)'), or answered with something unusable\n"                         \
+    "  130  Ctrl-C while following a run (watch, submit --wait): the run goes on\n"
 
 static const char MAIN_USAGE[] =
     "Usage: gsimclr [--server URL] [--token TOKEN | --token-file FILE] [--json]\n"

@@ -33,8 +33,7 @@ function faint(hex, alpha) {
 }
 
 export class Chart {
-  // series: [{key, label, color, width, pointSize, points (false: a bare line), smooth (bool),
-  //           markers (bool: points only)}]
+  // series: [{key, label, color, width, pointSize, smooth (bool), markers (bool: points only)}]
   // view: {smoothing 0..0.99, logY, xLabel, intX, xFormat(v), yFormat(v)}
   constructor(title, { xLabel = 'epoch', yLabel = '', series, height = 220, emptyText, intX = false,
     xFormat = null, yFormat = null } = {}) {
@@ -106,16 +105,17 @@ export class Chart {
       const color = s.color || PALETTE[i % PALETTE.length];
       const value = (u, v) => (v == null ? DASH : this.view.yFormat ? this.view.yFormat(v) : fmtNum(v, 4));
       if (s.smooth && smoothing) {
+        // points: uPlot's own choice, shown where the points are sparse enough to see
         out.push({ def: s, raw: true, opts: { label: s.label, stroke: faint(color, 0.3), width: 1, spanGaps: true,
-          points: { show: false }, value } });
+          points: { size: 4 }, value } });
         out.push({ def: s, opts: { label: `${s.label} (smoothed)`, stroke: color, width: s.width || 2, spanGaps: true,
-          points: { show: false }, value } });
+          points: { size: 5 }, value } });
       } else if (s.markers) {
         out.push({ def: s, opts: { label: s.label, stroke: color, width: 0, paths: () => null,
           points: { show: true, size: s.pointSize || 7, fill: color }, value } });
       } else {
         out.push({ def: s, opts: { label: s.label, stroke: color, width: s.width || 2, spanGaps: true,
-          points: s.points === false ? { show: false } : { show: true, size: s.pointSize || 5 }, value } });
+          points: { size: s.pointSize || 5 }, value } });
       }
     });
     return out;

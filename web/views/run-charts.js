@@ -27,7 +27,7 @@ export function runCharts(ctx, currentRun) {
     lr: new Chart('SimCLR: learning rate', {
       yLabel: 'lr',
       series: [
-        { key: 'step_lr', label: 'lr per step', color: PALETTE[3], width: 2, points: false },
+        { key: 'step_lr', label: 'lr per step', color: PALETTE[3], width: 2 },
         { key: 'lr', label: 'lr at epoch end', color: PALETTE[3], markers: true, pointSize: 6 },
       ],
       emptyText: 'No learning rate recorded yet.' }),

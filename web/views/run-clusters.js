@@ -160,8 +160,10 @@ export function runClusters(ctx, id, currentRun, stageOf) {
             h('button', { type: 'button', class: 'link', onclick: () => { view = 'table'; draw(); show(cl); } }, `#${cl.id}`),
             ` ${fmtInt(cl.size)} images`,
             cl.label != null ? h('span', { class: 'muted' }, ` · ${labelName(currentRun(), cl.label)} ${fmtPct(cl.label_fraction)}`) : null),
+          // drawn at most at its own size, narrower (same shape) when the row is narrower
           lazyImage(h('img', { alt: `The first members of cluster ${cl.id}`, class: 'mosaic-img', decoding: 'async',
-            width: String(28 * Math.min(MOSAIC_IMAGES, cl.size || 1)), height: '28' }),
+            width: String(28 * Math.min(MOSAIC_IMAGES, cl.size || 1)), height: '28',
+            style: `max-width:min(100%, ${28 * Math.min(MOSAIC_IMAGES, cl.size || 1)}px)` }),
           `/v1/runs/${id}/clusters/${cl.id}/grid.png?n=${MOSAIC_IMAGES}&scale=1`))));
         more.hidden = list.length <= mosaicShown;
       }
