@@ -805,7 +805,7 @@ TEST(api_hostile_requests)
         /* the route table: 405 lists every method of the path, the method is checked before
          * the ids, and only a token holder learns whether a route exists */
         {"PUT a run", "PUT", "/v1/runs/424242", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed",
-         "", "GET, HEAD, DELETE"},
+         "", "GET, HEAD, DELETE, PATCH"},
         {"POST metrics", "POST", "/metrics", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed", "",
          "GET, HEAD"},
         {"POST a page", "POST", "/index.html", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed",

@@ -1,5 +1,5 @@
 // gsimclr web page, the entry module: the route table (hash routes to views) and start-up (the
-// header's daemon health). Plain ES modules loaded as they are, no build step, no framework: the
+// header's daemon health, read every 3 s and whenever a view sees a run start or end). Plain ES modules loaded as they are, no build step, no framework: the
 // daemon serves web/ by path. Talks to gsimclrd's JSON API (docs/API.md) on the same origin.
 // Every server string is put into the page as text (DOM nodes, textContent), never as HTML.
 // It renders no view itself beyond "Not found".

@@ -234,7 +234,7 @@ static char *tags_checked(const cJSON *tags, HttpResponse *resp)
     {
         const char *v = cJSON_IsString(t) ? t->valuestring : NULL;
         size_t len = v ? strlen(v) : 0;
-        char field[16];
+        char field[24];
         snprintf(field, sizeof field, "tags[%d]", n);
         if (++n > TAGS_MAX) {
             api_error(resp, 400, "bad_request", "tags", "tags: at most %d tags", TAGS_MAX);
