@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../server/service/api_reply.h"
 #include "apiclient.h"
 #include "fingerprint.h"
 #include "gs/config.h"
@@ -1108,6 +1109,21 @@ TEST(api_concurrent_clients)
 }
 
 /* ---- api_static_and_misc ---------------------------------------------------------------- */
+
+/* Times go out to the millisecond (metrics of a fast run a few ms apart stay apart on a
+ * wall-time chart), truncated, never rounded up into the next second. */
+TEST(api_time_text_millis)
+{
+    char b[32];
+    api_time_text(1795827723.25, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.250Z") == 0, "%s", b);
+    api_time_text(1795827723.9996, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.999Z") == 0, "%s", b);
+    api_time_text(1795827723.0, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.000Z") == 0, "%s", b);
+    api_time_text(1795827723.0015, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.001Z") == 0, "%s", b);
+}
 
 TEST(api_static_and_misc)
 {
