@@ -4,7 +4,7 @@
 # Debian packages are present).
 
 CC      ?= gcc
-PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl
 OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \

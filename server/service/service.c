@@ -137,6 +137,7 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
     JobsConfig jc = {.workers = cfg->workers,
                      .threads = cfg->threads,
                      .data_root = cfg->data_root,
+                     .cache_dir = cfg->data_dir,
                      .keep_checkpoints = cfg->keep_checkpoints,
                      .notify = wake_streams,
                      .notify_ctx = s};
