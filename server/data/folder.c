@@ -166,7 +166,10 @@ static int scan_images(FileList *l, const char *dir, const char *rel_dir, const 
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         snprintf(rel, sizeof rel, "%s%s%s", rel_dir, *rel_dir ? "/" : "", names[i]);
         if (!is_image_name(names[i])) {
-            (*ignored)++;
+            struct stat ls;
+            /* class folders are listed too, but they are not ignored files */
+            if (stat(path, &ls) != 0 || !S_ISDIR(ls.st_mode))
+                (*ignored)++;
             continue;
         }
         struct stat st;
@@ -706,13 +709,17 @@ int folder_load(const FolderScan *s, const DatasetOptions *o, Dataset *train, Da
         GsErr e;
         int wrote = o->cache_dir &&
                     imagecache_write(cpath, s, o->size, o->fit, o->max_pixels, &d, &e) == 0;
-        snprintf(train->note, sizeof train->note,
-                 "decoded %d of %d image files in %.2f s on %d threads (%s%.100s%s%.60s)",
+        char note[1024];
+        snprintf(note, sizeof note,
+                 "decoded %d of %d image files in %.2f s on %d threads (%s%.80s%s%.80s)",
                  d.n_ok, s->n_files, secs, o->threads > 0 ? o->threads : 1,
                  !o->cache_dir ? "no cache"
                  : wrote       ? "cache written"
                                : "cache not written: ",
-                 !o->cache_dir || wrote ? "" : e.msg, why[0] ? "; the old one: " : "", why);
+                 !o->cache_dir || wrote ? "" : e.msg, why[0] ? "; the old cache " : "", why);
+        size_t n = strnlen(note, sizeof train->note - 1);
+        memcpy(train->note, note, n);
+        train->note[n] = 0;
     }
     folder_decoded_free(&d, s->n_files);
     return 0;

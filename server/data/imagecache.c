@@ -296,7 +296,7 @@ int imagecache_read(const char *path, const FolderScan *s, int size, ImageFit fi
         if (errno == ENOENT)
             err->msg[0] = 0;
         else
-            gs_errf(err, "%s: cannot open: %s", path, strerror(errno));
+            gs_errf(err, "ignored: cannot open: %s", strerror(errno));
         return -1;
     }
     uint8_t head[HEADER_BYTES], *meta = NULL;
@@ -340,5 +340,6 @@ bad:
     free(meta);
     close(fd);
     folder_decoded_free(d, s->n_files);
-    return gs_errf(err, "decoded cache %s ignored: %s", path, why);
+    (void)path;
+    return gs_errf(err, "ignored: %s", why);
 }
