@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ int data_confine(const char *path, const char *root, const char *shown, char *re
     if (!data_path_under(out, root)) {
         if (forbidden)
             *forbidden = 1;
-        return gs_errf(err, "dataset: %s is a link to a file outside the data root", shown);
+        return gs_errf(err, "dataset: %s is a link that leads outside the data root", shown);
     }
     return 0;
 }
@@ -440,6 +441,49 @@ static void info_folder(const FolderScan *s, DatasetInfo *info)
     info->ignored = s->ignored;
 }
 
+/* dataset_info of image folders, remembered: a run page asks for it on every render, and a
+ * scan lists every file. An entry holds while the folder's stamp (folder_stamp: the mtimes of
+ * it and its sub-folders, which any added, removed or renamed file changes) is the same. */
+#define INFO_MEMO 8
+
+typedef struct {
+    char dir[PATH_MAX];
+    char root[PATH_MAX];
+    uint64_t stamp;
+    DatasetInfo info;
+} InfoMemo;
+
+static InfoMemo info_memo[INFO_MEMO];
+static int info_memo_next;
+static pthread_mutex_t info_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool info_memo_get(const Resolved *r, uint64_t stamp, DatasetInfo *info)
+{
+    bool hit = false;
+    pthread_mutex_lock(&info_memo_mu);
+    for (int i = 0; i < INFO_MEMO && !hit; i++) {
+        const InfoMemo *m = &info_memo[i];
+        if (m->stamp == stamp && strcmp(m->dir, r->real) == 0 && strcmp(m->root, r->root) == 0) {
+            *info = m->info;
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&info_memo_mu);
+    return hit;
+}
+
+static void info_memo_put(const Resolved *r, uint64_t stamp, const DatasetInfo *info)
+{
+    pthread_mutex_lock(&info_memo_mu);
+    InfoMemo *m = &info_memo[info_memo_next];
+    info_memo_next = (info_memo_next + 1) % INFO_MEMO;
+    snprintf(m->dir, sizeof m->dir, "%s", r->real);
+    snprintf(m->root, sizeof m->root, "%s", r->root);
+    m->stamp = stamp;
+    m->info = *info;
+    pthread_mutex_unlock(&info_memo_mu);
+}
+
 int dataset_info(const char *name, const char *data_root, DatasetInfo *info, GsErr *err)
 {
     Resolved r;
@@ -458,12 +502,17 @@ int dataset_info(const char *name, const char *data_root, DatasetInfo *info, GsE
         rc = info_cifar_dir(&r, info, &forbidden, err);
         snprintf(info->format, sizeof info->format, "cifar");
     } else {
+        uint64_t stamp = folder_stamp(r.real);
+        if (stamp && info_memo_get(&r, stamp, info))
+            return 0;
         FolderScan s;
         rc = folder_scan(r.real, root_of(&r), &s, &forbidden, err);
         if (rc == 0)
             info_folder(&s, info);
         folder_scan_free(&s);
         snprintf(info->format, sizeof info->format, "folder");
+        if (rc == 0 && stamp)
+            info_memo_put(&r, stamp, info);
     }
     if (rc)
         memset(info, 0, sizeof *info);

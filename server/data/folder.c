@@ -22,6 +22,16 @@
 
 /* ---- scanning ------------------------------------------------------------------------- */
 
+static uint64_t fnv1a_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
 static bool is_image_name(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -96,7 +106,7 @@ static int entry_stat(const char *path, const char *shown, const char *root, str
         return 0;
     }
     if (data_confine(real, root, shown, NULL, forbidden, err))
-        return gs_errf(err, "dataset: %s is a link to a file outside the data root", shown);
+        return gs_errf(err, "dataset: %s is a link that leads outside the data root", shown);
     if (stat(real, st) != 0) {
         memset(st, 0, sizeof *st);
         return 0;
@@ -404,6 +414,44 @@ void folder_scan_free(FolderScan *s)
     free(s->files);
     free_strs(s->classes, s->n_classes);
     memset(s, 0, sizeof *s);
+}
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h * 0x100000001b3ULL;
+}
+
+/* dir's own stamp mixed with those of its sub-folders (one level). */
+static uint64_t stamp_level(const char *dir, uint64_t h, int depth)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return mix(h, 1);
+    h = mix(h, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec);
+    h = mix(h, (uint64_t)st.st_ino);
+    if (depth == 0 || !S_ISDIR(st.st_mode))
+        return h;
+    DIR *d = opendir(dir);
+    if (!d)
+        return mix(h, 2);
+    struct dirent *e;
+    char path[PATH_MAX + 256];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || is_image_name(e->d_name))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            h = stamp_level(path, mix(h, fnv1a_str(e->d_name)), depth - 1);
+    }
+    closedir(d);
+    return h;
+}
+
+uint64_t folder_stamp(const char *dir)
+{
+    /* the folder, train/ and test/ or the class folders, and the class folders of those */
+    return stamp_level(dir, 0x5eed, 2);
 }
 
 /* ---- cache names -------------------------------------------------------------------------- */

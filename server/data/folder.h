@@ -43,6 +43,10 @@ typedef struct {
  * out of the root are errors (*forbidden = 1 for the last). */
 int folder_scan(const char *dir, const char *root, FolderScan *s, int *forbidden, GsErr *err);
 void folder_scan_free(FolderScan *s);
+/* A fingerprint of the folder's layout: the mtimes (and sizes) of the folder, its splits and
+ * their sub-folders, which change whenever a file or folder is added, removed or renamed in
+ * them. Cheap (a stat per folder); 0 when something cannot be read. */
+uint64_t folder_stamp(const char *dir);
 /* Decodes the scan into train and test as the options say (through the cache). */
 int folder_load(const FolderScan *s, const DatasetOptions *o, Dataset *train, Dataset *test,
                 GsErr *err);
