@@ -79,7 +79,8 @@ static int list_dir(const char *dir, const char *shown, char ***out, int *n_out,
         n++;
     }
     closedir(d);
-    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    if (n > 1)
+        qsort(v, (size_t)n, sizeof *v, cmp_str);
     *out = v;
     *n_out = n;
     return 0;
