@@ -837,6 +837,25 @@ TEST(images_holdout_stratified)
         CHECK(test.labels[i] == (test.pixels[i] < 70 ? 0 : test.pixels[i] < 90 ? 1 : 2));
     }
     CHECK(per[0] == 7 && per[1] == 2 && per[2] == 1);
+    /* seeded: the same seed holds out the same images, another seed others */
+    uint8_t first[10];
+    memcpy(first, test.pixels, 10);
+    for (int k = 0; k < 2; k++) {
+        Dataset again = {0}, held;
+        again.n = n;
+        again.c = again.h = again.w = 1;
+        again.pixels = malloc((size_t)n);
+        again.labels = malloc(sizeof *again.labels * (size_t)n);
+        again.n_classes = 3;
+        for (int i = 0; i < n; i++) {
+            again.pixels[i] = (uint8_t)i;
+            again.labels[i] = i < 70 ? 0 : i < 90 ? 1 : 2;
+        }
+        CHECK(dataset_holdout(&again, &held, 0.1, k == 0 ? 42 : 43, &err) == 0);
+        CHECK((memcmp(first, held.pixels, 10) == 0) == (k == 0));
+        dataset_free(&again);
+        dataset_free(&held);
+    }
     dataset_free(&train);
     dataset_free(&test);
     Dataset unl = {0};
