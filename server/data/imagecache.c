@@ -14,6 +14,8 @@
  * left of the file. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,19 +110,26 @@ static void put_meta(Out *o, const FolderScan *s, int size, ImageFit fit, long m
     put_u32(o, (uint32_t)d->n_ok);
 }
 
-static int write_all(int fd, const void *data, size_t n)
+/* All n bytes of p written (writing) or read, through EINTR and short transfers; -1 on an
+ * error or an early end of file. p is only read when writing. */
+static int transfer_all(int fd, uint8_t *p, size_t n, bool writing)
 {
-    const uint8_t *p = data;
     while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0 && errno == EINTR)
+        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        ssize_t k = writing ? write(fd, p, chunk) : read(fd, p, chunk);
+        if (k < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (k <= 0)
             return -1;
-        p += w;
-        n -= (size_t)w;
+        p += k;
+        n -= (size_t)k;
     }
     return 0;
+}
+
+static int write_all(int fd, const void *data, size_t n)
+{
+    return transfer_all(fd, (uint8_t *)(uintptr_t)data, n, true);
 }
 
 int imagecache_write(const char *path, const FolderScan *s, int size, ImageFit fit,
@@ -221,17 +230,7 @@ static bool get_str(In *in, const char *want, char **copy)
 
 static int read_exact(int fd, void *buf, size_t n)
 {
-    uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t r = read(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
+    return transfer_all(fd, buf, n, false);
 }
 
 /* The meta against the scan; fills d's per-file tables. A message for what differs. */

@@ -58,6 +58,15 @@ static int check_input_shape(int c, int h, int w, GsErr *err)
     return 0;
 }
 
+/* Every one of v[0..n) (layer widths) in 1..max; the message names the list and the place. */
+static int check_each(const char *what, const int *v, int n, int max, GsErr *err)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] < 1 || v[i] > max)
+            return gs_errf(err, "model: %s[%d] %d outside 1..%d", what, i, v[i], max);
+    return 0;
+}
+
 int model_build_encoder(Model *m, const EncoderConfig *cfg, int max_batch, uint64_t seed,
                         GsErr *err)
 {
@@ -71,17 +80,15 @@ int model_build_encoder(Model *m, const EncoderConfig *cfg, int max_batch, uint6
         return gs_errf(err, "model: stages %d outside 1..%d", cfg->stages, MODEL_MAX_STAGES);
     if (cfg->n_widths != 0 && cfg->n_widths != cfg->stages)
         return gs_errf(err, "model: %d widths for %d stages", cfg->n_widths, cfg->stages);
-    for (int s = 0; s < cfg->n_widths; s++)
-        if (cfg->widths[s] < 1 || cfg->widths[s] > 1024)
-            return gs_errf(err, "model: widths[%d] %d outside 1..1024", s, cfg->widths[s]);
+    if (check_each("widths", cfg->widths, cfg->n_widths, 1024, err))
+        return -1;
     if (cfg->arch == ARCH_RESNET && (cfg->blocks < 1 || cfg->blocks > 16))
         return gs_errf(err, "model: blocks %d outside 1..16", cfg->blocks);
     if (cfg->n_head < 1 || cfg->n_head > MODEL_MAX_HEAD)
         return gs_errf(err, "model: head has %d layers, outside 1..%d", cfg->n_head,
                        MODEL_MAX_HEAD);
-    for (int j = 0; j < cfg->n_head; j++)
-        if (cfg->head[j] < 1 || cfg->head[j] > 8192)
-            return gs_errf(err, "model: head width %d outside 1..8192", cfg->head[j]);
+    if (check_each("head", cfg->head, cfg->n_head, 8192, err))
+        return -1;
 
     Net *n = &m->net;
     int x = m->input = net_input(n, cfg->in_c, cfg->in_h, cfg->in_w);
@@ -124,9 +131,8 @@ int model_build_dae(Model *m, const DaeConfig *cfg, int max_batch, uint64_t seed
     if (cfg->n_filters < 1 || cfg->n_filters > MODEL_MAX_STAGES)
         return gs_errf(err, "model: dae has %d blocks, outside 1..%d", cfg->n_filters,
                        MODEL_MAX_STAGES);
-    for (int i = 0; i < cfg->n_filters; i++)
-        if (cfg->filters[i] < 1 || cfg->filters[i] > 1024)
-            return gs_errf(err, "model: dae filters %d outside 1..1024", cfg->filters[i]);
+    if (check_each("dae filters", cfg->filters, cfg->n_filters, 1024, err))
+        return -1;
 
     Net *n = &m->net;
     int x = m->input = net_input(n, cfg->in_c, cfg->in_h, cfg->in_w);

@@ -97,6 +97,21 @@ static int add_span(Net *n, size_t count, bool decay)
     return 0;
 }
 
+/* A layer with weights: its n_w weights (decayed), then with a bias its n_b biases (not
+ * decayed), laid out in that order, then the node. */
+static int push_weighted(Net *n, Node *p, size_t n_w, size_t n_b)
+{
+    p->w_off = n->n_params;
+    if (add_span(n, n_w, true))
+        return -1;
+    if (p->bias) {
+        p->b_off = n->n_params;
+        if (add_span(n, n_b, false))
+            return -1;
+    }
+    return push(n, p);
+}
+
 int net_input(Net *n, int C, int H, int W)
 {
     if (n->failed)
@@ -123,15 +138,7 @@ int net_conv(Net *n, int x, int Cout, int K, int stride, int pad, bool bias)
     p.H = p.conv.Ho;
     p.W = p.conv.Wo;
     p.bias = bias;
-    p.w_off = n->n_params;
-    if (add_span(n, (size_t)Cout * p.conv.Cin * K * K, true))
-        return -1;
-    if (bias) {
-        p.b_off = n->n_params;
-        if (add_span(n, (size_t)Cout, false))
-            return -1;
-    }
-    return push(n, &p);
+    return push_weighted(n, &p, (size_t)Cout * p.conv.Cin * K * K, (size_t)Cout);
 }
 
 int net_bn(Net *n, int x)
@@ -218,15 +225,7 @@ int net_linear(Net *n, int x, int out_features, bool bias)
     p.C = out_features;
     p.H = p.W = 1;
     p.bias = bias;
-    p.w_off = n->n_params;
-    if (add_span(n, (size_t)out_features * p.in_features, true))
-        return -1;
-    if (bias) {
-        p.b_off = n->n_params;
-        if (add_span(n, (size_t)out_features, false))
-            return -1;
-    }
-    return push(n, &p);
+    return push_weighted(n, &p, (size_t)out_features * p.in_features, (size_t)out_features);
 }
 
 int net_add(Net *n, int x, int y)

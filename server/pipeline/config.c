@@ -773,18 +773,16 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
     }
     /* dae and kmeans are checked even for method simclr, which ignores them: a mistake in a
      * body should not pass just because it happens to be unused this time. */
-    sec = get_object(o, "", "dae", &bad, err);
-    if (bad || (sec && parse_dae(sec, c, err) != 0))
-        return -1;
-    sec = get_object(o, "", "kmeans", &bad, err);
-    if (bad || (sec && parse_kmeans(sec, c, err) != 0))
-        return -1;
-    sec = get_object(o, "", "simclr", &bad, err);
-    if (bad || (sec && parse_simclr(sec, c, err) != 0))
-        return -1;
-    sec = get_object(o, "", "eval", &bad, err);
-    if (bad || (sec && parse_eval(sec, c, err) != 0))
-        return -1;
+    static const struct {
+        const char *name;
+        int (*parse)(const cJSON *, RunConfig *, GsErr *);
+    } sections[] = {{"dae", parse_dae}, {"kmeans", parse_kmeans}, {"simclr", parse_simclr},
+                    {"eval", parse_eval}};
+    for (size_t i = 0; i < sizeof sections / sizeof *sections; i++) {
+        sec = get_object(o, "", sections[i].name, &bad, err);
+        if (bad || (sec && sections[i].parse(sec, c, err) != 0))
+            return -1;
+    }
     return 0;
 }
 

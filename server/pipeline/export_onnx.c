@@ -84,48 +84,56 @@ typedef struct {
     size_t n_inits, cap_inits;
 } Graph;
 
-static Onnx__AttributeProto *attr_ints(Arena *a, const char *name, int n, const int64_t *v)
+/* A named attribute of the given type, its value left for the caller to set. */
+static Onnx__AttributeProto *attr_new(Arena *a, const char *name,
+                                      Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *at = arena_calloc(a, 1, sizeof *at);
-    int64_t *ints = arena_calloc(a, (size_t)n, sizeof *ints);
-    if (!at || !ints)
+    if (!at)
         return NULL;
     onnx__attribute_proto__init(at);
     at->name = arena_printf(a, "%s", name);
     at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    at->type = type;
+    return at;
+}
+
+static Onnx__AttributeProto *attr_ints(Arena *a, const char *name, int n, const int64_t *v)
+{
+    Onnx__AttributeProto *at = attr_new(a, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = arena_calloc(a, (size_t)n, sizeof *ints);
+    if (!at || !ints)
+        return NULL;
     memcpy(ints, v, sizeof *ints * (size_t)n);
     at->n_ints = (size_t)n;
     at->ints = ints;
     return at;
 }
 
-static Onnx__AttributeProto *attr_int(Arena *a, const char *name, int64_t v)
+/* An INT attribute (is_float false: i) or a FLOAT one (f). */
+static Onnx__AttributeProto *attr_scalar(Arena *a, const char *name, bool is_float, int64_t i,
+                                         float f)
 {
-    Onnx__AttributeProto *at = arena_calloc(a, 1, sizeof *at);
+    Onnx__AttributeProto *at =
+        attr_new(a, name, is_float ? ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT
+                                   : ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
     if (!at)
         return NULL;
-    onnx__attribute_proto__init(at);
-    at->name = arena_printf(a, "%s", name);
-    at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    at->has_i = 1;
-    at->i = v;
+    at->has_i = !is_float;
+    at->i = is_float ? 0 : i;
+    at->has_f = is_float;
+    at->f = is_float ? f : 0.0f;
     return at;
+}
+
+static Onnx__AttributeProto *attr_int(Arena *a, const char *name, int64_t v)
+{
+    return attr_scalar(a, name, false, v, 0.0f);
 }
 
 static Onnx__AttributeProto *attr_float(Arena *a, const char *name, float v)
 {
-    Onnx__AttributeProto *at = arena_calloc(a, 1, sizeof *at);
-    if (!at)
-        return NULL;
-    onnx__attribute_proto__init(at);
-    at->name = arena_printf(a, "%s", name);
-    at->has_type = 1;
-    at->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    at->has_f = 1;
-    at->f = v;
-    return at;
+    return attr_scalar(a, name, true, 0, v);
 }
 
 /* Appends a node op(inputs...) -> output with up to 4 attributes (NULL-terminated list). */

@@ -403,6 +403,18 @@ void api_run_delete(Api *api, const ApiCall *call, HttpResponse *resp)
 
 /* ---- metrics ---------------------------------------------------------------------------- */
 
+/* After a store read of a run's rows: answers its failure, or 404 when it found nothing
+ * because the run does not exist, and returns true; false when the rows are to be sent. */
+static bool rows_refused(Api *api, HttpResponse *resp, int rc, int n, int64_t id,
+                         const char *what, const GsErr *err)
+{
+    if (rc != 0) {
+        api_run_lookup_error(resp, rc, id, what, err);
+        return true;
+    }
+    return n == 0 && api_require_run(api, id, resp) != 0;
+}
+
 void api_run_metrics(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     const HttpRequest *rq = call->rq;
@@ -435,11 +447,7 @@ void api_run_metrics(Api *api, const ApiCall *call, HttpResponse *resp)
     int n = 0;
     int rc = store_metrics_get(api->store, id, stage, name, (int64_t)after, (int)limit, &m, &n,
                                &err);
-    if (rc != 0) {
-        api_run_lookup_error(resp, rc, id, "reading metrics", &err);
-        return;
-    }
-    if (n == 0 && api_require_run(api, id, resp) != 0) {
+    if (rows_refused(api, resp, rc, n, id, "reading metrics", &err)) {
         free(m);
         return;
     }
@@ -466,11 +474,7 @@ void api_run_checkpoints(Api *api, const ApiCall *call, HttpResponse *resp)
     int n = 0;
     GsErr err;
     int rc = store_checkpoint_list(api->store, id, &c, &n, &err);
-    if (rc != 0) {
-        api_run_lookup_error(resp, rc, id, "listing checkpoints", &err);
-        return;
-    }
-    if (n == 0 && api_require_run(api, id, resp) != 0) {
+    if (rows_refused(api, resp, rc, n, id, "listing checkpoints", &err)) {
         free(c);
         return;
     }
