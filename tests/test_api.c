@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../server/service/api_reply.h"
 #include "apiclient.h"
 #include "fingerprint.h"
 #include "gs/config.h"
@@ -1109,6 +1110,21 @@ TEST(api_concurrent_clients)
 
 /* ---- api_static_and_misc ---------------------------------------------------------------- */
 
+/* Times go out to the millisecond (metrics of a fast run a few ms apart stay apart on a
+ * wall-time chart), truncated, never rounded up into the next second. */
+TEST(api_time_text_millis)
+{
+    char b[32];
+    api_time_text(1795827723.25, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.250Z") == 0, "%s", b);
+    api_time_text(1795827723.9996, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.999Z") == 0, "%s", b);
+    api_time_text(1795827723.0, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.000Z") == 0, "%s", b);
+    api_time_text(1795827723.0015, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.001Z") == 0, "%s", b);
+}
+
 TEST(api_static_and_misc)
 {
     Svc t;
@@ -1158,12 +1174,33 @@ TEST(api_static_and_misc)
     CHECK(apic_header(&r, "Content-Type", hdr, sizeof hdr) && strstr(hdr, "version=0.0.4"));
     apic_free(&r);
 
-    /* a dataset folder under the data root (its files may be links to anywhere) */
+    /* a dataset folder under the data root whose file is a link leading out of it: 403, like
+     * a folder outside (issue 11, item 6) */
     char fm[256], link[320], config[400];
-    snprintf(fm, sizeof fm, "%s/fm", t.root);
+    snprintf(fm, sizeof fm, "%s/linked", t.root);
     mkdir(fm, 0755);
     snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", fm);
     CHECK(symlink("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", link) == 0);
+    snprintf(config, sizeof config, "{\"dataset\": \"%s\"}", fm);
+    apic_json(t.port, "POST", "/v1/runs", config, TOKEN, &r);
+    CHECK_INT_EQ(r.status, 403);
+    CHECK_MSG(r.body && strstr(r.body, "outside the data root"), "%s", r.body ? r.body : "");
+    apic_free(&r);
+    unlink(link);
+    rmdir(fm);
+    /* a dataset folder under the data root holding its own (small, plain) IDX file */
+    snprintf(fm, sizeof fm, "%s/fm", t.root);
+    mkdir(fm, 0755);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", fm);
+    {
+        static uint8_t idx[16 + 100 * 28 * 28];
+        const uint8_t head[16] = {0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28};
+        memcpy(idx, head, sizeof head);
+        FILE *f = fopen(link, "wb");
+        CHECK(f && fwrite(idx, 1, sizeof idx, f) == sizeof idx);
+        if (f)
+            fclose(f);
+    }
     snprintf(config, sizeof config,
              "{\"dataset\": \"%s\", \"subset\": 100, \"kmeans\": {\"k\": 16}}", fm);
     int64_t id = submit(t.port, config, NULL);
