@@ -48,8 +48,14 @@ struct Jobs {
     int n_workers;
     atomic_uint_fast64_t version;
     atomic_ulong steps_total;
+    /* guarded by mu: the queue waits of the runs started here (JobsStats), per bucket */
+    unsigned long wait_counts[JOBS_WAIT_BUCKETS + 1];
+    double wait_sum;
     atomic_long last_notify_ms;
 };
+
+const double JOBS_WAIT_BOUNDS[JOBS_WAIT_BUCKETS] = {0.1,  1,    5,    30,    60,    300,
+                                                    900,  1800, 3600, 10800, 21600, 86400};
 
 static double now_s(void)
 {
@@ -523,8 +529,17 @@ static void run_one(Worker *w, int64_t id)
     bool cfg_ok = run_config_parse(&cfg, run.config_json, strlen(run.config_json), &err) == 0;
     char name[300], dataset[1100], waited[64] = "";
     /* the first attempt waited from its submission to the claim (which set started_at) */
-    if (run.attempts == 0 && run.started_at >= run.created_at && run.created_at > 0)
-        snprintf(waited, sizeof waited, ", %.1f s in the queue", run.started_at - run.created_at);
+    if (run.attempts == 0 && run.started_at >= run.created_at && run.created_at > 0) {
+        double wait = run.started_at - run.created_at;
+        snprintf(waited, sizeof waited, ", %.1f s in the queue", wait);
+        int b = 0;
+        while (b < JOBS_WAIT_BUCKETS && wait > JOBS_WAIT_BOUNDS[b])
+            b++;
+        pthread_mutex_lock(&j->mu);
+        j->wait_counts[b]++;
+        j->wait_sum += wait;
+        pthread_mutex_unlock(&j->mu);
+    }
     log_run(id, "%s: name \"%s\", method %s, dataset %s%s",
             run.attempts > 0 ? "restarted" : "started", one_line(name, sizeof name, run.name),
             run.method, cfg_ok ? one_line(dataset, sizeof dataset, cfg.dataset) : "?", waited);
@@ -654,7 +669,7 @@ static void jobs_free(Jobs *j)
 int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err)
 {
     *out = NULL;
-    if (cfg->workers < 1 || cfg->workers > 64 || cfg->threads < 1 || cfg->keep_checkpoints < 1)
+    if (cfg->workers < 1 || cfg->workers > JOBS_MAX_WORKERS || cfg->threads < 1 || cfg->keep_checkpoints < 1)
         return gs_errf(err, "jobs: workers must be 1..64, threads and keep_checkpoints >= 1");
 
     /* runs a crash left "running" resume from their newest checkpoint */
@@ -740,12 +755,26 @@ void jobs_stats(Jobs *j, JobsStats *out)
     out->workers = j->n_workers;
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->n_workers; i++) {
-        if (!j->workers[i].run)
+        const Worker *w = &j->workers[i];
+        if (!w->run)
             continue;
         out->busy++;
-        if (j->workers[i].has_live && isfinite(j->workers[i].live.items_per_s))
-            out->images_per_s += j->workers[i].live.items_per_s;
+        if (!w->has_live)
+            continue;
+        if (isfinite(w->live.items_per_s))
+            out->images_per_s += w->live.items_per_s;
+        out->running[out->n_running].run = w->run;
+        out->running[out->n_running].stage = w->live.stage;
+        out->running[out->n_running].items_per_s = w->live.items_per_s;
+        out->n_running++;
     }
+    unsigned long below = 0;
+    for (int b = 0; b <= JOBS_WAIT_BUCKETS; b++) {
+        below += j->wait_counts[b];
+        out->wait_buckets[b] = below;
+    }
+    out->wait_count = below;
+    out->wait_sum = j->wait_sum;
     pthread_mutex_unlock(&j->mu);
     out->steps_total = atomic_load(&j->steps_total);
 }
