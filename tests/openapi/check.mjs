@@ -1,7 +1,7 @@
 // check.mjs — the API contract, checked three ways: docs/openapi.json is a valid OpenAPI 3.1
-// document (swagger-parser, which also resolves every $ref); it lists exactly the routes of
-// the daemon's route table (server/service/api.c ROUTES[]: method, path, and which need no
-// token); and every answer the C API tests received (recorded by tests/apiclient.c with
+// document (swagger-parser, which also resolves every $ref) of the daemon's version; it lists
+// exactly the routes of the daemon's route table (server/service/api.c ROUTES[]: method, path,
+// and which need no token), so a route added without its description fails, named; and every answer the C API tests received (recorded by tests/apiclient.c with
 // GS_API_RECORD) is one the document allows: its status declared for that path and method,
 // its content type declared for that status, its required headers there, its JSON body (and
 // each Server-Sent Event's data) valid against the schema (ajv, JSON Schema 2020-12).
@@ -15,6 +15,7 @@ import addFormats from 'ajv-formats';
 
 const DOC_FILE = 'docs/openapi.json';
 const ROUTES_FILE = 'server/service/api.c';
+const VERSION_FILE = 'include/gs/version.h';
 // Fewer recorded answers than this means the recording did not happen (a check of nothing).
 const MIN_EXCHANGES = 200;
 // The answers the document's conventions (info.description) give outside its operations:
@@ -46,6 +47,9 @@ const doc = JSON.parse(readFileSync(DOC_FILE, 'utf8'));
     // validate() dereferences in place: give it a copy, keep the $refs for ajv
     await SwaggerParser.validate(structuredClone(doc));
     if (!/^3\.1\./.test(doc.openapi)) problems.push(`openapi ${doc.openapi}: this checker reads 3.1 schemas`);
+    const m = /#define GS_VERSION "([^"]+)"/.exec(readFileSync(VERSION_FILE, 'utf8'));
+    if (!m || m[1] !== doc.info.version)
+      problems.push(`info.version ${doc.info.version}, but ${VERSION_FILE} says ${m ? m[1] : '(none)'}`);
   } catch (e) {
     problems.push(String(e.message || e).split('\n').slice(0, 20).join('\n     '));
   }
