@@ -1,10 +1,11 @@
 // check.mjs — the API contract, checked three ways: docs/openapi.json is a valid OpenAPI 3.1
 // document (swagger-parser, which also resolves every $ref) of the daemon's version; it lists
 // exactly the routes of the daemon's route table (server/service/api.c ROUTES[]: method, path,
-// and which need no token), so a route added without its description fails, named; and every answer the C API tests received (recorded by tests/apiclient.c with
-// GS_API_RECORD) is one the document allows: its status declared for that path and method,
-// its content type declared for that status, its required headers there, its JSON body (and
-// each Server-Sent Event's data) valid against the schema (ajv, JSON Schema 2020-12).
+// and which need no token), so a route added without its description fails, named; and
+// every answer the C API tests received (recorded by tests/apiclient.c with GS_API_RECORD)
+// is one the document allows: its status declared for that path and method, its content
+// type declared for that status, its required headers there, its JSON body (and each
+// Server-Sent Event's data) valid against the schema (ajv, JSON Schema 2020-12).
 // It judges the document and the answers; it never starts a daemon or sends a request.
 // Usage: node tests/openapi/check.mjs [RECORD_FILE...]   (run from the repository root)
 // Prints "N passed, N failed" last; exits non-zero when any check failed.
