@@ -34,7 +34,7 @@ BUILD ?= build
 ONNX_PROTO := /usr/include/onnx/onnx.proto
 ONNX_GEN   := $(BUILD)/gen/onnx.pb-c
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(ONNX_GEN).o
-SVC_OBJ  := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
+SVC_OBJ  := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o $(BUILD)/gen/openapi_json.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -46,11 +46,12 @@ PIXELS_BIN := $(BUILD)/bench/eval_pixels
 DECODE_BIN := $(BUILD)/bench/bench_decode
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api bench-decode demo clean \
-        deps fixtures soak
+.PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode \
+        demo clean deps fixtures soak
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
-$(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
+$(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json \
+            tests/openapi/package-lock.json
 	@mkdir -p $(dir $@)
 	scripts/install-deps
 	@touch $@
@@ -85,6 +86,15 @@ $(BUILD)/gen/schema_sql.c: $(SCHEMA) scripts/embed-sql
 $(BUILD)/gen/schema_sql.o: $(BUILD)/gen/schema_sql.c
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The API's OpenAPI description is compiled in too: GET /v1/openapi.json serves the contract
+# of the binary that answers, whatever files lie beside it.
+$(BUILD)/gen/openapi_json.c: docs/openapi.json scripts/embed-text
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed-text OPENAPI_JSON docs/openapi.json > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
 bin/gsimclrd: $(BUILD)/server/service/main.o $(SVC_OBJ) $(CORE_OBJ)
 	@mkdir -p bin
 	@$(if $(Q),echo "  LD      $@")
@@ -113,6 +123,11 @@ test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
 
 test-web: $(DEPS_OK) bin/gsimclrd
 	node tests/web/test_web.mjs
+
+# The OpenAPI document alone (valid, and the route table's routes); `make test` also checks
+# every answer the API tests received against it.
+test-openapi: $(DEPS_OK)
+	node tests/openapi/check.mjs
 
 asan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \

@@ -1,5 +1,7 @@
 /* apiclient.c — libcurl under the API tests (see apiclient.h). The only test file that
- * includes curl.h. */
+ * includes curl.h. With GS_API_RECORD set to a file name, every exchange that got an answer
+ * is appended to that file as one JSON line (method, path, status, headers, body), for
+ * tests/openapi/check.mjs to check against docs/openapi.json after the suite. */
 #define _DEFAULT_SOURCE /* usleep */
 #include "apiclient.h"
 
@@ -14,6 +16,88 @@
 #include <unistd.h>
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* ---- the record of exchanges (GS_API_RECORD) ------------------------------------------ */
+
+/* Bodies of these types are kept whole (the checker parses them); of any other type (PNG,
+ * .npy, checkpoints: megabytes that no schema describes) only the first bytes. */
+#define RECORD_HEAD_BYTES 64
+
+static pthread_mutex_t g_record_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool record_whole(const ApiResp *r)
+{
+    static const char *const types[] = {"application/json", "text/"};
+    char ct[128];
+    if (!apic_header(r, "Content-Type", ct, sizeof ct))
+        return true; /* no type: the checker says so; the bytes help to see why */
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strncasecmp(ct, types[i], strlen(types[i])) == 0)
+            return true;
+    return false;
+}
+
+/* s (n bytes) as a JSON string: bytes outside printable ASCII as \u00XX, so any path or
+ * header a hostile test sent stays one valid line. */
+static void put_json_string(FILE *f, const char *s, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void put_base64(FILE *f, const unsigned char *p, size_t n)
+{
+    static const char ab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', f);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        fputc(ab[v >> 18 & 63], f);
+        fputc(ab[v >> 12 & 63], f);
+        fputc(i + 1 < n ? ab[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? ab[v & 63] : '=', f);
+    }
+    fputc('"', f);
+}
+
+/* Appends one exchange to $GS_API_RECORD. complete: the body is the whole answer (not a
+ * stream stopped on purpose or by a timeout). */
+static void record(const char *method, const char *path, const ApiResp *r, bool complete)
+{
+    const char *file = getenv("GS_API_RECORD");
+    if (!file || !*file || r->status <= 0)
+        return;
+    bool whole = record_whole(r);
+    size_t kept = whole || r->len < RECORD_HEAD_BYTES ? r->len : RECORD_HEAD_BYTES;
+    pthread_mutex_lock(&g_record_mu);
+    FILE *f = fopen(file, "a");
+    if (f) {
+        fprintf(f, "{\"method\":");
+        put_json_string(f, method, strlen(method));
+        fprintf(f, ",\"path\":");
+        put_json_string(f, path, strlen(path));
+        fprintf(f, ",\"status\":%ld,\"headers\":", r->status);
+        put_json_string(f, r->headers, strlen(r->headers));
+        fprintf(f, ",\"length\":%zu,\"complete\":%s,\"body\":", r->len,
+                complete && kept == r->len ? "true" : "false");
+        put_base64(f, (const unsigned char *)r->body, kept);
+        fprintf(f, "}\n");
+        if (fclose(f) != 0)
+            fprintf(stderr, "  apiclient: cannot write %s\n", file);
+    } else {
+        fprintf(stderr, "  apiclient: cannot open %s\n", file);
+    }
+    pthread_mutex_unlock(&g_record_mu);
+}
 
 static void global_init(void)
 {
@@ -123,6 +207,7 @@ static int perform(int port, const char *method, const char *path, const void *b
     out->body = b.buf ? b.buf : calloc(1, 1);
     out->len = b.len;
     out->headers = h.buf ? h.buf : calloc(1, 1);
+    record(method, path, out, rc == CURLE_OK && !(until && b.seen));
     /* a write callback that stopped on purpose, or a stream that timed out after its text */
     if (until && b.seen)
         rc = CURLE_OK;

@@ -52,10 +52,32 @@ bool jobs_live(Jobs *j, int64_t id, StageProgress *p);
 /* Increases on every change jobs_live or the store could show (for event streams). */
 uint64_t jobs_version(Jobs *j);
 
+enum { JOBS_MAX_WORKERS = 64 };
+
+/* The upper bounds, in seconds, of the queue-wait histogram's buckets (Prometheus' `le`), in
+ * increasing order; one more bucket (+Inf) holds the rest. From a second to a day: a run waits
+ * for no one on an idle daemon and for days behind a long sweep. */
+enum { JOBS_WAIT_BUCKETS = 12 };
+extern const double JOBS_WAIT_BOUNDS[JOBS_WAIT_BUCKETS];
+
 typedef struct {
     int workers, busy;          /* workers, and how many are running a run */
     double images_per_s;        /* sum over running runs of their current throughput */
     unsigned long steps_total;  /* training steps done since start, all runs */
+    /* each running run whose stage reported progress: its current throughput (images, or
+     * points for kmeans, per second over the current epoch; NaN before it is known) */
+    struct {
+        int64_t run;
+        int stage;              /* STAGE_* */
+        double items_per_s;
+    } running[JOBS_MAX_WORKERS];
+    int n_running;
+    /* the seconds each run waited from its submission to its first start, for the runs this
+     * daemon started since it started: cumulative bucket counts (bucket i: waits <=
+     * JOBS_WAIT_BOUNDS[i]; the last, all), their sum and count */
+    unsigned long wait_buckets[JOBS_WAIT_BUCKETS + 1];
+    double wait_sum;
+    unsigned long wait_count;
 } JobsStats;
 void jobs_stats(Jobs *j, JobsStats *out);
 

@@ -52,6 +52,7 @@ static const Route ROUTES[] = {
     {"GET",    "/v1/runs/{run}/embeddings",                  api_run_embeddings,     ACCESS_READ},
     {"GET",    "/v1/datasets",                               api_datasets,           ACCESS_READ},
     {"GET",    "/v1/defaults",                               api_defaults,           ACCESS_READ},
+    {"GET",    "/v1/openapi.json",                           api_openapi,            ACCESS_PUBLIC},
     {"GET",    "/*",                                         api_static,             ACCESS_PUBLIC},
 };
 #define N_ROUTES (int)(sizeof ROUTES / sizeof ROUTES[0])

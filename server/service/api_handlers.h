@@ -48,6 +48,7 @@ void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_defaults(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_healthz(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_openapi(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_static(Api *api, const ApiCall *call, HttpResponse *resp);
 
 #endif

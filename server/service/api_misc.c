@@ -1,15 +1,18 @@
 /* api_misc.c — the routes around the runs: the datasets this daemon can read, the default
- * configuration and its presets, /healthz, Prometheus /metrics, and the web page's static
- * files (confined to the web folder after resolving links; nothing else on disk is served). */
+ * configuration and its presets, /healthz, Prometheus /metrics, the API's OpenAPI
+ * description (compiled in from docs/openapi.json), and the web page's static files
+ * (confined to the web folder after resolving links; nothing else on disk is served). */
 #define _DEFAULT_SOURCE /* realpath, DT_* */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api_handlers.h"
 #include "api_reply.h"
@@ -221,6 +224,32 @@ static void metric_head(Text *t, const char *name, const char *type, const char 
     text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* Seconds the oldest queued run has waited since it was submitted (0 when none waits) into
+ * *out; -1 when the store cannot be read. The list is newest first: its last is the oldest. */
+static int oldest_queued_wait(Api *api, double *out, GsErr *err)
+{
+    StoreRunFilter f = {.status = RUN_QUEUED, .limit = 1};
+    StoreRun *runs;
+    int n, total;
+    *out = 0;
+    if (store_run_list(api->store, &f, &runs, &n, &total, err) != 0)
+        return -1;
+    if (total > 1) {
+        store_run_list_free(runs, n);
+        f.offset = total - 1;
+        if (store_run_list(api->store, &f, &runs, &n, NULL, err) != 0)
+            return -1;
+    }
+    if (n > 0 && runs[0].created_at > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double wait = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - runs[0].created_at;
+        *out = wait > 0 ? wait : 0;
+    }
+    store_run_list_free(runs, n);
+    return 0;
+}
+
 void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     (void)call;
@@ -228,8 +257,13 @@ void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
     JobsStats js;
     HttpStats hs = {0};
     GsErr err;
+    double oldest_wait;
     if (store_run_counts(api->store, counts, &err) != 0) {
         api_store_error(resp, "counting runs", &err);
+        return;
+    }
+    if (oldest_queued_wait(api, &oldest_wait, &err) != 0) {
+        api_store_error(resp, "reading the queue", &err);
         return;
     }
     jobs_stats(api->jobs, &js);
@@ -253,6 +287,29 @@ void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
     metric_head(&t, "gsimclr_train_steps_total", "counter",
                 "Training steps done since the daemon started, all runs.");
     text_printf(&t, "gsimclr_train_steps_total %lu\n", js.steps_total);
+    metric_head(&t, "gsimclr_run_images_per_second", "gauge",
+                "Throughput of each running run in its current stage, over the stage's current "
+                "epoch (points per second for kmeans); absent until the stage measured it.");
+    for (int i = 0; i < js.n_running; i++)
+        if (isfinite(js.running[i].items_per_s) && js.running[i].stage >= 0 &&
+            js.running[i].stage < STAGE_COUNT)
+            text_printf(&t, "gsimclr_run_images_per_second{run=\"%lld\",stage=\"%s\"} %.6g\n",
+                        (long long)js.running[i].run, STAGE_NAMES[js.running[i].stage],
+                        js.running[i].items_per_s);
+    metric_head(&t, "gsimclr_queue_wait_seconds", "histogram",
+                "Seconds from a run's submission to its first start, for the runs this daemon "
+                "started since it started.");
+    for (int b = 0; b < JOBS_WAIT_BUCKETS; b++)
+        text_printf(&t, "gsimclr_queue_wait_seconds_bucket{le=\"%g\"} %lu\n", JOBS_WAIT_BOUNDS[b],
+                    js.wait_buckets[b]);
+    text_printf(&t, "gsimclr_queue_wait_seconds_bucket{le=\"+Inf\"} %lu\n",
+                js.wait_buckets[JOBS_WAIT_BUCKETS]);
+    text_printf(&t, "gsimclr_queue_wait_seconds_sum %.3f\n", js.wait_sum);
+    text_printf(&t, "gsimclr_queue_wait_seconds_count %lu\n", js.wait_count);
+    metric_head(&t, "gsimclr_queue_oldest_wait_seconds", "gauge",
+                "Seconds the oldest queued run has waited since its submission; 0 when none "
+                "is queued.");
+    text_printf(&t, "gsimclr_queue_oldest_wait_seconds %.3f\n", oldest_wait);
     metric_head(&t, "gsimclr_http_requests_total", "counter",
                 "HTTP requests answered, by status class.");
     for (int c = 2; c <= 5; c++)
@@ -272,6 +329,25 @@ void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
         return;
     }
     api_reply_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf, t.len);
+}
+
+/* ---- GET /v1/openapi.json ---------------------------------------------------------------- */
+
+/* docs/openapi.json, embedded by scripts/embed-text (the Makefile) */
+extern const char OPENAPI_JSON[];
+
+void api_openapi(Api *api, const ApiCall *call, HttpResponse *resp)
+{
+    (void)api;
+    (void)call;
+    size_t len = strlen(OPENAPI_JSON);
+    char *body = malloc(len + 1);
+    if (!body) {
+        api_error(resp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    memcpy(body, OPENAPI_JSON, len + 1);
+    api_reply_body(resp, 200, "application/json", body, len);
 }
 
 /* ---- static files ----------------------------------------------------------------------- */

@@ -764,6 +764,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- start and stop --------------------------------------------------------------------- */
 
+/* libmicrohttpd's messages about a client that went away: it closed or reset the connection
+ * while its request was coming in, or while its answer (an event stream a browser tab left,
+ * a download stopped) was going out. They happen all day and tell an operator nothing the
+ * daemon can act on, so they are dropped; matched by the start of the format string
+ * (libmicrohttpd 0.9.75's wording). Every other message is kept, at most
+ * HTTP_LOG_LINES_PER_MINUTE a minute: malformed requests, resource limits (connections,
+ * threads, accept errors), internal errors. */
+static const char *const MHD_CLIENT_GONE[] = {
+    "Failed to send ",  /* data, the response headers, body, chunked body or footers */
+    "Connection was closed by remote side",
+    "Connection socket is closed when reading request",
+    "Socket has been disconnected when reading request",
+};
+
+static bool mhd_client_gone(const char *fmt)
+{
+    for (size_t i = 0; i < sizeof MHD_CLIENT_GONE / sizeof MHD_CLIENT_GONE[0]; i++)
+        if (strncmp(fmt, MHD_CLIENT_GONE[i], strlen(MHD_CLIENT_GONE[i])) == 0)
+            return true;
+    return false;
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     HttpServer *s = cls;
@@ -774,8 +796,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
             s->start_log[--n] = '\0';
         return;
     }
-    /* After start-up libmicrohttpd mostly reports clients (malformed requests, a browser
-     * closing an event stream); a few lines a minute keep the log readable under abuse. */
+    if (mhd_client_gone(fmt))
+        return;
+    /* the rest after start-up are mostly malformed requests: a few lines a minute keep the
+     * log readable under abuse */
     long minute = (long)(time(NULL) / 60);
     if (atomic_exchange(&s->log_minute, minute) != minute)
         atomic_store(&s->log_lines, 0);

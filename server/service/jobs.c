@@ -32,6 +32,9 @@ typedef struct {
     bool has_live;
     StageProgress live;
     atomic_int cancel;    /* read by the pipeline every step */
+    /* for the daemon's log; the worker's own thread only */
+    double t0;              /* monotonic seconds when it claimed the run */
+    int stage;              /* the stage running now, -1 before the first */
 } Worker;
 
 struct Jobs {
@@ -45,8 +48,14 @@ struct Jobs {
     int n_workers;
     atomic_uint_fast64_t version;
     atomic_ulong steps_total;
+    /* guarded by mu: the queue waits of the runs started here (JobsStats), per bucket */
+    unsigned long wait_counts[JOBS_WAIT_BUCKETS + 1];
+    double wait_sum;
     atomic_long last_notify_ms;
 };
+
+const double JOBS_WAIT_BOUNDS[JOBS_WAIT_BUCKETS] = {0.1,  1,    5,    30,    60,    300,
+                                                    900,  1800, 3600, 10800, 21600, 86400};
 
 static double now_s(void)
 {
@@ -60,6 +69,13 @@ static long mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* Something changed: bump the version and tell the watcher, at most every 100 ms unless
@@ -82,6 +98,64 @@ static void report(int64_t run, const char *what, const GsErr *err)
 {
     fprintf(stderr, "gsimclrd: run %lld: %s: %s\n", (long long)run, what, err->msg);
 }
+
+/* ---- the daemon's log ------------------------------------------------------------- */
+
+/* One line on stderr per thing an operator follows: a run's start, each stage's end with its
+ * duration and key figure, the run's end with its duration. Each line is
+ * "gsimclrd: run ID <what>", so `grep 'gsimclrd: run 3 '` gives one run's story; text that
+ * people wrote (a name) or that came from elsewhere (an error) is shown on that one line, its
+ * quotes and control characters escaped. */
+static void log_run(int64_t run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void log_run(int64_t run, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    /* one write, so lines of two workers never mix */
+    fprintf(stderr, "gsimclrd: run %lld %s\n", (long long)run, line);
+}
+
+/* s on one line into buf: newlines, tabs and other control bytes as \n, \t, \xNN; quotes
+ * and backslashes escaped; cut (with "...") to fit. */
+static const char *one_line(char *buf, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s && *s && n + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            n += (size_t)snprintf(buf + n, cap - n, "\\n");
+        else if (c == '\t')
+            n += (size_t)snprintf(buf + n, cap - n, "\\t");
+        else if (c == '"' || c == '\\')
+            n += (size_t)snprintf(buf + n, cap - n, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+        else
+            buf[n++] = (char)c;
+    }
+    if (s && *s)
+        n += (size_t)snprintf(buf + n, cap - n, "...");
+    buf[n < cap ? n : cap - 1] = 0;
+    return buf;
+}
+
+/* The figures a stage's end line shows, from the metrics the stage reports: what tells at a
+ * glance whether it went well. */
+static const struct {
+    int stage;
+    const char *metric, *label;
+} KEY_FIGURES[] = {
+    {STAGE_DAE, "loss", "loss"},
+    {STAGE_KMEANS, "inertia", "inertia"},
+    {STAGE_KMEANS, "purity", "purity"},
+    {STAGE_SIMCLR, "loss", "loss"},
+    {STAGE_EVAL, "linear_top1", "linear top-1"},
+};
+#define N_KEY_FIGURES (int)(sizeof KEY_FIGURES / sizeof KEY_FIGURES[0])
 
 int jobs_checkpoint_put(Store *st, int64_t run, const StorePos *at, const void *blob,
                         size_t len, int keep, const StoreStage *row, int64_t *id, GsErr *err)
@@ -114,7 +188,26 @@ typedef struct {
     StageProgress last;
     bool failed;            /* a write failed: the run stops and fails with `cause` */
     GsErr cause;
+    /* for the daemon's log: the last value of each KEY_FIGURES metric (NaN: none yet), and
+     * the stages whose end is logged (one bit each) */
+    double key[N_KEY_FIGURES];
+    unsigned logged;
 } RunSink;
+
+/* The log line of stage s's end: seconds over every attempt, and its key figures. */
+static void log_stage_end(RunSink *rs, int s, double seconds)
+{
+    char figs[200] = "";
+    size_t n = 0;
+    if (rs->logged & 1u << s)
+        return;
+    rs->logged |= 1u << s;
+    for (int i = 0; i < N_KEY_FIGURES; i++)
+        if (KEY_FIGURES[i].stage == s && isfinite(rs->key[i]) && n < sizeof figs)
+            n += (size_t)snprintf(figs + n, sizeof figs - n, "%s %s %.6g", n ? "," : ":",
+                                  KEY_FIGURES[i].label, rs->key[i]);
+    log_run(rs->run, "stage %s done in %.1f s%s", STAGE_NAMES[s], seconds, figs);
+}
 
 /* A write of the sink failed: keep the first reason, and stop the pipeline. */
 static void sink_failed(RunSink *rs, const char *what, const GsErr *err)
@@ -157,9 +250,12 @@ static void sink_progress(void *ctx, const StageProgress *p)
     Jobs *j = rs->w->jobs;
     bool new_stage = p->stage != rs->stage, new_epoch = new_stage || p->epoch != rs->epoch;
     if (new_stage) {
-        if (rs->stage >= 0)
+        if (rs->stage >= 0) {
             put_stage(rs, &rs->last, SS_SUCCEEDED, now_s());
+            log_stage_end(rs, rs->stage, rs->seconds_before[rs->stage] + now_s() - rs->stage_t0);
+        }
         rs->stage = p->stage;
+        rs->w->stage = p->stage;
         rs->stage_t0 = now_s();
         rs->started_at = rs->stored_started[p->stage] > 0 ? rs->stored_started[p->stage]
                                                            : now_s();
@@ -191,6 +287,9 @@ static void sink_metric(void *ctx, int stage, int epoch, long step, const char *
         sink_failed(rs, "a metric", &err);
         return;
     }
+    for (int i = 0; i < N_KEY_FIGURES; i++)
+        if (KEY_FIGURES[i].stage == stage && step < 0 && strcmp(KEY_FIGURES[i].metric, name) == 0)
+            rs->key[i] = value;
     crash_point("metric");
     changed(rs->w->jobs, false);
 }
@@ -290,13 +389,31 @@ static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
     changed(j, true);
 }
 
-static void finish(Jobs *j, int64_t run, RunStatus to, const char *result, const char *error)
+/* " (in simclr)": the stage w was in, for the log line of a run that stopped early. */
+static const char *in_stage(const Worker *w, char *buf, size_t cap)
 {
+    buf[0] = 0;
+    if (w->stage >= 0 && w->stage < STAGE_COUNT)
+        snprintf(buf, cap, " (in %s)", STAGE_NAMES[w->stage]);
+    return buf;
+}
+
+static void finish(Worker *w, int64_t run, RunStatus to, const char *result, const char *error)
+{
+    Jobs *j = w->jobs;
     GsErr err;
+    char where[32], text[600];
     if (store_run_finish(j->st, run, to, result, error, &err))
         report(run, "finish", &err);
     event(j, run, "status", "%s%s%s", RUN_STATUS_NAMES[to], error ? ": " : "",
           error ? error : "");
+    double took = mono_s() - w->t0;
+    if (to == RUN_SUCCEEDED)
+        log_run(run, "succeeded in %.1f s", took);
+    else
+        log_run(run, "%s after %.1f s%s%s%s", RUN_STATUS_NAMES[to], took,
+                in_stage(w, where, sizeof where), error ? ": " : "",
+                error ? one_line(text, sizeof text, error) : "");
 }
 
 /* The last stage rows' figures once the pipeline has finished every stage. */
@@ -324,6 +441,8 @@ static void stages_done(RunSink *rs, const RunResult *res)
             st[s].finished_at = now_s();
         if (store_stage_put(rs->w->jobs->st, rs->run, &st[s], &err))
             sink_failed(rs, "a stage's end", &err);
+        else
+            log_stage_end(rs, s, st[s].seconds);
     }
 }
 
@@ -355,6 +474,8 @@ static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resum
     if (store_run_resume(j->st, run->id, from_ckpt ? meta.id : 0,
                          resumed ? "resume" : "status", msg, err) != 0)
         return -1;
+    if (resumed)
+        log_run(run->id, "%s", msg);
     changed(j, true);
     crash_point("resume");
 
@@ -368,6 +489,8 @@ static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resum
     if (from_ckpt) {
         /* the pipeline continues the checkpoint's stage: the sink, too, from its row */
         const StoreStage *g = &stored[meta.stage];
+        rs->logged = (1u << meta.stage) - 1; /* their ends were logged by an earlier attempt */
+        rs->w->stage = meta.stage;
         rs->stage = meta.stage;
         rs->epoch = g->progress.epoch;
         rs->last = g->progress;
@@ -399,25 +522,46 @@ static void run_one(Worker *w, int64_t id)
     w->has_live = false;
     w->cancel = run.cancel_requested || j->stopping;
     pthread_mutex_unlock(&j->mu);
+    w->t0 = mono_s();
+    w->stage = -1;
     changed(j, true);
 
-    if (run_config_parse(&cfg, run.config_json, strlen(run.config_json), &err)) {
-        finish(j, id, RUN_FAILED, NULL, err.msg);
+    bool cfg_ok = run_config_parse(&cfg, run.config_json, strlen(run.config_json), &err) == 0;
+    char name[300], dataset[1100], waited[64] = "";
+    /* the first attempt waited from its submission to the claim (which set started_at) */
+    if (run.attempts == 0 && run.started_at >= run.created_at && run.created_at > 0) {
+        double wait = run.started_at - run.created_at;
+        snprintf(waited, sizeof waited, ", %.1f s in the queue", wait);
+        int b = 0;
+        while (b < JOBS_WAIT_BUCKETS && wait > JOBS_WAIT_BOUNDS[b])
+            b++;
+        pthread_mutex_lock(&j->mu);
+        j->wait_counts[b]++;
+        j->wait_sum += wait;
+        pthread_mutex_unlock(&j->mu);
+    }
+    log_run(id, "%s: name \"%s\", method %s, dataset %s%s",
+            run.attempts > 0 ? "restarted" : "started", one_line(name, sizeof name, run.name),
+            run.method, cfg_ok ? one_line(dataset, sizeof dataset, cfg.dataset) : "?", waited);
+    if (!cfg_ok) {
+        finish(w, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
     if (run.cancel_requested) { /* canceled before a worker took it (e.g. across a restart) */
-        finish(j, id, RUN_CANCELED, NULL, NULL);
+        finish(w, id, RUN_CANCELED, NULL, NULL);
         goto done;
     }
     if (pipeline_load_data(&cfg, j->cfg.data_root, j->cfg.cache_dir, &train, &test, &err)) {
-        finish(j, id, RUN_FAILED, NULL, err.msg);
+        finish(w, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
     have_data = true;
 
     RunSink rs = {.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
+    for (int i = 0; i < N_KEY_FIGURES; i++)
+        rs.key[i] = NAN;
     if (attempt_start(j, &run, &rs, &resume, &resume_len, &err)) {
-        finish(j, id, RUN_FAILED, NULL, err.msg);
+        finish(w, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
 
@@ -438,16 +582,16 @@ static void run_one(Worker *w, int64_t id)
     if (rs.failed) {
         /* the first write that failed is the reason; what the pipeline said after it (a
          * checkpoint refused, "canceled") only follows from it */
-        finish(j, id, RUN_FAILED, NULL, rs.cause.msg);
+        finish(w, id, RUN_FAILED, NULL, rs.cause.msg);
         if (ok)
             run_result_free(&res);
     } else if (ok) {
         char *json = run_result_to_json(&res);
         run_result_free(&res);
         if (json)
-            finish(j, id, RUN_SUCCEEDED, json, NULL);
+            finish(w, id, RUN_SUCCEEDED, json, NULL);
         else
-            finish(j, id, RUN_FAILED, NULL, "out of memory writing the result");
+            finish(w, id, RUN_FAILED, NULL, "out of memory writing the result");
         free(json);
     } else if (w->cancel) {
         pthread_mutex_lock(&j->mu);
@@ -455,14 +599,17 @@ static void run_one(Worker *w, int64_t id)
         pthread_mutex_unlock(&j->mu);
         if (stopping) {
             /* shutdown: back to the queue, to resume from the newest checkpoint */
+            char where[32];
             if (store_run_requeue(j->st, id, &err))
                 report(id, "requeue", &err);
             event(j, id, "status", "stopped by the daemon's shutdown; queued to resume");
+            log_run(id, "stopped by the shutdown after %.1f s%s; queued to resume",
+                    mono_s() - w->t0, in_stage(w, where, sizeof where));
         } else {
-            finish(j, id, RUN_CANCELED, NULL, NULL);
+            finish(w, id, RUN_CANCELED, NULL, NULL);
         }
     } else {
-        finish(j, id, RUN_FAILED, NULL, err.msg);
+        finish(w, id, RUN_FAILED, NULL, err.msg);
     }
 done:
     free(resume);
@@ -522,7 +669,7 @@ static void jobs_free(Jobs *j)
 int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err)
 {
     *out = NULL;
-    if (cfg->workers < 1 || cfg->workers > 64 || cfg->threads < 1 || cfg->keep_checkpoints < 1)
+    if (cfg->workers < 1 || cfg->workers > JOBS_MAX_WORKERS || cfg->threads < 1 || cfg->keep_checkpoints < 1)
         return gs_errf(err, "jobs: workers must be 1..64, threads and keep_checkpoints >= 1");
 
     /* runs a crash left "running" resume from their newest checkpoint */
@@ -608,12 +755,26 @@ void jobs_stats(Jobs *j, JobsStats *out)
     out->workers = j->n_workers;
     pthread_mutex_lock(&j->mu);
     for (int i = 0; i < j->n_workers; i++) {
-        if (!j->workers[i].run)
+        const Worker *w = &j->workers[i];
+        if (!w->run)
             continue;
         out->busy++;
-        if (j->workers[i].has_live && isfinite(j->workers[i].live.items_per_s))
-            out->images_per_s += j->workers[i].live.items_per_s;
+        if (!w->has_live)
+            continue;
+        if (isfinite(w->live.items_per_s))
+            out->images_per_s += w->live.items_per_s;
+        out->running[out->n_running].run = w->run;
+        out->running[out->n_running].stage = w->live.stage;
+        out->running[out->n_running].items_per_s = w->live.items_per_s;
+        out->n_running++;
     }
+    unsigned long below = 0;
+    for (int b = 0; b <= JOBS_WAIT_BUCKETS; b++) {
+        below += j->wait_counts[b];
+        out->wait_buckets[b] = below;
+    }
+    out->wait_count = below;
+    out->wait_sum = j->wait_sum;
     pthread_mutex_unlock(&j->mu);
     out->steps_total = atomic_load(&j->steps_total);
 }
