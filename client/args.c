@@ -338,6 +338,13 @@ static int take_operand(const CliCommand *cmd, const CliArgs *it, CliOperands *o
             return CLI_USAGE;
         out->n_ids++;
         return CLI_GO_ON;
+    case CLI_OPTIONAL_NAME:
+        if (out->name)
+            return cli_usage_error(cmd->name, "one name only ('%s' is extra)", it->arg);
+        if (!*it->arg)
+            return cli_usage_error(cmd->name, "the name is empty");
+        out->name = it->arg;
+        return CLI_GO_ON;
     case CLI_SUBCOMMAND: /* taken by the loop */
         break;
     }
@@ -357,6 +364,7 @@ static int check_operands(const CliCommand *cmd, const CliOperands *out)
         cli_command_help(stderr, cmd);
         return CLI_USAGE;
     case CLI_NO_OPERANDS:
+    case CLI_OPTIONAL_NAME:
         break;
     }
     return CLI_GO_ON;

@@ -60,6 +60,7 @@ typedef enum {
     CLI_NO_OPERANDS, /* nothing */
     CLI_RUN_ID,      /* exactly one run id */
     CLI_RUN_IDS,     /* one run id or more */
+    CLI_OPTIONAL_NAME, /* at most one name (a dataset's) */
     CLI_SUBCOMMAND,  /* gsimclr itself: the first operand names the subcommand, and the
                       * subcommand's own arguments follow it */
 } CliOperandKind;
@@ -87,6 +88,7 @@ typedef struct {
     long *ids;   /* CLI_RUN_IDS: n_ids of them in command-line order (malloc'd: free it) */
     int n_ids;
     int next;    /* CLI_SUBCOMMAND: the argv index of the subcommand's name */
+    const char *name; /* CLI_OPTIONAL_NAME: the name (argv's), or NULL */
 } CliOperands;
 
 /* Walks argv[1..] by cmd: options into *opts (the command's options struct, NULL when it has

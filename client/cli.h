@@ -59,5 +59,6 @@ int cmd_checkpoint(Cli *cli, int argc, char **argv);
 int cmd_compare(Cli *cli, int argc, char **argv);
 int cmd_export(Cli *cli, int argc, char **argv);
 int cmd_embeddings(Cli *cli, int argc, char **argv);
+int cmd_datasets(Cli *cli, int argc, char **argv);
 
 #endif

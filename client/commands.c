@@ -2,7 +2,7 @@
  * value, where the value goes, help line), its operands and its --help text, as tables that
  * cli_command_parse walks, so `gsimclr --help`, each `gsimclr SUBCOMMAND --help` and
  * docs/CLI.md can be kept saying the same thing. Declarations only: what a subcommand does
- * with its options is in runs.c, data.c and watch.c; nothing here touches the network. */
+ * with its options is in runs.c, data.c, watch.c and datasets.c; nothing here touches the network. */
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
@@ -41,6 +41,7 @@ static const char MAIN_USAGE[] =
     "  export ID -o FILE.onnx     the trained encoder as an ONNX model (--head: with z)\n"
     "  embeddings ID -o FILE.npy  the features eval read (--split, --labels) for NumPy\n"
     "  compare ID ID...           final figures of runs side by side\n"
+    "  datasets [NAME]            the daemon's datasets; one's classes (-o: its preview)\n"
     "\n"
     "Global options (before or after the subcommand):\n"
     "  --server URL        the daemon (default: $GSIMCLR_SERVER, else " CLI_DEFAULT_SERVER ")\n"
@@ -427,6 +428,32 @@ const CliCommand CLI_CMD_COMPARE = {
         "Puts the final figures of runs side by side, a column per run: status, method, k,\n"
         "purity, NMI, repeat batches per epoch, SimCLR loss, kNN top-1, linear top-1, the\n"
         "seconds of each stage and the total time. With --json: an array of objects.\n",
+};
+
+/* ---- datasets ---- */
+
+static const CliOpt DATASETS_OPTS[] = {
+    {.name = "output", .short_name = 'o', .kind = CLI_TEXT, .at = offsetof(DatasetsOpts, out),
+     .label = "-o FILE.png", .help = "save NAME's preview ('-' = standard output)"},
+    {0},
+};
+
+const CliCommand CLI_CMD_DATASETS = {
+    .name = "datasets",
+    .opts = DATASETS_OPTS,
+    .operands = CLI_OPTIONAL_NAME,
+    .about =
+        "Usage: gsimclr datasets\n"
+        "       gsimclr datasets NAME [-o FILE.png]\n"
+        "\n"
+        "Lists the datasets the daemon can read: fashion-mnist and each folder directly under\n"
+        "its --data-root, with their kind (idx, cifar, folder), images per split, classes,\n"
+        "channels, typical size and the sizes whose decoded cache exists; a folder that is\n"
+        "not a usable dataset is listed with why. With NAME: that dataset, its classes with\n"
+        "their train and test counts, and the bad files its listing found; -o saves a grid of\n"
+        "its first images, one row per class. NAME is what a run's dataset field takes.\n"
+        "With --json: the server's answer.\n",
+    .help_col = 16,
 };
 
 /* ---- help ---- */

@@ -1,6 +1,6 @@
 /* commands.h — every subcommand's command line, declared as data for cli_command_parse
  * (args.h): the struct its options land in and its CliCommand (options, operands, --help).
- * The subcommands (runs.c, data.c, watch.c) read these structs; they parse nothing
+ * The subcommands (runs.c, data.c, watch.c, datasets.c) read these structs; they parse nothing
  * themselves. */
 #ifndef GS_CLI_COMMANDS_H
 #define GS_CLI_COMMANDS_H
@@ -65,6 +65,11 @@ typedef struct {
     bool labels;
 } EmbeddingsOpts;
 
+typedef struct {
+    const char *out; /* the preview PNG, or NULL */
+} DatasetsOpts;
+
+extern const CliCommand CLI_CMD_DATASETS;
 extern const CliCommand CLI_CMD_SUBMIT, CLI_CMD_LIST, CLI_CMD_SHOW, CLI_CMD_WATCH,
     CLI_CMD_CANCEL, CLI_CMD_DELETE, CLI_CMD_ANNOTATE, CLI_CMD_METRICS, CLI_CMD_CLUSTERS,
     CLI_CMD_PSEUDO_LABELS, CLI_CMD_CHECKPOINT, CLI_CMD_COMPARE, CLI_CMD_EXPORT, CLI_CMD_EMBEDDINGS;

@@ -29,6 +29,7 @@ static const Command COMMANDS[] = {
     {&CLI_CMD_PSEUDO_LABELS, cmd_pseudo_labels}, {&CLI_CMD_CHECKPOINT, cmd_checkpoint},
     {&CLI_CMD_COMPARE, cmd_compare},       {&CLI_CMD_EXPORT, cmd_export},
     {&CLI_CMD_EMBEDDINGS, cmd_embeddings},
+    {&CLI_CMD_DATASETS, cmd_datasets},
 };
 
 static int terminal_width(void)

@@ -1211,10 +1211,14 @@ TEST(api_static_and_misc)
 
     j = call(t.port, "GET", "/v1/datasets", NULL, NULL, &status);
     CHECK_INT_EQ(status, 200);
-    const cJSON *listed = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "datasets"), 1);
-    const char *lname = jstr(listed, "name");
+    const cJSON *listed = NULL, *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "datasets"))
+        if (jstr(it, "name") && strcmp(jstr(it, "name"), "fm") == 0)
+            listed = it;
+    const char *lname = jstr(listed, "path");
     CHECK_MSG(lname && strlen(lname) > 8 && strcmp(lname + strlen(lname) - 8, "/root/fm") == 0,
               "listed %s", lname);
+    CHECK(jstr(listed, "name") && strcmp(jstr(listed, "name"), "fm") == 0);
     const cJSON *ds = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "datasets"), 0);
     CHECK(jstr(ds, "name") && strcmp(jstr(ds, "name"), "fashion-mnist") == 0);
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(ds, "available")));

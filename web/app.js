@@ -4,7 +4,8 @@
 // Every server string is put into the page as text (DOM nodes, textContent), never as HTML.
 // It renders no view itself beyond "Not found".
 //
-// Views (hash routes): #/runs  #/runs/{id}  #/submit  #/compare?ids=1,2, one module each under
+// Views (hash routes): #/runs  #/runs/{id}  #/submit  #/compare?ids=1,2  #/datasets
+// #/datasets/{name}, one module each under
 // views/ (the run page with its parts run-charts.js, run-clusters.js, run-live.js). The shared
 // parts under lib/ (api, dom, format, ui, chart) import nothing from views/ or from this file;
 // the file map is in web/README.md.
@@ -19,6 +20,7 @@ import { append, clear, h } from './lib/dom.js';
 import { fmtDur } from './lib/format.js';
 import { setHealthHook, setRerender, toast } from './lib/ui.js';
 import { compareView } from './views/compare.js';
+import { datasetView, datasetsView } from './views/datasets.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
 import { submitView } from './views/submit.js';
@@ -32,7 +34,14 @@ const ROUTES = [
   [/^\/runs\/(\d+)$/, 'runs', (ctx, root, query, m) => runView(ctx, root, Number(m[1]))],
   [/^\/submit$/, 'submit', (ctx, root, query) => submitView(ctx, root, query)],
   [/^\/compare$/, 'compare', (ctx, root, query) => compareView(ctx, root, query)],
+  [/^\/datasets$/, 'datasets', (ctx, root) => datasetsView(ctx, root)],
+  [/^\/datasets\/([^/]+)$/, 'datasets', (ctx, root, query, m) => datasetView(ctx, root, safeDecode(m[1]))],
 ];
+
+// A name from the address bar: a malformed %-escape stays as it was typed.
+function safeDecode(s) {
+  try { return decodeURIComponent(s); } catch { return s; }
+}
 
 const main = () => document.getElementById('main');
 let currentCtx = null;

@@ -25,6 +25,7 @@ typedef struct {
     const char *web_dir;        /* folder served at / */
     const char *examples_dir;   /* presets for GET /v1/defaults (NULL: none) */
     const char *embeddings_dir; /* the runs' stored features (embeddings.h); NULL: none */
+    const char *cache_dir;      /* where runs keep decoded image folders (dataset.h); NULL: none */
     int max_threads;            /* a submitted run's threads is clamped to this */
     const char *const *allow_hosts; /* extra Host names accepted (besides loopback names) */
     int n_allow_hosts;

@@ -83,6 +83,12 @@ typedef struct {
 typedef struct {
     int n;
     ClassCount *classes; /* (n) */
+    /* Image folders: files the listing already finds bad ("path: reason", e.g. an image
+     * directly in a labelled split, outside any class), and files that are not images. A file
+     * that does not decode is found only by decoding (a run, a preview). */
+    int n_bad;
+    char **bad;          /* (n_bad) */
+    int ignored;
 } DatasetClasses;
 
 /* IDX images (magic 0x00000803, u8, dims n, h, w) and, when labels_path is not NULL, IDX
@@ -137,6 +143,11 @@ int dataset_info(const char *name, const char *data_root, DatasetInfo *info, GsE
  * reading the labels). Unlabelled sets give n = 0. Free with dataset_classes_free. */
 int dataset_classes(const char *name, const char *data_root, DatasetClasses *out, GsErr *err);
 void dataset_classes_free(DatasetClasses *c);
+/* A fingerprint of what the name stands for (image folders: folder_stamp, the layout of the
+ * folder and its sub-folders; IDX and CIFAR: the sizes and mtimes of the files), for callers
+ * that remember facts about a dataset: equal stamps, same facts. 0 when the name does not
+ * resolve or something cannot be read (remember nothing then). */
+uint64_t dataset_stamp(const char *name, const char *data_root);
 /* The sizes (dataset.size; 0 = native) at which cache_dir holds a decoded cache of the image
  * folder `name`, up to cap of them into sizes; their count. A listed cache is still checked
  * against the folder when a run reads it. 0 for other formats or on any error. */

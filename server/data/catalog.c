@@ -444,7 +444,8 @@ static void info_folder(const FolderScan *s, DatasetInfo *info)
 /* dataset_info of image folders, remembered: a run page asks for it on every render, and a
  * scan lists every file. An entry holds while the folder's stamp (folder_stamp: the mtimes of
  * it and its sub-folders, which any added, removed or renamed file changes) is the same. */
-#define INFO_MEMO 8
+/* a data root's listing asks for every folder under it: room for a good many */
+#define INFO_MEMO 32
 
 typedef struct {
     char dir[PATH_MAX];
@@ -524,6 +525,9 @@ void dataset_classes_free(DatasetClasses *c)
     if (!c)
         return;
     free(c->classes);
+    for (int i = 0; i < c->n_bad; i++)
+        free(c->bad[i]);
+    free(c->bad);
     memset(c, 0, sizeof *c);
 }
 
@@ -559,14 +563,36 @@ int dataset_classes(const char *name, const char *data_root, DatasetClasses *out
         out->n = s.n_classes;
         for (int k = 0; k < s.n_classes; k++)
             snprintf(out->classes[k].name, sizeof out->classes[k].name, "%s", s.classes[k]);
-        for (int i = 0; i < s.n_files; i++)
-            if (s.files[i].label >= 0) {
+        int n_bad = 0;
+        for (int i = 0; i < s.n_files; i++) {
+            n_bad += s.files[i].bad != NULL;
+            if (s.files[i].label >= 0 && !s.files[i].bad) {
                 ClassCount *cc = &out->classes[s.files[i].label];
                 if (s.files[i].split)
                     cc->test++;
                 else
                     cc->train++;
             }
+        }
+        out->ignored = s.ignored;
+        if (n_bad > 0 && !(out->bad = calloc((size_t)n_bad, sizeof *out->bad))) {
+            folder_scan_free(&s);
+            dataset_classes_free(out);
+            return gs_errf(err, "dataset: out of memory");
+        }
+        for (int i = 0; i < s.n_files; i++) {
+            if (!s.files[i].bad)
+                continue;
+            size_t len = strlen(s.files[i].rel) + strlen(s.files[i].bad) + 3;
+            char *line = malloc(len);
+            if (!line) {
+                folder_scan_free(&s);
+                dataset_classes_free(out);
+                return gs_errf(err, "dataset: out of memory");
+            }
+            snprintf(line, len, "%s: %s", s.files[i].rel, s.files[i].bad);
+            out->bad[out->n_bad++] = line;
+        }
         folder_scan_free(&s);
         return 0;
     }
@@ -588,6 +614,49 @@ int dataset_classes(const char *name, const char *data_root, DatasetClasses *out
     dataset_free(&train);
     dataset_free(&test);
     return 0;
+}
+
+static uint64_t stamp_file(const char *path, uint64_t h)
+{
+    struct stat st;
+    if (!*path)
+        return h;
+    if (stat(path, &st) != 0)
+        return 0;
+    const uint64_t v[3] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                           (uint64_t)st.st_mtim.tv_nsec};
+    for (int i = 0; i < 3; i++) {
+        h ^= v[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+uint64_t dataset_stamp(const char *name, const char *data_root)
+{
+    Resolved r;
+    int forbidden;
+    GsErr err;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (dataset_resolve(name, data_root, &r, &forbidden, &err))
+        return 0;
+    if (r.kind == KIND_FOLDER)
+        return folder_stamp(r.real);
+    if (r.kind == KIND_IDX) {
+        IdxFiles f;
+        if (idx_files(&r, &f, &forbidden, &err))
+            return 0;
+        const char *all[4] = {f.train_images, f.train_labels, f.test_images, f.test_labels};
+        for (int i = 0; i < 4 && h; i++)
+            h = stamp_file(all[i], h);
+        return h;
+    }
+    CifarFiles f;
+    if (cifar_files(&r, &f, &forbidden, &err))
+        return 0;
+    for (int i = 0; i < CIFAR_TRAIN_BATCHES && h; i++)
+        h = exists(f.train[i]) ? stamp_file(f.train[i], h) : h;
+    return f.has_test && h ? stamp_file(f.test, h) : h;
 }
 
 int dataset_cached_sizes(const char *name, const char *data_root, const char *cache_dir,

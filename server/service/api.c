@@ -3,7 +3,7 @@
  * ROUTE TABLE (ROUTES below), from which dispatch, the 404 and 405 answers with their Allow
  * header, and which calls need the token all follow. A new route is one line there plus its
  * handler (api_handlers.h). The handlers live in api_runs.c, api_events.c, api_clusters.c,
- * api_exports.c and api_misc.c; nothing here renders a run or touches the store. */
+ * api_exports.c, api_datasets.c and api_misc.c; nothing here renders a run or touches the store. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +51,8 @@ static const Route ROUTES[] = {
     {"GET",    "/v1/runs/{run}/model.onnx",                  api_run_model_onnx,     ACCESS_READ},
     {"GET",    "/v1/runs/{run}/embeddings",                  api_run_embeddings,     ACCESS_READ},
     {"GET",    "/v1/datasets",                               api_datasets,           ACCESS_READ},
+    {"GET",    "/v1/datasets/{dataset}",                     api_dataset_get,        ACCESS_READ},
+    {"GET",    "/v1/datasets/{dataset}/preview.png",         api_dataset_preview,    ACCESS_READ},
     {"GET",    "/v1/defaults",                               api_defaults,           ACCESS_READ},
     {"GET",    "/v1/openapi.json",                           api_openapi,            ACCESS_PUBLIC},
     {"GET",    "/*",                                         api_static,             ACCESS_PUBLIC},
@@ -91,6 +93,7 @@ static const Param PARAMS[] = {
     {"{run}", api_parse_id, offsetof(ApiCall, run), "run", "(run ids are positive integers)"},
     {"{cluster}", api_parse_uint, offsetof(ApiCall, cluster), "cluster", NULL},
     {"{checkpoint}", parse_checkpoint, offsetof(ApiCall, checkpoint), "checkpoint", NULL},
+    {"{dataset}", api_parse_segment, offsetof(ApiCall, dataset), "dataset", NULL},
 };
 
 /* ---- matching ------------------------------------------------------------------------- */
@@ -276,6 +279,7 @@ int api_create(Api **out, const ApiConfig *cfg, GsErr *err)
     api->web_dir = dup_or_null(cfg->web_dir, &oom);
     api->examples_dir = dup_or_null(cfg->examples_dir, &oom);
     api->embeddings_dir = dup_or_null(cfg->embeddings_dir, &oom);
+    api->cache_dir = dup_or_null(cfg->cache_dir, &oom);
     api->any_host = cfg->any_host;
     api->max_threads = cfg->max_threads;
     if (cfg->n_allow_hosts > 0) {
@@ -331,6 +335,7 @@ void api_free(Api *api)
     free(api->web_dir);
     free(api->examples_dir);
     free(api->embeddings_dir);
+    free(api->cache_dir);
     free(api);
 }
 

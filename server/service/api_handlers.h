@@ -16,6 +16,8 @@ typedef struct {
     int64_t run;            /* {run}: a positive run id */
     int64_t cluster;        /* {cluster}: 0 or more */
     int64_t checkpoint;     /* {checkpoint}: a positive checkpoint id, 0 for "latest" */
+    int64_t dataset;        /* {dataset}: the length of the name segment; its text is the
+                             * path's (api_datasets.c reads and checks it) */
 } ApiCall;
 
 typedef void ApiHandler(Api *api, const ApiCall *call, HttpResponse *resp);
@@ -43,8 +45,12 @@ void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_model_onnx(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_embeddings(Api *api, const ApiCall *call, HttpResponse *resp);
 
-/* ---- the rest (api_misc.c) ---- */
+/* ---- datasets (api_datasets.c) ---- */
 void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_dataset_get(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_dataset_preview(Api *api, const ApiCall *call, HttpResponse *resp);
+
+/* ---- the rest (api_misc.c) ---- */
 void api_defaults(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_healthz(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp);

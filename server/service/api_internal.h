@@ -33,6 +33,7 @@ struct Api {
     bool token_for_reads;
     char *data_root, *web_dir, *examples_dir;
     char *embeddings_dir;           /* NULL: runs keep no features */
+    char *cache_dir;                /* the runs' decoded image folders; NULL: none */
     char **allow_hosts;
     int n_allow_hosts;
     bool any_host;

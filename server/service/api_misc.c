@@ -1,7 +1,7 @@
-/* api_misc.c — the routes around the runs: the datasets this daemon can read, the default
- * configuration and its presets, /healthz, Prometheus /metrics, the API's OpenAPI
- * description (compiled in from docs/openapi.json), and the web page's static files
- * (confined to the web folder after resolving links; nothing else on disk is served). */
+/* api_misc.c — the routes around the runs: the default configuration and its presets,
+ * /healthz, Prometheus /metrics, the API's OpenAPI description (compiled in from
+ * docs/openapi.json), and the web page's static files (confined to the web folder after
+ * resolving links; nothing else on disk is served). */
 #define _DEFAULT_SOURCE /* realpath, DT_* */
 #include <dirent.h>
 #include <errno.h>
@@ -21,80 +21,6 @@
 
 #define STATIC_MAX_BYTES (32L << 20)
 #define PRESET_MAX_BYTES (1L << 20)
-#define DATA_ROOT_MAX_ENTRIES 100
-
-/* ---- GET /v1/datasets ------------------------------------------------------------------- */
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The folders directly under the data root that hold a dataset, by their path (what a run's
- * "dataset" field takes). Listed without figures, as docs/API.md has them; dataset_info could
- * tell them now, but that would be a change of the API. */
-static void add_root_folders(Api *api, cJSON *arr)
-{
-    char root[PATH_MAX];
-    char *names[DATA_ROOT_MAX_ENTRIES];
-    int n = 0;
-    if (!api->data_root || !realpath(api->data_root, root))
-        return;
-    DIR *d = opendir(root);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < DATA_ROOT_MAX_ENTRIES) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[PATH_MAX + 256];
-        int forbidden;
-        GsErr err;
-        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
-        if (dataset_check(path, api->data_root, &forbidden, &err) == 0 && (names[n] = strdup(path)))
-            n++;
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], by_name);
-    for (int i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "name", names[i]);
-        cJSON_AddTrueToObject(o, "available");
-        cJSON_AddItemToArray(arr, o);
-        free(names[i]);
-    }
-}
-
-void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp)
-{
-    DatasetInfo info;
-    GsErr err;
-    (void)call;
-    /* headers only: the named dataset's figures never need its images */
-    bool available = dataset_info("fashion-mnist", NULL, &info, &err) == 0;
-    cJSON *root = cJSON_CreateObject();
-    if (api->data_root)
-        cJSON_AddStringToObject(root, "data_root", api->data_root);
-    else
-        cJSON_AddNullToObject(root, "data_root");
-    cJSON *arr = cJSON_AddArrayToObject(root, "datasets");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", "fashion-mnist");
-    cJSON_AddBoolToObject(o, "available", available);
-    if (available) {
-        cJSON_AddNumberToObject(o, "train", info.train.n);
-        cJSON_AddNumberToObject(o, "test", info.test.n);
-        cJSON_AddNumberToObject(o, "channels", info.train.c);
-        cJSON_AddNumberToObject(o, "height", info.train.h);
-        cJSON_AddNumberToObject(o, "width", info.train.w);
-        cJSON_AddNumberToObject(o, "classes", info.classes);
-    } else {
-        cJSON_AddStringToObject(o, "error", err.msg);
-    }
-    cJSON_AddItemToArray(arr, o);
-    add_root_folders(api, arr);
-    api_reply_json(resp, 200, root);
-}
 
 /* ---- GET /v1/defaults ------------------------------------------------------------------- */
 

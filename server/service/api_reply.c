@@ -182,6 +182,13 @@ bool api_parse_id(const char *s, size_t len, int64_t *out)
     return api_parse_uint(s, len, out) && *out > 0;
 }
 
+bool api_parse_segment(const char *s, size_t len, int64_t *out)
+{
+    (void)s;
+    *out = (int64_t)len;
+    return len > 0;
+}
+
 bool api_query_int(const HttpRequest *rq, HttpResponse *resp, const char *key, long lo,
                    long hi, long def, long *out)
 {

@@ -52,6 +52,8 @@ double api_wall(void);
 bool api_parse_uint(const char *s, size_t len, int64_t *out);
 /* A path id: as api_parse_uint, and positive. */
 bool api_parse_id(const char *s, size_t len, int64_t *out);
+/* Any segment (a name, checked by its handler): *out is its length. */
+bool api_parse_segment(const char *s, size_t len, int64_t *out);
 /* A query argument that must be an integer in lo..hi; absent gives def. false (and a 400
  * answered) when present and not such an integer. */
 bool api_query_int(const HttpRequest *rq, HttpResponse *resp, const char *key, long lo,

@@ -160,6 +160,7 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
                     .web_dir = s->web_dir,
                     .examples_dir = s->examples_dir,
                     .embeddings_dir = s->embeddings_dir,
+                    .cache_dir = cfg->data_dir,
                     .max_threads = cfg->threads,
                     .allow_hosts = cfg->allow_hosts,
                     .n_allow_hosts = cfg->n_allow_hosts,

@@ -5,8 +5,10 @@
 // learning rate per step, accuracy during training from the kNN monitor) and their controls,
 // tags and a note, the clusters (sort by purity, filter by label, a cluster's image grid, the
 // mosaic), a second (plain SimCLR) run, the runs list's search and sort, the compare view (its
-// deltas, its configuration diff, skipped stages), clone and edit, a refused submit, cancel and
-// delete, and a second daemon listening beyond loopback with --token-file (the token dialog,
+// deltas, its configuration diff, skipped stages), clone and edit, a refused submit, the
+// Datasets view (its --data-root holds a small image folder made by scripts/make-image-folders
+// and an empty folder: the list, a dataset's classes and preview, the submit form's dataset
+// picker), cancel and delete, and a second daemon listening beyond loopback with --token-file (the token dialog,
 // and the run page polling since an EventSource cannot send the token). Every view is then
 // opened at 1366x768 and at a phone's 390x844: the page must be no wider than the window, and
 // a screenshot of each goes to build/web-test/. Any console error or uncaught exception fails
@@ -21,7 +23,7 @@
 //              GS_WEB_HEADED=1 show the browser window; GS_WEB_VERBOSE=1 echo the daemon's stderr
 // The last line printed is "N passed, N failed"; the exit code is non-zero on any failure.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -139,8 +141,14 @@ async function main() {
   let daemon = null, browser = null, daemon2 = null;
   let allowed = null; // a console error expected in the current step (the browser logs 4xx answers)
   try {
+    // The data root: a small image folder (Fashion-MNIST written out as PNGs by the repository's
+    // script) and an empty folder, which is no dataset.
+    const dataRoot = path.join(dataDir, 'root');
+    fs.mkdirSync(path.join(dataRoot, 'empty'), { recursive: true });
+    execFileSync('python3', ['scripts/make-image-folders', path.join(dataRoot, 'fmpng'), '--train', '40', '--test', '10'],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
     try {
-      daemon = await startDaemon(dataDir);
+      daemon = await startDaemon(path.join(dataDir, 'db'), '127.0.0.1:0', ['--data-root', dataRoot]);
       check('daemon starts and prints its address', true);
     } catch (e) {
       check('daemon starts and prints its address', false, e.message);
@@ -593,6 +601,58 @@ async function main() {
       return { ok: r.status() === 404, detail: `GET the deleted run: ${r.status()}` };
     }, [longRun]);
 
+    // 5b. The datasets: the list, one dataset's classes and preview, the submit form's picker.
+    await step('the Datasets view lists fashion-mnist, the image folder and why the empty folder is none', async () => {
+      await page.goto(`${S}/#/runs`);
+      await page.click('a[data-nav="datasets"]');
+      await page.waitForSelector('#datasets-table tbody tr');
+      const rows = await page.$$eval('#datasets-table tbody tr', (trs) => trs.map((tr) =>
+        [...tr.querySelectorAll('th, td')].map((c) => c.textContent.trim())));
+      const byName = Object.fromEntries(rows.map((r) => [r[0], r]));
+      const fm = byName.fmpng || [], empty = byName.empty || [];
+      const current = await page.$eval('a[data-nav="datasets"]', (a) => a.getAttribute('aria-current'));
+      return {
+        ok: rows.length === 3 && rows[0][0] === 'fashion-mnist' && fm[1] === 'folder' && fm[2] === '40' && fm[3] === '10' &&
+          fm[4] === '10' && fm[6] === '28×28' && fm[7] === 'no' && /Not a dataset: .*no images/.test(empty[1] || '') && current === 'page',
+        detail: JSON.stringify(rows),
+      };
+    });
+    await step('a dataset\'s page shows its class counts and its preview image', async () => {
+      await page.click('#datasets-table a[href="#/datasets/fmpng"]');
+      await page.waitForSelector('#classes-table tbody tr');
+      await page.waitForFunction(() => document.getElementById('dataset-preview')?.naturalWidth > 0, null, { timeout: 10000 });
+      const counts = await page.$$eval('#classes-table tbody tr', (trs) => trs.map((tr) =>
+        [...tr.querySelectorAll('th, td')].map((c) => c.textContent.trim())));
+      const sum = counts.reduce((a, r) => a + Number(r[1]), 0), sumTest = counts.reduce((a, r) => a + Number(r[2]), 0);
+      const size = await page.$eval('#dataset-preview', (i) => [i.naturalWidth, i.naturalHeight]);
+      const rowsNote = await page.textContent('#preview-rows');
+      // 8 images of 28 px a row, drawn twice over with a 1 px gap: (8 * 29 - 1) * 2
+      return { ok: counts.length === 10 && sum === 40 && sumTest === 10 && size[0] === 462 && size[1] === 10 * 58 - 2 &&
+        /Rows, top to bottom: 0, 1, 2/.test(rowsNote), detail: `${counts.length} classes, ${sum}/${sumTest} images, preview ${size}` };
+    });
+    await step('an unknown dataset\'s page says so', async () => {
+      allowed = /status of 404/;
+      await page.goto(`${S}/#/datasets/nope`);
+      await page.waitForSelector('#dataset-body .error-box');
+      const msg = await page.textContent('#dataset-body .error-box');
+      await page.waitForTimeout(200);
+      allowed = null;
+      return { ok: /no dataset nope/.test(msg), detail: msg };
+    });
+    await step('the submit form offers the listed datasets and writes the one picked into the JSON', async () => {
+      await page.goto(`${S}/#/datasets/fmpng`);
+      await page.click('a[href="#/submit?dataset=fmpng"]');
+      await page.waitForFunction(() => /"dataset": "fmpng"/.test(document.getElementById('config-json').value));
+      await page.waitForFunction(() => document.querySelectorAll('#dataset-options option').length >= 2);
+      const offered = await page.$$eval('#dataset-options option', (os) => os.map((o) => o.value));
+      const field = await page.inputValue('#f-dataset');
+      await page.fill('#f-dataset', 'fashion-mnist');
+      const json = await page.inputValue('#config-json');
+      const list = await page.getAttribute('#f-dataset', 'list');
+      return { ok: offered.join() === 'fashion-mnist,fmpng' && field === 'fmpng' && /"dataset": "fashion-mnist"/.test(json) && list === 'dataset-options',
+        detail: `offered ${offered}, field ${field}` };
+    });
+
     // 6. A daemon listening beyond loopback needs the token for every call: the page asks for
     // it once, and the run page polls instead of using the event stream.
     const TOKEN = 'web-test-token-0123456789abcdef';
@@ -654,6 +714,8 @@ async function main() {
       ['compare', `#/compare?ids=${runA},${runB}`, '#compare-acc canvas'],
       ['submit', '#/submit', '#estimate[data-seconds]'],
       ['clone', `#/submit?clone=${runA}`, '#clone-note:not([hidden])'],
+      ['datasets', '#/datasets', '#datasets-table tbody tr'],
+      ['dataset', '#/datasets/fmpng', '#classes-table tbody tr'],
     ];
     for (const [w, hgt] of SIZES) {
       const ctxS = await browser.newContext({ viewport: { width: w, height: hgt } });
@@ -666,6 +728,8 @@ async function main() {
             await pg.click('#clusters-table tbody tr:first-child button');
             await pg.waitForFunction(() => document.getElementById('cluster-grid').naturalWidth > 0, null, { timeout: 10000 });
           }
+          if (name === 'dataset')
+            await pg.waitForFunction(() => document.getElementById('dataset-preview').naturalWidth > 0, null, { timeout: 10000 });
           await pg.waitForTimeout(300);
           const width = await pg.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
           let mosaic = true;

@@ -113,6 +113,7 @@ export const api = {
   remove: (id) => request('DELETE', `/v1/runs/${id}`),
   annotate: (id, body) => request('PATCH', `/v1/runs/${id}`, { body }),
   datasets: () => request('GET', '/v1/datasets'),
+  dataset: (name) => request('GET', `/v1/datasets/${encodeURIComponent(name)}`),
   metrics: (id, q) => request('GET', `/v1/runs/${id}/metrics` + queryString(q)),
   clusters: (id) => request('GET', `/v1/runs/${id}/clusters`),
   checkpoints: (id) => request('GET', `/v1/runs/${id}/checkpoints`),

@@ -1,5 +1,6 @@
 // View #/submit: a run configuration from a preset (GET /v1/defaults) or cloned from a run
-// (#/submit?clone=ID), six common fields that edit the JSON and follow it, the run's duration
+// (#/submit?clone=ID), seven common fields that edit the JSON and follow it (the dataset picked
+// from those GET /v1/datasets lists, or typed; #/submit?dataset=NAME sets it), the run's duration
 // estimated before it is queued (lib/estimate.js: the work of each stage over the speeds this
 // daemon reached), POST /v1/runs; a refusal shows the daemon's message and marks the field it
 // names, a success opens the run page. Never changes the configuration beyond what the user
@@ -26,9 +27,14 @@ function withDefaults(defaults, cfg) {
   return out;
 }
 
-// A dataset's figures for the estimate from GET /v1/datasets, by the name a run gives.
-function datasetInfo(datasets, name) {
-  const d = (datasets || []).find((x) => x.name === name);
+// The dataset a configuration names: its "dataset" string, or the object's name.
+const datasetName = (v) => (v && typeof v === 'object' ? v.name : v);
+
+// A dataset's figures for the estimate from GET /v1/datasets, by the name a run gives (a
+// folder's name under the data root, or its path).
+function datasetInfo(datasets, dataset) {
+  const name = datasetName(dataset);
+  const d = (datasets || []).find((x) => x.name === name || (x.path && x.path === name));
   if (!d || !(d.train > 0)) return null;
   return { train: d.train, test: d.test || 0, c: d.channels || 1, h: d.height || 28, w: d.width || 28, classes: d.classes || 10 };
 }
@@ -37,6 +43,7 @@ function datasetInfo(datasets, name) {
 const COMMON_FIELDS = [
   ['name', 'Name', 'text'],
   ['method', 'Method', 'select', ['gsimclr', 'simclr']],
+  ['dataset', 'Dataset', 'dataset'],
   ['subset', 'Training images (subset, 0 = all)', 'int', { min: 0 }],
   ['simclr.epochs', 'SimCLR epochs', 'int', { min: 1 }],
   ['simclr.batch', 'SimCLR batch', 'int', { min: 2 }],
@@ -84,9 +91,12 @@ export function submitView(ctx, root, query) {
   let defaults = null, presets = {};
   const est = { datasets: null, speeds: null, queued: 0, timer: null };
 
+  // The datasets the daemon lists, offered by the dataset field (any other text may be typed).
+  const datasetOptions = h('datalist', { id: 'dataset-options' });
   const fieldEls = COMMON_FIELDS.map(([path, label, kind, extra]) => {
     let input;
-    if (kind === 'select') input = h('select', { id: fieldId(path), name: path }, extra.map((v) => h('option', { value: v }, v)));
+    if (kind === 'dataset') input = h('input', { id: fieldId(path), name: path, type: 'text', list: 'dataset-options', maxlength: '4096', autocomplete: 'off', spellcheck: 'false' });
+    else if (kind === 'select') input = h('select', { id: fieldId(path), name: path }, extra.map((v) => h('option', { value: v }, v)));
     else if (kind === 'int') input = h('input', { id: fieldId(path), name: path, type: 'number', step: '1', inputmode: 'numeric', ...extra });
     else input = h('input', { id: fieldId(path), name: path, type: 'text', maxlength: '200' });
     input.setAttribute('aria-describedby', `${fieldId(path)}-msg`);
@@ -95,7 +105,7 @@ export function submitView(ctx, root, query) {
     input.addEventListener('change', () => fieldChanged(path, kind));
     return h('div', { class: 'field' },
       h('label', { for: fieldId(path) }, label, ' ', h('code', { class: 'path' }, path)),
-      input,
+      input, kind === 'dataset' ? datasetOptions : null,
       h('span', { id: `${fieldId(path)}-msg`, class: 'field-msg' }));
   });
 
@@ -130,8 +140,8 @@ export function submitView(ctx, root, query) {
     for (const [path, , kind] of COMMON_FIELDS) {
       const input = inputs.get(path);
       if (document.activeElement === input) continue;
-      const v = getPath(cfg, path);
-      const dv = defaults ? getPath(defaults, path) : undefined;
+      const v = kind === 'dataset' ? datasetName(getPath(cfg, path)) : getPath(cfg, path);
+      const dv = defaults ? (kind === 'dataset' ? datasetName(getPath(defaults, path)) : getPath(defaults, path)) : undefined;
       if (kind === 'select') input.value = v ?? dv ?? input.options[0].value;
       else input.value = v == null ? '' : String(v);
       if (kind !== 'select') input.placeholder = dv == null ? '' : `default ${dv === '' ? '(empty)' : dv}`;
@@ -152,8 +162,10 @@ export function submitView(ctx, root, query) {
       if (v.trim() === '') v = undefined;
       else if (/^-?\d+$/.test(v.trim())) v = Number(v.trim());
       else return; // half-typed number: leave the JSON alone
-    } else if (kind === 'text' && v === '') v = undefined;
-    setPath(cfg, path, v);
+    } else if ((kind === 'text' || kind === 'dataset') && v === '') v = undefined;
+    // a dataset given as an object ({"name", "size", ...}) keeps its other fields
+    if (kind === 'dataset' && cfg.dataset && typeof cfg.dataset === 'object') setPath(cfg, 'dataset.name', v);
+    else setPath(cfg, path, v);
     jsonArea.value = JSON.stringify(cfg, null, 2);
     jsonValid();
     estimateSoon();
@@ -225,6 +237,10 @@ export function submitView(ctx, root, query) {
       const [ds, page, health] = await Promise.all([api.datasets(), api.runs({ status: 'succeeded', limit: ESTIMATE_RUNS }),
         api.health().catch(() => null)]);
       est.datasets = ds.datasets || [];
+      if (ctx.alive) {
+        clear(datasetOptions, est.datasets.filter((d) => d.available).map((d) => h('option', { value: d.name },
+          `${d.kind || 'dataset'} · ${d.train} train · ${d.labelled ? `${d.classes} classes` : 'unlabelled'} · ${d.channels === 3 ? 'RGB' : 'gray'} ${d.width}×${d.height}`)));
+      }
       est.queued = health ? (health.queued ?? 0) + (health.busy_workers >= health.workers ? health.running ?? 0 : 0) : 0;
       const full = await Promise.all((page.runs || []).map((r) => api.run(r.id).catch(() => null)));
       runs = full.filter((r) => r && TERMINAL.has(r.status) && r.config)
@@ -343,6 +359,13 @@ export function submitView(ctx, root, query) {
       } else {
         presetSel.value = want != null && (want === '' || names.includes(want)) ? want : (order[0] ?? '');
         applyPreset(presetSel.value);
+      }
+      // #/submit?dataset=NAME (the Datasets page's "New run on it"): that dataset over the preset
+      const wantDataset = query.get('dataset');
+      if (wantDataset) {
+        const cfg = parseJson();
+        if (cfg.dataset && typeof cfg.dataset === 'object') cfg.dataset.name = wantDataset; else cfg.dataset = wantDataset;
+        setConfig(cfg);
       }
     } catch (e) {
       if (!ctx.alive) return;
