@@ -41,7 +41,8 @@ EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures
+.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures \
+        fuzz fuzz-build fuzz-bins fuzz-seeds
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
@@ -109,6 +110,51 @@ tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
 
+# ---- fuzzing ----------------------------------------------------------------------------
+# `make fuzz` builds the libFuzzer harnesses of fuzz/ with clang, ASan and UBSan (nothing
+# recovers: the first report stops the target) into build-fuzz/, the product sources with the
+# same sanitizers and coverage, then runs each target for FUZZ_SECONDS (docs/FUZZING.md). OpenMP
+# is left out there, as in the tsan build: the harnesses run one thread, and libgomp's pool
+# would only add threads the sanitizers cannot see into. It fails when any target finds a
+# crash, a leak or a timeout; the reproducing input stays in build-fuzz/fuzz-findings/.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?= config api_json http idx cifar ckpt
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OPT     := -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas \
+                -DIDX_INITIAL_BYTES=64 -DZFILE_BUFFER=64
+FUZZ_HELPERS := $(BUILD)/fuzz/common.o $(BUILD)/fuzz/api_harness.o $(BUILD)/fuzz/service_stubs.o
+# the daemon's modules but the socket (http.c) and the workers (jobs.c, service.c): the
+# harnesses drive api_handle directly, with fuzz/service_stubs.c in their place
+FUZZ_SVC_OBJ := $(filter-out $(BUILD)/server/service/http.o $(BUILD)/server/service/jobs.o \
+                  $(BUILD)/server/service/service.o,$(SVC_OBJ))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz: fuzz-build
+	fuzz/run build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(DEPS_OK)
+	scripts/install-deps --fuzz
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OMP= OPT="$(FUZZ_OPT)" \
+	    LDLIBS="$(FUZZ_SAN) -lm -lpthread" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS) $(BUILD)/fuzz/make_seeds
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(FUZZ_SVC_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(FUZZ_HELPERS) $(FUZZ_SVC_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# Rewrites the binary seeds of fuzz/corpus (checkpoints, IDX, CIFAR); the text seeds are
+# written by hand.
+fuzz-seeds: fuzz-build
+	build-fuzz/fuzz/make_seeds fuzz/corpus
+
 bench: bench-step bench-kmeans bench-api
 
 # wrk against GET /v1/runs/{id} while a run trains (needs wrk, curl, jq: install-deps --bench)
@@ -142,6 +188,6 @@ demo: all
 	scripts/demo
 
 clean:
-	rm -rf build build-asan build-tsan bin
+	rm -rf build build-asan build-tsan build-fuzz bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
