@@ -4,7 +4,7 @@
 # Debian packages are present).
 
 CC      ?= gcc
-PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c
 OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
@@ -29,7 +29,11 @@ SCHEMA   := $(sort $(wildcard schema/*.sql))
 
 # BUILD is the object directory; sanitizer builds use their own so nothing mixes.
 BUILD ?= build
-CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+# The ONNX exporter's protobuf-c code, generated at build time by protoc-c from the onnx.proto
+# Debian ships (libonnx-dev); nothing generated is committed.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
+ONNX_GEN   := $(BUILD)/gen/onnx.pb-c
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o) $(ONNX_GEN).o
 SVC_OBJ  := $(SVC_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema_sql.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -39,10 +43,11 @@ BENCH_BIN := $(BUILD)/bench/bench_step
 KMEANS_BIN := $(BUILD)/bench/bench_kmeans
 EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
+DECODE_BIN := $(BUILD)/bench/bench_decode
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures \
-        fuzz fuzz-build fuzz-bins fuzz-seeds
+.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api bench-decode demo clean \
+        deps fixtures soak fuzz fuzz-build fuzz-bins fuzz-seeds
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
@@ -59,7 +64,18 @@ Q := $(if $(V),,@)
 $(BUILD)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+$(ONNX_GEN).c $(ONNX_GEN).h &: $(ONNX_PROTO) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  PROTOC  $<")
+	$(Q)protoc-c --c_out=$(BUILD)/gen --proto_path=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(ONNX_GEN).o: $(ONNX_GEN).c $(ONNX_GEN).h
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+# the files that include the generated header wait for it
+$(BUILD)/server/pipeline/export_onnx.o $(BUILD)/tests/test_export.o: $(ONNX_GEN).h
 
 # The SQL migrations are compiled in, so the daemon needs no files beside it but web/.
 $(BUILD)/gen/schema_sql.c: $(SCHEMA) scripts/embed-sql
@@ -84,7 +100,7 @@ $(TEST_BIN): $(TEST_OBJ) $(SVC_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -109,6 +125,22 @@ tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-unknown-pragmas" OMP= \
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests
+
+# The crash soak (tests/soak.h): for G-SimCLR and SimCLR, SOAK_TRIALS runs of a small job each
+# disturbed at random moments (kill -9 in every stage and inside checkpoint writes, double
+# kills, SIGTERM then kill -9), every one compared with its undisturbed twin. A few minutes;
+# not part of `make test`, which runs three fixed trials. SOAK_SEED repeats a soak.
+SOAK_BIN    := $(BUILD)/tests/soak/soak
+SOAK_TRIALS ?= 20
+SOAK_SEED   ?=
+$(SOAK_BIN): $(BUILD)/tests/soak/soak.o $(BUILD)/tests/soak.o $(BUILD)/tests/daemonproc.o \
+             $(BUILD)/tests/apiclient.o
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
+	$(SOAK_BIN) $(SOAK_TRIALS) $(SOAK_SEED)
 
 # ---- fuzzing ----------------------------------------------------------------------------
 # `make fuzz` builds the libFuzzer harnesses of fuzz/ with clang, ASan and UBSan (nothing
@@ -155,7 +187,12 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(FUZZ_HELPERS) $(FUZZ_SVC_
 fuzz-seeds: fuzz-build
 	build-fuzz/fuzz/make_seeds fuzz/corpus
 
-bench: bench-step bench-kmeans bench-api
+bench: bench-step bench-kmeans bench-api bench-decode
+
+# Image-folder decoding (PNG, JPEG) against Python's PIL on the same folders and threads.
+bench-decode: $(DEPS_OK) $(DECODE_BIN)
+	scripts/install-deps --bench
+	bench/bench_decode.sh $(DECODE_BIN)
 
 # wrk against GET /v1/runs/{id} while a run trains (needs wrk, curl, jq: install-deps --bench)
 bench-api: $(DEPS_OK) bin/gsimclrd

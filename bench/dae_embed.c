@@ -10,9 +10,11 @@
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
 
-static void on_log(void *ctx, const char *line)
+static void on_log(void *ctx, int stage, int epoch, const char *line)
 {
     (void)ctx;
+    (void)stage;
+    (void)epoch;
     fprintf(stderr, "%s\n", line);
 }
 

@@ -17,7 +17,8 @@
     "  2  usage error: bad arguments, an unreadable or malformed config file\n"            \
     "  3  the server is unreachable (connection refused, timeout, unknown host)\n"         \
     "  4  the server said no (an HTTP 4xx/5xx answer, printed as 'gsimclr: MESSAGE\n"      \
-    "     (field FIELD)'), or answered with something unusable\n"
+    "     (field FIELD)'), or answered with something unusable\n"                         \
+    "  130  Ctrl-C while following a run (watch, submit --wait): the run goes on\n"
 
 static const char MAIN_USAGE[] =
     "Usage: gsimclr [--server URL] [--token TOKEN | --token-file FILE] [--json]\n"
@@ -32,10 +33,13 @@ static const char MAIN_USAGE[] =
     "  watch ID       follow a run's progress live until it ends\n"
     "  cancel ID      cancel a queued or running run\n"
     "  delete ID      delete a run that has ended, and all it owns\n"
+    "  annotate ID    set a run's tags and note\n"
     "  metrics ID     a run's recorded metrics (table, --csv)\n"
     "  clusters ID    the pseudo-label clusters; --grid C saves a cluster's image grid\n"
-    "  pseudo-labels ID -o FILE   export the pseudo-labels (CSV or JSON)\n"
+    "  pseudo-labels ID -o FILE   export the pseudo-labels (CSV, JSON or NumPy .npy)\n"
     "  checkpoint ID -o FILE      download a checkpoint (the newest by default)\n"
+    "  export ID -o FILE.onnx     the trained encoder as an ONNX model (--head: with z)\n"
+    "  embeddings ID -o FILE.npy  the features eval read (--split, --labels) for NumPy\n"
     "  compare ID ID...           final figures of runs side by side\n"
     "\n"
     "Global options (before or after the subcommand):\n"
@@ -131,6 +135,8 @@ const CliCommand CLI_CMD_SUBMIT = {
 static const CliOpt LIST_OPTS[] = {
     TEXT("status", 0, ListOpts, status, "S", "queued, running, succeeded, failed or canceled"),
     TEXT("method", 0, ListOpts, method, "M", "gsimclr or simclr"),
+    TEXT("search", 0, ListOpts, search, "TEXT",
+         "only runs with TEXT in their name, method, status, tags\nor note (case ignored)"),
     NUMBER("limit", 0, ListOpts, limit, 1, 500, "N", "at most N runs (1..500, default 50)"),
     NUMBER("offset", 0, ListOpts, offset, 0, LONG_MAX, "N", "skip the first N"),
     {0},
@@ -141,11 +147,11 @@ const CliCommand CLI_CMD_LIST = {
     .opts = LIST_OPTS,
     .operands = CLI_NO_OPERANDS,
     .about =
-        "Usage: gsimclr list [--status S] [--method M] [--limit N] [--offset N]\n"
+        "Usage: gsimclr list [--status S] [--method M] [--search TEXT] [--limit N] [--offset N]\n"
         "\n"
         "Lists runs, newest first: id, status, method, name, progress, current stage, linear\n"
         "top-1 and creation time (UTC). With --json: the server's answer.\n",
-    .help_col = 15,
+    .help_col = 17,
 };
 
 /* ---- show, watch, cancel, delete: a run id and nothing else ---- */
@@ -156,8 +162,9 @@ const CliCommand CLI_CMD_SHOW = {
     .about =
         "Usage: gsimclr show ID\n"
         "\n"
-        "Shows one run: status, times, each stage (status, epoch, loss, throughput, seconds),\n"
-        "the result figures, the error. With --json: the run object, configuration included.\n",
+        "Shows one run: status, times, tags and note, each stage (status, epoch, loss,\n"
+        "throughput, seconds; a stage the method skips says so), the result figures, the\n"
+        "error. With --json: the run object, configuration included.\n",
 };
 
 const CliCommand CLI_CMD_WATCH = {
@@ -169,7 +176,8 @@ const CliCommand CLI_CMD_WATCH = {
         "Follows a run's events until it ends. On a terminal: a progress bar per stage redrawn\n"
         "in place, log lines above it. Otherwise: one line per log event and one per epoch.\n"
         "With --json: one JSON object per event ({\"event\", \"id\", \"data\"}). A dropped\n"
-        "stream is resumed (Last-Event-ID) a few times with backoff.\n"
+        "stream is resumed (Last-Event-ID) a few times with backoff. Ctrl-C stops watching,\n"
+        "not the run: it prints how to follow or cancel the run again and exits 130.\n"
         "Exit: 0 when the run succeeded, 1 when it failed or was canceled.\n",
 };
 
@@ -191,6 +199,38 @@ const CliCommand CLI_CMD_DELETE = {
         "\n"
         "Deletes a run that has ended, with its metrics, clusters and checkpoints. A queued or\n"
         "running run cannot be deleted: cancel it first (exit 4).\n",
+};
+
+/* ---- annotate ---- */
+
+static const CliOpt ANNOTATE_OPTS[] = {
+    TEXT("tags", 't', AnnotateOpts, tags, "A,B,...",
+         "the run's tags, comma-separated; '' removes them all"),
+    TEXT("note", 'n', AnnotateOpts, note, "TEXT", "the run's note; '' removes it"),
+    {0},
+};
+
+static int annotate_check(const void *opts, const char *name)
+{
+    const AnnotateOpts *o = opts;
+    if (!o->tags && !o->note)
+        return cli_usage_error(name, "give --tags, --note or both");
+    return CLI_GO_ON;
+}
+
+const CliCommand CLI_CMD_ANNOTATE = {
+    .name = "annotate",
+    .opts = ANNOTATE_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr annotate ID [--tags A,B,...] [--note TEXT]\n"
+        "\n"
+        "Sets what people write on a run, in any state: its tags (up to 16, each up to 32\n"
+        "bytes, no commas) and its note (up to 4000 bytes). What is not given stays as it is.\n"
+        "Prints the run's tags and note; with --json the run object. 'gsimclr list --search'\n"
+        "finds runs by them.\n",
+    .help_col = 25,
+    .check = annotate_check,
 };
 
 /* ---- metrics ---- */
@@ -254,7 +294,7 @@ const CliCommand CLI_CMD_CLUSTERS = {
 
 /* ---- pseudo-labels ---- */
 
-static const char *const LABEL_FORMATS[] = {"csv", "json", NULL};
+static const char *const LABEL_FORMATS[] = {"csv", "json", "npy", NULL};
 
 /* The usage line says all there is to say about these two: no list in the help. */
 static const CliOpt PSEUDO_LABELS_OPTS[] = {
@@ -276,11 +316,69 @@ const CliCommand CLI_CMD_PSEUDO_LABELS = {
     .opts = PSEUDO_LABELS_OPTS,
     .operands = CLI_RUN_ID,
     .about =
-        "Usage: gsimclr pseudo-labels ID -o FILE [--format csv|json]\n"
+        "Usage: gsimclr pseudo-labels ID -o FILE [--format csv|json|npy]\n"
         "\n"
-        "Saves a run's pseudo-labels: CSV 'image,cluster' with one row per training image, or\n"
-        "JSON {\"n\": N, \"clusters\": [...]}. '-o -' writes to standard output.\n",
+        "Saves a run's pseudo-labels: CSV 'image,cluster' with one row per training image,\n"
+        "JSON {\"n\": N, \"clusters\": [...]}, or a NumPy .npy int64 vector (numpy.load).\n"
+        "'-o -' writes to standard output.\n",
     .check = pseudo_labels_check,
+};
+
+/* ---- export, embeddings ---- */
+
+static int output_needed(const void *opts, const char *name)
+{
+    /* both structs start with out */
+    if (!*(const char *const *)opts)
+        return cli_usage_error(name, "-o FILE is needed ('-o -' for standard output)");
+    return CLI_GO_ON;
+}
+
+static const CliOpt EXPORT_OPTS[] = {
+    {.name = "output", .short_name = 'o', .kind = CLI_TEXT, .at = offsetof(ExportOpts, out),
+     .label = "-o FILE", .help = "where the model goes ('-' = standard output)"},
+    FLAG("head", 0, ExportOpts, head, "include the projection head (output z, not h)"),
+    {0},
+};
+
+const CliCommand CLI_CMD_EXPORT = {
+    .name = "export",
+    .opts = EXPORT_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr export ID -o encoder.onnx [--head]\n"
+        "\n"
+        "Saves a run's trained encoder as an ONNX model (opset 13), from its newest simclr\n"
+        "checkpoint: input 'input', float32 N x C x H x W, pixels / 255 in [0, 1] with no\n"
+        "mean or std; output 'features', the backbone feature the linear evaluation reads,\n"
+        "or with --head 'projection', the projection head's z (not L2-normalised).\n",
+    .help_col = 14,
+    .check = output_needed,
+};
+
+static const char *const SPLITS[] = {"train", "test", NULL};
+
+static const CliOpt EMBEDDINGS_OPTS[] = {
+    {.name = "output", .short_name = 'o', .kind = CLI_TEXT, .at = offsetof(EmbeddingsOpts, out),
+     .label = "-o FILE", .help = "where the .npy goes ('-' = standard output)"},
+    {.name = "split", .kind = CLI_TEXT, .at = offsetof(EmbeddingsOpts, split), .choices = SPLITS,
+     .value = "S", .help = "train (default) or test"},
+    FLAG("labels", 0, EmbeddingsOpts, labels, "the split's labels instead of its features"),
+    {0},
+};
+
+const CliCommand CLI_CMD_EMBEDDINGS = {
+    .name = "embeddings",
+    .opts = EMBEDDINGS_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr embeddings ID -o FILE.npy [--split train|test] [--labels]\n"
+        "\n"
+        "Saves the features the run's linear evaluation read (N x D float32), or with\n"
+        "--labels the split's labels (N int64), as a NumPy .npy file (numpy.load reads it).\n"
+        "They are stored when the run's eval stage runs.\n",
+    .help_col = 14,
+    .check = output_needed,
 };
 
 /* ---- checkpoint ---- */

@@ -123,23 +123,26 @@ static void add_history(Store *st, int64_t run, bool done)
                                &err);
     }
     rc |= store_metric_add(st, run, STAGE_KMEANS, 1, -1, "inertia", 12.5, 1700000005.0, &err);
-    rc |= store_event_add(st, run, "log", "dae: epoch 1/2 loss 0.10000", 1700000001.0, &ev, &err);
-    rc |= store_event_add(st, run, "status", "resumed after \"dae\" epoch 1\n<b>", 1700000002.0,
+    const StorePos dae1 = {STAGE_DAE, 1, STORE_END_OF_EPOCH};
+    const StorePos km1 = {STAGE_KMEANS, 1, STORE_END_OF_EPOCH};
+    rc |= store_event_add(st, run, &dae1, "log", "dae: epoch 1/2 loss 0.10000", 1700000001.0,
+                          &ev, &err);
+    rc |= store_event_add(st, run, NULL, "status", "resumed after \"dae\" epoch 1\n<b>", 1700000002.0,
                           &ev, &err);
     int32_t assign[TINY_N], labels[TINY_N];
     for (int i = 0; i < TINY_N; i++) {
         assign[i] = (i * 7) % 3;
         labels[i] = i % TINY_CLASSES;
     }
-    rc |= store_assignments_put(st, run, assign, labels, TINY_N, &err);
+    rc |= store_assignments_put(st, run, &km1, assign, labels, TINY_N, &err);
     CkptWriter w;
     int32_t where[2] = {STAGE_KMEANS, 1};
     ckpt_writer_init(&w);
     if (ckpt_add(&w, "stage", where, sizeof where, &err) || ckpt_finish(&w, &err))
         die("a seeded checkpoint", &err);
     int64_t cid;
-    rc |= store_checkpoint_put(st, run, STAGE_KMEANS, 1, CKPT_VERSION, zfile_crc32(w.data,
-                               w.len - 4), w.data, w.len, 3, &cid, &err);
+    rc |= store_checkpoint_put(st, run, &km1, CKPT_VERSION, zfile_crc32(w.data, w.len - 4),
+                               w.data, w.len, 3, NULL, &cid, &err);
     ckpt_writer_free(&w);
     if (rc)
         die("seeding a run's history", &err);

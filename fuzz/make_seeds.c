@@ -42,8 +42,10 @@ typedef struct {
     atomic_int cancel;
 } Capture;
 
-static int on_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int on_checkpoint(void *ctx, int stage, int epoch, long step, const void *data,
+                         size_t len)
 {
+    (void)step;
     Capture *c = ctx;
     char name[64];
     CkptReader r;

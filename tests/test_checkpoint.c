@@ -413,8 +413,10 @@ typedef struct {
     atomic_int cancel;
 } Captured;
 
-static int capture_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int capture_checkpoint(void *ctx, int stage, int epoch, long step, const void *data,
+                              size_t len)
 {
+    (void)step;
     Captured *c = ctx;
     int which = -1;
     CkptReader r;

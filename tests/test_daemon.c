@@ -1,19 +1,29 @@
 /* test_daemon.c — gsimclrd as a separate process (bin/gsimclrd, or $GS_DAEMON): killed with
  * SIGKILL in the middle of SimCLR and restarted, a run must finish with exactly the result of
  * the same run left alone, its metrics without gap or duplicate; SIGTERM must stop the daemon
- * with exit status 0 and the run must resume at the next start. */
+ * with exit status 0 and the run must resume at the next start; on a full disk (a small
+ * tmpfs, root only) a run fails with the reason, submissions get 507, and once there is room
+ * again everything works and nothing was lost. */
 #define _DEFAULT_SOURCE /* mkdtemp, usleep */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "apiclient.h"
+#include "daemonproc.h"
+#include "fingerprint.h"
 #include "harness.h"
 
 /* A small run with several SimCLR epochs, a checkpoint after each. */
@@ -26,13 +36,6 @@ static const char *RUN_CONFIG =
     "              \"epochs\": 5, \"batch\": 64, \"checkpoint_every\": 1},"
     " \"eval\": {\"linear\": {\"epochs\": 3}, \"knn_k\": 20}}";
 
-typedef struct {
-    pid_t pid;
-    int port;
-    char dir[64];
-    char log[128];
-} Daemon;
-
 static double now(void)
 {
     struct timespec ts;
@@ -40,108 +43,23 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Starts the daemon on a free port over d->dir; the port is read from its log. */
-static int daemon_start(Daemon *d)
-{
-    const char *bin = getenv("GS_DAEMON") ? getenv("GS_DAEMON") : "bin/gsimclrd";
-    if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "  %s is not built (make bin/gsimclrd)\n", bin);
-        return -1;
-    }
-    snprintf(d->log, sizeof d->log, "%s/daemon.log", d->dir);
-    FILE *f = fopen(d->log, "a");
-    if (!f)
-        return -1;
-    long start = ftell(f);
-    fclose(f);
-    char db[96];
-    snprintf(db, sizeof db, "%s/db", d->dir);
-    d->pid = fork();
-    if (d->pid < 0)
-        return -1;
-    if (d->pid == 0) {
-        if (!freopen(d->log, "a", stderr))
-            _exit(127);
-        execl(bin, bin, "--listen", "127.0.0.1:0", "--data-dir", db, "--workers", "1",
-              "--threads", "2", (char *)NULL);
-        _exit(127);
-    }
-    for (double t0 = now(); now() - t0 < 20;) {
-        f = fopen(d->log, "r");
-        if (f) {
-            char line[512];
-            fseek(f, start, SEEK_SET);
-            while (fgets(line, sizeof line, f)) {
-                const char *p = strstr(line, "listening on http://127.0.0.1:");
-                if (p) {
-                    d->port = atoi(p + strlen("listening on http://127.0.0.1:"));
-                    fclose(f);
-                    return d->port > 0 ? 0 : -1;
-                }
-            }
-            fclose(f);
-        }
-        int st;
-        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-            fprintf(stderr, "  the daemon exited at start (see %s)\n", d->log);
-            d->pid = 0;
-            return -1;
-        }
-        usleep(50000);
-    }
-    return -1;
-}
-
-/* Sends sig and waits for the exit; returns the exit status (or 128 + signal). */
-static int daemon_signal(Daemon *d, int sig, double timeout_s)
-{
-    if (d->pid <= 0)
-        return -1;
-    kill(d->pid, sig);
-    int st = 0;
-    for (double t0 = now(); now() - t0 < timeout_s; usleep(20000))
-        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-            d->pid = 0;
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, &st, 0);
-    d->pid = 0;
-    return -2;
-}
-
 static cJSON *get_json(int port, const char *path)
 {
-    ApiResp r;
-    cJSON *j = NULL;
-    if (apic_json(port, "GET", path, NULL, NULL, &r) == 0 && r.status == 200)
-        j = cJSON_Parse(r.body);
-    apic_free(&r);
-    return j;
+    return dproc_get_json(port, path);
 }
 
 static int64_t submit(int port)
 {
-    ApiResp r;
-    int64_t id = 0;
-    if (apic_json(port, "POST", "/v1/runs", RUN_CONFIG, NULL, &r) == 0 && r.status == 201) {
-        cJSON *j = cJSON_Parse(r.body);
-        cJSON *v = cJSON_GetObjectItem(j, "id");
-        id = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
-        cJSON_Delete(j);
-    } else {
-        fprintf(stderr, "  submit: %ld %s\n", r.status, r.body);
-    }
-    apic_free(&r);
+    long status = 0;
+    int64_t id = dproc_submit(port, RUN_CONFIG, &status);
+    if (id <= 0)
+        fprintf(stderr, "  submit: HTTP %ld\n", status);
     return id;
 }
 
-/* GET /v1/runs/{id}: the run object, or NULL. */
 static cJSON *get_run(int port, int64_t id)
 {
-    char path[64];
-    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)id);
-    return get_json(port, path);
+    return dproc_get_run(port, id);
 }
 
 /* A run that shows no sign of life for this long has stalled; a busy machine only slows it. */
@@ -150,11 +68,7 @@ static cJSON *get_run(int port, int64_t id)
 /* Waits for a terminal status; returns it ("?" when the run stalled or could not be read). */
 static const char *wait_done(int port, int64_t id, char *buf, size_t cap)
 {
-    cJSON *run = apic_wait_run(port, id, apic_run_ended, NULL, STALL_S);
-    cJSON *s = cJSON_GetObjectItem(run, "status");
-    snprintf(buf, cap, "%s", cJSON_IsString(s) ? s->valuestring : "?");
-    cJSON_Delete(run);
-    return buf;
+    return dproc_wait_done(port, id, STALL_S, buf, cap);
 }
 
 /* True once the run has a checkpoint of the simclr stage at epoch >= epoch. */
@@ -242,21 +156,15 @@ static double result_field(int port, int64_t id, const char *name)
 
 static void cleanup(Daemon *d)
 {
-    if (d->pid > 0)
-        daemon_signal(d, SIGKILL, 5);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "  could not remove %s\n", d->dir);
+    dproc_cleanup(d);
 }
 
 /* A fresh folder under /tmp and the daemon started over it; false (a check failed, all
  * cleaned up) when it does not start. */
 static bool daemon_setup(Daemon *d)
 {
-    snprintf(d->dir, sizeof d->dir, "/tmp/gs-daemon-XXXXXX");
-    CHECK(mkdtemp(d->dir) != NULL);
-    if (daemon_start(d) == 0)
+    CHECK(dproc_mkdir(d) == 0);
+    if (dproc_start(d) == 0)
         return true;
     CHECK_MSG(0, "the daemon did not start");
     cleanup(d);
@@ -272,9 +180,9 @@ TEST(daemon_kill9_during_simclr_resumes_identically)
     int64_t x = submit(d.port), y = submit(d.port);
     CHECK(x > 0 && y > 0);
     CHECK_MSG(wait_simclr_checkpoint(d.port, x, 2), "no simclr checkpoint of epoch 2");
-    CHECK_INT_EQ(daemon_signal(&d, SIGKILL, 5), 128 + SIGKILL);
+    CHECK_INT_EQ(dproc_signal(&d, SIGKILL, 5), 128 + SIGKILL);
 
-    CHECK(daemon_start(&d) == 0);
+    CHECK(dproc_start(&d) == 0);
     char sx[32], sy[32];
     CHECK(strcmp(wait_done(d.port, x, sx, sizeof sx), "succeeded") == 0);
     CHECK(strcmp(wait_done(d.port, y, sy, sizeof sy), "succeeded") == 0);
@@ -311,14 +219,14 @@ TEST(daemon_sigterm_exits_0_and_the_run_resumes)
     CHECK(x > 0);
     CHECK(wait_simclr_checkpoint(d.port, x, 1));
     double t0 = now();
-    CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 20), 0);
     CHECK_MSG(now() - t0 < 5, "SIGTERM took %.1f s", now() - t0);
 
-    CHECK(daemon_start(&d) == 0);
+    CHECK(dproc_start(&d) == 0);
     char s[32];
     CHECK(strcmp(wait_done(d.port, x, s, sizeof s), "succeeded") == 0);
     CHECK(result_field(d.port, x, "linear_top1") > 0.3);
-    CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 20), 0);
     cleanup(&d);
 }
 
@@ -390,6 +298,158 @@ TEST(daemon_readme_curl_examples_work)
     CHECK(f && fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89PNG", 4) == 0);
     if (f)
         fclose(f);
-    CHECK_INT_EQ(daemon_signal(&d, SIGTERM, 20), 0);
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 20), 0);
+    cleanup(&d);
+}
+
+/* ---- a full disk ---- */
+
+/* A small G-SimCLR run on one thread: a few hundred kB of checkpoints and rows. */
+static const char *SMALL_CONFIG =
+    "{\"name\": \"disk\", \"subset\": 600, \"subset_random\": true, \"test_subset\": 300,"
+    " \"threads\": 1, \"dae\": {\"filters\": [8, 16, 32], \"epochs\": 2, \"batch\": 32},"
+    " \"kmeans\": {\"k\": 48, \"n_init\": 1},"
+    " \"simclr\": {\"encoder\": {\"arch\": \"cnn3\", \"width\": 8, \"head\": [32, 16]},"
+    "              \"epochs\": 3, \"batch\": 12, \"checkpoint_every\": 1},"
+    " \"eval\": {\"linear\": {\"epochs\": 3}, \"knn_k\": 20}}";
+
+static long long free_bytes(const char *dir)
+{
+    struct statvfs fs;
+    return statvfs(dir, &fs) == 0 ? (long long)fs.f_bavail * (long long)fs.f_frsize : -1;
+}
+
+/* A file at path that leaves about `leave` bytes free on its file system. */
+static int fill_disk(const char *dir, const char *path, long long leave)
+{
+    long long room = free_bytes(dir) - leave;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = room > 0 ? posix_fallocate(fd, 0, (off_t)room) : 0;
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The run's status and error, and its stored result and metric count, as one line (to see
+ * that nothing of it changed). */
+static char *run_digest(int port, int64_t id)
+{
+    cJSON *run = get_run(port, id);
+    char path[80];
+    snprintf(path, sizeof path, "/v1/runs/%lld/metrics", (long long)id);
+    cJSON *m = get_json(port, path);
+    char *result = cJSON_PrintUnformatted(cJSON_GetObjectItem(run, "result"));
+    cJSON *st = cJSON_GetObjectItem(run, "status"), *er = cJSON_GetObjectItem(run, "error");
+    char *out = malloc(4096);
+    if (out)
+        snprintf(out, 4096, "%s | %s | %s | %d metrics", cJSON_IsString(st) ? st->valuestring : "?",
+                 cJSON_IsString(er) ? er->valuestring : "-", result ? result : "?",
+                 cJSON_GetArraySize(cJSON_GetObjectItem(m, "metrics")));
+    free(result);
+    cJSON_Delete(run);
+    cJSON_Delete(m);
+    return out;
+}
+
+/* PRAGMA integrity_check of the store in folder dir: "ok" or what it found (into buf). */
+static const char *integrity(const char *dir, char *buf, size_t cap)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/gsimclr.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    snprintf(buf, cap, "cannot read the database of %s", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return buf;
+}
+
+/* Issue 11 item 5. The store lives on an 8 MB tmpfs; run A succeeds with room to spare. The
+ * daemon restarts with the disk filled to its last 96 kB; run B is accepted (nothing has
+ * failed yet), fills the disk and fails with the reason; a submission is then refused with
+ * 507 and changes nothing; once the filler is gone a run succeeds again; after a restart
+ * every run reads as before and the database passes its integrity check. Root only (mount). */
+TEST(daemon_disk_full_fails_the_run_and_refuses_runs)
+{
+    if (geteuid() != 0) {
+        printf("    skipped: mounting a small tmpfs needs root\n");
+        return;
+    }
+    Daemon d;
+    CHECK(dproc_mkdir(&d) == 0);
+    snprintf(d.db, sizeof d.db, "%s/db", d.dir);
+    mkdir(d.db, 0755);
+    if (mount("tmpfs", d.db, "tmpfs", 0, "size=8m") != 0) {
+        printf("    skipped: mount -t tmpfs on %s: %s\n", d.db, strerror(errno));
+        cleanup(&d);
+        return;
+    }
+    char filler[256], st[32], why[256];
+    snprintf(filler, sizeof filler, "%s/filler", d.db);
+    d.threads = 1;
+    CHECK(dproc_start(&d) == 0);
+    int64_t a = dproc_submit(d.port, SMALL_CONFIG, NULL);
+    CHECK(a > 0 && strcmp(wait_done(d.port, a, st, sizeof st), "succeeded") == 0);
+    char *a_before = run_digest(d.port, a);
+
+    /* restarted on a full disk: the WAL starts empty, so the run's writes need new room */
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 30), 0);
+    CHECK(fill_disk(d.db, filler, 96 << 10) == 0);
+    CHECK(dproc_start(&d) == 0);
+    long http = 0;
+    int64_t b = dproc_submit(d.port, SMALL_CONFIG, &http);
+    CHECK_MSG(b > 0, "the submission before the disk is found full: HTTP %ld", http);
+    CHECK(strcmp(wait_done(d.port, b, st, sizeof st), "failed") == 0);
+    cJSON *run = get_run(d.port, b);
+    cJSON *error = cJSON_GetObjectItem(run, "error");
+    CHECK_MSG(cJSON_IsString(error) && strstr(error->valuestring, "database or disk is full"),
+              "the run's error: %s", cJSON_IsString(error) ? error->valuestring : "none");
+    if (cJSON_IsString(error))
+        printf("    the run's error: %s\n", error->valuestring);
+    cJSON_Delete(run);
+
+    GsErr err;
+    char *fp = fingerprint_db(d.db, &err);
+    ApiResp r;
+    CHECK(apic_json(d.port, "POST", "/v1/runs", SMALL_CONFIG, NULL, &r) == 0);
+    CHECK_MSG(r.status == 507 && strstr(r.body, "\"insufficient_storage\"") &&
+                  strstr(r.body, "disk is full"),
+              "a submission on the full disk: %ld %s", r.status, r.body);
+    apic_free(&r);
+    char *fp2 = fingerprint_db(d.db, &err);
+    CHECK_MSG(fp && fp2 && strcmp(fp, fp2) == 0, "the refused submission changed the store");
+    free(fp);
+    free(fp2);
+
+    /* room again */
+    CHECK(unlink(filler) == 0);
+    int64_t c = dproc_submit(d.port, SMALL_CONFIG, &http);
+    CHECK_MSG(c > 0, "a submission once there is room: HTTP %ld", http);
+    CHECK(c > 0 && strcmp(wait_done(d.port, c, st, sizeof st), "succeeded") == 0);
+    char *b_before = run_digest(d.port, b), *c_before = run_digest(d.port, c);
+
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 30), 0);
+    CHECK(dproc_start(&d) == 0);
+    char *a_after = run_digest(d.port, a), *b_after = run_digest(d.port, b);
+    char *c_after = run_digest(d.port, c);
+    CHECK_MSG(a_before && a_after && strcmp(a_before, a_after) == 0, "run A: %s / %s", a_before,
+              a_after);
+    CHECK(b_before && b_after && strcmp(b_before, b_after) == 0);
+    CHECK(c_before && c_after && strcmp(c_before, c_after) == 0);
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 30), 0);
+    CHECK_MSG(strcmp(integrity(d.db, why, sizeof why), "ok") == 0, "integrity_check: %s", why);
+    free(a_before);
+    free(a_after);
+    free(b_before);
+    free(b_after);
+    free(c_before);
+    free(c_after);
+    if (umount2(d.db, MNT_DETACH) != 0)
+        printf("    umount %s: %s\n", d.db, strerror(errno));
     cleanup(&d);
 }

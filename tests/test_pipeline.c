@@ -60,9 +60,11 @@ static void cap_metric(void *ctx, int stage, int epoch, long step, const char *n
     c->last[stage] = value;
 }
 
-static int cap_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int cap_checkpoint(void *ctx, int stage, int epoch, long step, const void *data,
+                          size_t len)
 {
     Capture *c = ctx;
+    (void)step;
     uint8_t *copy = malloc(len);
     if (!copy)
         return -1;

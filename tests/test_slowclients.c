@@ -456,6 +456,17 @@ TEST(slow_clients_daemon)
     CHECK_MSG(shed <= HEADER_TIMEOUT_S + 0.3, "shedding took %.2f s", shed);
     CHECK_INT_EQ(status, 200);
     CHECK(took < 0.2);
+
+    /* /metrics tells an operator what happened: connections cut for their deadline */
+    static const char METRICS[] = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n"
+                                  "Connection: close\r\n\r\n";
+    static const char CUT[] = "gsimclr_http_connections_cut_total{reason=\"timed_out\"} ";
+    char text[16384];
+    CHECK_INT_EQ(exchange(LOOPBACK, d.port, METRICS, strlen(METRICS), text, sizeof text, 2.0),
+                 200);
+    const char *cut = strstr(text, CUT);
+    CHECK_MSG(cut && atol(cut + strlen(CUT)) > 0, "/metrics: %s", text);
+    CHECK(strstr(text, "\ngsimclr_http_connections ") != NULL);
     attack_stop(&a);
     CHECK_INT_EQ(daemon_stop(&d), 0);
 }

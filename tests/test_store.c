@@ -5,13 +5,17 @@
  * (fingerprint.h) proving a refused call changed nothing, and 8 threads over two Store
  * handles at once. Every test removes its folder. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,6 +147,10 @@ static bool unchanged(const char *dir, char *before)
     free(after);
     return kept;
 }
+
+/* A position (store.h), and the end of kmeans, where the pseudo-labels belong. */
+#define POS(stage, epoch, step) ((StorePos){(stage), (epoch), (step)})
+#define KMEANS_END POS(STAGE_KMEANS, 1, STORE_END_OF_EPOCH)
 
 /* The stages a run of method skips, as the API tells the store: the pipeline's answer for
  * that method. */
@@ -434,7 +442,7 @@ TEST(store_run_claim_order)
     CHECK_INT_EQ(store_run_requeue(st, b, &err), 0);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == b);   /* still the oldest queued */
     CHECK_INT_EQ(store_run_get(st, b, &r, &err), 0);
-    CHECK(r.status == RUN_RUNNING && r.started_at == started && r.resumes == 1);
+    CHECK(r.status == RUN_RUNNING && r.started_at == started);
     store_run_free(&r);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == d);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == 0);
@@ -562,7 +570,9 @@ TEST(store_run_requeue_resumes)
     int64_t a = add_run(st, "gsimclr", "crashy"), c;
     CHECK_INT_EQ(store_run_requeue(st, a, &err), STORE_CONFLICT);   /* queued already */
     CHECK_INT_EQ(store_run_requeue(st, 77, &err), STORE_NOT_FOUND);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), STORE_CONFLICT);
     CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), 0);
     StoreStage g = {.progress = {.stage = 0, .epoch = 2, .epochs = 2, .step = 80, .steps = 80,
                                  .loss = 0.01, .items_per_s = NAN, .eta_s = 0},
                     .status = SS_SUCCEEDED, .seconds = 3};
@@ -576,7 +586,9 @@ TEST(store_run_requeue_resumes)
     CHECK_INT_EQ(store_run_requeue(st, a, &err), 0);
     StoreRun run;
     CHECK_INT_EQ(store_run_get(st, a, &run, &err), 0);
-    CHECK(run.status == RUN_QUEUED && run.resumes == 1 && run.started_at > 0);
+    /* the resume is counted when the run starts again, not when it is queued */
+    CHECK(run.status == RUN_QUEUED && run.resumes == 0 && run.attempts == 1);
+    CHECK(run.started_at > 0);
     CHECK(run.cancel_requested);   /* a user's cancel survives the restart */
     store_run_free(&run);
     StoreStage sg[4];
@@ -590,11 +602,263 @@ TEST(store_run_requeue_resumes)
     CHECK_INT_EQ(store_runs_in_state(st, RUN_QUEUED, &ids, &n, &err), 0);
     CHECK(n == 1 && ids[0] == a);
     free(ids);
+    for (int round = 1; round <= 2; round++) {
+        CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+        CHECK_INT_EQ(store_run_resume(st, a, 0, "resume", "again", &err), 0);
+        CHECK_INT_EQ(store_run_get(st, a, &run, &err), 0);
+        CHECK(run.resumes == round && run.attempts == round + 1);
+        store_run_free(&run);
+        CHECK_INT_EQ(store_run_requeue(st, a, &err), 0);
+    }
+    drop_store(st, dir);
+}
+
+/* ---- a resume cuts every table back to its checkpoint ---- */
+
+/* The rows a run's training stores, at known positions: metrics of dae epochs 1-2, kmeans
+ * and simclr epochs 1-2 (per step every 20 steps, 50 steps an epoch, and per epoch), one log
+ * line per epoch, the pseudo-labels at the end of kmeans, and service events among them. */
+static void train_rows(Store *st, int64_t run)
+{
+    GsErr err;
+    int32_t assign[10] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0};
+    for (int e = 1; e <= 2; e++) {
+        CHECK_INT_EQ(store_metric_add(st, run, 0, e, -1, "loss", e, 1, &err), 0);
+        CHECK_INT_EQ(store_event_add(st, run, &POS(0, e, -1), "log", "dae", 1, NULL, &err), 0);
+    }
+    CHECK_INT_EQ(store_event_add(st, run, NULL, "status", "service", 1, NULL, &err), 0);
+    CHECK_INT_EQ(store_metric_add(st, run, 1, 1, -1, "inertia", 3, 1, &err), 0);
+    CHECK_INT_EQ(store_assignments_put(st, run, &KMEANS_END, assign, NULL, 10, &err), 0);
+    for (int e = 1; e <= 2; e++) {
+        for (long s = 20; s <= 50; s += 20)
+            CHECK_INT_EQ(store_metric_add(st, run, 2, e, 50L * (e - 1) + s, "step_loss", s, 1,
+                                          &err), 0);
+        CHECK_INT_EQ(store_metric_add(st, run, 2, e, -1, "loss", e, 1, &err), 0);
+        CHECK_INT_EQ(store_event_add(st, run, &POS(2, e, -1), "log", "simclr", 1, NULL, &err), 0);
+    }
+    CHECK_INT_EQ(store_event_add(st, run, NULL, "resume", "service", 1, NULL, &err), 0);
+}
+
+/* The run's metrics as "stage/epoch/step/name" in id order, one per line (malloc'd). */
+static char *metric_keys(Store *st, int64_t run)
+{
+    GsErr err;
+    StoreMetric *m = NULL;
+    int n = 0;
+    CHECK_INT_EQ(store_metrics_get(st, run, -1, NULL, 0, 0, &m, &n, &err), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (int i = 0; f && i < n; i++)
+        fprintf(f, "%d/%d/%ld/%s\n", m[i].stage, m[i].epoch, m[i].step, m[i].name);
+    if (f)
+        fclose(f);
+    free(m);
+    return text;
+}
+
+/* The run's events as "kind stage/epoch/step" in id order (malloc'd). */
+static char *event_keys(Store *st, int64_t run)
+{
+    GsErr err;
+    StoreEvent *ev = NULL;
+    int n = 0;
+    CHECK_INT_EQ(store_events_get(st, run, 0, 0, &ev, &n, &err), 0);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (int i = 0; f && i < n; i++)
+        fprintf(f, "%s %d/%d/%ld\n", ev[i].kind, ev[i].stage, ev[i].epoch, ev[i].step);
+    if (f)
+        fclose(f);
+    store_events_free(ev, n);
+    return text;
+}
+
+static bool has_assignments(Store *st, int64_t run)
+{
+    GsErr err;
+    int32_t *a = NULL;
+    int n = 0;
+    int rc = store_assignments_get(st, run, &a, NULL, &n, &err);
+    free(a);
+    return rc == 0 && n == 10;
+}
+
+static int checkpoint_count(Store *st, int64_t run)
+{
+    GsErr err;
+    StoreCheckpoint *list = NULL;
+    int n = 0;
+    CHECK_INT_EQ(store_checkpoint_list(st, run, &list, &n, &err), 0);
+    free(list);
+    return n;
+}
+
+/* Issue 11 item 2: a stop (SIGTERM) inside simclr epoch 2 stored a checkpoint at step 59;
+ * the run went on to step 100 and was killed. The resume keeps what lies at or before step
+ * 59 and deletes the rest: step_loss 60, 80 and 100 (twice stored otherwise), the end of
+ * epoch 2, and nothing of an earlier epoch or stage, nor the service's events. */
+TEST(store_run_resume_inside_an_epoch)
+{
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
+        return;
+    GsErr err;
+    int64_t a = add_run(st, "gsimclr", "sigterm then kill"), other = add_run(st, "gsimclr", "b");
+    int64_t c, id;
     CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), 0);
+    train_rows(st, a);
+    train_rows(st, other);
+    CkptWriter w;
+    CHECK(make_ckpt(&w, 1, 100) == 0);
+    StoreStage row = {.progress = {.stage = 2, .epoch = 2, .epochs = 3, .step = 59, .steps = 150,
+                                   .loss = 2.5, .items_per_s = 300, .eta_s = 12},
+                      .status = SS_RUNNING, .seconds = 7.5, .started_at = 1.7e9};
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(2, 2, 59), w.data, w.len, 3, &row, &id, &err),
+                 0);
+    /* the row went in with the checkpoint; then the run went on and the row moved */
+    StoreStage sg[4];
+    CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
+    CHECK(sg[2].progress.step == 59 && sg[2].seconds == 7.5);
+    StoreStage later = row;
+    later.progress.step = 100;
+    later.progress.epoch = 2;
+    later.progress.loss = 9;
+    later.seconds = 11;
+    CHECK_INT_EQ(store_stage_put(st, a, &later, &err), 0);
+    later.progress.stage = 3;
+    later.progress.epoch = 1;
+    CHECK_INT_EQ(store_stage_put(st, a, &later, &err), 0);
     CHECK_INT_EQ(store_run_requeue(st, a, &err), 0);
-    CHECK_INT_EQ(store_run_get(st, a, &run, &err), 0);
-    CHECK_INT_EQ(run.resumes, 2);
-    store_run_free(&run);
+    CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+
+    char *other_before = metric_keys(st, other);
+    CHECK_INT_EQ(store_run_resume(st, a, id, "resume", "resuming", &err), 0);
+    char *m = metric_keys(st, a), *e = event_keys(st, a);
+    const char *want_m = "0/1/-1/loss\n0/2/-1/loss\n1/1/-1/inertia\n"
+                         "2/1/20/step_loss\n2/1/40/step_loss\n2/1/-1/loss\n";
+    const char *want_e = "status -1/0/0\nlog 0/1/-1\nlog 0/2/-1\nstatus -1/0/0\n"
+                         "log 2/1/-1\nresume -1/0/0\nresume -1/0/0\n";
+    CHECK_MSG(m && strcmp(m, want_m) == 0, "metrics left:\n%s", m ? m : "?");
+    CHECK_MSG(e && strcmp(e, want_e) == 0, "events left:\n%s", e ? e : "?");
+    CHECK(has_assignments(st, a));
+    CHECK_INT_EQ(checkpoint_count(st, a), 1);
+    /* the simclr row is the checkpoint's again, eval's is as if never run */
+    CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
+    CHECK(sg[2].status == SS_RUNNING && sg[2].progress.step == 59 && sg[2].progress.epoch == 2);
+    CHECK(sg[2].progress.epochs == 3 && sg[2].progress.steps == 150);
+    CHECK(sg[2].progress.loss == 2.5 && sg[2].progress.items_per_s == 300);
+    CHECK(sg[2].progress.eta_s == 12 && sg[2].seconds == 7.5 && sg[2].started_at == 1.7e9);
+    CHECK(sg[3].status == SS_PENDING && sg[3].progress.step == 0 && sg[3].progress.epoch == 0);
+    CHECK(isnan(sg[3].progress.loss) && isnan(sg[3].seconds) && sg[3].started_at == 0);
+    StoreRun r;
+    CHECK_INT_EQ(store_run_get(st, a, &r, &err), 0);
+    CHECK(r.resumes == 1 && r.attempts == 2);
+    store_run_free(&r);
+    /* another run's rows are its own */
+    char *other_after = metric_keys(st, other);
+    CHECK(same(other_before, other_after));
+    free(other_before);
+    free(other_after);
+    free(m);
+    free(e);
+    ckpt_writer_free(&w);
+    drop_store(st, dir);
+}
+
+/* Issue 11 item 1: killed before its first checkpoint, a run starts again from position
+ * zero: everything its first attempt stored goes (metrics, log lines, pseudo-labels, stage
+ * figures); the service's events stay; a skipped stage stays skipped. */
+TEST(store_run_resume_from_the_start)
+{
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
+        return;
+    GsErr err;
+    int64_t a = add_run(st, "simclr", "no checkpoint yet"), c;
+    CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), 0);
+    train_rows(st, a);
+    StoreStage g = {.progress = {.stage = 2, .epoch = 1, .epochs = 3, .step = 30, .steps = 150,
+                                 .loss = 3, .items_per_s = 1, .eta_s = 1},
+                    .status = SS_RUNNING, .seconds = 2, .started_at = 1.7e9};
+    CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
+    CHECK_INT_EQ(store_run_requeue(st, a, &err), 0);
+    CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "resume", "from the start", &err), 0);
+    char *m = metric_keys(st, a), *e = event_keys(st, a);
+    CHECK_MSG(m && strcmp(m, "") == 0, "metrics left:\n%s", m ? m : "?");
+    CHECK_MSG(e && strcmp(e, "status -1/0/0\nstatus -1/0/0\nresume -1/0/0\nresume -1/0/0\n") == 0,
+              "events left:\n%s", e ? e : "?");
+    CHECK(!has_assignments(st, a));
+    StoreStage sg[4];
+    CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
+    CHECK(sg[0].status == SS_SKIPPED && sg[1].status == SS_SKIPPED);
+    CHECK(sg[2].status == SS_PENDING && sg[2].progress.step == 0 && sg[2].started_at == 0);
+    CHECK(sg[3].status == SS_PENDING);
+    free(m);
+    free(e);
+    drop_store(st, dir);
+}
+
+/* A resume from the autoencoder's epoch 1 drops its epoch 2, k-means and the pseudo-labels
+ * (the end of kmeans is after it), and a later checkpoint, were there one. A checkpoint stored
+ * before rows were kept with checkpoints (no row figures) leaves its stage's row as it is,
+ * running. A resume from anything but the newest checkpoint, or of a run that is not
+ * running, is refused and changes nothing. */
+TEST(store_run_resume_before_the_pseudo_labels)
+{
+    char *dir;
+    Store *st = fresh_store(&dir);
+    if (!st)
+        return;
+    GsErr err;
+    int64_t a = add_run(st, "gsimclr", "dae"), c, first, second;
+    CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), 0);
+    CkptWriter w;
+    CHECK(make_ckpt(&w, 2, 100) == 0);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(0, 1, -1), w.data, w.len, 3, NULL, &first, &err),
+                 0);
+    train_rows(st, a);
+    StoreStage g = {.progress = {.stage = 0, .epoch = 2, .epochs = 2, .step = 40, .steps = 40,
+                                 .loss = 0.5, .items_per_s = 1, .eta_s = 0},
+                    .status = SS_SUCCEEDED, .seconds = 2, .started_at = 1.7e9, .finished_at = 1.8e9};
+    CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
+    g.progress.stage = 1;
+    CHECK_INT_EQ(store_stage_put(st, a, &g, &err), 0);
+
+    /* refused: not the newest, not a checkpoint of this run, a run not running */
+    char *before = fingerprint(dir);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "resume", "x", &err), STORE_CONFLICT);
+    CHECK_INT_EQ(store_run_resume(st, a, first + 100, "resume", "x", &err), STORE_CONFLICT);
+    CHECK_INT_EQ(store_run_resume(st, a, first, "", "x", &err), -1);
+    CHECK_INT_EQ(store_run_resume(st, a, first, "resume", NULL, &err), -1);
+    CHECK_INT_EQ(store_run_resume(st, 4242, 0, "resume", "x", &err), STORE_NOT_FOUND);
+    CHECK(unchanged(dir, before));
+
+    /* a checkpoint after the newest one cannot be, but one at a later position with a lower
+     * id would go too: simulate with two, the newest the earlier position */
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(2, 1, -1), w.data, w.len, 3, NULL, NULL, &err),
+                 0);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(0, 1, -1), w.data, w.len, 3, NULL, &second,
+                                     &err), 0);
+    CHECK_INT_EQ(store_run_resume(st, a, second, "resume", "from dae 1", &err), 0);
+    char *m = metric_keys(st, a);
+    CHECK_MSG(m && strcmp(m, "0/1/-1/loss\n") == 0, "metrics left:\n%s", m ? m : "?");
+    CHECK(!has_assignments(st, a));
+    CHECK_INT_EQ(checkpoint_count(st, a), 2);   /* dae epoch 1, twice; simclr's went */
+    StoreStage sg[4];
+    CHECK_INT_EQ(store_stages_get(st, a, sg, &err), 0);
+    /* no figures were kept with that checkpoint: the row keeps its own, running again */
+    CHECK(sg[0].status == SS_RUNNING && sg[0].progress.step == 40 && sg[0].finished_at == 0);
+    CHECK(sg[1].status == SS_PENDING && sg[1].progress.epoch == 0);
+    free(m);
+    ckpt_writer_free(&w);
     drop_store(st, dir);
 }
 
@@ -609,10 +873,11 @@ static void fill_run(Store *st, int64_t run)
         labels[i] = i % 10;
     }
     CHECK_INT_EQ(store_metric_add(st, run, 2, 1, -1, "loss", 4.2, 1.0, &err), 0);
-    CHECK_INT_EQ(store_event_add(st, run, "log", "hello", 1.0, NULL, &err), 0);
-    CHECK_INT_EQ(store_assignments_put(st, run, assign, labels, 100, &err), 0);
+    CHECK_INT_EQ(store_event_add(st, run, &KMEANS_END, "log", "hello", 1.0, NULL, &err), 0);
+    CHECK_INT_EQ(store_assignments_put(st, run, &KMEANS_END, assign, labels, 100, &err), 0);
     CHECK(make_ckpt(&w, 3, 1000) == 0);
-    CHECK_INT_EQ(jobs_checkpoint_put(st, run, 2, 1, w.data, w.len, 3, NULL, &err), 0);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, run, &POS(2, 1, -1), w.data, w.len, 3, NULL, NULL,
+                                     &err), 0);
     ckpt_writer_free(&w);
 }
 
@@ -757,18 +1022,6 @@ TEST(store_metrics)
     free(m);
     CHECK_INT_EQ(store_metrics_get(st, 4242, -1, NULL, 0, 0, &m, &n, &err), STORE_NOT_FOUND);
 
-    /* resuming after simclr epoch 1: simclr epochs 2-3 and all of eval go, others stay */
-    CHECK_INT_EQ(store_metrics_truncate_after(st, a, 2, 1, &err), 0);
-    CHECK_INT_EQ(store_metrics_get(st, a, -1, NULL, 0, 0, &m, &n, &err), 0);
-    CHECK_INT_EQ(n, 5);
-    for (int i = 0; i < n; i++)
-        CHECK(m[i].stage < 2 || (m[i].stage == 2 && m[i].epoch <= 1));
-    free(m);
-    CHECK_INT_EQ(store_metrics_get(st, b, -1, NULL, 0, 0, &m, &n, &err), 0);
-    CHECK_INT_EQ(n, 1);   /* another run's metrics untouched */
-    free(m);
-    CHECK_INT_EQ(store_metrics_truncate_after(st, 4242, 0, 0, &err), STORE_NOT_FOUND);
-
     char *before = fingerprint(dir);
     CHECK_INT_EQ(store_metric_add(st, 4242, 2, 1, -1, "loss", 1, 1, &err), STORE_NOT_FOUND);
     CHECK_INT_EQ(store_metric_add(st, a, 9, 1, -1, "loss", 1, 1, &err), -1);
@@ -791,7 +1044,10 @@ TEST(store_events)
     for (int i = 0; i < 5; i++) {
         char msg[64];
         snprintf(msg, sizeof msg, "message %d: \"quoted\" 'and' %%s", i);
-        CHECK_INT_EQ(store_event_add(st, a, kinds[i], msg, 100 + i, &ids[i], &err), 0);
+        /* the log lines have a position, the service's events none */
+        StorePos at = POS(2, i, 20L * i);
+        CHECK_INT_EQ(store_event_add(st, a, strcmp(kinds[i], "log") == 0 ? &at : NULL, kinds[i],
+                                     msg, 100 + i, &ids[i], &err), 0);
         CHECK(i == 0 || ids[i] > ids[i - 1]);
     }
     StoreEvent *ev;
@@ -800,6 +1056,9 @@ TEST(store_events)
     CHECK_INT_EQ(n, 5);
     CHECK(n == 5 && ev[0].id == ids[0] && strcmp(ev[0].kind, "status") == 0 && ev[0].time == 100);
     CHECK(n == 5 && strcmp(ev[4].message, "message 4: \"quoted\" 'and' %s") == 0);
+    CHECK(n == 5 && ev[0].stage == -1 && ev[3].stage == -1);
+    CHECK(n == 5 && ev[1].stage == 2 && ev[1].epoch == 1 && ev[1].step == 20);
+    CHECK(n == 5 && ev[4].stage == 2 && ev[4].epoch == 4 && ev[4].step == 80);
     store_events_free(ev, n);
     CHECK_INT_EQ(store_events_get(st, a, ids[1], 2, &ev, &n, &err), 0);
     CHECK(n == 2 && ev[0].id == ids[2] && ev[1].id == ids[3] && strcmp(ev[1].kind, "resume") == 0);
@@ -811,9 +1070,10 @@ TEST(store_events)
 
     char *before = fingerprint(dir);
     int64_t id = -3;
-    CHECK_INT_EQ(store_event_add(st, 999, "log", "x", 1, &id, &err), STORE_NOT_FOUND);
-    CHECK_INT_EQ(store_event_add(st, a, "a_kind_too_long_here", "x", 1, &id, &err), -1);
-    CHECK_INT_EQ(store_event_add(st, a, "log", NULL, 1, &id, &err), -1);
+    CHECK_INT_EQ(store_event_add(st, 999, NULL, "log", "x", 1, &id, &err), STORE_NOT_FOUND);
+    CHECK_INT_EQ(store_event_add(st, a, NULL, "a_kind_too_long_here", "x", 1, &id, &err), -1);
+    CHECK_INT_EQ(store_event_add(st, a, NULL, "log", NULL, 1, &id, &err), -1);
+    CHECK_INT_EQ(store_event_add(st, a, &POS(4, 1, -1), "log", "x", 1, &id, &err), -1);
     CHECK_INT_EQ(id, -3);
     CHECK(unchanged(dir, before));
     drop_store(st, dir);
@@ -845,7 +1105,8 @@ TEST(store_assignments_60k)
     CHECK_INT_EQ(store_assignments_get(st, a, &ga, &gl, &n, &err), STORE_NOT_FOUND);
 
     double t0 = mono_s();
-    CHECK_MSG(store_assignments_put(st, a, assign, labels, N, &err) == 0, "%s", err.msg);
+    CHECK_MSG(store_assignments_put(st, a, &KMEANS_END, assign, labels, N, &err) == 0, "%s",
+              err.msg);
     double t1 = mono_s();
     CHECK_MSG(store_assignments_get(st, a, &ga, &gl, &n, &err) == 0, "%s", err.msg);
     double t2 = mono_s();
@@ -861,7 +1122,7 @@ TEST(store_assignments_60k)
     /* replaced, now without labels; and labels may be left out of the get */
     for (int i = 0; i < 100; i++)
         assign[i] = 99 - i;
-    CHECK_INT_EQ(store_assignments_put(st, a, assign, NULL, 100, &err), 0);
+    CHECK_INT_EQ(store_assignments_put(st, a, &KMEANS_END, assign, NULL, 100, &err), 0);
     CHECK_INT_EQ(store_assignments_get(st, a, &ga, &gl, &n, &err), 0);
     CHECK(n == 100 && gl == NULL && ga[0] == 99 && ga[99] == 0);
     free(ga);
@@ -870,9 +1131,12 @@ TEST(store_assignments_60k)
     free(ga);
 
     char *before = fingerprint(dir);
-    CHECK_INT_EQ(store_assignments_put(st, 31337, assign, labels, 100, &err), STORE_NOT_FOUND);
-    CHECK_INT_EQ(store_assignments_put(st, a, NULL, NULL, 5, &err), -1);
-    CHECK_INT_EQ(store_assignments_put(st, a, assign, NULL, -1, &err), -1);
+    CHECK_INT_EQ(store_assignments_put(st, 31337, &KMEANS_END, assign, labels, 100, &err),
+                 STORE_NOT_FOUND);
+    CHECK_INT_EQ(store_assignments_put(st, a, &KMEANS_END, NULL, NULL, 5, &err), -1);
+    CHECK_INT_EQ(store_assignments_put(st, a, &KMEANS_END, assign, NULL, -1, &err), -1);
+    CHECK_INT_EQ(store_assignments_put(st, a, NULL, assign, NULL, 100, &err), -1);
+    CHECK_INT_EQ(store_assignments_put(st, a, &POS(5, 1, -1), assign, NULL, 100, &err), -1);
     CHECK(unchanged(dir, before));
     free(assign);
     free(labels);
@@ -909,8 +1173,8 @@ TEST(store_checkpoints)
         const uint8_t *t = w[i].data + w[i].len - 4;
         crcs[i] = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
         int64_t run = i == 7 ? b : a;
-        CHECK_MSG(jobs_checkpoint_put(st, run, stage, epoch, w[i].data, w[i].len, 3, &ids[i],
-                                      &err) == 0, "%s", err.msg);
+        CHECK_MSG(jobs_checkpoint_put(st, run, &POS(stage, epoch, -1), w[i].data, w[i].len, 3,
+                                      NULL, &ids[i], &err) == 0, "%s", err.msg);
     }
     CHECK_INT_EQ(store_checkpoint_list(st, a, &list, &n, &err), 0);
     /* newest first: simclr epochs 5, 4, 3 (1 and 2 dropped), then dae 2, 1 */
@@ -925,6 +1189,7 @@ TEST(store_checkpoints)
             CHECK_INT_EQ(list[k].bytes, lens[i]);
             CHECK_INT_EQ(list[k].crc32, crcs[i]);
             CHECK_INT_EQ(list[k].format_version, CKPT_VERSION);
+            CHECK_INT_EQ(list[k].step, STORE_END_OF_EPOCH);
             CHECK(list[k].created_at > 0);
         }
     }
@@ -946,24 +1211,36 @@ TEST(store_checkpoints)
     CHECK_INT_EQ(store_checkpoint_latest(st, b, &meta, NULL, NULL, &err), 0);
     CHECK(meta.id == ids[7]);
 
-    /* refused: a flipped byte, a cut, garbage, a missing run, keep 0 — nothing changes */
+    /* refused: a flipped byte, a cut, garbage, a missing run, keep 0, no such stage or epoch,
+     * another stage's row — nothing changes */
+    const StorePos E9 = POS(2, 9, -1);
     char *before = fingerprint(dir);
     uint8_t *bad = malloc(w[3].len);
     if (bad) {
         memcpy(bad, w[3].data, w[3].len);
         bad[40] ^= 0x10;
-        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, bad, w[3].len, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, bad, w[3].len, 3, NULL, NULL, &err), -1);
         CHECK_MSG(strstr(err.msg, "checkpoint") != NULL, "message: %s", err.msg);
-        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len - 1, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, w[3].data, w[3].len - 1, 3, NULL, NULL,
+                                         &err), -1);
         memset(bad, 'x', 64);
-        CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, bad, 64, 3, NULL, &err), -1);
+        CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, bad, 64, 3, NULL, NULL, &err), -1);
         free(bad);
     }
-    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, NULL, 0, 3, NULL, &err), -1);
-    CHECK_INT_EQ(jobs_checkpoint_put(st, 999, 2, 9, w[3].data, w[3].len, 3, NULL, &err),
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, NULL, 0, 3, NULL, NULL, &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, 999, &E9, w[3].data, w[3].len, 3, NULL, NULL, &err),
                  STORE_NOT_FOUND);
-    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 2, 9, w[3].data, w[3].len, 0, NULL, &err), -1);
-    CHECK_INT_EQ(jobs_checkpoint_put(st, a, 7, 9, w[3].data, w[3].len, 3, NULL, &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, w[3].data, w[3].len, 0, NULL, NULL, &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(7, 9, -1), w[3].data, w[3].len, 3, NULL, NULL,
+                                     &err), -1);
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &POS(2, -1, -1), w[3].data, w[3].len, 3, NULL, NULL,
+                                     &err), -1);
+    /* a stage row of another stage than the checkpoint's */
+    StoreStage other = {.progress = {.stage = 1, .loss = NAN, .items_per_s = NAN,
+                                     .eta_s = NAN},
+                        .status = SS_RUNNING, .seconds = NAN};
+    CHECK_INT_EQ(jobs_checkpoint_put(st, a, &E9, w[3].data, w[3].len, 3, &other, NULL, &err),
+                 -1);
     CHECK(unchanged(dir, before));
     for (int i = 0; i < 8; i++)
         ckpt_writer_free(&w[i]);
@@ -981,21 +1258,26 @@ TEST(store_checkpoint_opaque)
     GsErr err;
     int64_t a = add_run(st, "gsimclr", "opaque"), id = 0;
     static const char blob[] = "not a GSCK checkpoint at all";
-    CHECK_MSG(store_checkpoint_put(st, a, 2, 4, 7, 0xdeadbeefu, blob, sizeof blob, 3, &id,
-                                   &err) == 0, "%s", err.msg);
+    CHECK_MSG(store_checkpoint_put(st, a, &POS(2, 4, 37), 7, 0xdeadbeefu, blob, sizeof blob, 3,
+                                   NULL, &id, &err) == 0, "%s", err.msg);
     StoreCheckpoint meta;
     void *back = NULL;
     size_t len = 0;
     CHECK_INT_EQ(store_checkpoint_latest(st, a, &meta, &back, &len, &err), 0);
     CHECK(meta.id == id && meta.stage == 2 && meta.epoch == 4 && meta.bytes == sizeof blob);
+    CHECK_INT_EQ(meta.step, 37);
     CHECK(meta.format_version == 7 && meta.crc32 == 0xdeadbeefu);
     CHECK(back && len == sizeof blob && memcmp(back, blob, len) == 0);
     free(back);
 
     /* an empty one is refused, and changes nothing */
     char *before = fingerprint(dir);
-    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 5, 1, 0, NULL, 0, 3, NULL, &err), -1);
-    CHECK_INT_EQ(store_checkpoint_put(st, a, 2, 5, 1, 0, blob, 0, 3, NULL, &err), -1);
+    CHECK_INT_EQ(store_checkpoint_put(st, a, &POS(2, 5, -1), 1, 0, NULL, 0, 3, NULL, NULL, &err),
+                 -1);
+    CHECK_INT_EQ(store_checkpoint_put(st, a, &POS(2, 5, -1), 1, 0, blob, 0, 3, NULL, NULL, &err),
+                 -1);
+    CHECK_INT_EQ(store_checkpoint_put(st, a, NULL, 1, 0, blob, sizeof blob, 3, NULL, NULL, &err),
+                 -1);
     CHECK(unchanged(dir, before));
     drop_store(st, dir);
 }
@@ -1025,9 +1307,14 @@ TEST(store_fingerprint_tracks_writes)
     CHECK_INT_EQ(store_metric_add(st, a, 3, 1, -1, "knn_top1", NAN, 1, &err), 0);
     char *f4 = fingerprint(dir);
     CHECK(!same(f3, f4));
-    CHECK_INT_EQ(store_metrics_truncate_after(st, a, 2, 0, &err), 0);
+    int64_t c;
+    CHECK(store_run_claim(st, &c, &err) == 0 && c == a);
     char *f5 = fingerprint(dir);
-    CHECK(same(f3, f5));   /* the metric row is gone again */
+    CHECK(!same(f4, f5));
+    free(f4);
+    CHECK_INT_EQ(store_run_resume(st, a, 0, "status", "running", &err), 0);
+    f4 = fingerprint(dir);
+    CHECK(!same(f4, f5));   /* the metric row is gone, an event is there */
     free(f0);
     free(f0b);
     free(f1);
@@ -1036,6 +1323,98 @@ TEST(store_fingerprint_tracks_writes)
     free(f4);
     free(f5);
     drop_store(st, dir);
+}
+
+/* ---- a full disk ---- */
+
+/* A file at path taking all the free room of dir's file system (posix_fallocate). */
+static int fill_disk(const char *dir, const char *path)
+{
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0)
+        return -1;
+    off_t room = (off_t)fs.f_bavail * (off_t)fs.f_frsize;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return -1;
+    /* the last pages may not fit beside the file's own blocks: take what fits */
+    int rc = room > 0 ? posix_fallocate(fd, 0, room) : 0;
+    while (rc == ENOSPC && room > 4096) {
+        room -= 4096;
+        rc = posix_fallocate(fd, 0, room);
+    }
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+static bool reserve_present(const char *dir)
+{
+    char path[600];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_RESERVE_FILE);
+    return stat(path, &sb) == 0 && sb.st_blocks * 512 >= STORE_RESERVE_BYTES;
+}
+
+/* On a 4 MB tmpfs (root only): a write that finds the disk full fails with SQLite's "database
+ * or disk is full", marks the store full and gives its reserve back, so that the small
+ * writes recording the failure still succeed; store_writable stays false while there is no
+ * room and turns true, the reserve made again, once there is. */
+TEST(store_full_disk_gives_its_reserve_and_recovers)
+{
+    if (geteuid() != 0) {
+        printf("    skipped: mounting a small tmpfs needs root\n");
+        return;
+    }
+    char *dir = tmp_dir();
+    CHECK(dir != NULL);
+    if (!dir)
+        return;
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=4m") != 0) {
+        printf("    skipped: mount -t tmpfs on %s: %s\n", dir, strerror(errno));
+        rm_rf(dir);
+        free(dir);
+        return;
+    }
+    Store *st = open_store(dir);
+    char filler[600];
+    snprintf(filler, sizeof filler, "%s/filler", dir);
+    enum { N = 60000 };
+    int32_t *assign = calloc(N, sizeof *assign);
+    if (st && assign) {
+        GsErr err;
+        int64_t a = add_run(st, "gsimclr", "full");
+        CHECK(reserve_present(dir));
+        CHECK(store_writable(st));
+        CHECK(fill_disk(dir, filler) == 0);
+        int rc = store_assignments_put(st, a, &KMEANS_END, assign, NULL, N, &err);
+        CHECK_INT_EQ(rc, -1);
+        CHECK_MSG(strstr(err.msg, "database or disk is full") != NULL, "message: %s", err.msg);
+        CHECK(!reserve_present(dir));
+        CHECK(!store_writable(st));
+        /* the room the reserve gave back takes what a failure writes */
+        CHECK_INT_EQ(store_run_finish(st, a, RUN_FAILED, NULL, err.msg, &err), STORE_CONFLICT);
+        int64_t c = 0;
+        rc = store_run_claim(st, &c, &err);
+        CHECK_MSG(rc == 0 && c == a, "claim: %d %lld %s", rc, (long long)c, err.msg);
+        CHECK_MSG(store_run_finish(st, a, RUN_FAILED, NULL, "disk full", &err) == 0, "%s",
+                  err.msg);
+        CHECK(!store_writable(st));   /* still no room beside the reserve */
+        CHECK(unlink(filler) == 0);
+        CHECK(store_writable(st));
+        CHECK(reserve_present(dir));
+        CHECK_MSG(store_assignments_put(st, a, &KMEANS_END, assign, NULL, N, &err) == 0, "%s",
+                  err.msg);
+        StoreRun r;
+        CHECK_INT_EQ(store_run_get(st, a, &r, &err), 0);
+        CHECK(r.status == RUN_FAILED && r.error && strcmp(r.error, "disk full") == 0);
+        store_run_free(&r);
+    }
+    free(assign);
+    store_close(st);
+    if (umount2(dir, MNT_DETACH) != 0)
+        printf("    umount %s: %s\n", dir, strerror(errno));
+    rm_rf(dir);
+    free(dir);
 }
 
 /* ---- concurrency ---- */
@@ -1144,7 +1523,8 @@ static void *worker_main(void *arg)
                         .status = SS_RUNNING, .seconds = 1};
         W_CALL(w, store_stage_put(w->st, id, &g, &err), rc_ == 0);
         W_CALL(w, store_metric_add(w->st, id, 2, 1, it, "step_loss", 0.5, 1, &err), rc_ == 0);
-        W_CALL(w, store_event_add(w->st, id, "log", "working", 1, NULL, &err), rc_ == 0);
+        W_CALL(w, store_event_add(w->st, id, &POS(2, 1, -1), "log", "working", 1, NULL, &err),
+               rc_ == 0);
 
         StoreRun r;
         StoreStage sg[4];
@@ -1165,8 +1545,8 @@ static void *worker_main(void *arg)
             if (w->n_claimed < MAX_CLAIMS)
                 w->claimed[w->n_claimed++] = claimed;
             if (have_ckpt && it % 8 == 0)
-                W_CALL(w, jobs_checkpoint_put(w->st, claimed, 2, 1, cw.data, cw.len, 2, NULL,
-                                              &err), rc_ == 0);
+                W_CALL(w, jobs_checkpoint_put(w->st, claimed, &POS(2, 1, -1), cw.data, cw.len,
+                                              2, NULL, NULL, &err), rc_ == 0);
             W_CALL(w, store_run_finish(w->st, claimed, it % 5 ? RUN_SUCCEEDED : RUN_FAILED,
                                        "{}", it % 5 ? NULL : "boom", &err), rc_ == 0);
         }
@@ -1322,7 +1702,8 @@ static void *long_writer_main(void *arg)
     GsErr err;
     double t0 = mono_s();
     for (int r = 0; assign && r < lw->rounds; r++)
-        lw->failed += store_assignments_put(lw->st, lw->run, assign, NULL, N, &err) != 0;
+        lw->failed += store_assignments_put(lw->st, lw->run, &KMEANS_END, assign, NULL, N,
+                                            &err) != 0;
     lw->seconds = mono_s() - t0;
     lw->failed += assign == NULL;
     free(assign);

@@ -1,8 +1,8 @@
 /* api.h — the routes of gsimclrd's JSON API (docs/API.md is the contract): it checks the Host
  * header and the bearer token, parses and validates bodies (cJSON, run_config_parse), reads and
  * writes the store, asks the job queue for live progress and cancels, renders JSON, CSV, PNG
- * grids (libpng), Server-Sent Events and Prometheus text, and serves web/. It knows nothing
- * of sockets (http.h does that) or SQL (store.h does that). */
+ * grids (libpng), Server-Sent Events and Prometheus text, hands out ONNX and .npy exports, and
+ * serves web/. It knows nothing of sockets (http.h does that) or SQL (store.h does that). */
 #ifndef GS_API_H
 #define GS_API_H
 
@@ -24,6 +24,7 @@ typedef struct {
     const char *data_root;      /* NULL = datasets anywhere */
     const char *web_dir;        /* folder served at / */
     const char *examples_dir;   /* presets for GET /v1/defaults (NULL: none) */
+    const char *embeddings_dir; /* the runs' stored features (embeddings.h); NULL: none */
     int max_threads;            /* a submitted run's threads is clamped to this */
     const char *const *allow_hosts; /* extra Host names accepted (besides loopback names) */
     int n_allow_hosts;

@@ -1,8 +1,14 @@
 /* jobs.h — the job queue and its workers. Queued runs live in the store, so the queue
  * survives restarts; `workers` threads each claim the oldest queued run, load its dataset,
- * resume it from its newest stored checkpoint when it has one (after deleting the metrics
- * recorded past that checkpoint), and run the pipeline with a sink that writes stages,
- * metrics, events, pseudo-labels and checkpoints to the store. A run's state is owned by its
+ * start it from its newest stored checkpoint when it has one (from the start otherwise), and
+ * run the pipeline with a sink that writes stages, metrics, events, pseudo-labels and
+ * checkpoints to the store. Exactly once: each row the sink writes has the position the
+ * pipeline reported it at, a checkpoint commits with its stage row, and the start of every
+ * attempt deletes, in one transaction (store_run_resume), what an earlier attempt stored
+ * after that checkpoint, so a run stopped or killed at any moment ends with the rows of an
+ * undisturbed run, none missing, none twice. A write that fails stops the run (failed, with
+ * the store's reason, e.g. "database or disk is full"): a metric lost would be a gap. While
+ * the store is full (store_writable), workers claim no run. A run's state is owned by its
  * worker; others read a snapshot of its live progress under one lock. Cancel is cooperative:
  * the flag is checked every training step, and a SimCLR stage stopped inside an epoch first
  * stores a checkpoint of that step. Shutdown stops running jobs the same way and puts them
@@ -24,7 +30,9 @@ typedef struct {
     int threads;            /* the most threads one run may use (its config's threads is
                              * clamped to this when submitted) */
     const char *data_root;  /* dataset folders must lie under it (NULL: anywhere) */
+    const char *cache_dir;  /* decoded image-folder caches are kept here (NULL: none) */
     int keep_checkpoints;   /* newest checkpoints kept per run and stage (>= 1) */
+    const char *embeddings_dir; /* where eval's features are kept (embeddings.h); NULL: not */
     /* Called (from a worker) whenever something a watcher may want changed: progress,
      * a status, an event. May be NULL. Must not block. */
     void (*notify)(void *ctx);
@@ -51,12 +59,13 @@ typedef struct {
 } JobsStats;
 void jobs_stats(Jobs *j, JobsStats *out);
 
-/* Stores a checkpoint the pipeline handed over, as every run's sink does: checked first
- * (magic, version, checksum, sections; a bad one is refused with -1), then kept with the
- * format version and CRC-32 it carries, the newest `keep` per run and stage. The store itself
- * never reads a checkpoint. Returns what store_checkpoint_put returns. */
-int jobs_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
-                        size_t len, int keep, int64_t *id, GsErr *err);
+/* Stores a checkpoint the pipeline handed over at position at, as every run's sink does:
+ * checked first (magic, version, checksum, sections; a bad one is refused with -1), then kept
+ * with the format version and CRC-32 it carries, the newest `keep` per run and stage, and
+ * with its stage's row (row, may be NULL) in the same transaction. The store itself never
+ * reads a checkpoint. Returns what store_checkpoint_put returns. */
+int jobs_checkpoint_put(Store *st, int64_t run, const StorePos *at, const void *blob,
+                        size_t len, int keep, const StoreStage *row, int64_t *id, GsErr *err);
 
 /* Shutdown: running jobs stop at their next step and go back to "queued" (their newest
  * checkpoint kept), workers are joined, everything freed. */

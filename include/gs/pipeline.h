@@ -31,18 +31,28 @@ typedef struct {
     double eta_s;           /* seconds left in the stage, estimated */
 } StageProgress;
 
+/* Positions. Everything the pipeline reports happens at a position in the run: (stage,
+ * epoch, step), epoch 1-based, step the steps done in the stage, or -1 for the end of the
+ * epoch (after every step of it). The pipeline reports everything of a position before the
+ * checkpoint at that position or after it, so whoever keeps the reports can drop, when the
+ * run resumes from a checkpoint, exactly what came after it: a per-step metric or log line
+ * after step s belongs after a checkpoint at step s; an epoch's values, its log lines and the
+ * pseudo-labels (at the end of kmeans, epoch 1) belong to the end of their epoch. */
 typedef struct {
     /* Each may be NULL. Called from the thread running the pipeline. */
     void (*progress)(void *ctx, const StageProgress *p);
     /* One value: per epoch (step = -1) or per logged step. */
     void (*metric)(void *ctx, int stage, int epoch, long step, const char *name, double value);
     /* A complete checkpoint of the run so far (its stage's state, or the pseudo-labels after
-     * kmeans). Returns 0 when stored; non-zero stops the run with an error. */
-    int (*checkpoint)(void *ctx, int stage, int epoch, const void *data, size_t len);
-    void (*log)(void *ctx, const char *line);
-    /* The pseudo-labels once kmeans has run (before its checkpoint): cluster of each of the
-     * n training images, and their true labels (NULL when the data has none). Returns 0 when
-     * stored; non-zero stops the run with an error. */
+     * kmeans), at the end of epoch `epoch` of `stage` (step = -1) or, for a run stopped
+     * inside an epoch, after `step` steps of the stage. Returns 0 when stored; non-zero stops
+     * the run with an error. */
+    int (*checkpoint)(void *ctx, int stage, int epoch, long step, const void *data, size_t len);
+    /* A log line, belonging to the end of epoch `epoch` of `stage`. */
+    void (*log)(void *ctx, int stage, int epoch, const char *line);
+    /* The pseudo-labels once kmeans has run (at the end of its epoch 1, before its
+     * checkpoint): cluster of each of the n training images, and their true labels (NULL when
+     * the data has none). Returns 0 when stored; non-zero stops the run with an error. */
     int (*assignments)(void *ctx, const int32_t *assign, const int32_t *labels, int n, int k);
     /* The backbone features h the linear evaluation is about to read, unstandardised:
      * train (n_train, d) and test (n_test, d) with their labels. Returns 0 when taken;
@@ -68,6 +78,13 @@ typedef struct {
     double linear_top1_head;       /* linear eval top-1 of the head's first hidden layer */
     float linear_weight_decay;     /* chosen on the validation split */
     int linear_epochs;
+    /* The data, as the run used it (set from train and test, not from checkpoints): */
+    int n_test;                    /* images the evaluation used, 0 when none */
+    const char *test_split;        /* "test", "held_out" (dataset.val_fraction) or "none" */
+    int n_skipped;                 /* bad image files skipped (train and test) */
+    const char *const *skipped[2]; /* their "path: reason" lines, borrowed from train, test */
+    int n_skipped_of[2];
+    const char *eval_note;         /* why some measures are null, or NULL */
 } RunResult;
 
 /* The stages cfg does not run, one bit (1u << STAGE_*) each: dae and kmeans for "simclr".
@@ -88,11 +105,14 @@ void run_result_free(RunResult *res);
 int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                             float **emb, int *dim, GsErr *err);
 /* The run's train and test sets as its configuration names them: the dataset (confined to
- * data_root when not NULL), then its subsets ("subset", "subset_random" seeded from the
- * run's seed, "test_subset"). The same call gives the same images, so image i of the
- * pseudo-labels is image i of this train set. */
-int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
-                       Dataset *test, GsErr *err);
+ * data_root when not NULL; image folders decoded on the run's threads at "dataset.size", or
+ * read from their decoded cache in cache_dir when not NULL), then, when it has no test split
+ * and labels, a stratified "dataset.val_fraction" of train held out as the test set (seeded
+ * from the run's seed), then its subsets ("subset", "subset_random" seeded from the run's
+ * seed, "test_subset"). The same call gives the same images, so image i of the pseudo-labels
+ * is image i of this train set. */
+int pipeline_load_data(const RunConfig *cfg, const char *data_root, const char *cache_dir,
+                       Dataset *train, Dataset *test, GsErr *err);
 /* The result as a one-line JSON object (malloc'd). */
 char *run_result_to_json(const RunResult *res);
 

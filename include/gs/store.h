@@ -7,7 +7,17 @@
  * Only the store's files (server/service/store*.c) include sqlite3.h. The store keeps what it
  * is told: it never reads a checkpoint or decides what a method runs; its caller says. Every
  * call returns 0 on success, STORE_NOT_FOUND when the run (or checkpoint) does not exist,
- * STORE_CONFLICT for an illegal state change, or -1 with err set for anything else. */
+ * STORE_CONFLICT for an illegal state change, or -1 with err set for anything else.
+ *
+ * Positions. Every row a run's training stores (metrics, log lines, checkpoints with the
+ * stage row figures they carry, pseudo-labels) belongs to a position in the run, and
+ * store_run_resume deletes, in the transaction that starts an attempt, everything after the
+ * checkpoint it resumes from: nothing is lost and nothing stored twice across a stop or a
+ * crash, whenever it happens.
+ *
+ * A full disk. A write that fails for want of space marks the store full and deletes a
+ * reserve file (STORE_RESERVE_FILE, kept beside the database), so that the few small writes
+ * that record why a run failed still find room; store_writable says when it can write again. */
 #ifndef GS_STORE_H
 #define GS_STORE_H
 
@@ -23,7 +33,24 @@ enum { STORE_NOT_FOUND = 1, STORE_CONFLICT = 2 };
 /* The database file store_open keeps in its folder. */
 #define STORE_DB_FILE "gsimclr.db"
 
+/* A file of STORE_RESERVE_BYTES kept beside the database and given back to the disk when a
+ * write fails for want of space. */
+#define STORE_RESERVE_FILE "gsimclr.reserve"
+#define STORE_RESERVE_BYTES (1L << 20)
+/* The free space, besides the reserve, that makes a full store writable again. */
+#define STORE_MIN_FREE_BYTES (1L << 20)
+
 typedef struct Store Store;
+
+/* Where in a run a stored row belongs, in the run's order: by stage, then epoch (1-based),
+ * then step. step counts the steps done in the stage (a per-step metric, a checkpoint
+ * written inside an epoch), or is STORE_END_OF_EPOCH: the end of the epoch, after every step
+ * of it (a per-epoch metric, a log line, a checkpoint closing the epoch). */
+typedef struct {
+    int stage, epoch;
+    long step;
+} StorePos;
+#define STORE_END_OF_EPOCH (-1L)
 
 /* Run states as stored: "queued", "running", "succeeded", "failed", "canceled". */
 typedef enum { RUN_QUEUED, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELED, RUN_STATUS_COUNT } RunStatus;
@@ -42,7 +69,12 @@ typedef struct {
     char *error;            /* why it failed, else NULL */
     double created_at, started_at, finished_at; /* unix seconds; 0 = not yet */
     bool cancel_requested;
-    int resumes;            /* times it was resumed from a checkpoint after a stop or crash */
+    int resumes;            /* times it started again (from its newest checkpoint, or from the
+                             * start when it had none) after a stop or crash */
+    int attempts;           /* times a worker started it (store_run_resume) */
+    char *tags_json;        /* what people tagged it with: a JSON array text, "[]" for none
+                             * (malloc'd; opaque here, checked by the caller) */
+    char *note;             /* their note on it, "" for none (malloc'd) */
 } StoreRun;
 
 /* Stage states: "pending", "running", "succeeded", "failed", "canceled", "skipped". */
@@ -72,11 +104,15 @@ typedef struct {
     double time;
     char kind[16];          /* "log", "status", "resume", ... */
     char *message;          /* malloc'd */
+    /* a log line's position; stage -1 for the service's own events, which have none */
+    int stage, epoch;
+    long step;
 } StoreEvent;
 
 typedef struct {
     int64_t id;
     int stage, epoch;
+    long step;              /* the position: STORE_END_OF_EPOCH, or steps done in the stage */
     size_t bytes;
     int format_version;
     uint32_t crc32;
@@ -86,6 +122,8 @@ typedef struct {
 typedef struct {
     int status;             /* RunStatus, or -1 for any */
     const char *method;     /* NULL for any */
+    const char *search;     /* NULL or "" for any, else text found (ASCII case ignored) in
+                             * the name, method, status, tags or note */
     int limit, offset;      /* newest first */
 } StoreRunFilter;
 
@@ -117,10 +155,25 @@ int store_run_request_cancel(Store *st, int64_t id, bool *now_canceled, GsErr *e
  * canceled; finished_at set; running stages take the matching status. */
 int store_run_finish(Store *st, int64_t id, RunStatus to, const char *result_json,
                      const char *error, GsErr *err);
-/* Back to queued after a shutdown or crash (keeps started_at; resumes += 1 when resumed). */
+/* Back to queued after a shutdown or crash (keeps started_at; the stages running become
+ * pending). The next store_run_resume counts the resume. */
 int store_run_requeue(Store *st, int64_t id, GsErr *err);
+/* Starts an attempt at run id (running: its worker claimed it) from its checkpoint `from` (the
+ * id store_checkpoint_latest gave), or from the start when from is 0, in one durable
+ * transaction: deletes every metric, log line, pseudo-label set and checkpoint positioned
+ * after that checkpoint (all of them from the start), sets the checkpoint stage's row to the
+ * figures stored with the checkpoint (status running), sets the rows of later stages back to
+ * pending with no figures (skipped ones stay), counts a resume when the run was started
+ * before (attempts > 0), and adds the service event (kind, message). STORE_CONFLICT when the
+ * run is not running or `from` is not its newest checkpoint. */
+int store_run_resume(Store *st, int64_t id, int64_t from, const char *kind, const char *message,
+                     GsErr *err);
 /* Ids of runs in state running (for recovery at start-up); malloc'd. */
 int store_runs_in_state(Store *st, RunStatus s, int64_t **ids, int *n, GsErr *err);
+/* Sets a run's tags (a JSON array text) and note; NULL keeps that one as it is. Any run
+ * state. */
+int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
+                       GsErr *err);
 /* Deletes a terminal run and everything it owns. STORE_CONFLICT when not terminal. */
 int store_run_delete(Store *st, int64_t id, GsErr *err);
 /* Count of runs per status (for /metrics and /healthz). */
@@ -130,42 +183,51 @@ int store_stage_put(Store *st, int64_t run, const StoreStage *s, GsErr *err);
 /* All the run's stages in order. */
 int store_stages_get(Store *st, int64_t run, StoreStage out[STAGE_COUNT], GsErr *err);
 
+/* A metric at position (stage, epoch, step): step is STORE_END_OF_EPOCH for a per-epoch
+ * value. */
 int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step, const char *name,
                      double value, double time, GsErr *err);
-/* Deletes the metrics recorded after a checkpoint: every row of a later stage, and rows of
- * this stage with a higher epoch. Used when a run resumes, so nothing is duplicated. */
-int store_metrics_truncate_after(Store *st, int64_t run, int stage, int epoch, GsErr *err);
 /* Metrics with id > after_id, in id order, at most limit (<= 0: no limit); stage -1 and
  * name NULL match all. */
 int store_metrics_get(Store *st, int64_t run, int stage, const char *name, int64_t after_id,
                       int limit, StoreMetric **out, int *n, GsErr *err);
 
-int store_event_add(Store *st, int64_t run, const char *kind, const char *message, double time,
-                    int64_t *id, GsErr *err);
+/* An event: a log line of the pipeline at position at, or a service event (at NULL). */
+int store_event_add(Store *st, int64_t run, const StorePos *at, const char *kind,
+                    const char *message, double time, int64_t *id, GsErr *err);
 int store_events_get(Store *st, int64_t run, int64_t after_id, int limit, StoreEvent **out,
                      int *n, GsErr *err);
 void store_events_free(StoreEvent *ev, int n);
 
-/* Replaces the run's pseudo-labels: image i gets cluster assign[i]; labels (n) are the true
- * labels when known (NULL otherwise), kept as a diagnostic for cluster summaries. */
-int store_assignments_put(Store *st, int64_t run, const int32_t *assign, const int32_t *labels,
-                          int n, GsErr *err);
+/* Replaces the run's pseudo-labels, produced at position at: image i gets cluster
+ * assign[i]; labels (n) are the true labels when known (NULL otherwise), kept as a diagnostic
+ * for cluster summaries. */
+int store_assignments_put(Store *st, int64_t run, const StorePos *at, const int32_t *assign,
+                          const int32_t *labels, int n, GsErr *err);
 /* assign and labels (n each, malloc'd; labels NULL when none were stored). STORE_NOT_FOUND
  * when the run has none. */
 int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **labels, int *n,
                           GsErr *err);
 
-/* Stores a checkpoint blob (len > 0 bytes, opaque here) with the format version and CRC-32
- * its caller read from it, and keeps only the newest `keep` of that run and stage, in one
- * transaction. */
-int store_checkpoint_put(Store *st, int64_t run, int stage, int epoch, int format_version,
-                         uint32_t crc, const void *blob, size_t len, int keep, int64_t *id,
-                         GsErr *err);
+/* Stores a checkpoint blob (len > 0 bytes, opaque here) at position at, with the format
+ * version and CRC-32 its caller read from it, and keeps only the newest `keep` of that run and
+ * stage. row, when not NULL, is its stage's row at that point (row->progress.stage ==
+ * at->stage): the row is stored too and kept with the checkpoint, for store_run_resume. All
+ * in one durable transaction. */
+int store_checkpoint_put(Store *st, int64_t run, const StorePos *at, int format_version,
+                         uint32_t crc, const void *blob, size_t len, int keep,
+                         const StoreStage *row, int64_t *id, GsErr *err);
 /* The newest checkpoint of the run (any stage); STORE_NOT_FOUND when none. */
 int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void **blob,
                             size_t *len, GsErr *err);
 int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n, GsErr *err);
 int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
                          size_t *len, GsErr *err);
+
+/* Whether the store can write: true unless a write failed for want of space and the disk has
+ * not had room since for the reserve and STORE_MIN_FREE_BYTES beside it (checked now, with a
+ * statvfs and, when there is room, a fallocate that makes the reserve again; only while the
+ * store is marked full). */
+bool store_writable(Store *st);
 
 #endif

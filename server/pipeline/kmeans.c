@@ -626,21 +626,28 @@ static void assign_pass(Km *km)
     }
 }
 
+/* Exact squared distance (in double) of point i to the centre it is assigned to. */
+static double dist_to_own_centre(const Km *km, int i)
+{
+    const int d = km->d;
+    const float *xi = km->x + (size_t)i * d;
+    const float *ci = km->cent + (size_t)km->assign[i] * d;
+    double s = 0;
+    for (int t = 0; t < d; t++) {
+        double v = (double)xi[t] - ci[t];
+        s += v * v;
+    }
+    return s;
+}
+
 /* Exact squared distance of each point to its current centre, for the repair. */
 static void dist_pass(Km *km)
 {
-    const int d = km->d, nc = km->n_chunks;
+    const int nc = km->n_chunks;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(km->threads)
     for (int c = 0; c < nc; c++)
         for (int i = chunk_begin(km, c); i < chunk_end(km, c); i++) {
-            const float *xi = km->x + (size_t)i * d;
-            const float *ci = km->cent + (size_t)km->assign[i] * d;
-            double s = 0;
-            for (int t = 0; t < d; t++) {
-                double v = (double)xi[t] - ci[t];
-                s += v * v;
-            }
-            km->dist[i] = (float)s;
+            km->dist[i] = (float)dist_to_own_centre(km, i);
         }
 }
 
@@ -691,21 +698,14 @@ static int repair_empty(Km *km)
 /* Exact inertia (double) and cluster sizes of the current labels. */
 static double inertia_pass(Km *km)
 {
-    const int d = km->d, k = km->k, nc = km->n_chunks;
+    const int k = km->k, nc = km->n_chunks;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(km->threads)
     for (int c = 0; c < nc; c++) {
         int64_t *cn = km->ccount + (size_t)c * k;
         double in = 0;
         memset(cn, 0, sizeof(int64_t) * k);
         for (int i = chunk_begin(km, c); i < chunk_end(km, c); i++) {
-            const float *xi = km->x + (size_t)i * d;
-            const float *ci = km->cent + (size_t)km->assign[i] * d;
-            double s = 0;
-            for (int t = 0; t < d; t++) {
-                double v = (double)xi[t] - ci[t];
-                s += v * v;
-            }
-            in += s;
+            in += dist_to_own_centre(km, i);
             cn[km->assign[i]]++;
         }
         km->cval[(size_t)c * km->width] = in;

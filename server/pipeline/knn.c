@@ -130,15 +130,10 @@ int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     int32_t *hi = malloc((size_t)P * hk * sizeof *hi);               // (P, BT, k)
     int *cnt = malloc((size_t)P * BT * sizeof *cnt);                 // (P, BT)
     double *votes = malloc((size_t)P * n_classes * sizeof *votes);   // (P, C)
+    int rc = 0;
     if (!xn || !tn || !sims || !hs || !hi || !cnt || !votes) {
-        free(xn);
-        free(tn);
-        free(sims);
-        free(hs);
-        free(hi);
-        free(cnt);
-        free(votes);
-        return gs_errf(err, "knn: out of memory for %d x %d training features", ntr, d);
+        rc = gs_errf(err, "knn: out of memory for %d x %d training features", ntr, d);
+        goto done;
     }
     l2_normalise(xn, xtr, ntr, d);
     l2_normalise(tn, xte, nte, d);
@@ -188,6 +183,7 @@ int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte
         }
     }
     *top1 = (double)correct / nte;
+done:
     free(xn);
     free(tn);
     free(sims);
@@ -195,5 +191,5 @@ int knn_accuracy(const float *xtr, const int32_t *ytr, int ntr, const float *xte
     free(hi);
     free(cnt);
     free(votes);
-    return 0;
+    return rc;
 }

@@ -46,7 +46,7 @@ void stage_metric(const Sink *sink, int stage, int epoch, long step, const char 
         sink->metric(sink->ctx, stage, epoch, step, name, value);
 }
 
-void stage_log(const Sink *sink, const char *fmt, ...)
+void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -55,7 +55,7 @@ void stage_log(const Sink *sink, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    sink->log(sink->ctx, line);
+    sink->log(sink->ctx, stage, epoch, line);
 }
 
 /* The summary is a fixed list of doubles, in this order; a new field goes at the end and
@@ -89,6 +89,13 @@ int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, co
     if (net && (ckpt_add(w, "net.params", net->params, sizeof(float) * net->n_params, err) ||
                 ckpt_add(w, "net.buffers", net->buffers, sizeof(float) * net->n_buffers, err)))
         return -1;
+    /* the input shape the net was built for (the dataset's), so an export of the weights
+     * (export_onnx.c) needs no dataset to know it */
+    if (net && net->n_nodes > 0 && net->nodes[0].kind == NODE_INPUT) {
+        int32_t chw[3] = {net->nodes[0].C, net->nodes[0].H, net->nodes[0].W};
+        if (ckpt_add(w, "net.input", chw, sizeof chw, err))
+            return -1;
+    }
     if (opt) {
         int64_t step = opt->step;
         if (ckpt_add(w, "opt.state", opt->mem, sizeof(float) * optim_state_floats(opt), err) ||
@@ -318,13 +325,18 @@ int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
     return 0;
 }
 
-int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, GsErr *err)
+int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err)
 {
     if (ckpt_finish(w, err))
         return -1;
-    if (sink && sink->checkpoint && sink->checkpoint(sink->ctx, stage, epoch, w->data, w->len))
+    if (sink && sink->checkpoint &&
+        sink->checkpoint(sink->ctx, stage, epoch, step, w->data, w->len)) {
+        if (step >= 0)
+            return gs_errf(err, "%s: the checkpoint of epoch %d step %ld could not be stored",
+                           STAGE_NAMES[stage], epoch, step);
         return gs_errf(err, "%s: the checkpoint of epoch %d could not be stored",
                        STAGE_NAMES[stage], epoch);
+    }
     return 0;
 }
 

@@ -30,6 +30,7 @@ typedef enum {
     STREAM_SIMCLR,       /* stage simclr: the sampler's shuffles, then each epoch's view seed */
     STREAM_PROBE,        /* stage eval: the linear probe's validation split and shuffles */
     STREAM_SUBSET,       /* "subset_random": which training images the run keeps */
+    STREAM_HOLDOUT,      /* "dataset.val_fraction": which training images become the test set */
 } RngStream;
 
 static inline uint64_t stream_seed(uint64_t seed, RngStream s)
@@ -42,6 +43,7 @@ static inline uint64_t stream_seed(uint64_t seed, RngStream s)
     case STREAM_SIMCLR:       return seed ^ 0x51c1a5eedULL;
     case STREAM_PROBE:        return seed;
     case STREAM_SUBSET:       return seed + 1;
+    case STREAM_HOLDOUT:      return seed ^ 0x401d0a7ULL;
     }
     return seed; /* not reached: every stream has its case */
 }
@@ -64,7 +66,9 @@ void stage_progress(const Sink *sink, int stage, int epoch, int epochs, long ste
                     double loss, double items_per_s, double eta_s);
 void stage_metric(const Sink *sink, int stage, int epoch, long step, const char *name,
                   double value);
-void stage_log(const Sink *sink, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A log line of the end of epoch `epoch` of `stage` (its position: pipeline.h). */
+void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* The state every checkpoint carries: which stage and epoch it closes, the run's summary so
  * far (RunResult's numbers), and, for training stages, the network, optimiser and RNG. */
@@ -84,8 +88,10 @@ int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err);
  * 0..max_step, the steps of the whole stage. */
 int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, long max_step,
                         GsErr *err);
-/* Hands the finished checkpoint to the sink. */
-int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, GsErr *err);
+/* Hands the finished checkpoint to the sink, at the end of epoch `epoch` of `stage`
+ * (step -1) or after `step` steps of the stage. Everything the stage reports of that
+ * position and before must have been reported already. */
+int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err);
 
 /* The images ids (count) as floats in [0, 1]: x (count, C, H, W). */
 void batch_to_float(float *x, const Dataset *ds, const int32_t *ids, int count);

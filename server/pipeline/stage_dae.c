@@ -94,13 +94,14 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
         stage_metric(sink, STAGE_DAE, epoch + 1, -1, "loss", res->dae_loss);
         stage_metric(sink, STAGE_DAE, epoch + 1, -1, "images_per_s",
                      (double)train->n / (stage_now() - e0));
-        stage_log(sink, "dae: epoch %d/%d loss %.5f", epoch + 1, cfg->dae.epochs, res->dae_loss);
+        stage_log(sink, STAGE_DAE, epoch + 1, "dae: epoch %d/%d loss %.5f", epoch + 1,
+                  cfg->dae.epochs, res->dae_loss);
         res->seconds[STAGE_DAE] = spent_before + stage_now() - t0;
 
         CkptWriter w;
         ckpt_writer_init(&w);
         int bad = state_write(&w, STAGE_DAE, epoch + 1, res, &m.net, &opt, &rng, err) ||
-                  state_commit(&w, sink, STAGE_DAE, epoch + 1, err);
+                  state_commit(&w, sink, STAGE_DAE, epoch + 1, -1, err);
         ckpt_writer_free(&w);
         if (bad)
             goto done;

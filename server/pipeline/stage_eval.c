@@ -46,7 +46,7 @@ int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *te
                      &res->knn_top1, err))
         goto done;
     stage_metric(sink, STAGE_EVAL, 1, -1, "knn_top1", res->knn_top1);
-    stage_log(sink, "eval: kNN (k %d) top-1 %.4f", cfg->eval.knn_k, res->knn_top1);
+    stage_log(sink, STAGE_EVAL, 1, "eval: kNN (k %d) top-1 %.4f", cfg->eval.knn_k, res->knn_top1);
 
     LinearEvalConfig lc = cfg->eval.linear;
     lc.seed = stream_seed(cfg->seed, STREAM_PROBE);
@@ -67,7 +67,7 @@ int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *te
             res->linear_top1_head = le.test_top1;
             stage_metric(sink, STAGE_EVAL, 1, -1, "linear_top1_head", le.test_top1);
         }
-        stage_log(sink, "eval: linear on %s (%d-d) top-1 %.4f (val %.4f, wd %g, %d epochs)",
+        stage_log(sink, STAGE_EVAL, 1, "eval: linear on %s (%d-d) top-1 %.4f (val %.4f, wd %g, %d epochs)",
                   k == 0 ? "backbone h" : "head hidden", dk, le.test_top1, le.val_top1,
                   (double)le.weight_decay, le.epochs);
         stage_progress(sink, STAGE_EVAL, 1, 1, 2 + k, 1 + n_nodes, NAN, 0, NAN);

@@ -57,7 +57,7 @@ int stage_kmeans_run(const RunConfig *cfg, const Dataset *train, const float *em
     }
     stage_progress(sink, STAGE_KMEANS, 1, 1, 1, 1, res->inertia / train->n,
                    train->n / (res->seconds[STAGE_KMEANS] + 1e-9), 0);
-    stage_log(sink, "kmeans: k %d inertia %.4g purity %.4f nmi %.4f sizes %d..%d (%.2f s)",
+    stage_log(sink, STAGE_KMEANS, 1, "kmeans: k %d inertia %.4g purity %.4f nmi %.4f sizes %d..%d (%.2f s)",
               res->k, res->inertia, res->purity, res->nmi, smallest, largest,
               res->seconds[STAGE_KMEANS]);
 
@@ -67,7 +67,7 @@ int stage_kmeans_run(const RunConfig *cfg, const Dataset *train, const float *em
     CkptWriter w;
     ckpt_writer_init(&w);
     int bad = state_write(&w, STAGE_KMEANS, 1, res, NULL, NULL, NULL, err) ||
-              state_commit(&w, sink, STAGE_KMEANS, 1, err);
+              state_commit(&w, sink, STAGE_KMEANS, 1, -1, err);
     ckpt_writer_free(&w);
     return bad ? -1 : 0;
 }

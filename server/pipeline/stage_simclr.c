@@ -38,10 +38,11 @@ done:
     return rc;
 }
 
-/* A checkpoint after `steps` steps of epoch `epoch` (0-based): the state of the end of the
- * previous epoch's checkpoint, but with the weights and optimiser of now, the rng the epoch
- * started with and the position. The sink sees it as epoch + 1, the epoch it belongs to. */
-static int position_commit(const Sink *sink, int epoch, long steps, double sum,
+/* A checkpoint after `steps` steps of epoch `epoch` (0-based), `per_epoch` steps each: the
+ * state of the end of the previous epoch's checkpoint, but with the weights and optimiser of
+ * now, the rng the epoch started with and the position. The sink sees it as epoch + 1, the
+ * epoch it belongs to, after epoch * per_epoch + steps steps of the stage. */
+static int position_commit(const Sink *sink, int epoch, long steps, long per_epoch, double sum,
                            const RunResult *res, const Model *m, const Optimizer *opt,
                            const Rng *epoch_rng, GsErr *err)
 {
@@ -50,7 +51,8 @@ static int position_commit(const Sink *sink, int epoch, long steps, double sum,
     ckpt_writer_init(&w);
     int bad = state_write(&w, STAGE_SIMCLR, epoch, res, &m->net, opt, epoch_rng, err) ||
               ckpt_add(&w, "simclr.position", where, sizeof where, err) ||
-              state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, err);
+              state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, (long)epoch * per_epoch + steps,
+                           err);
     ckpt_writer_free(&w);
     return bad ? -1 : 0;
 }
@@ -159,7 +161,8 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                  * from here); a store failure here changes nothing, the run stops anyway */
                 GsErr ignored;
                 if (b > 0)
-                    position_commit(sink, epoch, b, sum, res, m, &opt, &epoch_rng, &ignored);
+                    position_commit(sink, epoch, b, per_epoch, sum, res, m, &opt, &epoch_rng,
+                                    &ignored);
                 goto done;
             }
 #pragma omp parallel for schedule(static)
@@ -181,15 +184,18 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
             ntxent_backward(&nt, net_dact(&m->net, m->output), 1.0f);
             net_backward(&m->net, 2 * N);
             long step = (long)epoch * per_epoch + b;
-            optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans,
-                       schedule_lr(&sch, step));
+            float lr = schedule_lr(&sch, step);
+            optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans, lr);
             sum += loss;
             double el = stage_now() - e0;
             stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
                            sum / (double)(b + 1), (double)(b + 1 - b0) * N / el,
                            (double)(total - step - 1) * el / (double)(b + 1 - b0));
-            if ((step + 1) % STEP_LOSS_EVERY == 0)
+            if ((step + 1) % STEP_LOSS_EVERY == 0) {
                 stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_loss", loss);
+                /* per step too, so the warm-up shows; the epoch's "lr" is its last step's */
+                stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_lr", lr);
+            }
         }
         double secs = stage_now() - e0;
         res->simclr_loss = per_epoch ? sum / (double)per_epoch : NAN;
@@ -203,7 +209,8 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
         if (guided)
             stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "repeat_batches",
                          smp.repeat_batches);
-        stage_log(sink, "simclr: epoch %d/%d loss %.4f, %.0f images/s%s", epoch + 1,
+        stage_log(sink, STAGE_SIMCLR, epoch + 1, "simclr: epoch %d/%d loss %.4f, %.0f images/s%s",
+                  epoch + 1,
                   cfg->simclr.epochs, res->simclr_loss, (double)(per_epoch - b0) * N / secs,
                   guided ? "" : " (plain batches)");
         if (cfg->simclr.knn_every > 0 && (epoch + 1) % cfg->simclr.knn_every == 0 &&
@@ -212,14 +219,15 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
             if (knn_monitor(cfg, m, train, test, sink, &top1, err))
                 goto done;
             stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "knn_top1", top1);
-            stage_log(sink, "simclr: epoch %d kNN top-1 %.4f", epoch + 1, top1);
+            stage_log(sink, STAGE_SIMCLR, epoch + 1, "simclr: epoch %d kNN top-1 %.4f",
+                      epoch + 1, top1);
         }
         res->seconds[STAGE_SIMCLR] = spent_before + stage_now() - t0;
         if ((epoch + 1) % cfg->simclr.checkpoint_every == 0 || epoch + 1 == cfg->simclr.epochs) {
             CkptWriter w;
             ckpt_writer_init(&w);
             int bad = state_write(&w, STAGE_SIMCLR, epoch + 1, res, &m->net, &opt, &rng, err) ||
-                      state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, err);
+                      state_commit(&w, sink, STAGE_SIMCLR, epoch + 1, -1, err);
             ckpt_writer_free(&w);
             if (bad)
                 goto done;

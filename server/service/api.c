@@ -2,8 +2,8 @@
  * object's life, the Host and bearer-token checks that run before anything else, and THE
  * ROUTE TABLE (ROUTES below), from which dispatch, the 404 and 405 answers with their Allow
  * header, and which calls need the token all follow. A new route is one line there plus its
- * handler (api_handlers.h). The handlers live in api_runs.c, api_events.c, api_clusters.c and
- * api_misc.c; nothing here renders a run or touches the store. */
+ * handler (api_handlers.h). The handlers live in api_runs.c, api_events.c, api_clusters.c,
+ * api_exports.c and api_misc.c; nothing here renders a run or touches the store. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +39,7 @@ static const Route ROUTES[] = {
     {"POST",   "/v1/runs",                                   api_runs_post,          ACCESS_WRITE},
     {"GET",    "/v1/runs/{run}",                             api_run_get,            ACCESS_READ},
     {"DELETE", "/v1/runs/{run}",                             api_run_delete,         ACCESS_WRITE},
+    {"PATCH",  "/v1/runs/{run}",                             api_run_patch,          ACCESS_WRITE},
     {"POST",   "/v1/runs/{run}/cancel",                      api_run_cancel,         ACCESS_WRITE},
     {"GET",    "/v1/runs/{run}/metrics",                     api_run_metrics,        ACCESS_READ},
     {"GET",    "/v1/runs/{run}/events",                      api_run_events,         ACCESS_READ},
@@ -47,6 +48,8 @@ static const Route ROUTES[] = {
     {"GET",    "/v1/runs/{run}/pseudo-labels",               api_run_pseudo_labels,  ACCESS_READ},
     {"GET",    "/v1/runs/{run}/checkpoints",                 api_run_checkpoints,    ACCESS_READ},
     {"GET",    "/v1/runs/{run}/checkpoints/{checkpoint}",    api_run_checkpoint_get, ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/model.onnx",                  api_run_model_onnx,     ACCESS_READ},
+    {"GET",    "/v1/runs/{run}/embeddings",                  api_run_embeddings,     ACCESS_READ},
     {"GET",    "/v1/datasets",                               api_datasets,           ACCESS_READ},
     {"GET",    "/v1/defaults",                               api_defaults,           ACCESS_READ},
     {"GET",    "/*",                                         api_static,             ACCESS_PUBLIC},
@@ -271,6 +274,7 @@ int api_create(Api **out, const ApiConfig *cfg, GsErr *err)
     api->data_root = dup_or_null(cfg->data_root, &oom);
     api->web_dir = dup_or_null(cfg->web_dir, &oom);
     api->examples_dir = dup_or_null(cfg->examples_dir, &oom);
+    api->embeddings_dir = dup_or_null(cfg->embeddings_dir, &oom);
     api->any_host = cfg->any_host;
     api->max_threads = cfg->max_threads;
     if (cfg->n_allow_hosts > 0) {
@@ -325,6 +329,7 @@ void api_free(Api *api)
     free(api->data_root);
     free(api->web_dir);
     free(api->examples_dir);
+    free(api->embeddings_dir);
     free(api);
 }
 

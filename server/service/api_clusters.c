@@ -1,6 +1,6 @@
 /* api_clusters.c — what k-means made of a run's training set: cluster sizes with their
  * majority true label (a diagnostic; training never sees labels), PNG grids of a cluster's
- * members, and the pseudo-labels themselves as CSV or JSON. Grids need the training images,
+ * members, and the pseudo-labels themselves as CSV, JSON or NumPy .npy. Grids need the training images,
  * which come from the train-set cache (trainset_cache.c: loaded as the run loads them, so
  * image i is the i-th pseudo-label). */
 #include <limits.h>
@@ -13,6 +13,7 @@
 #include "api_reply.h"
 #include "gs/config.h"
 #include "gs/imagegrid.h"
+#include "gs/npy.h"
 
 /* ---- shared reads ----------------------------------------------------------------------- */
 
@@ -227,21 +228,49 @@ void api_run_grid(Api *api, const ApiCall *call, HttpResponse *resp)
 
 /* ---- GET /v1/runs/{id}/pseudo-labels ---------------------------------------------------- */
 
+/* format=npy: the clusters as a NumPy int64 vector, image i's at index i (assign taken). */
+static void pseudo_labels_npy(HttpResponse *resp, int64_t id, int32_t *assign, int n)
+{
+    int64_t *wide = malloc(sizeof *wide * (size_t)(n > 0 ? n : 1)), shape[1] = {n};
+    uint8_t *out = NULL;
+    size_t len = 0;
+    GsErr err;
+    for (int i = 0; wide && i < n; i++)
+        wide[i] = assign[i];
+    free(assign);
+    if (!wide || npy_encode(NPY_I64, shape, 1, wide, &out, &len, &err)) {
+        free(wide);
+        api_error(resp, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    free(wide);
+    char disp[96];
+    snprintf(disp, sizeof disp, "attachment; filename=\"run%lld-pseudo-labels.npy\"",
+             (long long)id);
+    api_reply_body(resp, 200, "application/octet-stream", (char *)out, len);
+    http_response_header(resp, "Content-Disposition", disp);
+}
+
 void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     const HttpRequest *rq = call->rq;
     int64_t id = call->run;
     const char *format = http_query(rq, "format");
     bool json = format && strcmp(format, "json") == 0;
+    bool npy = format && strcmp(format, "npy") == 0;
     int32_t *assign, *labels;
     int n;
-    if (format && !json && strcmp(format, "csv") != 0) {
-        api_error(resp, 400, "bad_request", "format", "format: must be csv or json");
+    if (format && !json && !npy && strcmp(format, "csv") != 0) {
+        api_error(resp, 400, "bad_request", "format", "format: must be csv, json or npy");
         return;
     }
     if (!load_assignments(api, id, &assign, &labels, &n, resp))
         return;
     free(labels);
+    if (npy) {
+        pseudo_labels_npy(resp, id, assign, n);
+        return;
+    }
     /* each row is at most "2147483647,-2147483648\n" */
     size_t cap = 64 + (size_t)n * 24, len = 0;
     char *buf = malloc(cap);

@@ -26,6 +26,7 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_get(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_cancel(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_delete(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_run_patch(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_metrics(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_checkpoints(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_checkpoint_get(Api *api, const ApiCall *call, HttpResponse *resp);
@@ -37,6 +38,10 @@ void api_run_events(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_clusters(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_grid(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp);
+
+/* ---- exports (api_exports.c) ---- */
+void api_run_model_onnx(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_run_embeddings(Api *api, const ApiCall *call, HttpResponse *resp);
 
 /* ---- the rest (api_misc.c) ---- */
 void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp);

@@ -32,6 +32,7 @@ struct Api {
     size_t token_len;
     bool token_for_reads;
     char *data_root, *web_dir, *examples_dir;
+    char *embeddings_dir;           /* NULL: runs keep no features */
     char **allow_hosts;
     int n_allow_hosts;
     bool any_host;

@@ -257,6 +257,14 @@ void api_prometheus(Api *api, const ApiCall *call, HttpResponse *resp)
                 "HTTP requests answered, by status class.");
     for (int c = 2; c <= 5; c++)
         text_printf(&t, "gsimclr_http_requests_total{class=\"%dxx\"} %lu\n", c, hs.by_class[c]);
+    metric_head(&t, "gsimclr_http_connections", "gauge", "HTTP connections open now.");
+    text_printf(&t, "gsimclr_http_connections %lu\n", hs.open);
+    metric_head(&t, "gsimclr_http_connections_cut_total", "counter",
+                "Connections cut: a request not in by its deadline (timed_out), or the oldest "
+                "unfinished ones near the connection limit (evicted).");
+    text_printf(&t, "gsimclr_http_connections_cut_total{reason=\"timed_out\"} %lu\n",
+                hs.timed_out);
+    text_printf(&t, "gsimclr_http_connections_cut_total{reason=\"evicted\"} %lu\n", hs.evicted);
     metric_head(&t, "gsimclr_uptime_seconds", "gauge", "Seconds since the daemon started.");
     text_printf(&t, "gsimclr_uptime_seconds %.3f\n", api_mono() - api->started);
     if (!t.buf) {

@@ -14,9 +14,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "crashpoint.h"
 #include "gs/checkpoint.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
+#include "gs/embeddings.h"
 #include "gs/jobs.h"
 
 typedef struct Jobs Jobs;
@@ -81,19 +83,25 @@ static void report(int64_t run, const char *what, const GsErr *err)
     fprintf(stderr, "gsimclrd: run %lld: %s: %s\n", (long long)run, what, err->msg);
 }
 
-int jobs_checkpoint_put(Store *st, int64_t run, int stage, int epoch, const void *blob,
-                        size_t len, int keep, int64_t *id, GsErr *err)
+int jobs_checkpoint_put(Store *st, int64_t run, const StorePos *at, const void *blob,
+                        size_t len, int keep, const StoreStage *row, int64_t *id, GsErr *err)
 {
     CkptReader r;
     GsErr why;
     if (ckpt_open(&r, blob, len, &why) != 0)
         return gs_errf(err, "run %" PRId64 ": refusing a bad checkpoint: %s", run, why.msg);
-    return store_checkpoint_put(st, run, stage, epoch, (int)r.version, r.crc, blob, len, keep,
-                                id, err);
+    return store_checkpoint_put(st, run, at, (int)r.version, r.crc, blob, len, keep, row, id,
+                                err);
 }
 
 /* ---- the sink of one run ---------------------------------------------------------- */
 
+/* Every write of the sink is a row at a position the pipeline reported (pipeline.h), and the
+ * pipeline reports all of a position before the checkpoint there: a crash at any moment
+ * leaves rows up to some point, the resume deletes those after the newest checkpoint, and the
+ * pipeline reports them again. The first write that fails ends the writing: nothing after it
+ * is stored (a later row without it would leave a gap), the pipeline is stopped and the run
+ * fails with the store's reason. */
 typedef struct {
     Worker *w;
     int64_t run;
@@ -104,11 +112,25 @@ typedef struct {
     double seconds_before[STAGE_COUNT]; /* stage seconds stored before this attempt */
     double stored_started[STAGE_COUNT]; /* stage start times stored before this attempt */
     StageProgress last;
+    bool failed;            /* a write failed: the run stops and fails with `cause` */
+    GsErr cause;
 } RunSink;
 
-static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double finished_at)
+/* A write of the sink failed: keep the first reason, and stop the pipeline. */
+static void sink_failed(RunSink *rs, const char *what, const GsErr *err)
 {
-    GsErr err;
+    report(rs->run, what, err);
+    if (rs->failed)
+        return;
+    rs->failed = true;
+    gs_errf(&rs->cause, "could not store %s: %s", what, err->msg);
+    atomic_store(&rs->w->cancel, 1);
+}
+
+/* The stage row of progress p, as stored. */
+static StoreStage stage_row(const RunSink *rs, const StageProgress *p, StageStatus status,
+                            double finished_at)
+{
     StoreStage s = {.progress = *p,
                     .status = status,
                     .seconds = rs->seconds_before[p->stage] + now_s() - rs->stage_t0,
@@ -116,8 +138,17 @@ static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, d
                     .finished_at = finished_at};
     if (status != SS_RUNNING)
         s.progress.eta_s = 0;
+    return s;
+}
+
+static void put_stage(RunSink *rs, const StageProgress *p, StageStatus status, double finished_at)
+{
+    GsErr err;
+    if (rs->failed)
+        return;
+    StoreStage s = stage_row(rs, p, status, finished_at);
     if (store_stage_put(rs->w->jobs->st, rs->run, &s, &err))
-        report(rs->run, "stage", &err);
+        sink_failed(rs, "a stage's progress", &err);
 }
 
 static void sink_progress(void *ctx, const StageProgress *p)
@@ -145,6 +176,7 @@ static void sink_progress(void *ctx, const StageProgress *p)
     if (p->stage == STAGE_DAE || p->stage == STAGE_SIMCLR)
         atomic_fetch_add(&j->steps_total, 1);
     changed(j, new_epoch);
+    crash_point("step");
 }
 
 static void sink_metric(void *ctx, int stage, int epoch, long step, const char *name,
@@ -152,35 +184,50 @@ static void sink_metric(void *ctx, int stage, int epoch, long step, const char *
 {
     RunSink *rs = ctx;
     GsErr err;
+    if (rs->failed)
+        return;
     if (store_metric_add(rs->w->jobs->st, rs->run, stage, epoch, step, name, value, now_s(),
-                         &err))
-        report(rs->run, "metric", &err);
+                         &err)) {
+        sink_failed(rs, "a metric", &err);
+        return;
+    }
+    crash_point("metric");
     changed(rs->w->jobs, false);
 }
 
-static int sink_checkpoint(void *ctx, int stage, int epoch, const void *data, size_t len)
+static int sink_checkpoint(void *ctx, int stage, int epoch, long step, const void *data,
+                           size_t len)
 {
     RunSink *rs = ctx;
     GsErr err;
     int64_t id;
-    if (jobs_checkpoint_put(rs->w->jobs->st, rs->run, stage, epoch, data, len,
-                            rs->w->jobs->cfg.keep_checkpoints, &id, &err)) {
-        report(rs->run, "checkpoint", &err);
+    if (rs->failed)
+        return -1;
+    StorePos at = {.stage = stage, .epoch = epoch, .step = step < 0 ? STORE_END_OF_EPOCH : step};
+    /* the stage row's figures at the checkpoint commit with it, so a resume restores them */
+    StoreStage row = stage_row(rs, &rs->last, SS_RUNNING, 0);
+    if (jobs_checkpoint_put(rs->w->jobs->st, rs->run, &at, data, len,
+                            rs->w->jobs->cfg.keep_checkpoints, stage == rs->stage ? &row : NULL,
+                            &id, &err)) {
+        sink_failed(rs, "a checkpoint", &err);
         return -1;
     }
-    /* the stage row's figures at the checkpoint, so a resumed run starts from them */
-    if (stage == rs->stage)
-        put_stage(rs, &rs->last, SS_RUNNING, NAN);
+    crash_point("ckpt");
     return 0;
 }
 
-static void sink_log(void *ctx, const char *line)
+static void sink_log(void *ctx, int stage, int epoch, const char *line)
 {
     RunSink *rs = ctx;
     GsErr err;
     int64_t id;
-    if (store_event_add(rs->w->jobs->st, rs->run, "log", line, now_s(), &id, &err))
-        report(rs->run, "event", &err);
+    if (rs->failed)
+        return;
+    StorePos at = {.stage = stage, .epoch = epoch, .step = STORE_END_OF_EPOCH};
+    if (store_event_add(rs->w->jobs->st, rs->run, &at, "log", line, now_s(), &id, &err)) {
+        sink_failed(rs, "a log line", &err);
+        return;
+    }
     changed(rs->w->jobs, true);
 }
 
@@ -190,9 +237,36 @@ static int sink_assignments(void *ctx, const int32_t *assign, const int32_t *lab
     RunSink *rs = ctx;
     GsErr err;
     (void)k;
-    if (store_assignments_put(rs->w->jobs->st, rs->run, assign, labels, n, &err)) {
-        report(rs->run, "pseudo-labels", &err);
+    if (rs->failed)
         return -1;
+    /* where pipeline.h says the pseudo-labels are reported */
+    StorePos at = {.stage = STAGE_KMEANS, .epoch = 1, .step = STORE_END_OF_EPOCH};
+    if (store_assignments_put(rs->w->jobs->st, rs->run, &at, assign, labels, n, &err)) {
+        sink_failed(rs, "the pseudo-labels", &err);
+        return -1;
+    }
+    crash_point("assign");
+    return 0;
+}
+
+/* The eval stage's features, kept as .npy files for GET /v1/runs/{id}/embeddings. A run's
+ * figures do not depend on them, so a failure to write them (a full disk) is told in the
+ * run's events and the run goes on. */
+static int sink_features(void *ctx, int d, const float *train, const int32_t *train_labels,
+                         int n_train, const float *test, const int32_t *test_labels, int n_test)
+{
+    RunSink *rs = ctx;
+    const char *dir = rs->w->jobs->cfg.embeddings_dir;
+    GsErr err;
+    int64_t id;
+    if (dir && embeddings_write(dir, rs->run, d, train, train_labels, n_train, test,
+                                test_labels, n_test, &err)) {
+        char line[600];
+        /* a line of the eval stage: a resume before it deletes it with the stage's rows */
+        StorePos at = {.stage = STAGE_EVAL, .epoch = rs->epoch, .step = STORE_END_OF_EPOCH};
+        snprintf(line, sizeof line, "the embeddings could not be stored: %s", err.msg);
+        if (store_event_add(rs->w->jobs->st, rs->run, &at, "log", line, now_s(), &id, &err))
+            report(rs->run, "event", &err);
     }
     return 0;
 }
@@ -211,7 +285,7 @@ static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
     va_end(ap);
     GsErr err;
     int64_t id;
-    if (store_event_add(j->st, run, kind, msg, now_s(), &id, &err))
+    if (store_event_add(j->st, run, NULL, kind, msg, now_s(), &id, &err))
         report(run, "event", &err);
     changed(j, true);
 }
@@ -231,10 +305,10 @@ static void stages_done(RunSink *rs, const RunResult *res)
     GsErr err;
     StoreStage st[STAGE_COUNT];
     if (store_stages_get(rs->w->jobs->st, rs->run, st, &err)) {
-        report(rs->run, "stages", &err);
+        sink_failed(rs, "the stages", &err);
         return;
     }
-    for (int s = 0; s < STAGE_COUNT; s++) {
+    for (int s = 0; s < STAGE_COUNT && !rs->failed; s++) {
         if (st[s].status == SS_SKIPPED)
             continue;
         st[s].status = SS_SUCCEEDED;
@@ -249,8 +323,59 @@ static void stages_done(RunSink *rs, const RunResult *res)
         if (!(st[s].finished_at > 0))
             st[s].finished_at = now_s();
         if (store_stage_put(rs->w->jobs->st, rs->run, &st[s], &err))
-            report(rs->run, "stage", &err);
+            sink_failed(rs, "a stage's end", &err);
     }
+}
+
+/* Starts this attempt at run id from its newest checkpoint (from the start when it has none;
+ * *resume and *resume_len then stay NULL and 0), in the transaction that deletes what an
+ * earlier attempt stored after it, and sets up the sink from the stage rows as they are then.
+ * 0, or -1 with err set. */
+static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resume,
+                         size_t *resume_len, GsErr *err)
+{
+    StoreCheckpoint meta;
+    int rc = store_checkpoint_latest(j->st, run->id, &meta, resume, resume_len, err);
+    if (rc != 0 && rc != STORE_NOT_FOUND)
+        return -1;
+    bool from_ckpt = rc == 0;
+    char msg[200];
+    if (from_ckpt && meta.step >= 0)
+        snprintf(msg, sizeof msg, "resuming from the checkpoint of %s epoch %d at step %ld",
+                 STAGE_NAMES[meta.stage], meta.epoch, meta.step);
+    else if (from_ckpt)
+        snprintf(msg, sizeof msg, "resuming from the checkpoint after %s epoch %d",
+                 STAGE_NAMES[meta.stage], meta.epoch);
+    else
+        snprintf(msg, sizeof msg, "%s", run->attempts > 0
+                                            ? "starting again from the start (it had no "
+                                              "checkpoint yet)"
+                                            : "running");
+    bool resumed = run->attempts > 0;
+    if (store_run_resume(j->st, run->id, from_ckpt ? meta.id : 0,
+                         resumed ? "resume" : "status", msg, err) != 0)
+        return -1;
+    changed(j, true);
+    crash_point("resume");
+
+    StoreStage stored[STAGE_COUNT];
+    if (store_stages_get(j->st, run->id, stored, err) != 0)
+        return -1;
+    for (int s = 0; s < STAGE_COUNT; s++) {
+        rs->seconds_before[s] = isfinite(stored[s].seconds) ? stored[s].seconds : 0;
+        rs->stored_started[s] = stored[s].started_at > 0 ? stored[s].started_at : 0;
+    }
+    if (from_ckpt) {
+        /* the pipeline continues the checkpoint's stage: the sink, too, from its row */
+        const StoreStage *g = &stored[meta.stage];
+        rs->stage = meta.stage;
+        rs->epoch = g->progress.epoch;
+        rs->last = g->progress;
+        rs->started_at = rs->stored_started[meta.stage] > 0 ? rs->stored_started[meta.stage]
+                                                            : now_s();
+    }
+    rs->stage_t0 = now_s();
+    return 0;
 }
 
 static void run_one(Worker *w, int64_t id)
@@ -264,6 +389,7 @@ static void run_one(Worker *w, int64_t id)
     size_t resume_len = 0;
     bool have_data = false;
 
+    crash_point("claim");
     if (store_run_get(j->st, id, &run, &err)) {
         report(id, "claim", &err);
         return;
@@ -283,40 +409,16 @@ static void run_one(Worker *w, int64_t id)
         finish(j, id, RUN_CANCELED, NULL, NULL);
         goto done;
     }
-    if (pipeline_load_data(&cfg, j->cfg.data_root, &train, &test, &err)) {
+    if (pipeline_load_data(&cfg, j->cfg.data_root, j->cfg.cache_dir, &train, &test, &err)) {
         finish(j, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
     have_data = true;
 
     RunSink rs = {.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
-    StoreStage stored[STAGE_COUNT];
-    if (store_stages_get(j->st, id, stored, &err) == 0)
-        for (int s = 0; s < STAGE_COUNT; s++) {
-            rs.seconds_before[s] = isfinite(stored[s].seconds) ? stored[s].seconds : 0;
-            rs.stored_started[s] = isfinite(stored[s].started_at) ? stored[s].started_at : 0;
-        }
-
-    StoreCheckpoint meta;
-    int rc = store_checkpoint_latest(j->st, id, &meta, &resume, &resume_len, &err);
-    if (rc < 0) {
+    if (attempt_start(j, &run, &rs, &resume, &resume_len, &err)) {
         finish(j, id, RUN_FAILED, NULL, err.msg);
         goto done;
-    }
-    if (rc == 0) {
-        /* what was recorded after the checkpoint will be recorded again */
-        if (store_metrics_truncate_after(j->st, id, meta.stage, meta.epoch, &err)) {
-            finish(j, id, RUN_FAILED, NULL, err.msg);
-            goto done;
-        }
-        for (int s = meta.stage + 1; s < STAGE_COUNT; s++)
-            rs.seconds_before[s] = rs.stored_started[s] = 0;
-        event(j, id, "resume", "resuming from the checkpoint after %s epoch %d",
-              STAGE_NAMES[meta.stage], meta.epoch);
-    } else {
-        memset(rs.seconds_before, 0, sizeof rs.seconds_before);
-        memset(rs.stored_started, 0, sizeof rs.stored_started);
-        event(j, id, "status", "running");
     }
 
     Sink sink = {.progress = sink_progress,
@@ -324,11 +426,22 @@ static void run_one(Worker *w, int64_t id)
                  .checkpoint = sink_checkpoint,
                  .log = sink_log,
                  .assignments = sink_assignments,
+                 .features = sink_features,
                  .ctx = &rs,
                  .cancel = &w->cancel};
     RunResult res;
-    if (pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err) == 0) {
+    bool ok = pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err) == 0;
+    if (ok) {
+        crash_point("done");
         stages_done(&rs, &res);
+    }
+    if (rs.failed) {
+        /* the first write that failed is the reason; what the pipeline said after it (a
+         * checkpoint refused, "canceled") only follows from it */
+        finish(j, id, RUN_FAILED, NULL, rs.cause.msg);
+        if (ok)
+            run_result_free(&res);
+    } else if (ok) {
         char *json = run_result_to_json(&res);
         run_result_free(&res);
         if (json)
@@ -376,7 +489,8 @@ static void *worker_main(void *arg)
         unsigned long kicks = j->kicks;
         pthread_mutex_unlock(&j->mu);
         int64_t id = 0;
-        if (store_run_claim(j->st, &id, &err)) {
+        /* while the disk is full a run would only fail: queued runs wait for room */
+        if (store_writable(j->st) && store_run_claim(j->st, &id, &err)) {
             fprintf(stderr, "gsimclrd: claiming a run: %s\n", err.msg);
             id = 0;
         }
@@ -422,7 +536,7 @@ int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err)
             return -1;
         }
         int64_t ev;
-        store_event_add(st, ids[i], "status", "the daemon stopped while this run trained; "
+        store_event_add(st, ids[i], NULL, "status", "the daemon stopped while this run trained; "
                         "queued to resume", now_s(), &ev, err);
     }
     free(ids);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs/api.h"
+#include "gs/embeddings.h"
 #include "gs/http.h"
 #include "gs/jobs.h"
 #include "gs/service.h"
@@ -27,6 +28,7 @@ struct Service {
     pthread_mutex_t wake_mu;
     char *token;
     char web_dir[PATH_MAX], examples_dir[PATH_MAX];
+    char embeddings_dir[PATH_MAX];
 };
 
 void service_config_defaults(ServiceConfig *cfg)
@@ -134,10 +136,18 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
 
     if (store_open(&s->store, cfg->data_dir, err))
         goto fail;
+    /* the eval stage's features live beside the database; what a crash left half-written,
+     * or kept of a deleted run, goes before any worker starts */
+    snprintf(s->embeddings_dir, sizeof s->embeddings_dir, "%s/embeddings", cfg->data_dir);
+    GsErr swept;
+    if (embeddings_sweep(s->embeddings_dir, s->store, &swept))
+        fprintf(stderr, "gsimclrd: %s\n", swept.msg);
     JobsConfig jc = {.workers = cfg->workers,
                      .threads = cfg->threads,
                      .data_root = cfg->data_root,
+                     .cache_dir = cfg->data_dir,
                      .keep_checkpoints = cfg->keep_checkpoints,
+                     .embeddings_dir = s->embeddings_dir,
                      .notify = wake_streams,
                      .notify_ctx = s};
     if (jobs_start(&s->jobs, s->store, &jc, err))
@@ -149,6 +159,7 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
                     .data_root = cfg->data_root,
                     .web_dir = s->web_dir,
                     .examples_dir = s->examples_dir,
+                    .embeddings_dir = s->embeddings_dir,
                     .max_threads = cfg->threads,
                     .allow_hosts = cfg->allow_hosts,
                     .n_allow_hosts = cfg->n_allow_hosts,

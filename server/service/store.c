@@ -27,15 +27,26 @@
  * and small, and what a power loss takes of them lies after the last checkpoint, which a
  * resumed run recomputes (store_metrics_truncate_after).
  *
+ * A full disk. A write that fails for want of space (SQLITE_FULL, or an I/O error with
+ * ENOSPC) marks the store full and deletes the reserve file: the megabyte it gives back is
+ * room for what follows a failure (a run's status and error, its events; SQLite's WAL and
+ * shared-memory files that may have to grow for them). store_writable makes the reserve again
+ * and clears the mark once the disk has room beside it; until then the API refuses new runs
+ * and the workers claim none.
+ *
  * Numbers: NaN doubles are stored as NULL and read back as NaN; times are unix seconds and
  * 0 ("not yet") is stored as NULL. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -78,8 +89,12 @@ struct Store {
     int n_free;
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
-    int locks_ready;                /* how many of the three above were initialised */
+    pthread_mutex_t reserve_lock;   /* making or deleting the reserve file */
+    int locks_ready;                /* how many of the four locks were initialised */
     int version;
+    char *dir;                      /* the database folder */
+    char *reserve_path;             /* dir/STORE_RESERVE_FILE */
+    atomic_bool full;               /* a write failed for want of space (store_writable) */
 };
 
 /* ---- small helpers ---- */
@@ -88,9 +103,25 @@ struct Store {
  * before anything else runs on the connection (a ROLLBACK would replace the message). */
 int db_err(GsErr *err, sqlite3 *db, int64_t run, const char *what)
 {
+    /* an I/O error says "disk I/O error"; when the system said the disk is full, so do we */
+    int sys = sqlite3_system_errno(db);
+    const char *why = (sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR &&
+                              (sys == ENOSPC || sys == EDQUOT)
+                          ? " (database or disk is full)"
+                          : "";
     if (run > 0)
-        return gs_errf(err, "store: run %" PRId64 ": %s: %s", run, what, sqlite3_errmsg(db));
-    return gs_errf(err, "store: %s: %s", what, sqlite3_errmsg(db));
+        return gs_errf(err, "store: run %" PRId64 ": %s: %s%s", run, what, sqlite3_errmsg(db),
+                       why);
+    return gs_errf(err, "store: %s: %s%s", what, sqlite3_errmsg(db), why);
+}
+
+/* True when rc (a failed call's extended result code on db) means the disk is full. */
+static bool failed_for_space(sqlite3 *db, int rc)
+{
+    if ((rc & 0xff) == SQLITE_FULL)
+        return true;
+    int sys = sqlite3_system_errno(db);
+    return (rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT);
 }
 
 int db_not_found(GsErr *err, int64_t run)
@@ -132,6 +163,8 @@ int db_step(Conn *c, sqlite3_stmt *s, int64_t run, const char *what, GsErr *err)
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         return rc;
+    if (failed_for_space(c->db, rc))
+        c->disk_full = true;
     return db_err(err, c->db, run, what);
 }
 
@@ -246,8 +279,8 @@ int db_exec_id(Conn *c, int q, int64_t id, const char *what, GsErr *err)
     return db_run_to_end(c, s, id, what, err);
 }
 
-/* Runs statement q with ?1 = run, ?2 = stage and ?3 = v (and nothing else to bind) to its
- * end. */
+/* Runs statement q with ?1 = run, ?2 = stage and, when it has a ?3, ?3 = v (and nothing
+ * else to bind) to its end. */
 int db_exec_run_stage(Conn *c, int q, int64_t run, int stage, int v, const char *what,
                       GsErr *err)
 {
@@ -255,11 +288,81 @@ int db_exec_run_stage(Conn *c, int q, int64_t run, int stage, int v, const char 
     if (!s)
         return -1;
     if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, stage) ||
-        sqlite3_bind_int(s, 3, v)) {
+        (sqlite3_bind_parameter_count(s) >= 3 && sqlite3_bind_int(s, 3, v))) {
         db_release(s);
         return db_err(err, c->db, run, "bind");
     }
     return db_run_to_end(c, s, run, what, err);
+}
+
+/* Runs statement q with ?1 = run and ?2..?4 = the position at (as DB_AFTER_POS reads it) to
+ * its end. */
+int db_exec_after(Conn *c, int q, int64_t run, const StorePos *at, const char *what,
+                  GsErr *err)
+{
+    sqlite3_stmt *s = db_stmt(c, q, err);
+    if (!s)
+        return -1;
+    int64_t step = at->step < 0 ? INT64_MAX : (int64_t)at->step;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, at->stage) ||
+        sqlite3_bind_int(s, 3, at->epoch) || sqlite3_bind_int64(s, 4, step)) {
+        db_release(s);
+        return db_err(err, c->db, run, "bind");
+    }
+    return db_run_to_end(c, s, run, what, err);
+}
+
+/* ---- a full disk ---- */
+
+/* Makes the reserve file its full size (0), or returns the errno that stopped it. */
+static int reserve_make(Store *st)
+{
+    int fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    int rc = posix_fallocate(fd, 0, STORE_RESERVE_BYTES);
+    close(fd);
+    return rc;
+}
+
+/* A write failed for want of space: the store is full, and the reserve goes back to the disk
+ * so that the writes recording the failure find room. */
+static void mark_full(Store *st)
+{
+    pthread_mutex_lock(&st->reserve_lock);
+    atomic_store(&st->full, true);
+    unlink(st->reserve_path);
+    pthread_mutex_unlock(&st->reserve_lock);
+}
+
+bool store_writable(Store *st)
+{
+    if (!atomic_load(&st->full))
+        return true;
+    pthread_mutex_lock(&st->reserve_lock);
+    bool writable = !atomic_load(&st->full);
+    if (!writable) {
+        /* the reserve is made again only when there is room for it and more: made sooner, it
+         * would take back the room a failing run needs to record its end */
+        struct statvfs fs;
+        double room = statvfs(st->dir, &fs) == 0 ? (double)fs.f_bavail * (double)fs.f_frsize
+                                                 : -1;
+        if (room < 0 || room >= (double)(STORE_RESERVE_BYTES + STORE_MIN_FREE_BYTES))
+            writable = reserve_make(st) == 0;
+        if (writable)
+            atomic_store(&st->full, false);
+    }
+    pthread_mutex_unlock(&st->reserve_lock);
+    return writable;
+}
+
+/* The writer's last statements failed for want of space: mark the store full. */
+static void note_full(Store *st, Conn *w)
+{
+    if (w->disk_full) {
+        w->disk_full = false;
+        mark_full(st);
+    }
 }
 
 /* ---- transactions and connections ---- */
@@ -295,8 +398,10 @@ Conn *db_write_begin(Store *st, bool durable, GsErr *err)
         }
         w->sync_full = durable;
     }
+    w->disk_full = false;
     sqlite3_stmt *s = db_stmt(w, Q_BEGIN_IMMEDIATE, err);
     if (!s || db_run_to_end(w, s, 0, "begin a write", err) != 0) {
+        note_full(st, w);
         pthread_mutex_unlock(&st->write_lock);
         return NULL;
     }
@@ -315,6 +420,7 @@ int db_write_end(Store *st, int rc, GsErr *err)
     }
     if (rc != 0)
         rollback(w);
+    note_full(st, w);
     pthread_mutex_unlock(&st->write_lock);
     return rc;
 }
@@ -559,10 +665,23 @@ int store_open(Store **out, const char *dir, GsErr *err)
         st->locks_ready = 2;
         rc = pthread_cond_init(&st->pool_cond, NULL);
     }
-    if (rc == 0)
+    if (rc == 0) {
         st->locks_ready = 3;
+        rc = pthread_mutex_init(&st->reserve_lock, NULL);
+    }
+    if (rc == 0)
+        st->locks_ready = 4;
     else
         rc = gs_errf(err, "store: cannot create its locks: %s", strerror(rc));
+    if (rc == 0) {
+        size_t rn = strlen(dir) + sizeof "/" STORE_RESERVE_FILE;
+        st->dir = strdup(dir);
+        st->reserve_path = malloc(rn);
+        if (!st->dir || !st->reserve_path)
+            rc = db_oom(err, "open");
+        else
+            snprintf(st->reserve_path, rn, "%s/%s", dir, STORE_RESERVE_FILE);
+    }
 
     if (rc == 0)
         rc = conn_open(&st->writer, path, true, err);
@@ -579,6 +698,10 @@ int store_open(Store **out, const char *dir, GsErr *err)
         store_close(st);
         return -1;
     }
+    /* a disk already full at start: the store opens, marked full */
+    int why = reserve_make(st);
+    if (why == ENOSPC || why == EDQUOT)
+        atomic_store(&st->full, true);
     *out = st;
     return 0;
 }
@@ -590,12 +713,16 @@ void store_close(Store *st)
     for (int i = 0; i < STORE_READERS; i++)
         conn_close(&st->readers[i]);
     conn_close(&st->writer);
+    if (st->locks_ready > 3)
+        pthread_mutex_destroy(&st->reserve_lock);
     if (st->locks_ready > 2)
         pthread_cond_destroy(&st->pool_cond);
     if (st->locks_ready > 1)
         pthread_mutex_destroy(&st->pool_lock);
     if (st->locks_ready > 0)
         pthread_mutex_destroy(&st->write_lock);
+    free(st->dir);
+    free(st->reserve_path);
     free(st);
 }
 

@@ -1,7 +1,9 @@
 /* store_assign.c — the pseudo-labels in the store: the cluster of every training image of a
  * run (and its true label when known, a diagnostic for cluster summaries), replaced as a
- * whole in one durable transaction and read back as arrays. The SQL of this table lives
- * here. It must never leave a run with part of a set: a failed put keeps the old one. */
+ * whole in one durable transaction and read back as arrays. A set has one position in the
+ * run (assignment_sets), so a resume from an earlier checkpoint deletes it. The SQL of these
+ * tables lives here. It must never leave a run with part of a set: a failed put keeps the old
+ * one. */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -16,9 +18,24 @@ const char *const STORE_SQL_ASSIGN[Q_COUNT] = {
                        "coalesce(max(image), -1) FROM assignments WHERE run_id = ?1",
     [Q_ASSIGN_GET] = "SELECT image, cluster, label FROM assignments "
                      "WHERE run_id = ?1 ORDER BY image",
+    [Q_ASSIGN_SET_PUT] = "INSERT OR REPLACE INTO assignment_sets (run_id, stage, epoch, step) "
+                         "VALUES (?1, ?2, ?3, ?4)",
+    [Q_ASSIGN_DELETE_AFTER] = "DELETE FROM assignments WHERE run_id = ?1 AND EXISTS "
+                              "(SELECT 1 FROM assignment_sets WHERE run_id = ?1 AND "
+                              DB_AFTER_POS ")",
+    [Q_ASSIGN_SET_DELETE_AFTER] = "DELETE FROM assignment_sets WHERE run_id = ?1 AND "
+                                  DB_AFTER_POS,
 };
 
-static int assignments_put_tx(Conn *w, int64_t run, const int32_t *assign,
+int db_assignments_delete_after(Conn *w, int64_t run, const StorePos *at, GsErr *err)
+{
+    if (db_exec_after(w, Q_ASSIGN_DELETE_AFTER, run, at, "delete later pseudo-labels", err) != 0)
+        return -1;
+    return db_exec_after(w, Q_ASSIGN_SET_DELETE_AFTER, run, at, "delete later pseudo-labels",
+                         err);
+}
+
+static int assignments_put_tx(Conn *w, int64_t run, const StorePos *at, const int32_t *assign,
                               const int32_t *labels, int n, GsErr *err)
 {
     int rc = db_run_exists(w, run, err);
@@ -26,7 +43,17 @@ static int assignments_put_tx(Conn *w, int64_t run, const int32_t *assign,
         return rc;
     if (db_exec_id(w, Q_ASSIGN_DELETE, run, "delete old pseudo-labels", err) != 0)
         return -1;
-    sqlite3_stmt *s = db_stmt(w, Q_ASSIGN_INSERT, err);
+    sqlite3_stmt *s = db_stmt(w, Q_ASSIGN_SET_PUT, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, at->stage) ||
+        sqlite3_bind_int(s, 3, at->epoch) || sqlite3_bind_int64(s, 4, at->step)) {
+        db_release(s);
+        return db_err(err, w->db, run, "bind");
+    }
+    if (db_run_to_end(w, s, run, "store the pseudo-labels' position", err) != 0)
+        return -1;
+    s = db_stmt(w, Q_ASSIGN_INSERT, err);
     if (!s)
         return -1;
     /* one prepared INSERT for every row; only what changes is bound again */
@@ -51,15 +78,18 @@ static int assignments_put_tx(Conn *w, int64_t run, const int32_t *assign,
     return 0;
 }
 
-int store_assignments_put(Store *st, int64_t run, const int32_t *assign, const int32_t *labels,
-                          int n, GsErr *err)
+int store_assignments_put(Store *st, int64_t run, const StorePos *at, const int32_t *assign,
+                          const int32_t *labels, int n, GsErr *err)
 {
     if (n < 0 || (n > 0 && !assign))
         return gs_errf(err, "store: run %" PRId64 ": pseudo-labels: bad array (n = %d)", run, n);
+    if (!at || at->stage < 0 || at->stage >= STAGE_COUNT)
+        return gs_errf(err, "store: run %" PRId64 ": pseudo-labels need a position in a stage",
+                       run);
     Conn *w = db_write_begin(st, true, err);
     if (!w)
         return -1;
-    return db_write_end(st, assignments_put_tx(w, run, assign, labels, n, err), err);
+    return db_write_end(st, assignments_put_tx(w, run, at, assign, labels, n, err), err);
 }
 
 static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **labels, int *n,

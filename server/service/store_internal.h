@@ -24,21 +24,25 @@ enum {
     /* store.c: transactions and migrations */
     Q_BEGIN, Q_BEGIN_IMMEDIATE, Q_COMMIT, Q_ROLLBACK,
     Q_VERSION_GET, Q_VERSION_ADD,
+    /* store_runs.c: a run's tags and note (schema/003_run_notes.sql) */
+    Q_RUN_ANNOTATE,
     /* store_runs.c: runs and their stages */
     Q_RUN_INSERT, Q_STAGE_INSERT, Q_RUN_GET, Q_RUN_STATUS, Q_RUN_COUNT, Q_RUN_LIST,
     Q_RUN_CLAIM, Q_RUN_CANCEL_QUEUED, Q_STAGES_CANCEL, Q_RUN_CANCEL_REQUEST,
     Q_RUN_FINISH, Q_STAGES_FINISH, Q_RUN_REQUEUE, Q_STAGES_REQUEUE,
-    Q_RUNS_IN_STATE, Q_RUN_DELETE, Q_RUN_COUNTS,
-    Q_STAGE_PUT, Q_STAGES_GET,
+    Q_RUNS_IN_STATE, Q_RUN_DELETE, Q_RUN_COUNTS, Q_RUN_ATTEMPT,
+    Q_STAGE_PUT, Q_STAGES_GET, Q_STAGE_RUNNING, Q_STAGES_RESET_AFTER,
     /* store_metrics.c: metrics and events */
-    Q_METRIC_ADD, Q_METRICS_TRUNCATE,
+    Q_METRIC_ADD, Q_METRICS_DELETE_AFTER,
     Q_METRICS_ALL, Q_METRICS_STAGE, Q_METRICS_NAME, Q_METRICS_STAGE_NAME, /* in this order */
-    Q_EVENT_ADD, Q_EVENTS_GET,
+    Q_EVENT_ADD, Q_EVENTS_GET, Q_EVENTS_DELETE_AFTER,
     /* store_assign.c: pseudo-label assignments */
     Q_ASSIGN_DELETE, Q_ASSIGN_INSERT, Q_ASSIGN_COUNT, Q_ASSIGN_GET,
+    Q_ASSIGN_SET_PUT, Q_ASSIGN_DELETE_AFTER, Q_ASSIGN_SET_DELETE_AFTER,
     /* store_ckpt.c: checkpoints */
     Q_CKPT_INSERT, Q_CKPT_PRUNE, Q_CKPT_LIST,
     Q_CKPT_LATEST, Q_CKPT_LATEST_DATA, Q_CKPT_GET, Q_CKPT_GET_DATA,
+    Q_CKPT_ROW, Q_CKPT_DELETE_AFTER,
     Q_COUNT
 };
 
@@ -52,7 +56,26 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *stmt[Q_COUNT];    /* prepared on first use, finalized at close */
     int sync_full;                  /* writer: synchronous is FULL now (else NORMAL) */
+    bool disk_full;                 /* a statement failed for want of space (db_step) */
 } Conn;
+
+/* ---- positions (store.h: StorePos) ---- */
+
+/* The SQL condition "this row's (stage, epoch, step) comes after the position bound to ?2,
+ * ?3 and ?4" (?4 from db_bind_after: a step of -1, the end of an epoch, is after every
+ * step of it). The columns must be named stage, epoch and step. */
+#define DB_AFTER_POS                                                                        \
+    "(stage > ?2 OR (stage = ?2 AND (epoch > ?3 OR (epoch = ?3 AND "                        \
+    "(CASE WHEN step < 0 THEN 9223372036854775807 ELSE step END) > ?4))))"
+
+/* The position before everything a run stores: what a run resumes from when it has no
+ * checkpoint. */
+#define DB_START ((StorePos){.stage = -1, .epoch = 0, .step = 0})
+
+/* Runs statement q with ?1 = run and ?2..?4 = the position at (as DB_AFTER_POS reads it) to
+ * its end. */
+int db_exec_after(Conn *c, int q, int64_t run, const StorePos *at, const char *what,
+                  GsErr *err);
 
 /* ---- errors: each sets err and returns what the public call returns ---- */
 
@@ -75,8 +98,8 @@ int db_step(Conn *c, sqlite3_stmt *s, int64_t run, const char *what, GsErr *err)
 int db_run_to_end(Conn *c, sqlite3_stmt *s, int64_t run, const char *what, GsErr *err);
 /* Runs statement q with ?1 = id (and nothing else to bind) to its end. */
 int db_exec_id(Conn *c, int q, int64_t id, const char *what, GsErr *err);
-/* Runs statement q with ?1 = run, ?2 = stage and ?3 = v (and nothing else to bind) to its
- * end. */
+/* Runs statement q with ?1 = run, ?2 = stage and, when it has a ?3, ?3 = v (and nothing
+ * else to bind) to its end. */
 int db_exec_run_stage(Conn *c, int q, int64_t run, int stage, int v, const char *what,
                       GsErr *err);
 
@@ -119,6 +142,27 @@ int db_read_end(Store *st, Conn *c, int rc, GsErr *err);
 int db_run_status(Conn *c, int64_t id, RunStatus *status, GsErr *err);
 /* 0 when run id exists, else STORE_NOT_FOUND or -1. */
 int db_run_exists(Conn *c, int64_t id, GsErr *err);
+/* Stores a stage row (the UPDATE behind store_stage_put) on the writer's transaction. */
+int db_stage_put(Conn *w, int64_t run, const StoreStage *g, GsErr *err);
+
+/* ---- what a resume deletes, each on the writer's open transaction ---- */
+
+/* Adds an event (at NULL: a service event, without position) on the writer's transaction;
+ * its id into *id when id is not NULL (store_metrics.c). */
+int db_event_insert(Conn *w, int64_t run, const StorePos *at, const char *kind,
+                    const char *message, double time, int64_t *id, GsErr *err);
+/* Metrics and the pipeline's log lines after at (store_metrics.c). */
+int db_metrics_delete_after(Conn *w, int64_t run, const StorePos *at, GsErr *err);
+/* The pseudo-labels, when their set is positioned after at (store_assign.c). */
+int db_assignments_delete_after(Conn *w, int64_t run, const StorePos *at, GsErr *err);
+/* Checkpoint `id` of the run: its position, and its stage's row when it was stored with one
+ * (*has_row). STORE_NOT_FOUND when the run has no such checkpoint (store_ckpt.c). */
+int db_checkpoint_position(Conn *w, int64_t run, int64_t id, StorePos *at, StoreStage *row,
+                           bool *has_row, GsErr *err);
+/* The id of the run's newest checkpoint, 0 when it has none. */
+int db_checkpoint_newest(Conn *w, int64_t run, int64_t *id, GsErr *err);
+/* Checkpoints positioned after at. */
+int db_checkpoints_delete_after(Conn *w, int64_t run, const StorePos *at, GsErr *err);
 
 /* ---- values: NaN doubles are stored as NULL, and 0 ("not yet") times too ---- */
 

@@ -1,7 +1,8 @@
 /* store_metrics.c — metrics and log events in the store: the values a run records per epoch
  * or per logged step, and its log. Both are appended while a run trains (synchronous=NORMAL:
- * many small writes), read back after an id (for streams that follow them), and metrics are
- * cut back to a checkpoint when a run resumes. The SQL of these tables lives here. Names and
+ * many small writes), read back after an id (for streams that follow them), and cut back to a
+ * checkpoint's position when a run resumes (the pipeline's log lines have a position; the
+ * service's own events have none and stay). The SQL of these tables lives here. Names and
  * values are the pipeline's: this file stores them and must not interpret them. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -16,17 +17,19 @@
 const char *const STORE_SQL_METRICS[Q_COUNT] = {
     [Q_METRIC_ADD] = "INSERT INTO metrics (run_id, stage, epoch, step, name, value, time) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [Q_METRICS_TRUNCATE] = "DELETE FROM metrics "
-                           "WHERE run_id = ?1 AND (stage > ?2 OR (stage = ?2 AND epoch > ?3))",
+    [Q_METRICS_DELETE_AFTER] = "DELETE FROM metrics WHERE run_id = ?1 AND " DB_AFTER_POS,
     /* ?2 stage, ?3 name, ?4 after id, ?5 limit; one text per filter so each uses its index */
     [Q_METRICS_ALL] = METRIC_COLS METRIC_ORDER,
     [Q_METRICS_STAGE] = METRIC_COLS " AND stage = ?2" METRIC_ORDER,
     [Q_METRICS_NAME] = METRIC_COLS " AND name = ?3" METRIC_ORDER,
     [Q_METRICS_STAGE_NAME] = METRIC_COLS " AND stage = ?2 AND name = ?3" METRIC_ORDER,
 
-    [Q_EVENT_ADD] = "INSERT INTO events (run_id, time, kind, message) VALUES (?1, ?2, ?3, ?4)",
-    [Q_EVENTS_GET] = "SELECT id, time, kind, message FROM events "
+    [Q_EVENT_ADD] = "INSERT INTO events (run_id, time, kind, message, stage, epoch, step) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_EVENTS_GET] = "SELECT id, time, kind, message, stage, epoch, step FROM events "
                      "WHERE run_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+    [Q_EVENTS_DELETE_AFTER] = "DELETE FROM events WHERE run_id = ?1 AND stage IS NOT NULL AND "
+                              DB_AFTER_POS,
 };
 
 int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step_, const char *name,
@@ -56,20 +59,11 @@ int store_metric_add(Store *st, int64_t run, int stage, int epoch, long step_, c
     return db_write_end(st, rc, err);
 }
 
-static int metrics_truncate_tx(Conn *w, int64_t run, int stage, int epoch, GsErr *err)
+int db_metrics_delete_after(Conn *w, int64_t run, const StorePos *at, GsErr *err)
 {
-    int rc = db_run_exists(w, run, err);
-    if (rc != 0)
-        return rc;
-    return db_exec_run_stage(w, Q_METRICS_TRUNCATE, run, stage, epoch, "delete later metrics", err);
-}
-
-int store_metrics_truncate_after(Store *st, int64_t run, int stage, int epoch, GsErr *err)
-{
-    Conn *w = db_write_begin(st, false, err);
-    if (!w)
+    if (db_exec_after(w, Q_METRICS_DELETE_AFTER, run, at, "delete later metrics", err) != 0)
         return -1;
-    return db_write_end(st, metrics_truncate_tx(w, run, stage, epoch, err), err);
+    return db_exec_after(w, Q_EVENTS_DELETE_AFTER, run, at, "delete later log lines", err);
 }
 
 static int read_metric(sqlite3_stmt *s, void *row, GsErr *err)
@@ -126,31 +120,42 @@ int store_metrics_get(Store *st, int64_t run, int stage, const char *name, int64
     return rc;
 }
 
-int store_event_add(Store *st, int64_t run, const char *kind, const char *message, double time,
-                    int64_t *id, GsErr *err)
+int db_event_insert(Conn *w, int64_t run, const StorePos *at, const char *kind,
+                    const char *message, double time, int64_t *id, GsErr *err)
+{
+    sqlite3_stmt *s = db_stmt(w, Q_EVENT_ADD, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_double(s, 2, time) ||
+        db_bind_text(s, 3, kind) || db_bind_text(s, 4, message) ||
+        (at ? sqlite3_bind_int(s, 5, at->stage) || sqlite3_bind_int(s, 6, at->epoch) ||
+                  sqlite3_bind_int64(s, 7, at->step)
+            : sqlite3_bind_null(s, 5) || sqlite3_bind_null(s, 6) || sqlite3_bind_null(s, 7))) {
+        db_release(s);
+        return db_err(err, w->db, run, "bind");
+    }
+    int rc = db_run_to_end(w, s, run, "add an event", err);
+    if (rc == 0 && id)
+        *id = sqlite3_last_insert_rowid(w->db);
+    return rc;
+}
+
+int store_event_add(Store *st, int64_t run, const StorePos *at, const char *kind,
+                    const char *message, double time, int64_t *id, GsErr *err)
 {
     if (!kind || !*kind || strlen(kind) >= FIELD_SIZE(StoreEvent, kind))
         return gs_errf(err, "store: run %" PRId64 ": an event kind has 1 to %zu bytes", run,
                        FIELD_SIZE(StoreEvent, kind) - 1);
     if (!message)
         return gs_errf(err, "store: run %" PRId64 ": an event needs a message", run);
+    if (at && (at->stage < 0 || at->stage >= STAGE_COUNT))
+        return gs_errf(err, "store: run %" PRId64 ": no stage %d", run, at->stage);
     int64_t new_id = 0;
     Conn *w = db_write_begin(st, false, err);
     if (!w)
         return -1;
-    sqlite3_stmt *s = db_stmt(w, Q_EVENT_ADD, err);
-    int rc = -1;
-    if (s) {
-        if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_double(s, 2, time) ||
-            db_bind_text(s, 3, kind) || db_bind_text(s, 4, message)) {
-            db_release(s);
-            rc = db_err(err, w->db, run, "bind");
-        } else {
-            rc = db_run_to_end(w, s, run, "add an event", err);
-            new_id = sqlite3_last_insert_rowid(w->db);
-        }
-    }
-    rc = db_write_end(st, rc, err);
+    int rc = db_write_end(st, db_event_insert(w, run, at, kind, message, time, &new_id, err),
+                          err);
     if (rc == 0 && id)
         *id = new_id;
     return rc;
@@ -174,6 +179,10 @@ static int read_event(sqlite3_stmt *s, void *row, GsErr *err)
     e->id = sqlite3_column_int64(s, 0);
     e->time = sqlite3_column_double(s, 1);
     db_col_copy(s, 2, e->kind, sizeof e->kind);
+    bool positioned = sqlite3_column_type(s, 4) != SQLITE_NULL;
+    e->stage = positioned ? sqlite3_column_int(s, 4) : -1;
+    e->epoch = positioned ? sqlite3_column_int(s, 5) : 0;
+    e->step = positioned ? (long)sqlite3_column_int64(s, 6) : 0;
     if (db_col_strdup(s, 3, &e->message) != 0 || !e->message)
         return db_oom(err, "read events");
     return 0;

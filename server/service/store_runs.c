@@ -1,7 +1,9 @@
 /* store_runs.c — runs and their stages in the store: a run's life from queued to its end
- * (claim, cancel, finish, requeue, delete), listing and counting runs, and the stage rows the
- * workers keep up to date. The SQL of these tables lives here. It is told which stages a run
- * skips and never reads a run's configuration or result: both are opaque text. */
+ * (claim, resume, cancel, finish, requeue, delete), listing and counting runs, and the stage
+ * rows the workers keep up to date. The start of each attempt at a run (store_run_resume) is
+ * here too: it cuts every table back to the checkpoint the attempt starts from, in one
+ * transaction. The SQL of these tables lives here. It is told which stages a run skips and
+ * never reads a run's configuration or result: both are opaque text. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +35,22 @@ static int stage_status_parse(const char *name)
 }
 
 #define RUN_COLS "id, status, method, name, result, error, created_at, started_at, " \
-                 "finished_at, cancel_requested, resumes"
-/* ?1 status (NULL: any), ?2 method (NULL: any) */
-#define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2)"
+                 "finished_at, cancel_requested, resumes, attempts, tags, note"
+/* ?1 status (NULL: any), ?2 method (NULL: any), ?5 a LIKE pattern matched against the name,
+ * method, status, tags and note (NULL: any; escaped with backslashes by like_pattern) */
+#define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2) " \
+                   "AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR method LIKE ?5 ESCAPE '\\' " \
+                   "OR status LIKE ?5 ESCAPE '\\' OR tags LIKE ?5 ESCAPE '\\' " \
+                   "OR note LIKE ?5 ESCAPE '\\')"
 
 const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (status, method, name, config, created_at) "
                      "VALUES ('queued', ?1, ?2, ?3, ?4)",
     [Q_STAGE_INSERT] = "INSERT INTO stages (run_id, stage, status) VALUES (?1, ?2, ?3)",
     [Q_RUN_GET] = "SELECT " RUN_COLS ", config FROM runs WHERE id = ?1",
+    /* an attempt after the first is a resume (SET reads the values from before the update) */
+    [Q_RUN_ATTEMPT] = "UPDATE runs SET resumes = resumes + (attempts > 0), "
+                      "attempts = attempts + 1 WHERE id = ?1",
     [Q_RUN_STATUS] = "SELECT status FROM runs WHERE id = ?1",
     [Q_RUN_COUNT] = "SELECT count(*) FROM runs " RUN_FILTER,
     [Q_RUN_LIST] = "SELECT " RUN_COLS " FROM runs " RUN_FILTER
@@ -60,12 +69,15 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_STAGES_FINISH] = "UPDATE stages SET status = ?2, "
                         "finished_at = CASE WHEN status = 'running' THEN ?3 ELSE finished_at END "
                         "WHERE run_id = ?1 AND (status = 'running' OR (?4 AND status = 'pending'))",
-    [Q_RUN_REQUEUE] = "UPDATE runs SET status = 'queued', resumes = resumes + 1 WHERE id = ?1",
+    [Q_RUN_REQUEUE] = "UPDATE runs SET status = 'queued' WHERE id = ?1",
     [Q_STAGES_REQUEUE] = "UPDATE stages SET status = 'pending' "
                          "WHERE run_id = ?1 AND status = 'running'",
     [Q_RUNS_IN_STATE] = "SELECT id FROM runs WHERE status = ?1 ORDER BY id",
     [Q_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
     [Q_RUN_COUNTS] = "SELECT status, count(*) FROM runs GROUP BY status",
+    /* ?2 tags, ?3 note: NULL keeps the stored one */
+    [Q_RUN_ANNOTATE] = "UPDATE runs SET tags = coalesce(?2, tags), note = coalesce(?3, note) "
+                       "WHERE id = ?1",
 
     [Q_STAGE_PUT] = "UPDATE stages SET status = ?3, epoch = ?4, epochs = ?5, step = ?6, "
                     "steps = ?7, loss = ?8, items_per_s = ?9, eta_s = ?10, seconds = ?11, "
@@ -73,6 +85,14 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_STAGES_GET] = "SELECT stage, status, epoch, epochs, step, steps, loss, items_per_s, "
                      "eta_s, seconds, started_at, finished_at FROM stages "
                      "WHERE run_id = ?1 ORDER BY stage",
+    [Q_STAGE_RUNNING] = "UPDATE stages SET status = 'running', finished_at = NULL "
+                        "WHERE run_id = ?1 AND stage = ?2",
+    /* every stage after ?2 as if it had never run; skipped ones stay */
+    [Q_STAGES_RESET_AFTER] = "UPDATE stages SET status = 'pending', epoch = 0, epochs = 0, "
+                             "step = 0, steps = 0, loss = NULL, items_per_s = NULL, "
+                             "eta_s = NULL, seconds = NULL, started_at = NULL, "
+                             "finished_at = NULL "
+                             "WHERE run_id = ?1 AND stage > ?2 AND status <> 'skipped'",
 };
 
 /* ---- runs ---- */
@@ -175,7 +195,7 @@ int store_run_insert(Store *st, const char *method, const char *name, const char
     return rc;
 }
 
-/* Fills r from a row of RUN_COLS (then config at column 11 when with_config). */
+/* Fills r from a row of RUN_COLS (then config at column 14 when with_config). */
 static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
 {
     memset(r, 0, sizeof *r);
@@ -191,8 +211,10 @@ static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
     r->finished_at = db_col_time(s, 8);
     r->cancel_requested = sqlite3_column_int(s, 9) != 0;
     r->resumes = sqlite3_column_int(s, 10);
+    r->attempts = sqlite3_column_int(s, 11);
     if (db_col_strdup(s, 4, &r->result_json) || db_col_strdup(s, 5, &r->error) ||
-        (with_config && db_col_strdup(s, 11, &r->config_json))) {
+        db_col_strdup(s, 12, &r->tags_json) || db_col_strdup(s, 13, &r->note) ||
+        (with_config && db_col_strdup(s, 14, &r->config_json))) {
         store_run_free(r);
         return db_oom(err, "read a run");
     }
@@ -230,7 +252,9 @@ void store_run_free(StoreRun *r)
     free(r->config_json);
     free(r->result_json);
     free(r->error);
-    r->config_json = r->result_json = r->error = NULL;
+    free(r->tags_json);
+    free(r->note);
+    r->config_json = r->result_json = r->error = r->tags_json = r->note = NULL;
 }
 
 void store_run_list_free(StoreRun *runs, int n)
@@ -245,21 +269,40 @@ static void free_run_rows(void *rows, int n)
     store_run_list_free(rows, n);
 }
 
-/* ?1 status and ?2 method of the filter. */
-static int bind_run_filter(sqlite3_stmt *s, int status, const char *method)
+/* ?1 status, ?2 method and ?5 the search pattern of the filter. */
+static int bind_run_filter(sqlite3_stmt *s, int status, const char *method, const char *like)
 {
     return db_bind_text(s, 1, status >= 0 ? RUN_STATUS_NAMES[status] : NULL) ||
-           db_bind_text(s, 2, method);
+           db_bind_text(s, 2, method) || db_bind_text(s, 5, like);
 }
 
-static int run_list_tx(Conn *c, int status, const char *method, int limit, int offset,
-                       StoreRun **runs, int *n, int *total, GsErr *err)
+/* "%text%" with LIKE's wildcards in text escaped, so a search for "50%" or "a_b" finds
+ * those characters and nothing else (malloc'd; NULL when out of memory). */
+static char *like_pattern(const char *text)
+{
+    size_t n = strlen(text), o = 0;
+    char *p = malloc(2 * n + 3);
+    if (!p)
+        return NULL;
+    p[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            p[o++] = '\\';
+        p[o++] = text[i];
+    }
+    p[o++] = '%';
+    p[o] = '\0';
+    return p;
+}
+
+static int run_list_tx(Conn *c, int status, const char *method, const char *like, int limit,
+                       int offset, StoreRun **runs, int *n, int *total, GsErr *err)
 {
     sqlite3_stmt *s = db_stmt(c, Q_RUN_COUNT, err);
     if (!s)
         return -1;
-    int rc = bind_run_filter(s, status, method) ? db_err(err, c->db, 0, "bind")
-                                                : db_step(c, s, 0, "count runs", err);
+    int rc = bind_run_filter(s, status, method, like) ? db_err(err, c->db, 0, "bind")
+                                                      : db_step(c, s, 0, "count runs", err);
     if (rc == SQLITE_ROW && total)
         *total = sqlite3_column_int(s, 0);
     db_release(s);
@@ -269,7 +312,8 @@ static int run_list_tx(Conn *c, int status, const char *method, int limit, int o
     s = db_stmt(c, Q_RUN_LIST, err);
     if (!s)
         return -1;
-    if (bind_run_filter(s, status, method) || sqlite3_bind_int(s, 3, limit > 0 ? limit : -1) ||
+    if (bind_run_filter(s, status, method, like) ||
+        sqlite3_bind_int(s, 3, limit > 0 ? limit : -1) ||
         sqlite3_bind_int(s, 4, offset > 0 ? offset : 0)) {
         db_release(s);
         return db_err(err, c->db, 0, "bind");
@@ -291,12 +335,18 @@ int store_run_list(Store *st, const StoreRunFilter *f, StoreRun **runs, int *n, 
     int status = f ? f->status : -1;
     if (status < -1 || status >= RUN_STATUS_COUNT)
         return gs_errf(err, "store: list runs: no run status %d", status);
+    char *like = NULL;
+    if (f && f->search && *f->search && !(like = like_pattern(f->search)))
+        return db_oom(err, "list runs");
     Conn *c = db_read_begin(st, err);
-    if (!c)
+    if (!c) {
+        free(like);
         return -1;
-    int rc = run_list_tx(c, status, f ? f->method : NULL, f ? f->limit : 0, f ? f->offset : 0,
-                         runs, n, total, err);
+    }
+    int rc = run_list_tx(c, status, f ? f->method : NULL, like, f ? f->limit : 0,
+                         f ? f->offset : 0, runs, n, total, err);
     rc = db_read_end(st, c, rc, err);
+    free(like);
     if (rc != 0) {
         store_run_list_free(*runs, *n);
         *runs = NULL;
@@ -435,6 +485,54 @@ int store_run_requeue(Store *st, int64_t id, GsErr *err)
     return db_write_end(st, run_requeue_tx(w, id, err), err);
 }
 
+static int run_resume_tx(Conn *w, int64_t id, int64_t from, const char *kind,
+                         const char *message, GsErr *err)
+{
+    int rc = run_is_running(w, id, err);
+    if (rc != 0)
+        return rc;
+    int64_t newest;
+    if (db_checkpoint_newest(w, id, &newest, err) != 0)
+        return -1;
+    if (newest != from) {
+        gs_errf(err, "run %" PRId64 ": resuming from checkpoint %" PRId64 ", but its newest is "
+                "%" PRId64, id, from, newest);
+        return STORE_CONFLICT;
+    }
+    StorePos at = DB_START;
+    StoreStage row;
+    bool has_row = false;
+    if (from && (rc = db_checkpoint_position(w, id, from, &at, &row, &has_row, err)) != 0)
+        return rc;
+    if (db_metrics_delete_after(w, id, &at, err) != 0 ||
+        db_assignments_delete_after(w, id, &at, err) != 0 ||
+        db_checkpoints_delete_after(w, id, &at, err) != 0 ||
+        db_exec_run_stage(w, Q_STAGES_RESET_AFTER, id, at.stage, 0, "reset later stages",
+                          err) != 0)
+        return -1;
+    /* the checkpoint's stage as it was when the checkpoint was written (one stored before
+     * rows were kept with checkpoints keeps its figures) */
+    if (from && (has_row ? db_stage_put(w, id, &row, err)
+                         : db_exec_run_stage(w, Q_STAGE_RUNNING, id, at.stage, 0,
+                                             "restore its stage", err)) != 0)
+        return -1;
+    if (db_exec_id(w, Q_RUN_ATTEMPT, id, "count the attempt", err) != 0)
+        return -1;
+    return db_event_insert(w, id, NULL, kind, message, db_now(), NULL, err);
+}
+
+int store_run_resume(Store *st, int64_t id, int64_t from, const char *kind, const char *message,
+                     GsErr *err)
+{
+    if (!kind || !*kind || strlen(kind) >= FIELD_SIZE(StoreEvent, kind) || !message)
+        return gs_errf(err, "store: run %" PRId64 ": a resume needs an event kind and message",
+                       id);
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, run_resume_tx(w, id, from, kind, message, err), err);
+}
+
 static int read_id_row(sqlite3_stmt *s, void *row, GsErr *err)
 {
     (void)err;
@@ -489,6 +587,33 @@ int store_run_delete(Store *st, int64_t id, GsErr *err)
     return db_write_end(st, run_delete_tx(w, id, err), err);
 }
 
+static int run_annotate_tx(Conn *w, int64_t id, const char *tags_json, const char *note,
+                           GsErr *err)
+{
+    int rc = db_run_exists(w, id, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = db_stmt(w, Q_RUN_ANNOTATE, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, id) || db_bind_text(s, 2, tags_json) ||
+        db_bind_text(s, 3, note)) {
+        db_release(s);
+        return db_err(err, w->db, id, "bind");
+    }
+    return db_run_to_end(w, s, id, "annotate", err);
+}
+
+int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
+                       GsErr *err)
+{
+    /* a run in any state may be annotated, a finished one most of all */
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, run_annotate_tx(w, id, tags_json, note, err), err);
+}
+
 int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err)
 {
     for (int i = 0; i < RUN_STATUS_COUNT; i++)
@@ -511,6 +636,33 @@ int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err)
 
 /* ---- stages ---- */
 
+int db_stage_put(Conn *w, int64_t run, const StoreStage *g, GsErr *err)
+{
+    const StageProgress *p = &g->progress;
+    if (p->stage < 0 || p->stage >= STAGE_COUNT)
+        return gs_errf(err, "store: run %" PRId64 ": no stage %d", run, p->stage);
+    if ((int)g->status < 0 || g->status >= SS_COUNT)
+        return gs_errf(err, "store: run %" PRId64 ": no stage status %d", run, (int)g->status);
+    sqlite3_stmt *s = db_stmt(w, Q_STAGE_PUT, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, p->stage) ||
+        db_bind_text(s, 3, STAGE_STATUS_NAMES[g->status]) || sqlite3_bind_int(s, 4, p->epoch) ||
+        sqlite3_bind_int(s, 5, p->epochs) || sqlite3_bind_int64(s, 6, p->step) ||
+        sqlite3_bind_int64(s, 7, p->steps) || db_bind_real(s, 8, p->loss) ||
+        db_bind_real(s, 9, p->items_per_s) || db_bind_real(s, 10, p->eta_s) ||
+        db_bind_real(s, 11, g->seconds) || db_bind_time(s, 12, g->started_at) ||
+        db_bind_time(s, 13, g->finished_at)) {
+        db_release(s);
+        return db_err(err, w->db, run, "bind");
+    }
+    int rc = db_run_to_end(w, s, run, "store a stage", err);
+    /* every run has its stage rows, so no row means no run */
+    if (rc == 0 && sqlite3_changes(w->db) == 0)
+        rc = db_not_found(err, run);
+    return rc;
+}
+
 int store_stage_put(Store *st, int64_t run, const StoreStage *g, GsErr *err)
 {
     const StageProgress *p = &g->progress;
@@ -521,26 +673,7 @@ int store_stage_put(Store *st, int64_t run, const StoreStage *g, GsErr *err)
     Conn *w = db_write_begin(st, false, err);
     if (!w)
         return -1;
-    sqlite3_stmt *s = db_stmt(w, Q_STAGE_PUT, err);
-    int rc = -1;
-    if (s) {
-        if (sqlite3_bind_int64(s, 1, run) || sqlite3_bind_int(s, 2, p->stage) ||
-            db_bind_text(s, 3, STAGE_STATUS_NAMES[g->status]) || sqlite3_bind_int(s, 4, p->epoch) ||
-            sqlite3_bind_int(s, 5, p->epochs) || sqlite3_bind_int64(s, 6, p->step) ||
-            sqlite3_bind_int64(s, 7, p->steps) || db_bind_real(s, 8, p->loss) ||
-            db_bind_real(s, 9, p->items_per_s) || db_bind_real(s, 10, p->eta_s) ||
-            db_bind_real(s, 11, g->seconds) || db_bind_time(s, 12, g->started_at) ||
-            db_bind_time(s, 13, g->finished_at)) {
-            db_release(s);
-            rc = db_err(err, w->db, run, "bind");
-        } else {
-            rc = db_run_to_end(w, s, run, "store a stage", err);
-            /* every run has its stage rows, so no row means no run */
-            if (rc == 0 && sqlite3_changes(w->db) == 0)
-                rc = db_not_found(err, run);
-        }
-    }
-    return db_write_end(st, rc, err);
+    return db_write_end(st, db_stage_put(w, run, g, err), err);
 }
 
 int store_stages_get(Store *st, int64_t run, StoreStage out[STAGE_COUNT], GsErr *err)
