@@ -1,7 +1,7 @@
 # gsimclr — one flat build for everything. `make` builds bin/ and build/; `make test` runs every
-# test; `make asan` / `make tsan` run them under sanitizers; `make bench-step` compares a SimCLR
-# step with PyTorch. The first build runs scripts/install-deps (it does nothing when all the
-# Debian packages are present).
+# test; `make asan` / `make tsan` run them under sanitizers; `make fuzz` runs the libFuzzer
+# harnesses of fuzz/; `make bench-step` compares a SimCLR step with PyTorch. The first build
+# runs scripts/install-deps (it does nothing when all the Debian packages are present).
 
 CC      ?= gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c
@@ -151,11 +151,12 @@ soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
 # crash, a leak or a timeout; the reproducing input stays in build-fuzz/fuzz-findings/.
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 180
-FUZZ_TARGETS ?= config api_json http idx cifar ckpt
+FUZZ_TARGETS ?= config api_json http idx cifar ckpt png jpeg
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OPT     := -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas \
                 -DIDX_INITIAL_BYTES=64 -DZFILE_BUFFER=64
-FUZZ_HELPERS := $(BUILD)/fuzz/common.o $(BUILD)/fuzz/api_harness.o $(BUILD)/fuzz/service_stubs.o
+FUZZ_HELPERS := $(BUILD)/fuzz/common.o $(BUILD)/fuzz/api_harness.o $(BUILD)/fuzz/service_stubs.o \
+                $(BUILD)/fuzz/image_harness.o
 # the daemon's modules but the socket (http.c) and the workers (jobs.c, service.c): the
 # harnesses drive api_handle directly, with fuzz/service_stubs.c in their place
 FUZZ_SVC_OBJ := $(filter-out $(BUILD)/server/service/http.o $(BUILD)/server/service/jobs.o \
@@ -182,7 +183,7 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(FUZZ_HELPERS) $(FUZZ_SVC_
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-# Rewrites the binary seeds of fuzz/corpus (checkpoints, IDX, CIFAR); the text seeds are
+# Rewrites the binary seeds of fuzz/corpus (checkpoints, IDX, CIFAR, PNG, JPEG); the text seeds are
 # written by hand.
 fuzz-seeds: fuzz-build
 	build-fuzz/fuzz/make_seeds fuzz/corpus

@@ -2,14 +2,23 @@
  * checkpoints the tiny run of fuzz.h stores at every point it stores one (dae, kmeans, simclr
  * after an epoch and inside one, for both methods), and small valid and nearly valid IDX
  * (plain and gzip) and CIFAR-10/100 inputs, in the input layouts of fuzz_ckpt.c, fuzz_idx.c and
- * fuzz_cifar.c. The text corpora (config, api_json, http) are written by hand. A checkpoint
+ * fuzz_cifar.c; small PNG files of every colour type and depth (interlaced too) and JPEG files
+ * (gray, 4:2:0 and 4:4:4 colour, progressive, restart markers, arithmetic coding, CMYK), each
+ * with a few nearly valid ones (cut short, a damaged chunk, a header declaring 3.6 Gpx), as
+ * whole files for fuzz_png.c and fuzz_jpeg.c. Harness code: it includes png.h, jpeglib.h and
+ * zlib.h to write what the product only reads. The text corpora (config, api_json, http) are written by hand. A checkpoint
  * holds the seconds its run took, so a new run gives new bytes: rerun only when the format or
  * the tiny run changes. Usage: make_seeds CORPUS_DIR */
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <jpeglib.h>
+#include <png.h>
+#include <zlib.h>
 
 #include "fuzz.h"
 #include "gs/checkpoint.h"
@@ -182,6 +191,228 @@ static void cifar_seeds(void)
     }
 }
 
+/* ---- PNG and JPEG ------------------------------------------------------------------------- */
+
+static void image_seed(const char *target, const char *name, const void *data, size_t len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_root, target);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", g_root, target, name);
+    fuzz_write_file(path, data, len);
+}
+
+/* Smooth gradients, so a JPEG of them stays small and close. */
+static uint8_t sample(int x, int y, int k)
+{
+    return (uint8_t)(x * 23 + y * 11 + k * 70);
+}
+
+/* A w x h PNG of libpng colour type ctype and bit depth, into a malloc'd buffer (*len). */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} Mem;
+
+static void mem_write(png_structp png, png_bytep data, png_size_t n)
+{
+    Mem *m = png_get_io_ptr(png);
+    if (m->len + n > m->cap) {
+        m->cap = (m->len + n) * 2;
+        if (!(m->p = realloc(m->p, m->cap)))
+            abort();
+    }
+    memcpy(m->p + m->len, data, n);
+    m->len += n;
+}
+
+static void mem_flush(png_structp png)
+{
+    (void)png;
+}
+
+static uint8_t *png_file(int w, int h, int depth, int ctype, int interlace, size_t *len)
+{
+    Mem m = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info || setjmp(png_jmpbuf(png)))
+        abort();
+    png_set_write_fn(png, &m, mem_write, mem_flush);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, ctype, interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (ctype == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[16];
+        png_byte alpha[3] = {0, 128, 255};
+        for (int i = 0; i < 16; i++)
+            pal[i] = (png_color){sample(i, 0, 0), sample(i, 1, 1), sample(i, 2, 2)};
+        png_set_PLTE(png, info, pal, 1 << (depth < 4 ? depth : 4));
+        png_set_tRNS(png, info, alpha, 3, NULL);
+    }
+    if (ctype == PNG_COLOR_TYPE_GRAY && depth == 8) {
+        png_color_16 key = {0, 0, 0, 0, 23};
+        png_set_tRNS(png, info, NULL, 0, &key);
+    }
+    png_set_gAMA(png, info, 0.45455);
+    png_write_info(png, info);
+    int channels = png_get_channels(png, info);
+    size_t row_bytes = ((size_t)w * channels * depth + 7) / 8;
+    uint8_t *row = malloc(row_bytes);
+    if (!row)
+        abort();
+    int passes = png_set_interlace_handling(png);
+    for (int pass = 0; pass < passes; pass++)
+        for (int y = 0; y < h; y++) {
+            /* packed samples: any bit pattern is a valid sample of the depth */
+            for (size_t i = 0; i < row_bytes; i++)
+                row[i] = sample((int)i, y, 0);
+            if (ctype == PNG_COLOR_TYPE_PALETTE && depth == 8) /* 16 palette entries */
+                for (size_t i = 0; i < row_bytes; i++)
+                    row[i] &= 0x0f;
+            png_write_row(png, row);
+        }
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    free(row);
+    *len = m.len;
+    return m.p;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void png_seeds(void)
+{
+    static const struct {
+        const char *name;
+        int w, h, depth, ctype, interlace;
+    } kinds[] = {
+        {"gray8.png", 5, 3, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE},
+        {"gray1-adam7.png", 13, 9, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_ADAM7},
+        {"gray4.png", 7, 4, 4, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE},
+        {"gray16.png", 4, 4, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE},
+        {"gray-alpha16.png", 3, 5, 16, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_INTERLACE_NONE},
+        {"rgb8.png", 8, 8, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE},
+        {"rgb16-adam7.png", 9, 6, 16, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_ADAM7},
+        {"rgba8.png", 6, 5, 8, PNG_COLOR_TYPE_RGB_ALPHA, PNG_INTERLACE_NONE},
+        {"palette4-trns.png", 10, 3, 4, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE},
+        {"palette8-adam7.png", 11, 7, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_ADAM7},
+        {"one-pixel.png", 1, 1, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t len;
+        uint8_t *p = png_file(kinds[i].w, kinds[i].h, kinds[i].depth, kinds[i].ctype,
+                              kinds[i].interlace, &len);
+        image_seed("png", kinds[i].name, p, len);
+        free(p);
+    }
+    /* nearly valid: cut inside the image data, cut before IEND, a damaged IHDR CRC, and a
+     * header (CRC made right) declaring 60000 x 60000 */
+    size_t len;
+    uint8_t *p = png_file(8, 8, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, &len);
+    image_seed("png", "cut-in-idat.png", p, len / 2);
+    image_seed("png", "cut-before-iend.png", p, len - 12);
+    p[29] ^= 0x55;
+    image_seed("png", "bad-ihdr-crc.png", p, len);
+    p[29] ^= 0x55;
+    put_be32(p + 16, 60000);
+    put_be32(p + 20, 60000);
+    put_be32(p + 29, (uint32_t)crc32(0, p + 12, 17));
+    image_seed("png", "declares-3.6gpx.png", p, len);
+    free(p);
+}
+
+typedef struct {
+    int c;              /* 1 gray, 3 RGB, 4 CMYK */
+    int w, h;
+    int h_samp;         /* luma sampling: 2 = 4:2:0, 1 = 4:4:4 */
+    int progressive, restart, arith;
+} JpegKind;
+
+static uint8_t *jpeg_file(const JpegKind *k, size_t *len)
+{
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *out = NULL;
+    unsigned long n = 0;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, &n);
+    ci.image_width = (JDIMENSION)k->w;
+    ci.image_height = (JDIMENSION)k->h;
+    ci.input_components = k->c;
+    ci.in_color_space = k->c == 1 ? JCS_GRAYSCALE : k->c == 3 ? JCS_RGB : JCS_CMYK;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 75, TRUE);
+    if (k->c == 3) {
+        ci.comp_info[0].h_samp_factor = k->h_samp;
+        ci.comp_info[0].v_samp_factor = k->h_samp;
+    }
+    if (k->progressive)
+        jpeg_simple_progression(&ci);
+    ci.restart_in_rows = k->restart;
+    ci.arith_code = k->arith ? TRUE : FALSE;
+    jpeg_start_compress(&ci, TRUE);
+    uint8_t *row = malloc((size_t)k->w * k->c);
+    if (!row)
+        abort();
+    while (ci.next_scanline < ci.image_height) {
+        for (int x = 0; x < k->w; x++)
+            for (int c = 0; c < k->c; c++)
+                row[x * k->c + c] = sample(x, (int)ci.next_scanline, c);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    *len = n;
+    return out;
+}
+
+static void jpeg_seeds(void)
+{
+    static const struct {
+        const char *name;
+        JpegKind k;
+    } kinds[] = {
+        {"gray.jpg", {1, 16, 16, 1, 0, 0, 0}},
+        {"rgb420-odd.jpg", {3, 33, 17, 2, 0, 0, 0}},
+        {"rgb444.jpg", {3, 8, 8, 1, 0, 0, 0}},
+        {"progressive.jpg", {3, 24, 16, 2, 1, 0, 0}},
+        {"restart.jpg", {3, 16, 32, 2, 0, 1, 0}},
+        {"arithmetic.jpg", {1, 16, 8, 1, 0, 0, 1}},
+        {"cmyk.jpg", {4, 8, 8, 1, 0, 0, 0}},
+        {"one-pixel.jpg", {3, 1, 1, 1, 0, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t len;
+        uint8_t *p = jpeg_file(&kinds[i].k, &len);
+        image_seed("jpeg", kinds[i].name, p, len);
+        free(p);
+    }
+    /* nearly valid: cut inside the scan, cut before the end marker, and a frame header
+     * declaring 60000 x 60000 */
+    JpegKind rgb = {3, 32, 32, 2, 0, 0, 0};
+    size_t len;
+    uint8_t *p = jpeg_file(&rgb, &len);
+    image_seed("jpeg", "cut-in-scan.jpg", p, len * 3 / 4);
+    image_seed("jpeg", "cut-before-eoi.jpg", p, len - 2);
+    for (size_t i = 2; i + 9 < len; i++)
+        if (p[i] == 0xff && p[i + 1] == 0xc0) {
+            p[i + 5] = p[i + 7] = 60000 >> 8;
+            p[i + 6] = p[i + 8] = 60000 & 0xff;
+            break;
+        }
+    image_seed("jpeg", "declares-3.6gpx.jpg", p, len);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -193,5 +424,7 @@ int main(int argc, char **argv)
     checkpoints();
     idx_seeds();
     cifar_seeds();
+    png_seeds();
+    jpeg_seeds();
     return 0;
 }
