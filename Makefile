@@ -162,6 +162,8 @@ FUZZ_HELPERS := $(BUILD)/fuzz/common.o $(BUILD)/fuzz/api_harness.o $(BUILD)/fuzz
 FUZZ_SVC_OBJ := $(filter-out $(BUILD)/server/service/http.o $(BUILD)/server/service/jobs.o \
                   $(BUILD)/server/service/service.o,$(SVC_OBJ))
 FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# the harness objects are made through a pattern rule: keep them, so a rerun relinks nothing
+.SECONDARY: $(FUZZ_BINS:%=%.o)
 
 fuzz: fuzz-build
 	fuzz/run build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
