@@ -127,8 +127,8 @@ static void add_history(Store *st, int64_t run, bool done)
     const StorePos km1 = {STAGE_KMEANS, 1, STORE_END_OF_EPOCH};
     rc |= store_event_add(st, run, &dae1, "log", "dae: epoch 1/2 loss 0.10000", 1700000001.0,
                           &ev, &err);
-    rc |= store_event_add(st, run, NULL, "status", "resumed after \"dae\" epoch 1\n<b>", 1700000002.0,
-                          &ev, &err);
+    rc |= store_event_add(st, run, NULL, "status", "resumed after \"dae\" epoch 1\n<b>",
+                          1700000002.0, &ev, &err);
     int32_t assign[TINY_N], labels[TINY_N];
     for (int i = 0; i < TINY_N; i++) {
         assign[i] = (i * 7) % 3;

@@ -8,8 +8,9 @@
  *   readable;
  * - the pixel limit set one below the declared size refuses the file with a message naming
  *   the limit, before a pixel buffer exists (the buffer handed in stays unallocated);
- * - a JPEG that decodes decodes with a min_side too, scaled by the smallest of 1/8, 1/4, 1/2 that keeps its
- *   shorter side >= min_side (1/1 when none does), to ceil(w / d) x ceil(h / d);
+ * - a JPEG that decodes also decodes with a min_side, scaled by the smallest of 1/8, 1/4,
+ *   1/2 that keeps its shorter side >= min_side (1/1 when none does), to
+ *   ceil(w / d) x ceil(h / d);
  * - a decoded image resizes to any square side, into a buffer of exactly that size.
  * The limit is 1 Mpx here, not the product's 64 Mpx: a mutated header's claim is then paid
  * with at most 3 MB, and the limit's code path is the same. Parameters (min_side, the resize

@@ -6,9 +6,10 @@
  * (gray, 4:2:0 and 4:4:4 colour, progressive, restart markers, arithmetic coding, CMYK), each
  * with a few nearly valid ones (cut short, a damaged chunk, a header declaring 3.6 Gpx), as
  * whole files for fuzz_png.c and fuzz_jpeg.c. Harness code: it includes png.h, jpeglib.h and
- * zlib.h to write what the product only reads. The text corpora (config, api_json, http) are written by hand. A checkpoint
- * holds the seconds its run took, so a new run gives new bytes: rerun only when the format or
- * the tiny run changes. Usage: make_seeds CORPUS_DIR */
+ * zlib.h to write what the product only reads. The text corpora (config, api_json, http) are
+ * written by hand. A checkpoint holds the seconds its run took, so a new run gives new bytes:
+ * rerun only when the format or the tiny run changes (the image seeds come out the same
+ * every time). Usage: make_seeds CORPUS_DIR */
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stdio.h>
