@@ -1,7 +1,7 @@
 # gsimclr — one flat build for everything. `make` builds bin/ and build/; `make test` runs every
-# test; `make asan` / `make tsan` run them under sanitizers; `make bench-step` compares a SimCLR
-# step with PyTorch. The first build runs scripts/install-deps (it does nothing when all the
-# Debian packages are present).
+# test; `make asan` / `make tsan` run them under sanitizers; `make fuzz` runs the libFuzzer
+# harnesses of fuzz/; `make bench-step` compares a SimCLR step with PyTorch. The first build
+# runs scripts/install-deps (it does nothing when all the Debian packages are present).
 
 CC      ?= gcc
 PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c
@@ -47,7 +47,7 @@ DECODE_BIN := $(BUILD)/bench/bench_decode
 EMBEDDINGS := build/embeddings.gsem
 
 .PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode \
-        demo clean deps fixtures soak
+        demo clean deps fixtures soak fuzz fuzz-build fuzz-bins fuzz-seeds
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json \
@@ -157,6 +157,54 @@ $(SOAK_BIN): $(BUILD)/tests/soak/soak.o $(BUILD)/tests/soak.o $(BUILD)/tests/dae
 soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
 	$(SOAK_BIN) $(SOAK_TRIALS) $(SOAK_SEED)
 
+# ---- fuzzing ----------------------------------------------------------------------------
+# `make fuzz` builds the libFuzzer harnesses of fuzz/ with clang, ASan and UBSan (nothing
+# recovers: the first report stops the target) into build-fuzz/, the product sources with the
+# same sanitizers and coverage, then runs each target for FUZZ_SECONDS (docs/FUZZING.md). OpenMP
+# is left out there, as in the tsan build: the harnesses run one thread, and libgomp's pool
+# would only add threads the sanitizers cannot see into. It fails when any target finds a
+# crash, a leak or a timeout; the reproducing input stays in build-fuzz/fuzz-findings/.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?= config api_json http idx cifar ckpt png jpeg
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OPT     := -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas \
+                -DIDX_INITIAL_BYTES=64 -DZFILE_BUFFER=64
+FUZZ_HELPERS := $(BUILD)/fuzz/common.o $(BUILD)/fuzz/api_harness.o $(BUILD)/fuzz/service_stubs.o \
+                $(BUILD)/fuzz/image_harness.o
+# the daemon's modules but the socket (http.c) and the workers (jobs.c, service.c): the
+# harnesses drive api_handle directly, with fuzz/service_stubs.c in their place
+FUZZ_SVC_OBJ := $(filter-out $(BUILD)/server/service/http.o $(BUILD)/server/service/jobs.o \
+                  $(BUILD)/server/service/service.o,$(SVC_OBJ))
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+# the harness objects are made through a pattern rule: keep them, so a rerun relinks nothing
+.SECONDARY: $(FUZZ_BINS:%=%.o)
+
+fuzz: fuzz-build
+	fuzz/run build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(DEPS_OK)
+	scripts/install-deps --fuzz
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) OMP= OPT="$(FUZZ_OPT)" \
+	    LDLIBS="$(FUZZ_SAN) -lm -lpthread" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS) $(BUILD)/fuzz/make_seeds
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(FUZZ_HELPERS) $(FUZZ_SVC_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(FUZZ_HELPERS) $(FUZZ_SVC_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# Rewrites the binary seeds of fuzz/corpus (checkpoints, IDX, CIFAR, PNG, JPEG); the text seeds are
+# written by hand.
+fuzz-seeds: fuzz-build
+	build-fuzz/fuzz/make_seeds fuzz/corpus
+
 bench: bench-step bench-kmeans bench-api bench-decode
 
 # Image-folder decoding (PNG, JPEG) against Python's PIL on the same folders and threads.
@@ -195,6 +243,6 @@ demo: all
 	scripts/demo
 
 clean:
-	rm -rf build build-asan build-tsan bin
+	rm -rf build build-asan build-tsan build-fuzz bin
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -150,6 +150,38 @@ static int write_png_raw(const char *dir, const char *rel, int w, int h, int dep
     return fclose(f);
 }
 
+/* A one-row PNG with a tRNS chunk: alpha values for the palette (n_alpha of them), or the
+ * transparent gray or RGB colour key. */
+static int write_png_trns(const char *dir, const char *rel, int w, int depth, int ctype,
+                          const uint8_t *row, const png_color *palette, int n_palette,
+                          const uint8_t *alpha, int n_alpha, const png_color_16 *key)
+{
+    char path[512];
+    mkdirs(dir, rel);
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, 1, depth, ctype, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (palette)
+        png_set_PLTE(png, info, palette, n_palette);
+    png_set_tRNS(png, info, alpha, n_alpha, key);
+    png_write_info(png, info);
+    png_write_row(png, (png_bytep)row);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return fclose(f);
+}
+
 /* A baseline JPEG (quality 95) of interleaved pixels; c = 1 gray, 3 RGB, 4 CMYK. */
 static int write_jpeg(const char *dir, const char *rel, const uint8_t *px, int w, int h, int c)
 {
@@ -264,6 +296,50 @@ TEST(images_png_conversions)
     CHECK(write_png_raw(dir, "g1.png", 4, 1, 1, PNG_COLOR_TYPE_GRAY, bits, 1, NULL, 0) == 0);
     CHECK_MSG(decode_file(dir, "g1.png", &b, &err) == 0, "%s", err.msg);
     CHECK(b.c == 1 && b.px[0] == 255 && b.px[1] == 0 && b.px[2] == 255 && b.px[3] == 0);
+    image_buf_free(&b);
+    rm_tree(dir);
+}
+
+/* tRNS transparency is dropped as an alpha channel is: a palette PNG with transparent entries
+ * (a common kind, and one libpng's palette expansion turns into RGBA) decodes to the palette's
+ * colours; a gray or RGB colour key changes nothing. Found by the png fuzz target's seeds. */
+TEST(images_png_transparency_dropped)
+{
+    char dir[64];
+    if (make_tmpdir(dir, sizeof dir))
+        return;
+    ImageBuf b = {0};
+    GsErr err;
+    png_color pal[4] = {{10, 20, 30}, {200, 100, 0}, {1, 2, 3}, {7, 8, 9}};
+    uint8_t alpha[3] = {0, 128, 255};
+
+    uint8_t idx8[3] = {2, 0, 1};
+    CHECK(write_png_trns(dir, "pal8.png", 3, 8, PNG_COLOR_TYPE_PALETTE, idx8, pal, 3, alpha, 3,
+                         NULL) == 0);
+    CHECK_MSG(decode_file(dir, "pal8.png", &b, &err) == 0, "%s", err.msg);
+    uint8_t want8[9] = {1, 2, 3, 10, 20, 30, 200, 100, 0};
+    CHECK(b.w == 3 && b.h == 1 && b.c == 3 && memcmp(b.px, want8, 9) == 0);
+
+    uint8_t idx2[1] = {0x1b}; /* 2-bit indices 0, 1, 2, 3 */
+    CHECK(write_png_trns(dir, "pal2.png", 4, 2, PNG_COLOR_TYPE_PALETTE, idx2, pal, 4, alpha, 1,
+                         NULL) == 0);
+    CHECK_MSG(decode_file(dir, "pal2.png", &b, &err) == 0, "%s", err.msg);
+    uint8_t want2[12] = {10, 20, 30, 200, 100, 0, 1, 2, 3, 7, 8, 9};
+    CHECK(b.w == 4 && b.c == 3 && memcmp(b.px, want2, 12) == 0);
+
+    png_color_16 gray_key = {0, 0, 0, 0, 5};
+    uint8_t g4[1] = {0x5f}; /* 4-bit 5 (the key), 15 */
+    CHECK(write_png_trns(dir, "g4.png", 2, 4, PNG_COLOR_TYPE_GRAY, g4, NULL, 0, NULL, 0,
+                         &gray_key) == 0);
+    CHECK_MSG(decode_file(dir, "g4.png", &b, &err) == 0, "%s", err.msg);
+    CHECK(b.w == 2 && b.c == 1 && b.px[0] == 5 * 17 && b.px[1] == 255);
+
+    png_color_16 rgb_key = {0, 4, 5, 6, 0};
+    uint8_t rgb[6] = {4, 5, 6, 9, 9, 9};
+    CHECK(write_png_trns(dir, "rgb.png", 2, 8, PNG_COLOR_TYPE_RGB, rgb, NULL, 0, NULL, 0,
+                         &rgb_key) == 0);
+    CHECK_MSG(decode_file(dir, "rgb.png", &b, &err) == 0, "%s", err.msg);
+    CHECK(b.w == 2 && b.c == 3 && memcmp(b.px, rgb, 6) == 0);
     image_buf_free(&b);
     rm_tree(dir);
 }

@@ -104,7 +104,8 @@ int codec_png_read(FILE *f, const char *name, long max_pixels, int header_only, 
         png_set_expand_gray_1_2_4_to_8(png);
     if (depth == 16)
         png_set_scale_16(png);
-    if (ctype & PNG_COLOR_MASK_ALPHA)
+    /* the palette expansion turns tRNS transparency into an alpha channel: strip that too */
+    if ((ctype & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);

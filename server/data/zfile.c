@@ -12,8 +12,11 @@
 
 /* gzread and crc32 take unsigned counts; stay well below their limit. */
 #define ZFILE_CHUNK ((size_t)1 << 30)
-/* Input buffer: large reads of a big dataset file in few system calls. */
+/* Input buffer: large reads of a big dataset file in few system calls. The fuzz build (make
+ * fuzz) sets it small, so that small inputs cross buffer boundaries. */
+#ifndef ZFILE_BUFFER
 #define ZFILE_BUFFER (1u << 18)
+#endif
 
 struct ZFile {
     gzFile gz;

@@ -389,7 +389,7 @@ static int open_encoder(const RunConfig *cfg, const CkptReader *rd,
                         const OnnxExportOptions *opt, Model *m, int *epoch, GsErr *err)
 {
     int stage;
-    if (state_stage(rd, &stage, epoch, err))
+    if (state_stage(rd, cfg, &stage, epoch, err))
         return -1;
     if (stage < STAGE_SIMCLR)
         return gs_errf(err, "export: the checkpoint is of stage %s, which holds no trained "

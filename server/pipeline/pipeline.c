@@ -111,7 +111,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     gs_threads_set(cfg->threads);
     if (resume) {
         if (ckpt_open(&rd, resume, resume_len, err) ||
-            state_stage(&rd, &from_stage, &from_epoch, err) ||
+            state_stage(&rd, cfg, &from_stage, &from_epoch, err) ||
             state_read_summary(&rd, res, err))
             goto done;
         from = &rd;

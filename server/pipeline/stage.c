@@ -1,6 +1,7 @@
 /* stage.c — what every stage uses: sink calls, the checkpoint sections of a training
  * state and of the run summary, batch assembly and feature extraction. It must not decide
  * anything about a stage's maths. */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,16 +107,136 @@ int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, co
     return 0;
 }
 
-int state_stage(const CkptReader *r, int *stage, int *epoch, GsErr *err)
+/* ---- reading a checkpoint back --------------------------------------------------------- */
+
+/* A checkpoint comes back from the store or a file, where a fault or a hand could have changed
+ * it past its checksum (the checksum only proves the bytes are the ones written, not that a
+ * writer of this build wrote them). So every number it gives is checked against what this run
+ * could have written before anything uses it: a double converted to int out of range is
+ * undefined behaviour, a negative count overflows a size, a NaN weight poisons every step
+ * after it. A refused checkpoint fails the run with a message naming the field. */
+
+static const char *method_name(const RunConfig *cfg)
+{
+    return cfg->method == METHOD_SIMCLR ? "simclr" : "gsimclr";
+}
+
+int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoch, GsErr *err)
 {
     int32_t where[2];
     if (ckpt_get(r, "stage", where, sizeof where, err))
         return -1;
-    if (where[0] < 0 || where[0] >= STAGE_COUNT || where[1] < 0)
-        return gs_errf(err, "checkpoint: stage %d epoch %d is not one this build writes",
-                       where[0], where[1]);
-    *stage = where[0];
-    *epoch = where[1];
+    int s = where[0], e = where[1];
+    /* eval never writes one: it would have nothing to resume */
+    if (s != STAGE_DAE && s != STAGE_KMEANS && s != STAGE_SIMCLR)
+        return gs_errf(err, "checkpoint: stage %d is not a stage that writes checkpoints", s);
+    if (pipeline_skipped_stages(cfg) & (1u << s))
+        return gs_errf(err, "checkpoint: it closes stage %s, which method %s does not run",
+                       STAGE_NAMES[s], method_name(cfg));
+    /* the epochs a checkpoint of the stage may close: dae after each of its epochs, kmeans
+     * once, simclr after an epoch or inside one (0: inside the first) */
+    int lo = 0, hi = 0;
+    switch (s) {
+    case STAGE_DAE:    lo = 1; hi = cfg->dae.epochs; break;
+    case STAGE_KMEANS: lo = 1; hi = 1; break;
+    default:           lo = 0; hi = cfg->simclr.epochs; break;
+    }
+    if (e < lo || e > hi)
+        return gs_errf(err, "checkpoint: %s epoch %d is outside %d..%d, the epochs this run "
+                       "has", STAGE_NAMES[s], e, lo, hi);
+    *stage = s;
+    *epoch = e;
+    return 0;
+}
+
+/* What a summary number may be: NaN (not measured), or finite within [lo, hi], and a whole
+ * number when integral. Sums and means of non-negative terms are non-negative; the bounds of
+ * ratios leave room for rounding. */
+typedef struct {
+    const char *name;
+    double lo, hi;
+    bool nan_ok, integral;
+} SumField;
+
+#define SUM_ROUNDING 1e-6
+static const SumField SUM_FIELDS[SUM_COUNT] = {
+    [SUM_DAE_LOSS]    = {"dae_loss", 0, DBL_MAX, true, false},
+    [SUM_INERTIA]     = {"inertia", 0, DBL_MAX, true, false},
+    [SUM_PURITY]      = {"purity", 0, 1 + SUM_ROUNDING, true, false},
+    [SUM_NMI]         = {"nmi", 0, 1 + SUM_ROUNDING, true, false},
+    [SUM_K]           = {"k", 0, INT32_MAX, false, true},
+    [SUM_REPEATS]     = {"repeat_batches", 0, INT32_MAX, false, false},
+    [SUM_SIMCLR_LOSS] = {"simclr_loss", -SUM_ROUNDING, DBL_MAX, true, false},
+    [SUM_SEC_DAE]     = {"dae_seconds", 0, DBL_MAX, false, false},
+    [SUM_SEC_KMEANS]  = {"kmeans_seconds", 0, DBL_MAX, false, false},
+    [SUM_SEC_SIMCLR]  = {"simclr_seconds", 0, DBL_MAX, false, false},
+    [SUM_SEC_EVAL]    = {"eval_seconds", 0, DBL_MAX, false, false},
+};
+
+static int check_summary(const double sum[SUM_COUNT], GsErr *err)
+{
+    for (int i = 0; i < SUM_COUNT; i++) {
+        const SumField *f = &SUM_FIELDS[i];
+        double v = sum[i];
+        if (isnan(v) && f->nan_ok)
+            continue;
+        if (!isfinite(v) || v < f->lo || v > f->hi || (f->integral && v != floor(v)))
+            return gs_errf(err, "checkpoint: summary %s is %g, outside what a run writes "
+                           "(%s%g..%g)", f->name, v, f->nan_ok ? "NaN or " : "", f->lo, f->hi);
+    }
+    return 0;
+}
+
+/* The pseudo-labels and cluster sizes, when the checkpoint has them: n labels in [0, k) and
+ * k sizes that count them. On success *assign and *sizes are malloc'd copies (both NULL when
+ * the checkpoint has none). */
+static int read_clusters(const CkptReader *r, int n, int k, int32_t **assign, int32_t **sizes,
+                         GsErr *err)
+{
+    size_t abytes, sbytes;
+    *assign = *sizes = NULL;
+    const void *a = ckpt_find(r, "assign", &abytes, NULL);
+    if (!a)
+        return 0; /* no pseudo-labels yet (dae) or none needed (simclr) */
+    if (abytes != sizeof(int32_t) * (size_t)n)
+        return gs_errf(err, "checkpoint: %zu bytes of pseudo-labels for %d training images",
+                       abytes, n);
+    if (k < 1 || k > n)
+        return gs_errf(err, "checkpoint: k = %d clusters for %d training images", k, n);
+    const void *s = ckpt_find(r, "sizes", &sbytes, err);
+    if (!s)
+        return -1;
+    if (sbytes != sizeof(int32_t) * (size_t)k)
+        return gs_errf(err, "checkpoint: %zu bytes of cluster sizes for k = %d", sbytes, k);
+    int32_t *al = malloc(abytes), *sl = malloc(sbytes), *count = calloc((size_t)k, sizeof *count);
+    if (!al || !sl || !count) {
+        free(al);
+        free(sl);
+        free(count);
+        return gs_errf(err, "checkpoint: out of memory for pseudo-labels");
+    }
+    memcpy(al, a, abytes);
+    memcpy(sl, s, sbytes);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (al[i] < 0 || al[i] >= k)
+            rc = gs_errf(err, "checkpoint: image %d has pseudo-label %d outside [0, %d)", i,
+                         al[i], k);
+        else
+            count[al[i]]++;
+    }
+    for (int c = 0; c < k && rc == 0; c++)
+        if (sl[c] != count[c])
+            rc = gs_errf(err, "checkpoint: cluster %d has size %d, but %d images carry its "
+                         "label", c, sl[c], count[c]);
+    free(count);
+    if (rc) {
+        free(al);
+        free(sl);
+        return rc;
+    }
+    *assign = al;
+    *sizes = sl;
     return 0;
 }
 
@@ -130,6 +251,12 @@ int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err)
         return gs_errf(err, "checkpoint: summary holds %zu bytes, expected %zu", bytes,
                        sizeof sum);
     memcpy(sum, p, sizeof sum);
+    int32_t *assign, *sizes;
+    /* k is only converted once check_summary has found it a whole number in int range */
+    if (check_summary(sum, err) ||
+        read_clusters(r, res->n_train, (int)sum[SUM_K], &assign, &sizes, err))
+        return -1;
+    /* nothing of res changes before everything is checked */
     res->dae_loss = sum[SUM_DAE_LOSS];
     res->inertia = sum[SUM_INERTIA];
     res->purity = sum[SUM_PURITY];
@@ -140,49 +267,60 @@ int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err)
     res->seconds[STAGE_KMEANS] = sum[SUM_SEC_KMEANS];
     res->seconds[STAGE_SIMCLR] = sum[SUM_SEC_SIMCLR];
     res->seconds[STAGE_EVAL] = sum[SUM_SEC_EVAL];
-
-    const void *a = ckpt_find(r, "assign", &bytes, NULL);
-    if (!a)
-        return 0; /* no pseudo-labels yet (dae) or none needed (simclr) */
-    if (bytes != sizeof(int32_t) * (size_t)res->n_train)
-        return gs_errf(err, "checkpoint: %zu pseudo-labels for %d training images",
-                       bytes / sizeof(int32_t), res->n_train);
-    int k = (int)sum[SUM_K];
-    size_t sbytes;
-    const void *s = ckpt_find(r, "sizes", &sbytes, err);
-    if (!s)
-        return -1;
-    if (k < 1 || sbytes != sizeof(int32_t) * (size_t)k)
-        return gs_errf(err, "checkpoint: cluster sizes do not match k = %d", k);
-    free(res->assign);
-    free(res->cluster_sizes);
-    res->assign = malloc(bytes);
-    res->cluster_sizes = malloc(sbytes);
-    if (!res->assign || !res->cluster_sizes) {
+    if (assign) {
         free(res->assign);
         free(res->cluster_sizes);
-        res->assign = res->cluster_sizes = NULL;
-        return gs_errf(err, "checkpoint: out of memory for pseudo-labels");
+        res->assign = assign;
+        res->cluster_sizes = sizes;
+        res->k = (int)sum[SUM_K];
     }
-    memcpy(res->assign, a, bytes);
-    memcpy(res->cluster_sizes, s, sbytes);
-    res->k = k;
-    for (int i = 0; i < res->n_train; i++)
-        if (res->assign[i] < 0 || res->assign[i] >= k)
-            return gs_errf(err, "checkpoint: image %d has pseudo-label %d outside [0, %d)", i,
-                           res->assign[i], k);
     return 0;
 }
 
-int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, GsErr *err)
+/* Copies section name (exactly n floats) into dst, refusing a value that is not finite or,
+ * when nonneg, below zero. */
+static int read_floats(const CkptReader *r, const char *name, float *dst, size_t n,
+                       bool nonneg, GsErr *err)
+{
+    if (ckpt_get(r, name, dst, sizeof(float) * n, err))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i]) || (nonneg && dst[i] < 0))
+            return gs_errf(err, "checkpoint: %s[%zu] is %g%s", name, i, (double)dst[i],
+                           nonneg ? " (must be finite and >= 0)" : " (must be finite)");
+    return 0;
+}
+
+int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
+                        long max_step, GsErr *err)
 {
     int64_t step;
-    if (ckpt_get(r, "net.params", net->params, sizeof(float) * net->n_params, err) ||
-        ckpt_get(r, "net.buffers", net->buffers, sizeof(float) * net->n_buffers, err) ||
-        ckpt_get(r, "opt.state", opt->mem, sizeof(float) * optim_state_floats(opt), err) ||
+    if (read_floats(r, "net.params", net->params, net->n_params, false, err) ||
+        read_floats(r, "net.buffers", net->buffers, net->n_buffers, false, err) ||
+        read_floats(r, "opt.state", opt->mem, optim_state_floats(opt), false, err) ||
         ckpt_get(r, "opt.step", &step, sizeof step, err) ||
         ckpt_get(r, "rng", rng, sizeof *rng, err))
         return -1;
+    /* a batch-norm's running variance goes under a square root */
+    for (int i = 0; i < net->n_nodes; i++) {
+        const Node *nd = &net->nodes[i];
+        if (nd->kind != NODE_BN)
+            continue;
+        for (int c = 0; c < nd->C; c++)
+            if (net->buffers[nd->buf_off + (size_t)nd->C + (size_t)c] < 0)
+                return gs_errf(err, "checkpoint: net.buffers: the running variance of channel "
+                               "%d of node %d is negative", c, i);
+    }
+    /* Adam's second moment goes under a square root too */
+    for (size_t i = 0; opt->v && i < opt->n; i++)
+        if (opt->v[i] < 0)
+            return gs_errf(err, "checkpoint: opt.state: second moment %zu is negative", i);
+    if (step < 0 || step > max_step)
+        return gs_errf(err, "checkpoint: opt.step is %lld, outside 0..%ld (the steps of the "
+                       "stage)", (long long)step, max_step);
+    /* xoshiro's all-zero state is the one it never reaches and never leaves */
+    if ((rng->s[0] | rng->s[1] | rng->s[2] | rng->s[3]) == 0)
+        return gs_errf(err, "checkpoint: rng state is all zero");
     opt->step = (long)step;
     return 0;
 }

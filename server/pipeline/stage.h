@@ -74,12 +74,20 @@ void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
  * far (RunResult's numbers), and, for training stages, the network, optimiser and RNG. */
 int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, const Net *net,
                 const Optimizer *opt, const Rng *rng, GsErr *err);
-/* Reads the stage and epoch of a checkpoint. */
-int state_stage(const CkptReader *r, int *stage, int *epoch, GsErr *err);
-/* Restores the summary numbers (not the arrays) into res. */
+/* The readers below check every field before they use it (and leave what they fill untouched
+ * on an error in the summary): a checkpoint that this run, with cfg, could not have written is
+ * refused with a message naming the field. */
+/* Reads the stage and epoch a checkpoint closes: a stage cfg's method runs that writes
+ * checkpoints, and an epoch within its configured count. */
+int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoch, GsErr *err);
+/* Restores the summary numbers, and the pseudo-labels with their cluster sizes when it has
+ * them, into res (whose n_train must be set). */
 int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err);
-/* Restores network, optimiser and RNG; every size must match the built network. */
-int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, GsErr *err);
+/* Restores network, optimiser and RNG; every size must match the built network, every value
+ * be finite (variances and second moments >= 0), and the optimiser's step count lie in
+ * 0..max_step, the steps of the whole stage. */
+int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, long max_step,
+                        GsErr *err);
 /* Hands the finished checkpoint to the sink, at the end of epoch `epoch` of `stage`
  * (step -1) or after `step` steps of the stage. Everything the stage reports of that
  * position and before must have been reported already. */

@@ -41,14 +41,15 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
         goto done;
     }
     rng_seed(&rng, stream_seed(cfg->seed, STREAM_DAE));
+    long steps_per_epoch = (train->n + B - 1) / B;
     if (resume) {
         int stage;
-        if (state_stage(resume, &stage, &start_epoch, err) ||
-            state_read_training(resume, &m.net, &opt, &rng, err))
+        if (state_stage(resume, cfg, &stage, &start_epoch, err) ||
+            state_read_training(resume, &m.net, &opt, &rng, steps_per_epoch * cfg->dae.epochs,
+                                err))
             goto done;
     }
 
-    long steps_per_epoch = (train->n + B - 1) / B;
     long total = steps_per_epoch * cfg->dae.epochs;
     for (int epoch = start_epoch; epoch < cfg->dae.epochs; epoch++) {
         double e0 = stage_now(), sum = 0;

@@ -102,8 +102,10 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
     double start_sum = 0;
     if (resume) {
         int stage;
-        if (state_stage(resume, &stage, &start_epoch, err) ||
-            state_read_training(resume, &m->net, &opt, &rng, err))
+        long per_epoch = smp.n_batches;
+        if (state_stage(resume, cfg, &stage, &start_epoch, err) ||
+            state_read_training(resume, &m->net, &opt, &rng, per_epoch * cfg->simclr.epochs,
+                                err))
             goto done;
         repeats_sum = res->repeat_batches * start_epoch;
         size_t bytes;
@@ -116,8 +118,28 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                 goto done;
             }
             memcpy(where, pos, sizeof where);
+            /* a position is written inside an epoch of the run, after 1 .. per_epoch - 1 of
+             * its steps; the steps are converted to long only once known to fit, and the loss
+             * sum only feeds the epoch's mean */
+            if (start_epoch >= cfg->simclr.epochs) {
+                gs_errf(err, "checkpoint: simclr.position inside epoch %d of a run of %d",
+                        start_epoch + 1, cfg->simclr.epochs);
+                goto done;
+            }
+            if (!(where[0] >= 1 && where[0] < (double)per_epoch && where[0] == floor(where[0]))) {
+                gs_errf(err, "checkpoint: simclr.position is step %g of an epoch of %ld steps",
+                        where[0], per_epoch);
+                goto done;
+            }
+            if (!isfinite(where[1])) {
+                gs_errf(err, "checkpoint: simclr.position's loss sum is %g", where[1]);
+                goto done;
+            }
             start_step = (long)where[0];
             start_sum = where[1];
+        } else if (start_epoch == 0) {
+            gs_errf(err, "checkpoint: simclr epoch 0 without a position inside it");
+            goto done;
         }
     }
 

@@ -54,9 +54,6 @@ struct Jobs {
     atomic_long last_notify_ms;
 };
 
-const double JOBS_WAIT_BOUNDS[JOBS_WAIT_BUCKETS] = {0.1,  1,    5,    30,    60,    300,
-                                                    900,  1800, 3600, 10800, 21600, 86400};
-
 static double now_s(void)
 {
     struct timespec ts;
