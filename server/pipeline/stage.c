@@ -174,11 +174,18 @@ int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err)
     return 0;
 }
 
+int state_read_net(const CkptReader *r, Net *net, GsErr *err)
+{
+    if (ckpt_get(r, "net.params", net->params, sizeof(float) * net->n_params, err) ||
+        ckpt_get(r, "net.buffers", net->buffers, sizeof(float) * net->n_buffers, err))
+        return -1;
+    return 0;
+}
+
 int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng, GsErr *err)
 {
     int64_t step;
-    if (ckpt_get(r, "net.params", net->params, sizeof(float) * net->n_params, err) ||
-        ckpt_get(r, "net.buffers", net->buffers, sizeof(float) * net->n_buffers, err) ||
+    if (state_read_net(r, net, err) ||
         ckpt_get(r, "opt.state", opt->mem, sizeof(float) * optim_state_floats(opt), err) ||
         ckpt_get(r, "opt.step", &step, sizeof step, err) ||
         ckpt_get(r, "rng", rng, sizeof *rng, err))
