@@ -19,10 +19,10 @@
 
 FinetuneConfig finetune_defaults(void)
 {
-    /* SimCLR's fine-tuning recipe (momentum SGD, no weight decay, crops and flips only) at a
-     * rate that, on small Fashion-MNIST subsets, let both starts learn in a few epochs where
-     * Adam at 1e-3 or lower rates left the trained encoder's advantage in the noise
-     * (BENCHMARKS.md) */
+    /* SimCLR's fine-tuning recipe (momentum SGD, no weight decay, crops and flips only), at a
+     * rate that on small Fashion-MNIST subsets trained both starts within a few epochs, where
+     * Adam at lower rates left the trained encoder barely moving (BENCHMARKS.md; not yet
+     * measured on a whole dataset) */
     FinetuneConfig c = {
         .n_fractions = 0,
         .epochs = 30,
