@@ -290,6 +290,48 @@ static bool tags_text(char *buf, size_t n, const cJSON *run)
     return len > 0;
 }
 
+/* A fine-tuning fraction as people say it: "1%", "10%", "0.5%". */
+static void fraction_label(char *buf, size_t n, double f)
+{
+    snprintf(buf, n, "%.4g%%", 100.0 * f);
+}
+
+/* The result's "finetune" rows as a table; nothing when the run had none. */
+static int print_finetune(const cJSON *result)
+{
+    static const char *const headers[] = {"fine-tuning", "labels", "fine-tuned",
+                                          "from scratch", "gain"};
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(result, "finetune"), *r;
+    CliTable tab;
+    if (!cJSON_IsArray(rows) || cJSON_GetArraySize(rows) == 0)
+        return CLI_OK;
+    if (cli_table_init(&tab, 5, headers, "lrrrr"))
+        return CLI_RUN_FAILED;
+    cJSON_ArrayForEach(r, rows)
+    {
+        char frac[32], labels[32], ft[32], sc[32], gain[32];
+        double g = cli_json_num(r, "gain");
+        fraction_label(frac, sizeof frac, cli_json_num(r, "fraction"));
+        cli_fmt_num(labels, sizeof labels, "%.0f", cli_json_num(r, "labels"));
+        cli_fmt_pct(ft, sizeof ft, cli_json_num(r, "finetuned_top1"), 2);
+        cli_fmt_pct(sc, sizeof sc, cli_json_num(r, "scratch_top1"), 2);
+        if (isfinite(g))
+            snprintf(gain, sizeof gain, "%+.2f", 100.0 * g);
+        else
+            snprintf(gain, sizeof gain, "-");
+        const char *cells[5] = {frac, labels, ft, sc, gain};
+        if (cli_table_add(&tab, cells)) {
+            cli_table_free(&tab);
+            return CLI_RUN_FAILED;
+        }
+    }
+    printf("\n");
+    cli_table_print(&tab, stdout);
+    printf("\n");
+    cli_table_free(&tab);
+    return CLI_OK;
+}
+
 static int print_run(const cJSON *run)
 {
     static const char *const headers[] = {"STAGE", "STATUS",   "EPOCH",   "STEP",
@@ -395,6 +437,8 @@ static int print_run(const cJSON *run)
         kv_num("NMI", "%.4f", cli_json_num(result, "nmi"));
         kv_num("inertia", "%.6g", cli_json_num(result, "inertia"));
         kv_num("DAE loss", "%.5f", cli_json_num(result, "dae_loss"));
+        if (print_finetune(result) != CLI_OK)
+            return CLI_RUN_FAILED;
         for (size_t i = 0; i < sizeof STAGES / sizeof STAGES[0]; i++) {
             char key[40], field[40];
             snprintf(key, sizeof key, "%s time", STAGES[i]);
@@ -588,6 +632,25 @@ static double figure_value(const cJSON *run, const Figure *f)
     return sum;
 }
 
+/* The result's fine-tuning rows (NULL when none), and the one of fraction f. */
+static const cJSON *finetune_rows(const cJSON *run)
+{
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(run, "result");
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(result, "finetune");
+    return cJSON_IsArray(rows) ? rows : NULL;
+}
+
+static const cJSON *finetune_row(const cJSON *run, double f)
+{
+    const cJSON *row;
+    cJSON_ArrayForEach(row, finetune_rows(run))
+    {
+        if (cli_json_num(row, "fraction") == f)
+            return row;
+    }
+    return NULL;
+}
+
 static cJSON *compare_json(cJSON *const *runs, int n)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -614,6 +677,13 @@ static cJSON *compare_json(cJSON *const *runs, int n)
                 cJSON_Delete(v);
                 goto oom;
             }
+        }
+        /* the fine-tuning rows as the result has them ([] when none) */
+        const cJSON *rows = finetune_rows(runs[r]);
+        cJSON *copy = rows ? cJSON_Duplicate(rows, true) : cJSON_CreateArray();
+        if (!copy || !cJSON_AddItemToObject(o, "finetune", copy)) {
+            cJSON_Delete(copy);
+            goto oom;
         }
     }
     return arr;
@@ -696,6 +766,43 @@ int cmd_compare(Cli *cli, int argc, char **argv)
                 cli_fmt_duration(vals[r], sizeof vals[r], x);
             else
                 cli_fmt_num(vals[r], sizeof vals[r], f->fmt, x);
+            cells[r + 1] = vals[r];
+        }
+        if (cli_table_add(&t, cells)) {
+            cli_errorf("out of memory");
+            rc = CLI_RUN_FAILED;
+            goto done;
+        }
+    }
+    /* a row per fine-tuning fraction any of the runs has: top-1 and the gain over scratch */
+    double fracs[16];
+    int nfr = 0;
+    for (int r = 0; r < n; r++) {
+        const cJSON *rows = finetune_rows(runs[r]), *row;
+        cJSON_ArrayForEach(row, rows)
+        {
+            double f = cli_json_num(row, "fraction");
+            int k = 0;
+            while (k < nfr && fracs[k] != f)
+                k++;
+            if (k == nfr && nfr < 16 && isfinite(f))
+                fracs[nfr++] = f;
+        }
+    }
+    for (int k = 0; k < nfr; k++) {
+        char label[12];
+        fraction_label(label, sizeof label, fracs[k]);
+        snprintf(names[n], sizeof names[n], "fine-tuned %s (gain)", label);
+        cells[0] = names[n];
+        for (int r = 0; r < n; r++) {
+            const cJSON *row = finetune_row(runs[r], fracs[k]);
+            double ft = cli_json_num(row, "finetuned_top1"), g = cli_json_num(row, "gain");
+            char pct[32];
+            cli_fmt_pct(pct, sizeof pct, ft, 2);
+            if (isfinite(g))
+                snprintf(vals[r], sizeof vals[r], "%s (%+.2f)", pct, 100.0 * g);
+            else
+                snprintf(vals[r], sizeof vals[r], "%s", pct);
             cells[r + 1] = vals[r];
         }
         if (cli_table_add(&t, cells)) {

@@ -235,8 +235,10 @@ TEST(config_round_trip_every_field)
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "encoder")), 5);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "augment")), 11);
         cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "eval");
-        CHECK_INT_EQ(cJSON_GetArraySize(ev), 3);
+        CHECK_INT_EQ(cJSON_GetArraySize(ev), 4);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "linear")), 5);
+        /* eval.finetune's fields: their values are tested in test_finetune.c */
+        CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "finetune")), 9);
         cJSON_Delete(root);
     }
     /* and a second trip prints the same text */

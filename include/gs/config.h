@@ -11,6 +11,7 @@
 #include "gs/augment.h"
 #include "gs/err.h"
 #include "gs/eval.h"
+#include "gs/finetune.h"
 #include "gs/image.h"
 #include "gs/model.h"
 #include "gs/optim.h"
@@ -70,6 +71,10 @@ typedef struct {
                                   *  "weight_decays": [...]} */
         int knn_k;               /* "knn_k" */
         float knn_temperature;   /* "knn_temperature" */
+        FinetuneConfig finetune; /* "finetune": {"fractions": [] (off; e.g. [0.01, 0.1]),
+                                  *  "epochs", "batch", "optimizer", "lr", "weight_decay",
+                                  *  "val_fraction", "augment": {as simclr.augment},
+                                  *  "from_scratch"} */
     } eval;
 } RunConfig;
 

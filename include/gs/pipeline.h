@@ -1,6 +1,7 @@
 /* pipeline.h — the G-SimCLR stages run in one process: `dae` (denoising autoencoder),
  * `kmeans` (pseudo-labels from the autoencoder's embeddings), `simclr` (guided or plain
- * batches, NT-Xent) and `eval` (linear and kNN evaluation of frozen features). The pipeline
+ * batches, NT-Xent) and `eval` (linear and kNN evaluation of frozen features, then, when
+ * configured, fine-tuning on fractions of the labels beside the same recipe from scratch). The pipeline
  * knows nothing of HTTP or SQLite: it reports through a Sink and hands every checkpoint to it;
  * to resume, the caller passes back the last checkpoint it was given. A stage checks the
  * cancel flag every training step. */
@@ -37,7 +38,11 @@ typedef struct {
  * checkpoint at that position or after it, so whoever keeps the reports can drop, when the
  * run resumes from a checkpoint, exactly what came after it: a per-step metric or log line
  * after step s belongs after a checkpoint at step s; an epoch's values, its log lines and the
- * pseudo-labels (at the end of kmeans, epoch 1) belong to the end of their epoch. */
+ * pseudo-labels (at the end of kmeans, epoch 1) belong to the end of their epoch.
+ * Stage eval: epoch 1 is the evaluation of frozen features; with fine-tuning, epoch 1 + j is
+ * the j-th fraction, whose per-epoch figures sit at step = the fine-tuning epoch (metrics
+ * finetune_* and scratch_*), its results at the end of the epoch, followed by a checkpoint
+ * (as is epoch 1: a resumed run continues with the next fraction). */
 typedef struct {
     /* Each may be NULL. Called from the thread running the pipeline. */
     void (*progress)(void *ctx, const StageProgress *p);
@@ -63,6 +68,20 @@ typedef struct {
     const atomic_int *cancel; /* set to non-zero to stop at the next step */
 } Sink;
 
+/* Fine-tuning on one fraction of the labels (eval.finetune). */
+typedef struct {
+    double fraction;
+    int labels;                    /* labelled images used: fitted plus held out */
+    int val_images;                /* of them, held out to choose the epoch */
+    double finetuned_top1;         /* test top-1, starting from the run's encoder */
+    double finetuned_val_top1;     /* held-out top-1 of the kept epoch */
+    int finetuned_epoch;           /* the kept epoch */
+    double scratch_top1;           /* the same from a random initialisation (NaN when off) */
+    double scratch_val_top1;
+    int scratch_epoch;
+    double seconds;                /* both trainings */
+} FinetuneRow;
+
 typedef struct {
     double seconds[STAGE_COUNT];   /* wall time of each stage run in this call */
     double dae_loss;               /* last epoch's reconstruction loss (NaN when skipped) */
@@ -78,6 +97,8 @@ typedef struct {
     double linear_top1_head;       /* linear eval top-1 of the head's first hidden layer */
     float linear_weight_decay;     /* chosen on the validation split */
     int linear_epochs;
+    FinetuneRow finetune[FINETUNE_MAX_FRACTIONS]; /* one per eval.finetune.fractions */
+    int n_finetune;
     /* The data, as the run used it (set from train and test, not from checkpoints): */
     int n_test;                    /* images the evaluation used, 0 when none */
     const char *test_split;        /* "test", "held_out" (dataset.val_fraction) or "none" */

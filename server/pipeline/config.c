@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Our deepest field is four levels down (eval.linear.weight_decays[i]); 8 leaves room for
+/* Our deepest field is five levels down (eval.finetune.augment.crop_scale[i]); 8 leaves room for
  * sane mistakes while refusing the deeply nested bodies that exhaust a recursive parser. */
 #define CONFIG_MAX_DEPTH 8
 #define PATH_MAX_LEN 256
@@ -92,6 +92,10 @@ void run_config_defaults(RunConfig *cfg)
     cfg->eval.linear = linear_eval_defaults(); /* chosen in linear_probe.c (BENCHMARKS.md) */
     cfg->eval.knn_k = 200;                     /* InstDisc / SimCLR kNN monitor */
     cfg->eval.knn_temperature = 0.1f;          /* InstDisc's vote temperature */
+    cfg->eval.finetune = finetune_defaults();  /* off (no fractions): fine-tuning and its
+                                                * from-scratch reference take minutes that
+                                                * the default run's budget does not have;
+                                                * [0.01, 0.1] is SimCLR's (BENCHMARKS.md) */
 }
 
 /* ---- paths and messages ---------------------------------------------------------------- */
@@ -620,12 +624,11 @@ static int parse_encoder(const cJSON *o, EncoderConfig *e, GsErr *err)
     return 0;
 }
 
-static int parse_augment(const cJSON *o, AugConfig *a, GsErr *err)
+static int parse_augment(const cJSON *o, const char *p, AugConfig *a, GsErr *err)
 {
     static const char *const keys[] = {"crop_scale", "crop_ratio", "flip", "jitter",
                                        "brightness", "contrast", "saturation", "hue", "gray",
                                        "blur", "blur_sigma"};
-    const char *p = "simclr.augment";
     if (obj_check_keys(o, p, keys, 11, err) != 0 ||
         get_pair(o, p, "crop_scale", (Range){0, 1, true, false}, &a->crop_scale_min,
                  &a->crop_scale_max, err) != 0 ||
@@ -664,7 +667,7 @@ static int parse_simclr(const cJSON *o, RunConfig *c, GsErr *err)
     if (bad || (enc && parse_encoder(enc, &c->simclr.encoder, err) != 0))
         return -1;
     aug = get_object(o, p, "augment", &bad, err);
-    if (bad || (aug && parse_augment(aug, &c->simclr.aug, err) != 0))
+    if (bad || (aug && parse_augment(aug, "simclr.augment", &c->simclr.aug, err) != 0))
         return -1;
     if (get_int(o, p, "epochs", 0, 10000, &c->simclr.epochs, err) != 0 ||
         get_int(o, p, "batch", 2, 4096, &c->simclr.batch, err) != 0 ||
@@ -684,16 +687,53 @@ static int parse_simclr(const cJSON *o, RunConfig *c, GsErr *err)
     return 0;
 }
 
+static int parse_finetune(const cJSON *o, FinetuneConfig *f, GsErr *err)
+{
+    static const char *const keys[] = {"fractions", "epochs", "batch", "optimizer", "lr",
+                                       "weight_decay", "val_fraction", "augment",
+                                       "from_scratch"};
+    const char *p = "eval.finetune";
+    int opt = (int)f->optimizer, bad;
+    const cJSON *aug;
+    if (obj_check_keys(o, p, keys, 9, err) != 0)
+        return -1;
+    aug = get_object(o, p, "augment", &bad, err);
+    if (bad || (aug && parse_augment(aug, "eval.finetune.augment", &f->aug, err) != 0))
+        return -1;
+    if (get_float_array(o, p, "fractions", 0, FINETUNE_MAX_FRACTIONS,
+                        (Range){0, 1, true, false}, f->fractions, &f->n_fractions, err) != 0 ||
+        get_int(o, p, "epochs", 1, 10000, &f->epochs, err) != 0 ||
+        get_int(o, p, "batch", 2, 4096, &f->batch, err) != 0 ||
+        get_enum(o, p, "optimizer", OPT_NAMES, 4, &opt, err) != 0 ||
+        get_float(o, p, "lr", (Range){0, 10, true, false}, &f->lr, err) != 0 ||
+        get_float(o, p, "weight_decay", PROB, &f->weight_decay, err) != 0 ||
+        /* both the fitted and the held-out part must keep images */
+        get_float(o, p, "val_fraction", (Range){0, 1, true, true}, &f->val_fraction, err) != 0 ||
+        get_bool(o, p, "from_scratch", &f->from_scratch, err) != 0)
+        return -1;
+    /* the same fraction twice would train the same models twice */
+    for (int i = 0; i < f->n_fractions; i++)
+        for (int j = 0; j < i; j++)
+            if (f->fractions[i] == f->fractions[j])
+                return gs_errf(err, "%s.fractions[%d]: %g is already fractions[%d]", p, i,
+                               (double)f->fractions[i], j);
+    f->optimizer = (OptKind)opt;
+    return 0;
+}
+
 static int parse_eval(const cJSON *o, RunConfig *c, GsErr *err)
 {
-    static const char *const keys[] = {"linear", "knn_k", "knn_temperature"};
+    static const char *const keys[] = {"linear", "knn_k", "knn_temperature", "finetune"};
     static const char *const lkeys[] = {"epochs", "batch", "lr", "val_fraction",
                                         "weight_decays"};
     const char *p = "eval", *lp = "eval.linear";
     LinearEvalConfig *l = &c->eval.linear;
     int bad;
-    const cJSON *lin;
-    if (obj_check_keys(o, p, keys, 3, err) != 0)
+    const cJSON *lin, *ft;
+    if (obj_check_keys(o, p, keys, 4, err) != 0)
+        return -1;
+    ft = get_object(o, p, "finetune", &bad, err);
+    if (bad || (ft && parse_finetune(ft, &c->eval.finetune, err) != 0))
         return -1;
     lin = get_object(o, p, "linear", &bad, err);
     if (bad)
@@ -914,6 +954,27 @@ static void add_float_array(Build *b, cJSON *o, const char *name, const float *v
     add_item(b, o, name, a);
 }
 
+static void add_augment(Build *b, cJSON *parent, const AugConfig *a)
+{
+    cJSON *aug = add_obj(b, parent, "augment");
+    float pair[2] = {a->crop_scale_min, a->crop_scale_max};
+    add_float_array(b, aug, "crop_scale", pair, 2);
+    pair[0] = a->crop_ratio_min;
+    pair[1] = a->crop_ratio_max;
+    add_float_array(b, aug, "crop_ratio", pair, 2);
+    add_float(b, aug, "flip", a->flip_p);
+    add_float(b, aug, "jitter", a->jitter_p);
+    add_float(b, aug, "brightness", a->brightness);
+    add_float(b, aug, "contrast", a->contrast);
+    add_float(b, aug, "saturation", a->saturation);
+    add_float(b, aug, "hue", a->hue);
+    add_float(b, aug, "gray", a->gray_p);
+    add_float(b, aug, "blur", a->blur_p);
+    pair[0] = a->blur_sigma_min;
+    pair[1] = a->blur_sigma_max;
+    add_float_array(b, aug, "blur_sigma", pair, 2);
+}
+
 /* An enum's name, or null for a value outside the table (never produced by a parse). */
 static cJSON *json_enum(const char *const *names, int n, int v)
 {
@@ -925,9 +986,8 @@ char *run_config_to_json(const RunConfig *cfg)
     Build b = {false};
     char seed[32];
     cJSON *root = cJSON_CreateObject();
-    cJSON *dae, *km, *sc, *enc, *aug, *ev, *lin;
+    cJSON *dae, *km, *sc, *enc, *ev, *lin, *ft;
     char *text = NULL;
-    float pair[2];
 
     if (!root)
         return NULL;
@@ -989,24 +1049,7 @@ char *run_config_to_json(const RunConfig *cfg)
     add_float(&b, sc, "momentum", cfg->simclr.momentum);
     add_float(&b, sc, "warmup_epochs", cfg->simclr.warmup_epochs);
     add_float(&b, sc, "temperature", cfg->simclr.tau);
-    aug = add_obj(&b, sc, "augment");
-    pair[0] = cfg->simclr.aug.crop_scale_min;
-    pair[1] = cfg->simclr.aug.crop_scale_max;
-    add_float_array(&b, aug, "crop_scale", pair, 2);
-    pair[0] = cfg->simclr.aug.crop_ratio_min;
-    pair[1] = cfg->simclr.aug.crop_ratio_max;
-    add_float_array(&b, aug, "crop_ratio", pair, 2);
-    add_float(&b, aug, "flip", cfg->simclr.aug.flip_p);
-    add_float(&b, aug, "jitter", cfg->simclr.aug.jitter_p);
-    add_float(&b, aug, "brightness", cfg->simclr.aug.brightness);
-    add_float(&b, aug, "contrast", cfg->simclr.aug.contrast);
-    add_float(&b, aug, "saturation", cfg->simclr.aug.saturation);
-    add_float(&b, aug, "hue", cfg->simclr.aug.hue);
-    add_float(&b, aug, "gray", cfg->simclr.aug.gray_p);
-    add_float(&b, aug, "blur", cfg->simclr.aug.blur_p);
-    pair[0] = cfg->simclr.aug.blur_sigma_min;
-    pair[1] = cfg->simclr.aug.blur_sigma_max;
-    add_float_array(&b, aug, "blur_sigma", pair, 2);
+    add_augment(&b, sc, &cfg->simclr.aug);
     add_int(&b, sc, "knn_every", cfg->simclr.knn_every);
     add_int(&b, sc, "checkpoint_every", cfg->simclr.checkpoint_every);
 
@@ -1020,6 +1063,17 @@ char *run_config_to_json(const RunConfig *cfg)
                     cfg->eval.linear.n_weight_decays);
     add_int(&b, ev, "knn_k", cfg->eval.knn_k);
     add_float(&b, ev, "knn_temperature", cfg->eval.knn_temperature);
+    const FinetuneConfig *f = &cfg->eval.finetune;
+    ft = add_obj(&b, ev, "finetune");
+    add_float_array(&b, ft, "fractions", f->fractions, f->n_fractions);
+    add_int(&b, ft, "epochs", f->epochs);
+    add_int(&b, ft, "batch", f->batch);
+    add_item(&b, ft, "optimizer", json_enum(OPT_NAMES, 4, (int)f->optimizer));
+    add_float(&b, ft, "lr", f->lr);
+    add_float(&b, ft, "weight_decay", f->weight_decay);
+    add_float(&b, ft, "val_fraction", f->val_fraction);
+    add_augment(&b, ft, &f->aug);
+    add_item(&b, ft, "from_scratch", cJSON_CreateBool(f->from_scratch));
 
     if (!b.oom)
         text = cJSON_PrintUnformatted(root);

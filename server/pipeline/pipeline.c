@@ -129,11 +129,15 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     if (build_encoder(cfg, train, &enc, err))
         goto done;
     have_enc = true;
-    if (stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
-                         res, &enc, err))
+    /* a checkpoint of eval holds the trained encoder: simclr is done */
+    if (from_stage == STAGE_EVAL ? state_read_net(from, &enc.net, err)
+                                 : stage_simclr_run(cfg, train, test, sink,
+                                                    from_stage == STAGE_SIMCLR ? from : NULL,
+                                                    res, &enc, err))
         goto done;
     if (test && test->n > 0 && train->labels && test->labels &&
-        stage_eval_run(cfg, train, test, &enc, sink, res, err))
+        stage_eval_run(cfg, train, test, &enc, sink, from_stage == STAGE_EVAL ? from : NULL,
+                       res, err))
         goto done;
     rc = 0;
 done:
@@ -164,6 +168,15 @@ static void put_num(char *buf, size_t cap, size_t *len, const char *key, double 
         n = snprintf(buf + *len, cap - *len, "\"%s\":null%s", key, last ? "" : ",");
     if (n > 0 && (size_t)n < cap - *len)
         *len += (size_t)n;
+}
+
+/* The same, into a stream: a value not measured is null. */
+static void put_field(FILE *f, const char *key, double v, bool last)
+{
+    if (isfinite(v))
+        fprintf(f, "\"%s\":%.9g%s", key, v, last ? "" : ",");
+    else
+        fprintf(f, "\"%s\":null%s", key, last ? "" : ",");
 }
 
 int pipeline_load_data(const RunConfig *cfg, const char *data_root, const char *cache_dir,
@@ -261,6 +274,25 @@ char *run_result_to_json(const RunResult *res)
             json_escape(f, res->skipped[k][i]);
             fputc('"', f);
         }
+    fputs("],\"finetune\":[", f);
+    for (int j = 0; j < res->n_finetune; j++) {
+        const FinetuneRow *r = &res->finetune[j];
+        bool scratch = isfinite(r->scratch_top1);
+        fprintf(f, "%s{", j ? "," : "");
+        /* a float the config gave: 7 digits print it as it was written (0.01) */
+        fprintf(f, "\"fraction\":%.7g,", r->fraction);
+        put_field(f, "labels", r->labels, false);
+        put_field(f, "val_images", r->val_images, false);
+        put_field(f, "finetuned_top1", r->finetuned_top1, false);
+        put_field(f, "finetuned_val_top1", r->finetuned_val_top1, false);
+        put_field(f, "finetuned_epoch", r->finetuned_epoch, false);
+        put_field(f, "scratch_top1", r->scratch_top1, false);
+        put_field(f, "scratch_val_top1", r->scratch_val_top1, false);
+        put_field(f, "scratch_epoch", scratch ? r->scratch_epoch : NAN, false);
+        put_field(f, "gain", r->finetuned_top1 - r->scratch_top1, false);
+        put_field(f, "seconds", r->seconds, true);
+        fputc('}', f);
+    }
     fputs("],\"eval_note\":", f);
     if (res->eval_note) {
         fputc('"', f);

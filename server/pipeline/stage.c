@@ -127,18 +127,21 @@ int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoc
     if (ckpt_get(r, "stage", where, sizeof where, err))
         return -1;
     int s = where[0], e = where[1];
-    /* eval never writes one: it would have nothing to resume */
-    if (s != STAGE_DAE && s != STAGE_KMEANS && s != STAGE_SIMCLR)
+    /* eval writes one only with fine-tuning: after its frozen measures and each fraction */
+    if (s != STAGE_DAE && s != STAGE_KMEANS && s != STAGE_SIMCLR &&
+        !(s == STAGE_EVAL && cfg->eval.finetune.n_fractions > 0))
         return gs_errf(err, "checkpoint: stage %d is not a stage that writes checkpoints", s);
     if (pipeline_skipped_stages(cfg) & (1u << s))
         return gs_errf(err, "checkpoint: it closes stage %s, which method %s does not run",
                        STAGE_NAMES[s], method_name(cfg));
     /* the epochs a checkpoint of the stage may close: dae after each of its epochs, kmeans
-     * once, simclr after an epoch or inside one (0: inside the first) */
+     * once, simclr after an epoch or inside one (0: inside the first), eval after its frozen
+     * measures (1) and after each fine-tuning fraction (1 + j) */
     int lo = 0, hi = 0;
     switch (s) {
     case STAGE_DAE:    lo = 1; hi = cfg->dae.epochs; break;
     case STAGE_KMEANS: lo = 1; hi = 1; break;
+    case STAGE_EVAL:   lo = 1; hi = 1 + cfg->eval.finetune.n_fractions; break;
     default:           lo = 0; hi = cfg->simclr.epochs; break;
     }
     if (e < lo || e > hi)
@@ -291,15 +294,10 @@ static int read_floats(const CkptReader *r, const char *name, float *dst, size_t
     return 0;
 }
 
-int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
-                        long max_step, GsErr *err)
+int state_read_net(const CkptReader *r, Net *net, GsErr *err)
 {
-    int64_t step;
     if (read_floats(r, "net.params", net->params, net->n_params, false, err) ||
-        read_floats(r, "net.buffers", net->buffers, net->n_buffers, false, err) ||
-        read_floats(r, "opt.state", opt->mem, optim_state_floats(opt), false, err) ||
-        ckpt_get(r, "opt.step", &step, sizeof step, err) ||
-        ckpt_get(r, "rng", rng, sizeof *rng, err))
+        read_floats(r, "net.buffers", net->buffers, net->n_buffers, false, err))
         return -1;
     /* a batch-norm's running variance goes under a square root */
     for (int i = 0; i < net->n_nodes; i++) {
@@ -311,6 +309,18 @@ int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
                 return gs_errf(err, "checkpoint: net.buffers: the running variance of channel "
                                "%d of node %d is negative", c, i);
     }
+    return 0;
+}
+
+int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
+                        long max_step, GsErr *err)
+{
+    int64_t step;
+    if (state_read_net(r, net, err) ||
+        read_floats(r, "opt.state", opt->mem, optim_state_floats(opt), false, err) ||
+        ckpt_get(r, "opt.step", &step, sizeof step, err) ||
+        ckpt_get(r, "rng", rng, sizeof *rng, err))
+        return -1;
     /* Adam's second moment goes under a square root too */
     for (size_t i = 0; opt->v && i < opt->n; i++)
         if (opt->v[i] < 0)

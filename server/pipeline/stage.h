@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "gs/checkpoint.h"
@@ -31,6 +32,8 @@ typedef enum {
     STREAM_PROBE,        /* stage eval: the linear probe's validation split and shuffles */
     STREAM_SUBSET,       /* "subset_random": which training images the run keeps */
     STREAM_HOLDOUT,      /* "dataset.val_fraction": which training images become the test set */
+    STREAM_FINETUNE,     /* stage eval: the labelled subsets of fine-tuning (one shuffle for
+                          * every fraction); each fraction's training: stream_finetune_seed */
 } RngStream;
 
 static inline uint64_t stream_seed(uint64_t seed, RngStream s)
@@ -44,6 +47,7 @@ static inline uint64_t stream_seed(uint64_t seed, RngStream s)
     case STREAM_PROBE:        return seed;
     case STREAM_SUBSET:       return seed + 1;
     case STREAM_HOLDOUT:      return seed ^ 0x401d0a7ULL;
+    case STREAM_FINETUNE:     return seed ^ 0xf17e7a11edULL;
     }
     return seed; /* not reached: every stream has its case */
 }
@@ -54,6 +58,16 @@ static inline uint64_t stream_seed(uint64_t seed, RngStream s)
 static inline uint64_t stream_view_seed(uint64_t epoch_seed, long b, int j)
 {
     return epoch_seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(b * 65536L + j + 1);
+}
+
+/* The training of fine-tuning fraction `fraction` (classifier init, order, views; the same
+ * for its fine-tuned and from-scratch models) draws from this stream: a function of the
+ * fraction's value, not of its place in the list, so a fraction gives the same figures
+ * whatever other fractions the run has. */
+static inline uint64_t stream_finetune_seed(uint64_t seed, float fraction)
+{
+    uint64_t millionths = (uint64_t)llround((double)fraction * 1e6);
+    return stream_seed(seed, STREAM_FINETUNE) + 0x9e3779b97f4a7c15ULL * (millionths + 1);
 }
 
 /* Seconds on a monotonic clock. */
@@ -83,6 +97,9 @@ int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoc
 /* Restores the summary numbers, and the pseudo-labels with their cluster sizes when it has
  * them, into res (whose n_train must be set). */
 int state_read_summary(const CkptReader *r, RunResult *res, GsErr *err);
+/* Restores the network's weights and batch-norm statistics; sizes must match, every value
+ * be finite. */
+int state_read_net(const CkptReader *r, Net *net, GsErr *err);
 /* Restores network, optimiser and RNG; every size must match the built network, every value
  * be finite (variances and second moments >= 0), and the optimiser's step count lie in
  * 0..max_step, the steps of the whole stage. */
@@ -110,8 +127,10 @@ int stage_kmeans_run(const RunConfig *cfg, const Dataset *train, const float *em
 int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
                      const Sink *sink, const CkptReader *resume, RunResult *res, Model *encoder,
                      GsErr *err);
+/* resume: a checkpoint of the eval stage (written only when fine-tuning is on), from which
+ * the measures it holds are restored and the fractions it has done skipped. */
 int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *test, Model *encoder,
-                   const Sink *sink, RunResult *res, GsErr *err);
+                   const Sink *sink, const CkptReader *resume, RunResult *res, GsErr *err);
 
 /* The encoder of a run, built for the dataset's shape. */
 int build_encoder(const RunConfig *cfg, const Dataset *train, Model *m, GsErr *err);
