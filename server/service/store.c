@@ -74,7 +74,8 @@ static const char *const SQL[Q_COUNT] = {
 static const char *sql_text(int q)
 {
     static const char *const *const tables[] = {SQL, STORE_SQL_RUNS, STORE_SQL_METRICS,
-                                                 STORE_SQL_ASSIGN, STORE_SQL_CKPT};
+                                                 STORE_SQL_ASSIGN, STORE_SQL_CKPT,
+                                                 STORE_SQL_SWEEPS, STORE_SQL_SHARED};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (tables[i][q])
             return tables[i][q];
