@@ -149,6 +149,7 @@ static int read_sweep(sqlite3_stmt *s, StoreSweep *sw, bool with_spec, GsErr *er
 
 static int sweep_get_tx(Conn *c, int64_t id, StoreSweep *out, GsErr *err)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *s = db_stmt(c, Q_SWEEP_GET, err);
     if (!s)
         return -1;
