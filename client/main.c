@@ -27,7 +27,8 @@ static const Command COMMANDS[] = {
     {&CLI_CMD_METRICS, cmd_metrics},       {&CLI_CMD_CLUSTERS, cmd_clusters},
     {&CLI_CMD_PSEUDO_LABELS, cmd_pseudo_labels}, {&CLI_CMD_CHECKPOINT, cmd_checkpoint},
     {&CLI_CMD_COMPARE, cmd_compare},       {&CLI_CMD_EXPORT, cmd_export},
-    {&CLI_CMD_EMBEDDINGS, cmd_embeddings},
+    {&CLI_CMD_EMBEDDINGS, cmd_embeddings}, {&CLI_CMD_SWEEP, cmd_sweep},
+    {&CLI_CMD_SWEEPS, cmd_sweeps},
 };
 
 static int terminal_width(void)

@@ -933,6 +933,8 @@ static int add_table(cJSON *o, const Grid *g, const char *metric, const StoreSwe
         rows_free(rows, n_rows);
         return gs_errf(err, "out of memory");
     }
+    /* by key, in the grid's order, then by row */
+    for (int key = 0; key < g->n_keys; key++)
     for (int i = 0; i < n_rows; i++)
         for (int j = i + 1; j < n_rows; j++) {
             int diff = -1, ndiff = 0;
@@ -941,7 +943,7 @@ static int add_table(cJSON *o, const Grid *g, const char *metric, const StoreSwe
                     diff = k;
                     ndiff++;
                 }
-            if (ndiff != 1 || same_runs(&rows[i], &rows[j], at))
+            if (ndiff != 1 || diff != key || same_runs(&rows[i], &rows[j], at))
                 continue;
             cJSON *pr = cJSON_CreateObject(), *seeds = cJSON_CreateArray();
             int n = 0;
