@@ -4,7 +4,8 @@
 // Every server string is put into the page as text (DOM nodes, textContent), never as HTML.
 // It renders no view itself beyond "Not found".
 //
-// Views (hash routes): #/runs  #/runs/{id}  #/submit  #/compare?ids=1,2, one module each under
+// Views (hash routes): #/runs  #/runs/{id}  #/submit  #/compare?ids=1,2  #/sweeps  #/sweeps/{id},
+// one module each under
 // views/ (the run page with its parts run-charts.js, run-clusters.js, run-live.js). The shared
 // parts under lib/ (api, dom, format, ui, chart) import nothing from views/ or from this file;
 // the file map is in web/README.md.
@@ -22,6 +23,8 @@ import { compareView } from './views/compare.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
 import { submitView } from './views/submit.js';
+import { sweepView } from './views/sweep.js';
+import { sweepsView } from './views/sweeps.js';
 
 // ---------------------------------------------------------------------------------------------
 // Router. Each view gets a ctx (alive flag, timers and cleanups ended on leaving the view).
@@ -32,6 +35,8 @@ const ROUTES = [
   [/^\/runs\/(\d+)$/, 'runs', (ctx, root, query, m) => runView(ctx, root, Number(m[1]))],
   [/^\/submit$/, 'submit', (ctx, root, query) => submitView(ctx, root, query)],
   [/^\/compare$/, 'compare', (ctx, root, query) => compareView(ctx, root, query)],
+  [/^\/sweeps$/, 'sweeps', (ctx, root) => sweepsView(ctx, root)],
+  [/^\/sweeps\/(\d+)$/, 'sweeps', (ctx, root, query, m) => sweepView(ctx, root, Number(m[1]))],
 ];
 
 const main = () => document.getElementById('main');

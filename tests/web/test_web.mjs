@@ -3,7 +3,8 @@
 // the page as a person would: the runs list, the submit form (quick preset edited to a tiny
 // run), live progress on the run page, the loss charts, the clusters and a cluster's image grid,
 // a second (plain SimCLR) run, the compare view, a refused submit, cancel and delete from the
-// list, and a second daemon listening beyond loopback with --token-file (the token dialog, and
+// list, a sweep (submitted, followed live, its table, chart, differences and verdict, deleted),
+// and a second daemon listening beyond loopback with --token-file (the token dialog, and
 // the run page polling since an EventSource cannot send the token). Any console error or
 // uncaught exception fails the test. Screenshots go to build/web-test*.png.
 //
@@ -427,6 +428,70 @@ async function main() {
       const r = await page.request.get(`${S}/v1/runs/${longRun}`);
       return { ok: r.status() === 404, detail: `GET the deleted run: ${r.status()}` };
     }, [longRun]);
+
+    // 6. A sweep: submitted from the sweeps page, followed live, its table, chart, paired
+    // differences and verdict, a refused one, and deleted.
+    let sweepId = null;
+    await step('the sweeps page submits a sweep and opens it', async () => {
+      await page.click('a[data-nav="sweeps"]');
+      await page.waitForSelector('#sweeps-table');
+      const tiny = {
+        name: 'web test sweep', metric: 'linear_top1',
+        base: { subset: 400, test_subset: 200, threads: 1, dae: { filters: [4, 8, 8], epochs: 1 }, kmeans: { k: 8, n_init: 1 },
+          simclr: { encoder: { arch: 'cnn3', width: 4, head: [16, 8] }, epochs: 1, batch: 32 }, eval: { linear: { epochs: 2 }, knn_k: 10 } },
+        grid: { method: ['gsimclr', 'simclr'], seed: [1, 2, 3] },
+      };
+      await page.fill('#sweep-json', JSON.stringify(tiny, null, 2));
+      await page.click('#submit-sweep');
+      await page.waitForURL(/#\/sweeps\/\d+$/);
+      sweepId = Number(/#\/sweeps\/(\d+)$/.exec(page.url())[1]);
+      await page.waitForSelector('#sweep-table tbody tr');
+      return true;
+    });
+    await step('the sweep page follows its runs live until they have all succeeded', async () => {
+      // some run ended while others had not: the page updated as runs finished
+      await page.waitForFunction(() => {
+        const st = [...document.querySelectorAll('#sweep-runs tbody .badge')].map((b) => b.textContent);
+        return st.includes('succeeded') && st.some((s) => s !== 'succeeded');
+      }, null, { timeout: RUN_TIMEOUT });
+      await page.waitForFunction(() => /succeeded/.test(document.querySelector('#sweep-status').textContent),
+        null, { timeout: 6 * RUN_TIMEOUT });
+      return true;
+    }, [sweepId]);
+    await step('the sweep shows its table over seeds, chart, paired difference and verdict', async () => {
+      await page.waitForFunction(() => document.querySelectorAll('#sweep-chart circle.mean-dot').length === 2);
+      const rows = await page.$$eval('#sweep-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+      const pairs = await page.$$eval('#pairs-table tbody tr', (trs) => trs.length);
+      const verdict = (await page.textContent('#verdicts li')).trim();
+      const seeds = await page.$$eval('#sweep-chart circle.seed-dot', (c) => c.length);
+      await page.screenshot({ path: path.join(ROOT, 'build', 'web-test-sweep.png'), fullPage: true });
+      const ok = rows.length === 2 && rows[0][0] === 'gsimclr' && rows[0][1] === '3' && /%/.test(rows[0][2]) &&
+        pairs === 1 && seeds === 6 &&
+        /^G-SimCLR − SimCLR: [+-]\d+\.\d\d points, 95 % CI \[[+-][\d.]+, [+-][\d.]+\], p [=<] [\d.e-]+ over 3 seeds$/.test(verdict);
+      return { ok, detail: `rows ${JSON.stringify(rows)} pairs ${pairs} seeds ${seeds} verdict "${verdict}"` };
+    }, [sweepId]);
+    await step('a refused sweep shows the daemon\'s message naming the grid key', async () => {
+      allowed = /status of 400/;
+      await page.goto(`${S}/#/sweeps`);
+      await page.waitForSelector('#sweep-json');
+      await page.fill('#sweep-json', JSON.stringify({ grid: { 'simclr.batch': [64, 1] } }));
+      await page.click('#submit-sweep');
+      await page.waitForSelector('#sweep-error');
+      const t = await page.textContent('#sweep-error');
+      await page.waitForTimeout(200);
+      allowed = null;
+      return { ok: /grid\.simclr\.batch/.test(t) && /must be an integer in 2\.\.4096/.test(t), detail: t };
+    });
+    await step('the sweep is listed, then deleted with its runs', async () => {
+      await page.waitForSelector(`#sweeps-table tr[data-sweep-id="${sweepId}"]`);
+      await page.click(`#sweeps-table tr[data-sweep-id="${sweepId}"] a`);
+      await page.waitForSelector('#delete-sweep');
+      page.once('dialog', (d) => d.accept());
+      await page.click('#delete-sweep');
+      await page.waitForURL(/#\/sweeps$/);
+      const r = await page.request.get(`${S}/v1/sweeps/${sweepId}`);
+      return { ok: r.status() === 404, detail: `GET the deleted sweep: ${r.status()}` };
+    }, [sweepId]);
 
     // 6. A daemon listening beyond loopback needs the token for every call: the page asks for
     // it once, and the run page polls instead of using the event stream.
