@@ -1,5 +1,7 @@
 /* store.h — everything gsimclrd keeps, in one SQLite database (WAL mode, busy_timeout):
- * runs, their stages, metrics, log events, pseudo-label assignments and checkpoints.
+ * runs, their stages, metrics, log events, pseudo-label assignments and checkpoints; sweeps
+ * (grids of runs); shared stages (an autoencoder or k-means stored once for every run with
+ * the same content key).
  * The schema comes from the numbered migrations in schema/ (compiled in), applied at open
  * under a schema_version table. Thread-safe: writes go through one writer connection, one at
  * a time, each in its own transaction (BEGIN IMMEDIATE), so a crash leaves either the old or
