@@ -647,6 +647,20 @@ TEST(sweep_shared_stage_equals_its_twin_bit_for_bit)
           jnum(jget(r2, "result"), "kmeans_seconds") == 0);
     CHECK(jnum(jget(r3, "result"), "kmeans_seconds") > 0);
 
+    /* another seed is another autoencoder: nothing to reuse */
+    tiny_run(cfg, sizeof cfg, 8, 8, 1, "another seed");
+    int64_t a5 = submit_run(a.port, cfg);
+    cJSON *r5 = wait_run(a.port, a5);
+    const cJSON *s5 = jget(r5, "shared_stages");
+    CHECK_MSG(cJSON_GetArraySize(s5) == 2 && cJSON_IsFalse(jget(cJSON_GetArrayItem(s5, 0), "reused")) &&
+                  cJSON_IsFalse(jget(cJSON_GetArrayItem(s5, 1), "reused")),
+              "seed 8 reused a stage of seed 7");
+    cJSON_Delete(r5);
+    char path5[64];
+    long status5;
+    snprintf(path5, sizeof path5, "/v1/runs/%lld", (long long)a5);
+    cJSON_Delete(call(a.port, "DELETE", path5, NULL, &status5));
+
     /* stored once: the reused run has no checkpoint of the stages it reused */
     char path[96];
     long status;
