@@ -255,6 +255,8 @@ TEST(sweep_refused_whole_and_nothing_stored)
         {"{\"base\": {\"subset\": 100}, \"grid\": {\"kmeans.k\": [8, 200]}}", 400,
          "invalid_sweep", "grid.kmeans.k", "grid point 1 (kmeans.k=200): kmeans.k: 200 "
          "clusters for a subset of 100"},
+        {"{\"base\": {\"kmeans\": {\"k\": 300}}, \"grid\": {\"subset\": [1000, 200]}}", 400,
+         "invalid_sweep", "grid", "grid point 1 (subset=200): kmeans.k: 300 clusters"},
         {"{\"grid\": {\"dataset\": [\"fashion-mnist\", \"evil\"]}}", 403, "forbidden",
          "grid.dataset", "grid point 1 (dataset=evil)"},
         {"{\"grid\": {\"dataset\": [\"no-such-set\"]}}", 400, "invalid_sweep", "grid.dataset",

@@ -504,6 +504,18 @@ static int read_grid(const cJSON *grid, const cJSON *base, cJSON **out, SweepErr
     return 0;
 }
 
+/* The field a refusal of a whole point names: the grid key when the refused field is one of
+ * the grid's keys, else the grid as a whole (the message names the point's values). */
+static void point_field(const Grid *g, const char *name, char *out, size_t cap)
+{
+    for (int i = 0; i < g->n_keys; i++)
+        if (strcmp(g->keys[i], name) == 0) {
+            snprintf(out, cap, "grid.%s", name);
+            return;
+        }
+    snprintf(out, cap, "grid");
+}
+
 /* Point p's run: its configuration from base and the grid values, checked whole, as a run
  * and (identity) as the same text for every point whose run would compute the same thing. */
 static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_name,
@@ -528,7 +540,7 @@ static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_
     if (rc != 0) {
         char f[96], field[128];
         message_field(perr.msg, f, sizeof f);
-        snprintf(field, sizeof field, "grid%s%s", f[0] ? "." : "", f);
+        point_field(g, f, field, sizeof field);
         return serr(err, where, field, "grid point %d (%s): %s", p, label, perr.msg);
     }
     /* the checks POST /v1/runs makes beyond the parser */
@@ -536,15 +548,17 @@ static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_
     if (dataset_check(cfg->dataset, data_root, &forbidden, &perr) != 0) {
         if (where)
             where->forbidden = forbidden != 0;
-        bool in_grid = false;
-        for (int i = 0; i < g->n_keys; i++)
-            in_grid = in_grid || strcmp(g->keys[i], "dataset") == 0;
-        return serr(err, where, in_grid ? "grid.dataset" : "base.dataset",
+        char field[128];
+        point_field(g, "dataset", field, sizeof field);
+        return serr(err, where, strcmp(field, "grid") ? field : "base.dataset",
                     "grid point %d (%s): dataset: %s", p, label, perr.msg);
     }
-    if (cfg->method == METHOD_GSIMCLR && cfg->subset > 0 && cfg->kmeans.k > cfg->subset)
-        return serr(err, where, "grid.kmeans.k", "grid point %d (%s): kmeans.k: %d clusters for "
-                    "a subset of %d training images", p, label, cfg->kmeans.k, cfg->subset);
+    if (cfg->method == METHOD_GSIMCLR && cfg->subset > 0 && cfg->kmeans.k > cfg->subset) {
+        char field[128];
+        point_field(g, "kmeans.k", field, sizeof field);
+        return serr(err, where, field, "grid point %d (%s): kmeans.k: %d clusters for a subset "
+                    "of %d training images", p, label, cfg->kmeans.k, cfg->subset);
+    }
     if (max_threads > 0 && cfg->threads > max_threads)
         cfg->threads = max_threads;
 
