@@ -4,7 +4,7 @@
 # Debian packages are present).
 
 CC      ?= gcc
-PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libcurl libprotobuf-c
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c
 OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
@@ -43,9 +43,11 @@ BENCH_BIN := $(BUILD)/bench/bench_step
 KMEANS_BIN := $(BUILD)/bench/bench_kmeans
 EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
+DECODE_BIN := $(BUILD)/bench/bench_decode
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api demo clean deps fixtures soak
+.PHONY: all test test-web asan tsan bench bench-step bench-kmeans bench-api bench-decode demo clean \
+        deps fixtures soak
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json
@@ -98,7 +100,7 @@ $(TEST_BIN): $(TEST_OBJ) $(SVC_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -140,7 +142,12 @@ $(SOAK_BIN): $(BUILD)/tests/soak/soak.o $(BUILD)/tests/soak.o $(BUILD)/tests/dae
 soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
 	$(SOAK_BIN) $(SOAK_TRIALS) $(SOAK_SEED)
 
-bench: bench-step bench-kmeans bench-api
+bench: bench-step bench-kmeans bench-api bench-decode
+
+# Image-folder decoding (PNG, JPEG) against Python's PIL on the same folders and threads.
+bench-decode: $(DEPS_OK) $(DECODE_BIN)
+	scripts/install-deps --bench
+	bench/bench_decode.sh $(DECODE_BIN)
 
 # wrk against GET /v1/runs/{id} while a run trains (needs wrk, curl, jq: install-deps --bench)
 bench-api: $(DEPS_OK) bin/gsimclrd

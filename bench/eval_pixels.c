@@ -1,6 +1,8 @@
 /* eval_pixels.c — the reference the README's results table sets beside the trained encoders:
  * the same linear evaluation (and kNN) on raw pixels in [0, 1], with the run config's eval
- * settings. Prints one JSON line. Usage: eval_pixels [CONFIG.json] */
+ * settings, on the same images a run of that config trains and evaluates on (its dataset,
+ * size, held-out test set and subsets, through pipeline_load_data). Prints one JSON line.
+ * Usage: eval_pixels [CONFIG.json [DATA_ROOT]] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/eval.h"
+#include "gs/pipeline.h"
 
 static float *to_float(const Dataset *ds)
 {
@@ -29,14 +32,14 @@ int main(int argc, char **argv)
     double knn = NAN;
 
     run_config_defaults(&cfg);
-    if (argc == 2) {
+    if (argc >= 2) {
         if (run_config_load_file(&cfg, argv[1], &err)) {
             fprintf(stderr, "eval_pixels: %s\n", err.msg);
             return 1;
         }
     }
     gs_threads_set(cfg.threads);
-    if (dataset_load_named(cfg.dataset, NULL, &train, &test, &err)) {
+    if (pipeline_load_data(&cfg, argc >= 3 ? argv[2] : NULL, NULL, &train, &test, &err)) {
         fprintf(stderr, "eval_pixels: %s\n", err.msg);
         return 1;
     }

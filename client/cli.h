@@ -17,6 +17,8 @@ enum {
     CLI_USAGE = 2,       /* bad arguments, an unreadable or malformed config file */
     CLI_UNREACHABLE = 3, /* no answer: connection refused, timeout, DNS */
     CLI_REFUSED = 4,     /* the server answered 4xx/5xx, or with something unusable */
+    CLI_INTERRUPTED = 130, /* Ctrl-C while following a run (watch, submit --wait): the run goes
+                            * on; 128 + SIGINT, as shells report it */
 };
 
 /* The global options. The *_opt fields are what the command line said (they may come before
@@ -49,6 +51,7 @@ int cmd_show(Cli *cli, int argc, char **argv);
 int cmd_watch(Cli *cli, int argc, char **argv);
 int cmd_cancel(Cli *cli, int argc, char **argv);
 int cmd_delete(Cli *cli, int argc, char **argv);
+int cmd_annotate(Cli *cli, int argc, char **argv);
 int cmd_metrics(Cli *cli, int argc, char **argv);
 int cmd_clusters(Cli *cli, int argc, char **argv);
 int cmd_pseudo_labels(Cli *cli, int argc, char **argv);

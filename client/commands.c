@@ -17,7 +17,8 @@
     "  2  usage error: bad arguments, an unreadable or malformed config file\n"            \
     "  3  the server is unreachable (connection refused, timeout, unknown host)\n"         \
     "  4  the server said no (an HTTP 4xx/5xx answer, printed as 'gsimclr: MESSAGE\n"      \
-    "     (field FIELD)'), or answered with something unusable\n"
+    "     (field FIELD)'), or answered with something unusable\n"                         \
+    "  130  Ctrl-C while following a run (watch, submit --wait): the run goes on\n"
 
 static const char MAIN_USAGE[] =
     "Usage: gsimclr [--server URL] [--token TOKEN | --token-file FILE] [--json]\n"
@@ -32,6 +33,7 @@ static const char MAIN_USAGE[] =
     "  watch ID       follow a run's progress live until it ends\n"
     "  cancel ID      cancel a queued or running run\n"
     "  delete ID      delete a run that has ended, and all it owns\n"
+    "  annotate ID    set a run's tags and note\n"
     "  metrics ID     a run's recorded metrics (table, --csv)\n"
     "  clusters ID    the pseudo-label clusters; --grid C saves a cluster's image grid\n"
     "  pseudo-labels ID -o FILE   export the pseudo-labels (CSV, JSON or NumPy .npy)\n"
@@ -136,6 +138,8 @@ const CliCommand CLI_CMD_SUBMIT = {
 static const CliOpt LIST_OPTS[] = {
     TEXT("status", 0, ListOpts, status, "S", "queued, running, succeeded, failed or canceled"),
     TEXT("method", 0, ListOpts, method, "M", "gsimclr or simclr"),
+    TEXT("search", 0, ListOpts, search, "TEXT",
+         "only runs with TEXT in their name, method, status, tags\nor note (case ignored)"),
     NUMBER("limit", 0, ListOpts, limit, 1, 500, "N", "at most N runs (1..500, default 50)"),
     NUMBER("offset", 0, ListOpts, offset, 0, LONG_MAX, "N", "skip the first N"),
     {0},
@@ -146,11 +150,11 @@ const CliCommand CLI_CMD_LIST = {
     .opts = LIST_OPTS,
     .operands = CLI_NO_OPERANDS,
     .about =
-        "Usage: gsimclr list [--status S] [--method M] [--limit N] [--offset N]\n"
+        "Usage: gsimclr list [--status S] [--method M] [--search TEXT] [--limit N] [--offset N]\n"
         "\n"
         "Lists runs, newest first: id, status, method, name, progress, current stage, linear\n"
         "top-1 and creation time (UTC). With --json: the server's answer.\n",
-    .help_col = 15,
+    .help_col = 17,
 };
 
 /* ---- show, watch, cancel, delete: a run id and nothing else ---- */
@@ -161,8 +165,9 @@ const CliCommand CLI_CMD_SHOW = {
     .about =
         "Usage: gsimclr show ID\n"
         "\n"
-        "Shows one run: status, times, each stage (status, epoch, loss, throughput, seconds),\n"
-        "the result figures, the error. With --json: the run object, configuration included.\n",
+        "Shows one run: status, times, tags and note, each stage (status, epoch, loss,\n"
+        "throughput, seconds; a stage the method skips says so), the result figures, the\n"
+        "error. With --json: the run object, configuration included.\n",
 };
 
 const CliCommand CLI_CMD_WATCH = {
@@ -174,7 +179,8 @@ const CliCommand CLI_CMD_WATCH = {
         "Follows a run's events until it ends. On a terminal: a progress bar per stage redrawn\n"
         "in place, log lines above it. Otherwise: one line per log event and one per epoch.\n"
         "With --json: one JSON object per event ({\"event\", \"id\", \"data\"}). A dropped\n"
-        "stream is resumed (Last-Event-ID) a few times with backoff.\n"
+        "stream is resumed (Last-Event-ID) a few times with backoff. Ctrl-C stops watching,\n"
+        "not the run: it prints how to follow or cancel the run again and exits 130.\n"
         "Exit: 0 when the run succeeded, 1 when it failed or was canceled.\n",
 };
 
@@ -196,6 +202,38 @@ const CliCommand CLI_CMD_DELETE = {
         "\n"
         "Deletes a run that has ended, with its metrics, clusters and checkpoints. A queued or\n"
         "running run cannot be deleted: cancel it first (exit 4).\n",
+};
+
+/* ---- annotate ---- */
+
+static const CliOpt ANNOTATE_OPTS[] = {
+    TEXT("tags", 't', AnnotateOpts, tags, "A,B,...",
+         "the run's tags, comma-separated; '' removes them all"),
+    TEXT("note", 'n', AnnotateOpts, note, "TEXT", "the run's note; '' removes it"),
+    {0},
+};
+
+static int annotate_check(const void *opts, const char *name)
+{
+    const AnnotateOpts *o = opts;
+    if (!o->tags && !o->note)
+        return cli_usage_error(name, "give --tags, --note or both");
+    return CLI_GO_ON;
+}
+
+const CliCommand CLI_CMD_ANNOTATE = {
+    .name = "annotate",
+    .opts = ANNOTATE_OPTS,
+    .operands = CLI_RUN_ID,
+    .about =
+        "Usage: gsimclr annotate ID [--tags A,B,...] [--note TEXT]\n"
+        "\n"
+        "Sets what people write on a run, in any state: its tags (up to 16, each up to 32\n"
+        "bytes, no commas) and its note (up to 4000 bytes). What is not given stays as it is.\n"
+        "Prints the run's tags and note; with --json the run object. 'gsimclr list --search'\n"
+        "finds runs by them.\n",
+    .help_col = 25,
+    .check = annotate_check,
 };
 
 /* ---- metrics ---- */

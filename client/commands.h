@@ -26,9 +26,13 @@ typedef struct {
 } SubmitOpts;
 
 typedef struct {
-    const char *status, *method;
+    const char *status, *method, *search;
     CliNumber limit, offset;
 } ListOpts;
+
+typedef struct {
+    const char *tags, *note; /* NULL: not given (left as they are) */
+} AnnotateOpts;
 
 typedef struct {
     const char *stage, *name;
@@ -73,8 +77,8 @@ typedef struct {
 extern const CliCommand CLI_CMD_SWEEP, CLI_CMD_SWEEP_SHOW, CLI_CMD_SWEEP_CANCEL,
     CLI_CMD_SWEEP_DELETE, CLI_CMD_SWEEPS;
 extern const CliCommand CLI_CMD_SUBMIT, CLI_CMD_LIST, CLI_CMD_SHOW, CLI_CMD_WATCH,
-    CLI_CMD_CANCEL, CLI_CMD_DELETE, CLI_CMD_METRICS, CLI_CMD_CLUSTERS, CLI_CMD_PSEUDO_LABELS,
-    CLI_CMD_CHECKPOINT, CLI_CMD_COMPARE, CLI_CMD_EXPORT, CLI_CMD_EMBEDDINGS;
+    CLI_CMD_CANCEL, CLI_CMD_DELETE, CLI_CMD_ANNOTATE, CLI_CMD_METRICS, CLI_CMD_CLUSTERS,
+    CLI_CMD_PSEUDO_LABELS, CLI_CMD_CHECKPOINT, CLI_CMD_COMPARE, CLI_CMD_EXPORT, CLI_CMD_EMBEDDINGS;
 
 /* The whole program's usage (gsimclr --help). */
 void cli_usage_main(FILE *out);

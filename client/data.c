@@ -202,14 +202,14 @@ int cmd_metrics(Cli *cli, int argc, char **argv)
 
 int cmd_clusters(Cli *cli, int argc, char **argv)
 {
-    static const char *const headers[] = {"CLUSTER", "SIZE", "LABEL", "FRACTION"};
+    static const char *const headers[] = {"CLUSTER", "SIZE", "MAJORITY LABEL", "PURITY"};
     ClustersOpts o = {0};
     CliOperands run;
     CliResponse resp = {0};
     cJSON *root = NULL;
     const cJSON *clusters, *c;
     CliTable t = {0};
-    char path[PATH_LEN];
+    char path[PATH_LEN], dataset[256] = "";
     int rc;
 
     if ((rc = cli_command_parse(cli, &CLI_CMD_CLUSTERS, argc, argv, &o, &run)) != CLI_GO_ON)
@@ -235,6 +235,21 @@ int cmd_clusters(Cli *cli, int argc, char **argv)
         cli_print_body(&resp);
         goto done;
     }
+    /* the run's dataset names its classes (the page shows "3 · Dress" too); without the run
+     * the labels stay numbers */
+    {
+        CliResponse rr = {0};
+        cJSON *runj = NULL;
+        snprintf(path, sizeof path, "/v1/runs/%ld", run.id);
+        if (cli_call_json(cli, "GET", path, NULL, false, &runj, &rr) == CLI_OK) {
+            const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(runj, "config");
+            const char *ds = cli_json_str(cfg, "dataset");
+            if (ds)
+                cli_sanitize(dataset, sizeof dataset, ds);
+        }
+        cJSON_Delete(runj);
+        cli_response_free(&rr);
+    }
     {
         char k[32], imgs[32], purity[32], nmi[32], inertia[32];
         printf("k %s  images %s  purity %s  NMI %s  inertia %s\n",
@@ -245,18 +260,23 @@ int cmd_clusters(Cli *cli, int argc, char **argv)
                cli_fmt_num(inertia, sizeof inertia, "%.6g", cli_json_num(root, "inertia")));
     }
     clusters = cJSON_GetObjectItemCaseSensitive(root, "clusters");
-    if (cli_table_init(&t, 4, headers, "rrrr")) {
+    if (cli_table_init(&t, 4, headers, "rrlr")) {
         cli_errorf("out of memory");
         rc = CLI_RUN_FAILED;
         goto done;
     }
     cJSON_ArrayForEach(c, (cJSON_IsArray(clusters) ? clusters : NULL))
     {
-        char cid[32], size[32], label[32], frac[32];
+        char cid[32], size[32], label[64], frac[32];
+        double lab = cli_json_num(c, "label");
+        const char *lname = cli_class_name(dataset, lab);
+        cli_fmt_num(label, sizeof label, "%.0f", lab);
+        if (lname)
+            snprintf(label + strlen(label), sizeof label - strlen(label), " \xc2\xb7 %s", lname);
         const char *cells[4] = {
             cli_fmt_num(cid, sizeof cid, "%.0f", cli_json_num(c, "id")),
             cli_fmt_num(size, sizeof size, "%.0f", cli_json_num(c, "size")),
-            cli_fmt_num(label, sizeof label, "%.0f", cli_json_num(c, "label")),
+            label,
             cli_fmt_pct(frac, sizeof frac, cli_json_num(c, "label_fraction"), 1),
         };
         if (cli_table_add(&t, cells)) {

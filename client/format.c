@@ -425,3 +425,16 @@ void cli_error_message(char *buf, size_t n, long status, const char *body, size_
     }
     cJSON_Delete(root);
 }
+
+const char *cli_class_name(const char *dataset, double label)
+{
+    /* Fashion-MNIST's classes in label order (Xiao, Rasul and Vollgraf 2017); web/lib/format.js
+     * holds the same list */
+    static const char *const FASHION_MNIST[] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                                "Coat",        "Sandal",  "Shirt",    "Sneaker",
+                                                "Bag",         "Ankle boot"};
+    if (!dataset || strcmp(dataset, "fashion-mnist") != 0 || !isfinite(label) || label < 0 ||
+        label >= 10 || label != floor(label))
+        return NULL;
+    return FASHION_MNIST[(int)label];
+}

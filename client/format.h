@@ -61,6 +61,11 @@ size_t cli_utf8_width(const char *s);
 /* Cuts s in place to at most max code points, ending with "~" when it was cut. */
 void cli_utf8_truncate(char *s, size_t max);
 
+/* The name of class `label` of the dataset a run names ("fashion-mnist": its ten published
+ * class names, as the web page shows them), or NULL when the dataset's names are not known
+ * here. */
+const char *cli_class_name(const char *dataset, double label);
+
 /* The message for an error answer: "<message> (field <field>)" from the JSON error body, or
  * "HTTP <status>" with the status's reason when the body says nothing usable. */
 void cli_error_message(char *buf, size_t n, long status, const char *body, size_t len);

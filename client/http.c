@@ -220,13 +220,14 @@ static int perform(const Cli *cli, const char *method, const char *path, const c
     if (mode == MODE_STREAM) { /* a proxy or the system must not hold events back */
         curl_easy_setopt(sink->h, CURLOPT_TCP_KEEPALIVE, 1L);
     }
-    if (strcmp(method, "POST") == 0) {
+    /* a body goes as POST's does; another method (PATCH) keeps its name over it */
+    if (strcmp(method, "POST") == 0 || body) {
         curl_easy_setopt(sink->h, CURLOPT_POST, 1L);
         curl_easy_setopt(sink->h, CURLOPT_POSTFIELDS, body ? body : "");
         curl_easy_setopt(sink->h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(sink->h, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
+        curl_easy_setopt(sink->h, CURLOPT_CUSTOMREQUEST, method);
 
     rc = curl_easy_perform(sink->h);
     curl_easy_getinfo(sink->h, CURLINFO_RESPONSE_CODE, &r->status);

@@ -24,6 +24,7 @@ static const Command COMMANDS[] = {
     {&CLI_CMD_SUBMIT, cmd_submit},         {&CLI_CMD_LIST, cmd_list},
     {&CLI_CMD_SHOW, cmd_show},             {&CLI_CMD_WATCH, cmd_watch},
     {&CLI_CMD_CANCEL, cmd_cancel},         {&CLI_CMD_DELETE, cmd_delete},
+    {&CLI_CMD_ANNOTATE, cmd_annotate},
     {&CLI_CMD_METRICS, cmd_metrics},       {&CLI_CMD_CLUSTERS, cmd_clusters},
     {&CLI_CMD_PSEUDO_LABELS, cmd_pseudo_labels}, {&CLI_CMD_CHECKPOINT, cmd_checkpoint},
     {&CLI_CMD_COMPARE, cmd_compare},       {&CLI_CMD_EXPORT, cmd_export},

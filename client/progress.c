@@ -1,7 +1,7 @@
 /* progress.c — the progress display of watch and submit --wait (see progress.h). The live
  * block is redrawn by moving the cursor up over it and clearing to the end of the screen; its
- * lines are cut to the terminal width so none wraps (a wrapped line would make the cursor-up
- * count wrong). */
+ * lines fit the terminal width so none wraps (a wrapped line would make the cursor-up count
+ * wrong): a stage's bar narrows first, then its least wanted figures go, the ETA last. */
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "progress.h"
 
 #define BAR_WIDTH 24
+#define BAR_MIN 8
 
 void cli_progress_init(CliProgress *w, FILE *out, CliProgressMode mode, bool tty, int width)
 {
@@ -160,42 +161,85 @@ __attribute__((format(printf, 4, 5))) static void appendf(char *buf, size_t n, s
         *len = (size_t)k < n - *len ? *len + (size_t)k : n - 1;
 }
 
-/* "epoch 2/5  loss 4.3012  812 img/s  ETA 5m02s" without the parts that are unknown. */
-static void stage_figures(char *buf, size_t n, size_t *len, const CliStageView *s, bool eta)
+/* A running stage past its last counted step (the autoencoder embedding the images for
+ * k-means, a last checkpoint being written): its ETA would say 0 while it still works. */
+static bool finishing(const CliStageView *s)
+{
+    return strcmp(s->status, "running") == 0 && s->steps > 0 && s->step >= s->steps;
+}
+
+/* The figures of a stage as parts, in the order shown; *keep are those kept when the line
+ * must shorten, most wanted last (the ETA, the reason to look). k-means reports its inertia
+ * per point where the training stages report their loss. */
+enum { FIG_EPOCH, FIG_LOSS, FIG_RATE, FIG_ETA, FIG_COUNT };
+
+static void figure_parts(char parts[FIG_COUNT][48], const CliStageView *s, bool eta)
 {
     char t[32];
+    for (int i = 0; i < FIG_COUNT; i++)
+        parts[i][0] = '\0';
     if (s->epochs > 0)
-        appendf(buf, n, len, "  epoch %d/%d", s->epoch, s->epochs);
+        snprintf(parts[FIG_EPOCH], 48, "  epoch %d/%d", s->epoch, s->epochs);
     if (isfinite(s->loss))
-        appendf(buf, n, len, "  loss %.4f", s->loss);
+        snprintf(parts[FIG_LOSS], 48, strcmp(s->name, "kmeans") == 0 ? "  inertia/pt %.4g"
+                                                                      : "  loss %.4f", s->loss);
     if (isfinite(s->items_per_s) && s->items_per_s > 0)
-        appendf(buf, n, len, "  %.0f img/s", s->items_per_s);
-    if (eta && isfinite(s->eta_s) && s->eta_s >= 0)
-        appendf(buf, n, len, "  ETA %s", cli_fmt_duration(t, sizeof t, s->eta_s));
+        snprintf(parts[FIG_RATE], 48, "  %.0f img/s", s->items_per_s);
+    if (eta && isfinite(s->eta_s) && finishing(s))
+        snprintf(parts[FIG_ETA], 48, "  finishing");
+    else if (eta && isfinite(s->eta_s) && s->eta_s >= 0)
+        snprintf(parts[FIG_ETA], 48, "  ETA %s", cli_fmt_duration(t, sizeof t, s->eta_s));
+}
+
+/* "  epoch 2/5  loss 4.3012  812 img/s  ETA 5m02s" without the parts that are unknown. */
+static void stage_figures(char *buf, size_t n, size_t *len, const CliStageView *s, bool eta)
+{
+    char parts[FIG_COUNT][48];
+    figure_parts(parts, s, eta);
+    for (int i = 0; i < FIG_COUNT; i++)
+        appendf(buf, n, len, "%s", parts[i]);
 }
 
 void cli_progress_stage_line(char *buf, size_t n, const CliStageView *s, int width)
 {
-    char bar[BAR_WIDTH + 1], t[32];
+    char bar[BAR_WIDTH + 1], t[32], tail[256], parts[FIG_COUNT][48];
+    /* which figure goes first when the line is too long: the rate, then the loss, then the
+     * epoch; the ETA stays */
+    static const int drop_order[] = {FIG_RATE, FIG_LOSS, FIG_EPOCH};
     double f = stage_fraction(s);
-    size_t l = 0, *len = &l;
+    size_t l = 0, tl = 0, *len = &l;
+    int cols = width > 1 ? width - 1 : 1 << 20;
     if (n == 0)
         return;
-    buf[0] = '\0';
+    buf[0] = tail[0] = '\0';
     f = f > 1 ? 1 : f < 0 ? 0 : f;
-    cli_fmt_bar(bar, sizeof bar, f, BAR_WIDTH);
-    appendf(buf, n, len, "%-6s [%s] %3d%%", s->name, bar, (int)floor(100.0 * f));
     if (strcmp(s->status, "running") == 0) {
-        stage_figures(buf, n, len, s, true);
+        figure_parts(parts, s, true);
+        for (int d = 0;; d++) {
+            tl = 0;
+            tail[0] = '\0';
+            for (int i = 0; i < FIG_COUNT; i++)
+                appendf(tail, sizeof tail, &tl, "%s", parts[i]);
+            /* name, " [", the narrowest bar, "] ", "100%" */
+            if (d == 3 || 6 + 2 + BAR_MIN + 2 + 4 + (int)cli_utf8_width(tail) <= cols)
+                break;
+            parts[drop_order[d]][0] = '\0';
+        }
     } else if (strcmp(s->status, "pending") == 0 || strcmp(s->status, "skipped") == 0) {
-        appendf(buf, n, len, "  %s", s->status);
+        appendf(tail, sizeof tail, &tl, "  %s", s->status);
     } else {
-        appendf(buf, n, len, "  %s", s->status);
+        appendf(tail, sizeof tail, &tl, "  %s", s->status);
         if (isfinite(s->seconds))
-            appendf(buf, n, len, " in %s", cli_fmt_duration(t, sizeof t, s->seconds));
+            appendf(tail, sizeof tail, &tl, " in %s", cli_fmt_duration(t, sizeof t, s->seconds));
         if (isfinite(s->loss))
-            appendf(buf, n, len, "  loss %.4f", s->loss);
+            appendf(tail, sizeof tail, &tl, strcmp(s->name, "kmeans") == 0 ? "  inertia/pt %.4g"
+                                                                          : "  loss %.4f",
+                    s->loss);
     }
+    int bw = cols - (6 + 2 + 2 + 4) - (int)cli_utf8_width(tail);
+    bw = bw > BAR_WIDTH ? BAR_WIDTH : bw < BAR_MIN ? BAR_MIN : bw;
+    cli_fmt_bar(bar, sizeof bar, f, bw);
+    appendf(buf, n, len, "%-6s [%s] %3d%%%s", s->name, bar, (int)floor(100.0 * f), tail);
     if (width > 1)
         cli_utf8_truncate(buf, (size_t)width - 1);
 }

@@ -1,5 +1,5 @@
-/* runs.c — the subcommands about runs as a whole: submit, list, show, cancel, delete and
- * compare. Each takes its command line as commands.c declares it, makes its calls through
+/* runs.c — the subcommands about runs as a whole: submit, list, show, cancel, delete,
+ * annotate and compare. Each takes its command line as commands.c declares it, makes its calls through
  * request.c, and prints a table or the server's JSON. */
 #include <math.h>
 #include <stdlib.h>
@@ -132,6 +132,7 @@ int cmd_list(Cli *cli, int argc, char **argv)
         return rc;
     if ((o.status && cli_query_add(path, sizeof path, "status", o.status)) ||
         (o.method && cli_query_add(path, sizeof path, "method", o.method)) ||
+        (o.search && cli_query_add(path, sizeof path, "q", o.search)) ||
         (o.limit.text && cli_query_add(path, sizeof path, "limit", o.limit.text)) ||
         (o.offset.text && cli_query_add(path, sizeof path, "offset", o.offset.text)))
         return cli_usage_error(argv[0], "the query is too long");
@@ -191,6 +192,22 @@ static void kv(const char *key, const char *value)
     putchar('\n');
 }
 
+/* A value of several lines (a note): each line under the first in the value's column. */
+static void kv_lines(const char *key, const char *value)
+{
+    printf("  %-22s ", key);
+    for (const char *p = value; *p;) {
+        size_t n = strcspn(p, "\n");
+        char *line = strndup(p, n);
+        cli_put_safe(stdout, line ? line : "");
+        free(line);
+        p += n;
+        if (*p == '\n' && *++p)
+            printf("\n  %-22s ", "");
+    }
+    putchar('\n');
+}
+
 static void kv_num(const char *key, const char *fmt, double v)
 {
     char buf[64];
@@ -219,6 +236,20 @@ static double run_seconds(const cJSON *run)
     return NAN;
 }
 
+/* Whether the run skips stage `name` (plain SimCLR: dae and kmeans), by its stage list: such a
+ * stage took no time, and "0.0s" would say it ran. */
+static bool stage_skipped(const cJSON *run, const char *name)
+{
+    const cJSON *stages = cJSON_GetObjectItemCaseSensitive(run, "stages"), *st;
+    cJSON_ArrayForEach(st, (cJSON_IsArray(stages) ? stages : NULL))
+    {
+        const char *n = cli_json_str(st, "name"), *status = cli_json_str(st, "status");
+        if (n && status && strcmp(n, name) == 0)
+            return strcmp(status, "skipped") == 0;
+    }
+    return false;
+}
+
 static const cJSON *path_item(const cJSON *root, const char *a, const char *b)
 {
     const cJSON *o = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, a) : NULL;
@@ -241,6 +272,22 @@ static void config_part(char *buf, size_t n, const cJSON *cfg, const char *label
     else
         return;
     snprintf(buf + len, n - len, "%s%s %s", len ? ", " : "", label, val);
+}
+
+/* The run's tags as "a, b, c" into buf; false when it has none. */
+static bool tags_text(char *buf, size_t n, const cJSON *run)
+{
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(run, "tags"), *t;
+    size_t len = 0;
+    buf[0] = '\0';
+    cJSON_ArrayForEach(t, (cJSON_IsArray(tags) ? tags : NULL))
+    {
+        if (!cJSON_IsString(t) || len + 3 >= n)
+            continue;
+        int k = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", t->valuestring);
+        len = k < 0 ? len : (size_t)k < n - len ? len + (size_t)k : n - 1;
+    }
+    return len > 0;
 }
 
 static int print_run(const cJSON *run)
@@ -281,6 +328,10 @@ static int print_run(const cJSON *run)
     kv("progress", buf);
     if (cli_json_num(run, "resumes") > 0)
         kv_num("resumes", "%.0f", cli_json_num(run, "resumes"));
+    if (tags_text(buf, sizeof buf, run))
+        kv("tags", buf);
+    if (cli_json_str(run, "note") && *cli_json_str(run, "note"))
+        kv_lines("note", cli_json_str(run, "note"));
     buf[0] = '\0';
     config_part(buf, sizeof buf, cfg, "dataset", "dataset", NULL);
     config_part(buf, sizeof buf, cfg, "subset", "subset", NULL);
@@ -301,6 +352,8 @@ static int print_run(const cJSON *run)
             double e = cli_json_num(st, "epoch"), es = cli_json_num(st, "epochs");
             double s = cli_json_num(st, "step"), ss = cli_json_num(st, "steps");
             const char *sst = cli_json_str(st, "status");
+            if (sst && strcmp(sst, "skipped") == 0)
+                e = es = s = ss = NAN; /* nothing ran: no "0/0" */
             if (isfinite(e) && isfinite(es))
                 snprintf(ep, sizeof ep, "%.0f/%.0f", e, es);
             else
@@ -311,7 +364,10 @@ static int print_run(const cJSON *run)
                 snprintf(step, sizeof step, "-");
             cli_fmt_num(loss, sizeof loss, "%.4f", cli_json_num(st, "loss"));
             cli_fmt_num(ips, sizeof ips, "%.0f", cli_json_num(st, "items_per_s"));
-            cli_fmt_num(sec, sizeof sec, "%.1f", cli_json_num(st, "seconds"));
+            if (sst && strcmp(sst, "skipped") == 0)
+                snprintf(sec, sizeof sec, "skipped");
+            else
+                cli_fmt_num(sec, sizeof sec, "%.1f", cli_json_num(st, "seconds"));
             if (sst && strcmp(sst, "running") == 0)
                 cli_fmt_duration(eta, sizeof eta, cli_json_num(st, "eta_s"));
             else
@@ -343,7 +399,10 @@ static int print_run(const cJSON *run)
             char key[40], field[40];
             snprintf(key, sizeof key, "%s time", STAGES[i]);
             snprintf(field, sizeof field, "%s_seconds", STAGES[i]);
-            kv_secs(key, cli_json_num(result, field));
+            if (stage_skipped(run, STAGES[i]))
+                kv(key, "skipped");
+            else
+                kv_secs(key, cli_json_num(result, field));
         }
     }
     if (cli_json_str(run, "error")) {
@@ -407,6 +466,72 @@ int cmd_delete(Cli *cli, int argc, char **argv)
     return call_on_run(cli, &CLI_CMD_DELETE, argc, argv, "DELETE", "", true, report_delete);
 }
 
+/* ---- annotate ---- */
+
+int cmd_annotate(Cli *cli, int argc, char **argv)
+{
+    AnnotateOpts o = {0};
+    CliOperands run;
+    CliResponse resp = {0};
+    cJSON *body = NULL, *answer = NULL, *tags;
+    char *text = NULL, path[64], buf[600];
+    int rc = cli_command_parse(cli, &CLI_CMD_ANNOTATE, argc, argv, &o, &run);
+
+    if (rc != CLI_GO_ON)
+        return rc;
+    body = cJSON_CreateObject();
+    if (!body)
+        goto oom;
+    if (o.tags) {
+        if (!(tags = cJSON_AddArrayToObject(body, "tags")))
+            goto oom;
+        /* "a, b,,c" is a, b and c: spaces around a tag and empty ones go */
+        for (const char *p = o.tags; *p;) {
+            size_t n = strcspn(p, ",");
+            const char *a = p, *e = p + n;
+            while (a < e && *a == ' ')
+                a++;
+            while (e > a && e[-1] == ' ')
+                e--;
+            if (e > a) {
+                char *tag = strndup(a, (size_t)(e - a));
+                cJSON *item = tag ? cJSON_CreateString(tag) : NULL;
+                free(tag);
+                if (!item || !cJSON_AddItemToArray(tags, item)) {
+                    cJSON_Delete(item);
+                    goto oom;
+                }
+            }
+            p += n + (p[n] == ',');
+        }
+    }
+    if (o.note && !cJSON_AddStringToObject(body, "note", o.note))
+        goto oom;
+    if (!(text = cJSON_PrintUnformatted(body)))
+        goto oom;
+    snprintf(path, sizeof path, "/v1/runs/%ld", run.id);
+    if ((rc = cli_call_json(cli, "PATCH", path, text, false, &answer, &resp)) != CLI_OK)
+        goto done;
+    if (cli->json) {
+        cli_print_body(&resp);
+    } else {
+        const char *note = cli_json_str(answer, "note");
+        printf("run %ld\n", run.id);
+        kv("tags", tags_text(buf, sizeof buf, answer) ? buf : "(none)");
+        kv_lines("note", note && *note ? note : "(none)");
+    }
+    goto done;
+oom:
+    cli_errorf("out of memory");
+    rc = CLI_RUN_FAILED;
+done:
+    cJSON_free(text);
+    cJSON_Delete(body);
+    cJSON_Delete(answer);
+    cli_response_free(&resp);
+    return rc;
+}
+
 /* ---- compare ---- */
 
 /* The figures compare shows, in row order: a label, and where the value comes from. */
@@ -415,32 +540,35 @@ typedef struct {
     const char *label, *key; /* key in the run (F_TEXT) or its result */
     FigKind kind;
     const char *fmt;
+    const char *stage;       /* the stage it comes from: "skipped" when the run skips it */
 } Figure;
 
 static const Figure FIGURES[] = {
-    {"name", "name", F_TEXT, NULL},
-    {"status", "status", F_TEXT, NULL},
-    {"method", "method", F_TEXT, NULL},
-    {"k", "k", F_NUM, "%.0f"},
-    {"purity", "purity", F_PCT, NULL},
-    {"NMI", "nmi", F_NUM, "%.4f"},
-    {"repeat batches/epoch", "repeat_batches_per_epoch", F_NUM, "%.0f"},
-    {"SimCLR loss", "simclr_loss", F_NUM, "%.4f"},
-    {"kNN top-1", "knn_top1", F_PCT, NULL},
-    {"linear top-1", "linear_top1", F_PCT, NULL},
-    {"dae time", "dae_seconds", F_SECS, NULL},
-    {"kmeans time", "kmeans_seconds", F_SECS, NULL},
-    {"simclr time", "simclr_seconds", F_SECS, NULL},
-    {"eval time", "eval_seconds", F_SECS, NULL},
-    {"total time", NULL, F_SECS, NULL},
+    {"name", "name", F_TEXT, NULL, NULL},
+    {"status", "status", F_TEXT, NULL, NULL},
+    {"method", "method", F_TEXT, NULL, NULL},
+    {"k", "k", F_NUM, "%.0f", "kmeans"},
+    {"purity", "purity", F_PCT, NULL, "kmeans"},
+    {"NMI", "nmi", F_NUM, "%.4f", "kmeans"},
+    {"repeat batches/epoch", "repeat_batches_per_epoch", F_NUM, "%.0f", "kmeans"},
+    {"SimCLR loss", "simclr_loss", F_NUM, "%.4f", NULL},
+    {"kNN top-1", "knn_top1", F_PCT, NULL, NULL},
+    {"linear top-1", "linear_top1", F_PCT, NULL, NULL},
+    {"dae time", "dae_seconds", F_SECS, NULL, "dae"},
+    {"kmeans time", "kmeans_seconds", F_SECS, NULL, "kmeans"},
+    {"simclr time", "simclr_seconds", F_SECS, NULL, "simclr"},
+    {"eval time", "eval_seconds", F_SECS, NULL, "eval"},
+    {"total time", NULL, F_SECS, NULL, NULL},
 };
 #define N_FIGURES (int)(sizeof FIGURES / sizeof FIGURES[0])
 
-/* Figure f of a run as a number (NAN when unknown); the total is the wall time, else the sum
- * of the stage times. */
+/* Figure f of a run as a number (NAN when unknown or skipped); the total is the wall time,
+ * else the sum of the stage times. */
 static double figure_value(const cJSON *run, const Figure *f)
 {
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(run, "result");
+    if (f->stage && stage_skipped(run, f->stage))
+        return NAN;
     if (f->key)
         return cli_json_num(result, f->key);
     double secs = run_seconds(run), sum = 0;
@@ -450,6 +578,8 @@ static double figure_value(const cJSON *run, const Figure *f)
         char field[40];
         double v;
         snprintf(field, sizeof field, "%s_seconds", STAGES[i]);
+        if (stage_skipped(run, STAGES[i]))
+            continue;
         v = cli_json_num(result, field);
         if (!isfinite(v))
             return NAN;
@@ -558,7 +688,9 @@ int cmd_compare(Cli *cli, int argc, char **argv)
                 const char *s = cli_json_str(runs[r], f->key);
                 cli_sanitize(vals[r], sizeof vals[r], s && *s ? s : "-");
                 cli_utf8_truncate(vals[r], 24);
-            } else if (f->kind == F_PCT)
+            } else if (f->stage && stage_skipped(runs[r], f->stage))
+                snprintf(vals[r], sizeof vals[r], "skipped");
+            else if (f->kind == F_PCT)
                 cli_fmt_pct(vals[r], sizeof vals[r], x, 2);
             else if (f->kind == F_SECS)
                 cli_fmt_duration(vals[r], sizeof vals[r], x);

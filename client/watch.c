@@ -1,8 +1,11 @@
 /* watch.c — `gsimclr watch ID` and the waiting half of `submit --wait`: follows
  * GET /v1/runs/{id}/events through the SSE parser into the progress display, and when the
  * stream drops before the run has ended, reconnects with Last-Event-ID a few times, waiting
- * longer each time. The exit code is the run's final status. */
+ * longer each time. The exit code is the run's final status. Ctrl-C stops the watching, not
+ * the run: it says so, and how to follow or cancel the run, then exits 130. */
 #include <math.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +45,43 @@ static int on_chunk(void *ctx, const char *data, size_t len)
     return rc != 0;
 }
 
+/* What Ctrl-C prints, written before the handler is installed: a signal handler may only
+ * write(2) and _exit(2). */
+static char g_interrupt_msg[1024];
+static size_t g_interrupt_len;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, g_interrupt_msg, g_interrupt_len);
+    (void)w;
+    _exit(CLI_INTERRUPTED);
+}
+
+/* The message names the run and the commands to use next, with --server when the command
+ * line gave one (the environment's server is found again by the same commands). */
+static void interrupt_prepare(const Cli *cli, long id, struct sigaction *old)
+{
+    char server[600] = "";
+    if (cli->server_opt) {
+        char clean[512];
+        cli_sanitize(clean, sizeof clean, cli->server_opt);
+        snprintf(server, sizeof server, " --server %s", clean);
+    }
+    int n = snprintf(g_interrupt_msg, sizeof g_interrupt_msg,
+                     "\ngsimclr: stopped watching; run %ld goes on in gsimclrd.\n"
+                     "  follow it again:  gsimclr%s watch %ld\n"
+                     "  cancel it:        gsimclr%s cancel %ld\n",
+                     id, server, id, server, id);
+    g_interrupt_len = n < 0 ? 0 : (size_t)n < sizeof g_interrupt_msg ? (size_t)n
+                                                                      : sizeof g_interrupt_msg - 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, old);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -60,6 +100,8 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
     int tries = 0, rc;
 
     memset(&c, 0, sizeof c);
+    struct sigaction old_int;
+    interrupt_prepare(cli, id, &old_int);
     cli_sse_init(&c.sse, on_event, &c);
     cli_progress_init(&c.view, stdout, mode, cli->tty, cli->width);
     c.view.run_id = id;
@@ -141,6 +183,7 @@ int cli_watch_run(Cli *cli, long id, bool final_json)
     }
     cli_progress_free(&c.view);
     cli_sse_free(&c.sse);
+    sigaction(SIGINT, &old_int, NULL);
     return rc;
 }
 

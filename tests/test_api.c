@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../server/service/api_reply.h"
 #include "apiclient.h"
 #include "fingerprint.h"
 #include "gs/config.h"
@@ -24,6 +25,8 @@
 extern const int SCHEMA_MIGRATION_COUNT;   /* the migrations compiled in (schema/) */
 
 #define TOKEN "test-token-0123456789abcdef"
+
+extern const int SCHEMA_MIGRATION_COUNT; /* schema/NNN_*.sql, embedded by scripts/embed-sql */
 
 /* ---- a service in a temporary folder ---------------------------------------------------- */
 
@@ -817,7 +820,7 @@ TEST(api_hostile_requests)
         /* the route table: 405 lists every method of the path, the method is checked before
          * the ids, and only a token holder learns whether a route exists */
         {"PUT a run", "PUT", "/v1/runs/424242", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed",
-         "", "GET, HEAD, DELETE"},
+         "", "GET, HEAD, DELETE, PATCH"},
         {"POST metrics", "POST", "/metrics", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed", "",
          "GET, HEAD"},
         {"POST a page", "POST", "/index.html", NULL, NULL, 0, 1, NULL, 405, "method_not_allowed",
@@ -1107,6 +1110,21 @@ TEST(api_concurrent_clients)
 
 /* ---- api_static_and_misc ---------------------------------------------------------------- */
 
+/* Times go out to the millisecond (metrics of a fast run a few ms apart stay apart on a
+ * wall-time chart), truncated, never rounded up into the next second. */
+TEST(api_time_text_millis)
+{
+    char b[32];
+    api_time_text(1795827723.25, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.250Z") == 0, "%s", b);
+    api_time_text(1795827723.9996, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.999Z") == 0, "%s", b);
+    api_time_text(1795827723.0, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.000Z") == 0, "%s", b);
+    api_time_text(1795827723.0015, b);
+    CHECK_MSG(strcmp(b, "2026-11-28T01:02:03.001Z") == 0, "%s", b);
+}
+
 TEST(api_static_and_misc)
 {
     Svc t;
@@ -1156,12 +1174,33 @@ TEST(api_static_and_misc)
     CHECK(apic_header(&r, "Content-Type", hdr, sizeof hdr) && strstr(hdr, "version=0.0.4"));
     apic_free(&r);
 
-    /* a dataset folder under the data root (its files may be links to anywhere) */
+    /* a dataset folder under the data root whose file is a link leading out of it: 403, like
+     * a folder outside (issue 11, item 6) */
     char fm[256], link[320], config[400];
-    snprintf(fm, sizeof fm, "%s/fm", t.root);
+    snprintf(fm, sizeof fm, "%s/linked", t.root);
     mkdir(fm, 0755);
     snprintf(link, sizeof link, "%s/train-images-idx3-ubyte.gz", fm);
     CHECK(symlink("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", link) == 0);
+    snprintf(config, sizeof config, "{\"dataset\": \"%s\"}", fm);
+    apic_json(t.port, "POST", "/v1/runs", config, TOKEN, &r);
+    CHECK_INT_EQ(r.status, 403);
+    CHECK_MSG(r.body && strstr(r.body, "outside the data root"), "%s", r.body ? r.body : "");
+    apic_free(&r);
+    unlink(link);
+    rmdir(fm);
+    /* a dataset folder under the data root holding its own (small, plain) IDX file */
+    snprintf(fm, sizeof fm, "%s/fm", t.root);
+    mkdir(fm, 0755);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", fm);
+    {
+        static uint8_t idx[16 + 100 * 28 * 28];
+        const uint8_t head[16] = {0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28};
+        memcpy(idx, head, sizeof head);
+        FILE *f = fopen(link, "wb");
+        CHECK(f && fwrite(idx, 1, sizeof idx, f) == sizeof idx);
+        if (f)
+            fclose(f);
+    }
     snprintf(config, sizeof config,
              "{\"dataset\": \"%s\", \"subset\": 100, \"kmeans\": {\"k\": 16}}", fm);
     int64_t id = submit(t.port, config, NULL);
@@ -1216,5 +1255,154 @@ TEST(api_static_and_misc)
     CHECK(strstr(r.body, "not installed") != NULL);
     apic_free(&r);
     CHECK_INT_EQ(call_status(t.port, "GET", "/v1/runs", NULL, NULL), 200);
+    svc_stop(&t);
+}
+
+/* PATCH /v1/runs/{id} sets a run's tags and note (both, or one leaving the other); the run
+ * and the list show them; GET /v1/runs?q= finds a run by its name, tags or note; every bad
+ * body is a 400 naming the field and changes nothing stored. */
+TEST(api_run_tags_and_note)
+{
+    Svc t;
+    SvcOpts o = {.token = true};
+    long status;
+    GsErr err;
+    char path[64], list[128];
+    if (!svc_start(&t, &o))
+        return;
+    int64_t a = submit(t.port, "{\"name\": \"first\", \"subset\": 500, \"kmeans\": {\"k\": 16}}",
+                       TOKEN);
+    int64_t b = submit(t.port, "{\"name\": \"second_50%\", \"subset\": 500, \"method\": "
+                               "\"simclr\"}", TOKEN);
+    snprintf(path, sizeof path, "/v1/runs/%lld/cancel", (long long)a);
+    cJSON_Delete(call(t.port, "POST", path, NULL, TOKEN, &status));
+    snprintf(path, sizeof path, "/v1/runs/%lld/cancel", (long long)b);
+    cJSON_Delete(call(t.port, "POST", path, NULL, TOKEN, &status));
+    cJSON_Delete(wait_terminal(t.port, a, NULL));
+    cJSON_Delete(wait_terminal(t.port, b, NULL));
+    sleep_s(0.3); /* the worker's last event lands before the store is fingerprinted */
+
+    /* a new run has no tags and an empty note */
+    snprintf(path, sizeof path, "/v1/runs/%lld", (long long)a);
+    cJSON *j = call(t.port, "GET", path, NULL, TOKEN, &status);
+    CHECK(cJSON_IsArray(cJSON_GetObjectItem(j, "tags")) &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")) == 0);
+    CHECK(jstr(j, "note") && strcmp(jstr(j, "note"), "") == 0);
+    cJSON_Delete(j);
+
+    j = call(t.port, "PATCH", path,
+             "{\"tags\": [\"baseline\", \"Größe\"], \"note\": \"lr too high?\\nrerun\"}", TOKEN,
+             &status);
+    CHECK_INT_EQ(status, 200);
+    char *tags = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "tags"));
+    CHECK_MSG(tags && strcmp(tags, "[\"baseline\",\"Größe\"]") == 0, "tags %s", tags);
+    free(tags);
+    CHECK(jstr(j, "note") && strcmp(jstr(j, "note"), "lr too high?\nrerun") == 0);
+    CHECK(jnum(j, "id") == (double)a && jstr(j, "status"));
+    cJSON_Delete(j);
+    /* only the note: the tags stay; an empty array clears them */
+    CHECK_INT_EQ(call_status(t.port, "PATCH", path, "{\"note\": \"checked\"}", TOKEN), 200);
+    j = call(t.port, "GET", path, NULL, TOKEN, &status);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tags")), 2);
+    CHECK(jstr(j, "note") && strcmp(jstr(j, "note"), "checked") == 0);
+    cJSON_Delete(j);
+
+    /* the list shows them and finds runs by name, tag, note, method and status; LIKE's
+     * wildcards in the search are plain characters */
+    struct { const char *q; int64_t want; int n; } finds[] = {
+        {"BASE", a, 1}, {"checked", a, 1}, {"second", b, 1}, {"50%25", b, 1}, {"5_", 0, 0},
+        {"simclr", 0, 2}, {"canceled", 0, 2}, {"nothing%20like%20it", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof finds / sizeof finds[0]; i++) {
+        snprintf(list, sizeof list, "/v1/runs?q=%s", finds[i].q);
+        j = call(t.port, "GET", list, NULL, TOKEN, &status);
+        const cJSON *runs = cJSON_GetObjectItem(j, "runs");
+        CHECK_MSG(status == 200 && cJSON_GetArraySize(runs) == finds[i].n &&
+                      jnum(j, "total") == finds[i].n,
+                  "q=%s: status %ld, %d runs", finds[i].q, status, cJSON_GetArraySize(runs));
+        if (finds[i].want && cJSON_GetArraySize(runs) == 1) {
+            const cJSON *r = cJSON_GetArrayItem(runs, 0);
+            CHECK_MSG(jnum(r, "id") == (double)finds[i].want, "q=%s", finds[i].q);
+            CHECK(cJSON_IsArray(cJSON_GetObjectItem(r, "tags")) && jstr(r, "note"));
+        }
+        cJSON_Delete(j);
+    }
+    char longq[300] = "/v1/runs?q=";
+    memset(longq + 11, 'x', 201);
+    longq[212] = 0;
+    CHECK_INT_EQ(call_status(t.port, "GET", longq, NULL, TOKEN), 400);
+
+    /* refusals: each names the field and stores nothing */
+    char *before = fingerprint_db(t.db, &err);
+    CHECK_MSG(before, "store: %s", err.msg);
+    char many[512] = "{\"tags\": [";
+    for (int i = 0; i < 17; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%s\"t%d\"", i ? "," : "", i);
+    strcat(many, "]}");
+    char long_note[4100] = "{\"note\": \"";
+    memset(long_note + 10, 'n', 4001);
+    strcpy(long_note + 4011, "\"}");
+    static const char nul_body[] = "{\"note\": \"a\0b\"}";
+    struct { const char *body; size_t len; long status; const char *code, *field; } bad[] = {
+        {"", 0, 400, "bad_json", NULL},
+        {"[1]", 0, 400, "bad_json", NULL},
+        {"{\"note\": ", 0, 400, "bad_json", NULL},
+        {nul_body, sizeof nul_body - 1, 400, "bad_json", NULL},
+        {"{\"note\": \"a\\u0000b\"}", 0, 400, "bad_json", NULL},
+        {"{}", 0, 400, "bad_request", NULL},
+        {"{\"name\": \"x\"}", 0, 400, "bad_request", "name"},
+        {"{\"tags\": \"a\"}", 0, 400, "bad_request", "tags"},
+        {"{\"tags\": [1]}", 0, 400, "bad_request", "tags[0]"},
+        {"{\"tags\": [\"a\", \"\"]}", 0, 400, "bad_request", "tags[1]"},
+        {"{\"tags\": [\"a,b\"]}", 0, 400, "bad_request", "tags[0]"},
+        {"{\"tags\": [\" a\"]}", 0, 400, "bad_request", "tags[0]"},
+        {"{\"tags\": [\"a\\tb\"]}", 0, 400, "bad_request", "tags[0]"},
+        {"{\"tags\": [\"x\", \"x\"]}", 0, 400, "bad_request", "tags[1]"},
+        {"{\"tags\": [\"012345678901234567890123456789012\"]}", 0, 400, "bad_request",
+         "tags[0]"},
+        {"{\"tags\": [\"\xff\"]}", 0, 400, "bad_request", "tags[0]"},
+        {"{\"tags\": [\"\xed\xa0\x80\"]}", 0, 400, "bad_request", "tags[0]"},
+        {many, 0, 400, "bad_request", "tags"},
+        {"{\"note\": 3}", 0, 400, "bad_request", "note"},
+        {"{\"note\": \"bell\\u0007\"}", 0, 400, "bad_request", "note"},
+        {"{\"note\": \"\xc0\xaf\"}", 0, 400, "bad_request", "note"},
+        {long_note, 0, 400, "bad_request", "note"},
+        {"{\"note\": \"a\", \"note\": \"b\"}", 0, 400, "bad_request", "note"},
+        {"{\"tags\": [], \"tags\": []}", 0, 400, "bad_request", "tags"},
+        {"{\"tags\": [\"ok\"], \"status\": \"succeeded\"}", 0, 400, "bad_request", "status"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *hdr[] = {"Content-Type: application/json",
+                             "Authorization: Bearer " TOKEN, NULL};
+        ApiResp r;
+        size_t len = bad[i].len ? bad[i].len : strlen(bad[i].body);
+        apic_request(t.port, "PATCH", path, bad[i].body, len, hdr, &r);
+        cJSON *e = cJSON_Parse(r.body);
+        const cJSON *eo = cJSON_GetObjectItem(e, "error");
+        const char *field = jstr(eo, "field");
+        CHECK_MSG(r.status == bad[i].status && jstr(eo, "code") &&
+                      strcmp(jstr(eo, "code"), bad[i].code) == 0 &&
+                      (bad[i].field ? field && strcmp(field, bad[i].field) == 0 : !field),
+                  "case %zu (%.40s): %ld %s", i, bad[i].body, r.status, r.body);
+        cJSON_Delete(e);
+        apic_free(&r);
+    }
+    /* not JSON, no token, no such run, a run id that does not parse */
+    ApiResp r;
+    const char *text_hdr[] = {"Content-Type: text/plain", "Authorization: Bearer " TOKEN, NULL};
+    apic_request(t.port, "PATCH", path, "{}", 2, text_hdr, &r);
+    CHECK_INT_EQ(r.status, 415);
+    apic_free(&r);
+    CHECK_INT_EQ(call_status(t.port, "PATCH", path, "{\"note\": \"x\"}", NULL), 401);
+    CHECK_INT_EQ(call_status(t.port, "PATCH", "/v1/runs/999999", "{\"note\": \"x\"}", TOKEN), 404);
+    CHECK_INT_EQ(call_status(t.port, "PATCH", "/v1/runs/x", "{\"note\": \"x\"}", TOKEN), 404);
+    /* PATCH is allowed on a run, not on the list */
+    apic_json(t.port, "PATCH", "/v1/runs", "{}", TOKEN, &r);
+    CHECK_INT_EQ(r.status, 405);
+    apic_free(&r);
+    char *after = fingerprint_db(t.db, &err);
+    CHECK_MSG(before && after && strcmp(before, after) == 0, "a refused PATCH changed the store");
+    free(before);
+    free(after);
     svc_stop(&t);
 }

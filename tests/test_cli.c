@@ -11,6 +11,7 @@
  *  - the binary against the real service started in-process on port 0: a tiny run submitted
  *    with --wait and every subcommand on it, then the exit codes.
  * The child's stdout and stderr go to files; sanitizer reports in them fail the test. */
+#define _XOPEN_SOURCE 700 /* posix_openpt, grantpt, unlockpt, ptsname */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -533,8 +535,8 @@ TEST(cli_args_iterator)
 
 static const CliCommand *const ALL_COMMANDS[] = {
     &CLI_CMD_SUBMIT,   &CLI_CMD_LIST,     &CLI_CMD_SHOW,          &CLI_CMD_WATCH,
-    &CLI_CMD_CANCEL,   &CLI_CMD_DELETE,   &CLI_CMD_METRICS,       &CLI_CMD_CLUSTERS,
-    &CLI_CMD_PSEUDO_LABELS, &CLI_CMD_CHECKPOINT, &CLI_CMD_COMPARE,
+    &CLI_CMD_CANCEL,   &CLI_CMD_DELETE,   &CLI_CMD_ANNOTATE,      &CLI_CMD_METRICS,
+    &CLI_CMD_CLUSTERS, &CLI_CMD_PSEUDO_LABELS, &CLI_CMD_CHECKPOINT, &CLI_CMD_COMPARE,
 };
 
 /* Every table can be walked: no spelling twice (nor one the splitter keeps for itself: -h,
@@ -830,6 +832,66 @@ TEST(cli_progress_json_and_malformed)
     snprintf(s.status, sizeof s.status, "running");
     cli_progress_stage_line(small, sizeof small, &s, 200);
     CHECK(strlen(small) < sizeof small);
+}
+
+/* The terminal block at 80 columns (COLUMNS=80, the issue's case): every stage line fits in
+ * 79 columns and still ends with the ETA, however long the figures; the bar narrows, then the
+ * rate, loss and epoch go, in that order. k-means' figure is its inertia per point, and a
+ * stage past its last step says it is finishing instead of "ETA 0.0s". */
+TEST(cli_progress_80_columns)
+{
+    struct {
+        const char *name;
+        int epoch, epochs;
+        long step, steps;
+        double loss, rate, eta;
+        const char *want;     /* must be in the line */
+        const char *not_want; /* must not be, or NULL */
+    } cases[] = {
+        {"simclr", 12, 28, 11000, 26236, 4.3012, 1116, 725, "ETA 12m05s", NULL},
+        {"simclr", 128, 9999, 1234567, 99999999, 12345.6789, 123456789, 99999, "ETA 27h47m",
+         NULL},
+        {"simclr", 1, 1, 5, 10, 1e300, 1e300, 1e300, "ETA -", NULL},
+        {"dae", 5, 5, 1175, 1175, 0.0182, 1470, 0, "finishing", "ETA"},
+        {"kmeans", 1, 1, 0, 1, 0.861, 0, NAN, "inertia/pt 0.861", "loss"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CliStageView v = {.epoch = cases[i].epoch, .epochs = cases[i].epochs,
+                          .step = cases[i].step, .steps = cases[i].steps,
+                          .loss = cases[i].loss, .items_per_s = cases[i].rate,
+                          .eta_s = cases[i].eta, .seconds = NAN};
+        char line[512];
+        snprintf(v.name, sizeof v.name, "%s", cases[i].name);
+        snprintf(v.status, sizeof v.status, "running");
+        cli_progress_stage_line(line, sizeof line, &v, 80);
+        CHECK_MSG(cli_utf8_width(line) <= 79, "case %zu: %zu columns: '%s'", i,
+                  cli_utf8_width(line), line);
+        CHECK_MSG(strstr(line, cases[i].want) && (!cases[i].not_want ||
+                                                  !strstr(line, cases[i].not_want)),
+                  "case %zu: '%s'", i, line);
+        CHECK_MSG(!strchr(line, '~'), "case %zu: cut: '%s'", i, line);
+    }
+    /* the usual line keeps every figure at 80 columns, its bar narrowed */
+    CliStageView v = {.epoch = 12, .epochs = 28, .step = 11000, .steps = 26236, .loss = 4.3012,
+                      .items_per_s = 1116, .eta_s = 725, .seconds = NAN};
+    char line[512];
+    snprintf(v.name, sizeof v.name, "simclr");
+    snprintf(v.status, sizeof v.status, "running");
+    cli_progress_stage_line(line, sizeof line, &v, 80);
+    CHECK_MSG(strstr(line, "epoch 12/28  loss 4.3012  1116 img/s  ETA 12m05s"), "'%s'", line);
+    /* the whole live block at 80 columns: no line wider than 79, the ETA on the stage line */
+    int code;
+    char *out = watch_script(PROGRESS_HUMAN, true, 80, END_EV, &code);
+    bool eta = false;
+    for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+        char *text = strstr(l, "\033[J") ? strstr(l, "\033[J") + 3 : l;
+        if (strncmp(text, "run 3 succeeded", 15) == 0)
+            continue;
+        CHECK_MSG(cli_utf8_width(text) <= 79, "too wide: '%s'", text);
+        eta = eta || (strncmp(text, "dae ", 4) == 0 && strstr(text, "ETA 2.0s"));
+    }
+    CHECK(eta);
+    free(out);
 }
 
 /* ---- running the binary ----------------------------------------------------------------- */
@@ -1206,30 +1268,41 @@ TEST(cli_mock_malformed_answers)
         {{"metrics", "1", "--csv"}, "{\"metrics\": [{\"stage\": \"a,\\\"b\", "
                                     "\"name\": \"x\\ny\"}]}", 0},
         {{"metrics", "1"}, "{\"metrics\": {}}", 0},
-        {{"clusters", "1"}, "{\"k\": \"64\", \"clusters\": [{\"id\": -0.5, \"size\": null}, "
-                            "\"x\"]}", 0},
+        /* clusters asks for the run too (its dataset names the labels) */
+        {{"clusters", "1"}, "{\"k\": \"64\", \"clusters\": [{\"id\": -0.5, \"size\": null, "
+                            "\"label\": 1e300}, \"x\", {\"label\": 3}]}", 0},
         {{"cancel", "1"}, "{}", 0},
         {{"submit"}, "{\"status\": \"queued\"}", 4}, /* no id */
         {{"submit"}, "{\"id\": -4}", 4},
         {{"checkpoint", "1", "-o", "/tmp/gs_cli_never_written"}, "{\"checkpoints\": "
                                                                   "[{\"id\": \"9\"}, 4]}", 4},
     };
-    int n = (int)(sizeof cases / sizeof cases[0]);
-    MockReply *replies = calloc((size_t)n, sizeof *replies);
-    char **texts = calloc((size_t)n, sizeof *texts);
+    /* the answer to a command's second call, by case: clusters asks for the run too */
+    static const char *const body2[sizeof cases / sizeof cases[0]] = {
+        [12] = "{\"config\": {\"dataset\": \"fashion-mnist\\u001b[2J\"}}",
+    };
+    int n = (int)(sizeof cases / sizeof cases[0]), nr = 0;
+    MockReply *replies = calloc((size_t)n * 2, sizeof *replies);
+    char **texts = calloc((size_t)n * 2, sizeof *texts);
     Mock m;
     if (!replies || !texts)
         return;
     for (int i = 0; i < n; i++) {
-        size_t len = strlen(cases[i].body) + 200;
-        texts[i] = malloc(len);
-        snprintf(texts[i], len,
-                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 strlen(cases[i].body), cases[i].body);
-        replies[i].data = texts[i];
+        for (int k = 0; k < 2; k++) {
+            const char *body = k ? body2[i] : cases[i].body;
+            if (!body)
+                continue;
+            size_t len = strlen(body) + 200;
+            texts[nr] = malloc(len);
+            snprintf(texts[nr], len,
+                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                     "%zu\r\nConnection: close\r\n\r\n%s",
+                     strlen(body), body);
+            replies[nr].data = texts[nr];
+            nr++;
+        }
     }
-    if (mock_start(&m, replies, n)) {
+    if (mock_start(&m, replies, nr)) {
             for (int i = 0; i < n; i++) {
             CliRun r = run_cli(m.url, cases[i].args);
             CHECK_MSG(r.code == cases[i].code, "case %d (%s): exit %d, want %d\n%s%s", i,
@@ -1245,7 +1318,7 @@ TEST(cli_mock_malformed_answers)
         mock_free(&m);
     }
     CHECK(access("/tmp/gs_cli_never_written", F_OK) != 0);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < nr; i++)
         free(texts[i]);
     free(texts);
     free(replies);
@@ -1426,6 +1499,255 @@ TEST(cli_mock_watch_json_and_give_up)
     mock_free(&m);
 }
 
+/* ---- a terminal, and Ctrl-C --------------------------------------------------------------- */
+
+/* Runs the client with its standard output on a pseudo-terminal `cols` columns wide (0: no
+ * size set, so COLUMNS decides) or on a file (cols < 0), and, when interrupt_on is set, sends
+ * it SIGINT once its standard output holds that text, as Ctrl-C would. */
+static CliRun run_cli_tty(const char *server, const char *const *args, const char *const *env,
+                          int cols, const char *interrupt_on, double timeout_s)
+{
+    CliRun r = {-1, NULL, NULL};
+    char dir[] = "/tmp/gs_clitty_XXXXXX", err_path[64], out_path[64], server_env[256];
+    const char *argv[64], *envp[32];
+    int na = 0, ne = 0, status = 0, master = -1;
+    size_t len = 0, cap = 1 << 16;
+    char *out = calloc(1, cap + 1);
+    bool sent = false;
+    struct timespec t0, t1;
+    if (!out || !mkdtemp(dir)) {
+        free(out);
+        r.out = strdup("");
+        r.err = strdup("no memory or mkdtemp failed");
+        return r;
+    }
+    snprintf(err_path, sizeof err_path, "%s/err", dir);
+    snprintf(out_path, sizeof out_path, "%s/out", dir);
+    if (cols >= 0) {
+        master = posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 || !ptsname(master)) {
+            CHECK_MSG(0, "no pseudo-terminal: %s", strerror(errno));
+            if (master >= 0)
+                close(master);
+            free(out);
+            rmdir(dir);
+            r.out = strdup("");
+            r.err = strdup("");
+            return r;
+        }
+        struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    }
+    argv[na++] = cli_binary();
+    for (int i = 0; args[i] && na < 63; i++)
+        argv[na++] = args[i];
+    argv[na] = NULL;
+    envp[ne++] = "PATH=/usr/bin:/bin";
+    envp[ne++] = "ASAN_OPTIONS=exitcode=86:detect_leaks=1";
+    envp[ne++] = "UBSAN_OPTIONS=halt_on_error=1:exitcode=87:print_stacktrace=1";
+    snprintf(server_env, sizeof server_env, "GSIMCLR_SERVER=%s", server);
+    envp[ne++] = server_env;
+    for (int i = 0; env && env[i] && ne < 31; i++)
+        envp[ne++] = env[i];
+    envp[ne] = NULL;
+    char *slave = master >= 0 ? strdup(ptsname(master)) : NULL;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int o = master >= 0 ? open(slave, O_RDWR) : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int in = open("/dev/null", O_RDONLY);
+        if (o < 0 || e < 0 || in < 0)
+            _exit(120);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execve(argv[0], (char *const *)argv, (char *const *)envp);
+        _exit(121);
+    }
+    for (bool done = pid <= 0; !done;) {
+        if (master >= 0) {
+            struct pollfd pfd = {master, POLLIN, 0};
+            while (poll(&pfd, 1, 10) > 0 && len < cap) {
+                ssize_t n = read(master, out + len, cap - len);
+                if (n <= 0)
+                    break;
+                len += (size_t)n;
+                out[len] = '\0';
+            }
+        } else {
+            char *now = slurp(out_path);
+            snprintf(out, cap + 1, "%s", now);
+            len = strlen(out);
+            free(now);
+            sleep_ms(10);
+        }
+        if (interrupt_on && !sent && strstr(out, interrupt_on)) {
+            kill(pid, SIGINT);
+            sent = true;
+        }
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            done = true;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (!done && (double)(t1.tv_sec - t0.tv_sec) > timeout_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            status = -1;
+            done = true;
+        }
+    }
+    if (master >= 0) { /* what is left in the terminal after the exit */
+        struct pollfd pfd = {master, POLLIN, 0};
+        ssize_t n;
+        while (len < cap && poll(&pfd, 1, 50) > 0 && (n = read(master, out + len, cap - len)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        close(master);
+    } else {
+        char *now = slurp(out_path);
+        snprintf(out, cap + 1, "%s", now);
+        free(now);
+    }
+    if (status == -1)
+        r.code = -1;
+    else if (WIFEXITED(status))
+        r.code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        r.code = 128 + WTERMSIG(status);
+    r.out = out;
+    r.err = slurp(err_path);
+    unlink(err_path);
+    unlink(out_path);
+    rmdir(dir);
+    free(slave);
+    CHECK_MSG(r.code >= 0, "%s timed out after %.0f s", args[0], timeout_s);
+    CHECK_MSG((r.code < 86 || (sent && r.code == 130)) && !strstr(r.err, "Sanitizer") &&
+                  !strstr(r.err, "runtime error"),
+              "%s: crashed or sanitizer report (exit %d):\n%s", args[0], r.code, r.err);
+    return r;
+}
+
+/* Removes ANSI escape sequences (ESC [ ... letter) and carriage returns in place. */
+static void strip_terminal(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '\033' && p[1] == '[') {
+            p += 2;
+            while (*p && !((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')))
+                p++;
+            if (!*p)
+                break;
+            continue;
+        }
+        if (*p != '\r')
+            *o++ = *p;
+    }
+    *o = '\0';
+}
+
+#define SSE_RUNNING(id)                                                                    \
+    "event: run\ndata: {\"id\": " id ", \"name\": \"demo\", \"status\": \"running\", "       \
+    "\"progress\": 0.5, \"stages\": [{\"name\": \"dae\", \"status\": \"succeeded\", "        \
+    "\"epoch\": 5, \"epochs\": 5, \"seconds\": 168.2, \"loss\": 0.0182}, {\"name\": \"kmeans\", " \
+    "\"status\": \"succeeded\", \"seconds\": 6.1, \"loss\": 0.861}, {\"name\": \"simclr\", "    \
+    "\"status\": \"running\"}, {\"name\": \"eval\", \"status\": \"pending\"}]}\n\n"           \
+    "event: progress\ndata: {\"stage\": \"simclr\", \"epoch\": 12, \"epochs\": 28, "           \
+    "\"step\": 11000, \"steps\": 26236, \"loss\": 4.3012, \"items_per_s\": 1116.4, "            \
+    "\"eta_s\": 725.3, \"progress\": 0.51}\n\n"
+
+/* watch on an 80-column terminal (the window's size, and COLUMNS=80): the live block's lines
+ * fit in 79 columns, and the SimCLR line ends with its ETA. */
+TEST(cli_watch_terminal_80_columns)
+{
+    if (!cli_present())
+        return;
+    static const MockReply replies[] = {
+        {SSE_200 SSE_RUNNING("3") "event: end\ndata: {\"id\": 3, \"status\": \"succeeded\"}\n\n",
+         0, 0, 0},
+        {SSE_200 SSE_RUNNING("3") "event: end\ndata: {\"id\": 3, \"status\": \"succeeded\"}\n\n",
+         0, 0, 0},
+    };
+    for (int k = 0; k < 2; k++) {
+        Mock m;
+        if (!mock_start(&m, replies + k, 1))
+            return;
+        /* first a terminal that says it is 80 wide, then one that says nothing (COLUMNS) */
+        CliRun r = run_cli_tty(m.url, (const char *[]){"watch", "3", NULL},
+                               (const char *[]){"COLUMNS=80", "TERM=xterm", NULL}, k ? 0 : 80,
+                               NULL, 30);
+        CHECK_RUN(r, 0);
+        strip_terminal(r.out);
+        int stage_lines = 0;
+        bool eta = false;
+        for (char *l = strtok(r.out, "\n"); l; l = strtok(NULL, "\n")) {
+            if (strncmp(l, "run 3 succeeded", 15) == 0)
+                continue;
+            CHECK_MSG(cli_utf8_width(l) <= 79, "case %d: %zu columns: '%s'", k,
+                      cli_utf8_width(l), l);
+            if (strncmp(l, "simclr [", 8) == 0) {
+                stage_lines++;
+                eta = eta || strstr(l, "1116 img/s  ETA 12m05s") != NULL;
+            }
+        }
+        CHECK_MSG(stage_lines > 0 && eta, "case %d: no SimCLR line with its ETA", k);
+        run_free(&r);
+        mock_stop(&m);
+        mock_free(&m);
+    }
+}
+
+/* Ctrl-C while following a run (watch, submit --wait) stops the client only: it says the run
+ * goes on, how to follow it again and how to cancel it (with the --server it was given), and
+ * exits 130; nothing is sent to the daemon. */
+TEST(cli_interrupt_says_the_run_goes_on)
+{
+    if (!cli_present())
+        return;
+    /* a stream that stays open: keep-alive comments, a few bytes at a time */
+    static char stream[16384];
+    size_t n = (size_t)snprintf(stream, sizeof stream, "%s", SSE_200 SSE_RUNNING("7"));
+    while (n + 8 < sizeof stream)
+        n += (size_t)snprintf(stream + n, sizeof stream - n, ": k\n");
+    static const char created[] =
+        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+        "{\"id\": 7, \"status\": \"queued\"}";
+    MockReply replies[] = {
+        {stream, 0, 256, 100}, /* watch */
+        {created, 0, 0, 0},    /* submit --wait: the POST, */
+        {stream, 0, 256, 100}, /* then its stream */
+    };
+    Mock m;
+    if (!mock_start(&m, replies, 3))
+        return;
+    CliRun r = run_cli_tty(m.url, (const char *[]){"watch", "7", NULL}, NULL, -1,
+                           "run 7 (demo): running", 30);
+    CHECK_RUN(r, 130);
+    CHECK_MSG(strstr(r.err, "stopped watching; run 7 goes on in gsimclrd") &&
+                  strstr(r.err, "follow it again:  gsimclr watch 7\n") &&
+                  strstr(r.err, "cancel it:        gsimclr cancel 7\n"),
+              "stderr:\n%s", r.err);
+    run_free(&r);
+    char server_opt[96];
+    snprintf(server_opt, sizeof server_opt, "--server=%s", m.url);
+    r = run_cli_tty("http://127.0.0.1:9", (const char *[]){server_opt, "submit", "--wait", NULL},
+                    NULL, -1, "run 7 (demo): running", 30);
+    CHECK_RUN(r, 130);
+    char want[200];
+    snprintf(want, sizeof want, "gsimclr --server %s cancel 7\n", m.url);
+    CHECK_MSG(strncmp(r.out, "7\n", 2) == 0 && strstr(r.err, "run 7 goes on") &&
+                  strstr(r.err, want),
+              "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+    run_free(&r);
+    mock_stop(&m);
+    /* the client asked for the stream and nothing else: no cancel was sent */
+    CHECK_INT_EQ(m.n_req, 3);
+    for (int i = 0; i < m.n_req; i++)
+        CHECK_MSG(!strstr(m.req[i], "/cancel"), "%s", m.req[i]);
+    mock_free(&m);
+}
+
 /* checkpoint without -c: the list, then the newest by id, saved under the name asked for; a
  * failed download leaves no file behind. */
 TEST(cli_mock_downloads)
@@ -1559,8 +1881,8 @@ TEST(cli_exit_codes_offline)
     }
     /* help and version: exit 0, every subcommand has its own help */
     static const char *const helps[] = {"submit", "list", "show", "watch", "cancel", "delete",
-                                        "metrics", "clusters", "pseudo-labels", "checkpoint",
-                                        "compare"};
+                                        "annotate", "metrics", "clusters", "pseudo-labels",
+                                        "checkpoint", "compare"};
     for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
         r = run_cli(NULL, (const char *[]){helps[i], "--help", NULL});
         CHECK_RUN(r, 0);
@@ -1724,8 +2046,20 @@ TEST(cli_daemon_end_to_end)
     r = run_cli(d.url, (const char *[]){"clusters", "1", NULL});
     CHECK_RUN(r, 0);
     CHECK_MSG(strncmp(r.out, "k 16  images 1000  purity ", 26) == 0, "%s", r.out);
-    CHECK(strstr(r.out, "CLUSTER  SIZE  LABEL  FRACTION\n") != NULL);
+    CHECK_MSG(strstr(r.out, "CLUSTER  SIZE  MAJORITY LABEL") != NULL, "%s", r.out);
     CHECK_INT_EQ(count_lines(r.out), 1 + 1 + 1 + 16);
+    /* the labels by Fashion-MNIST's class names, as the page shows them */
+    {
+        static const char *const names[] = {" \xc2\xb7 T-shirt/top", " \xc2\xb7 Trouser",
+                                            " \xc2\xb7 Pullover", " \xc2\xb7 Dress",
+                                            " \xc2\xb7 Coat", " \xc2\xb7 Sandal",
+                                            " \xc2\xb7 Shirt", " \xc2\xb7 Sneaker",
+                                            " \xc2\xb7 Bag", " \xc2\xb7 Ankle boot"};
+        int named = 0;
+        for (int i = 0; i < 10; i++)
+            named += strstr(r.out, names[i]) != NULL;
+        CHECK_MSG(named >= 3, "%d class names in:\n%s", named, r.out);
+    }
     run_free(&r);
     r = run_cli(d.url, (const char *[]){"clusters", "1", "--grid", "0", "-o", grid, "--n", "8",
                                         NULL});
@@ -1788,6 +2122,58 @@ TEST(cli_daemon_end_to_end)
     CHECK(strstr(r.out, "run 1") && strstr(r.out, "run 2"));
     CHECK(strstr(r.out, "\nmethod ") && strstr(r.out, "gsimclr") && strstr(r.out, "simclr"));
     CHECK(strstr(r.out, "\nlinear top-1 ") && strstr(r.out, "\ntotal time "));
+    /* plain SimCLR skips the autoencoder and k-means: said so, not "0.0s" */
+    {
+        const char *dae = strstr(r.out, "\ndae time "), *km = strstr(r.out, "\nkmeans time ");
+        const char *dae_end = dae ? strchr(dae + 1, '\n') : NULL;
+        const char *km_end = km ? strchr(km + 1, '\n') : NULL;
+        CHECK_MSG(dae_end && km_end && strstr(dae, "skipped") && strstr(dae, "skipped") < dae_end &&
+                      strstr(km, "skipped") < km_end,
+                  "%s", r.out);
+    }
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"show", "2", NULL});
+    CHECK_RUN(r, 0);
+    {
+        /* the stage table's row: its SECONDS say skipped too, its EPOCH and STEP no "0/0" */
+        const char *row = strstr(r.out, "\ndae     skipped"), *end = row ? strchr(row + 1, '\n') : NULL;
+        const char *sec = row ? strstr(row + 16, "skipped") : NULL;
+        CHECK_MSG(row && end && sec && sec < end && !strstr(r.out, "0/0"), "%s", r.out);
+    }
+    CHECK_MSG(strstr(r.out, "  dae time               skipped\n") &&
+                  strstr(r.out, "  kmeans time            skipped\n"),
+              "%s", r.out);
+    run_free(&r);
+
+    /* tags and a note: set, shown, found by list --search; a refused one changes nothing */
+    r = run_cli(d.url, (const char *[]){"annotate", "1", "--tags", " baseline, tiny ,,",
+                                        "--note", "first try\nlr 3e-3", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "  tags                   baseline, tiny\n") &&
+                  strstr(r.out, "  note                   first try\n"
+                                "                         lr 3e-3\n"),
+              "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"annotate", "1", "--tags", "a,a", NULL});
+    CHECK_RUN(r, 4);
+    CHECK_MSG(strstr(r.err, "(field tags[1])"), "%s", r.err);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"annotate", "1", NULL});
+    CHECK_RUN(r, 2);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"show", "1", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "  tags                   baseline, tiny\n") &&
+                  strstr(r.out, "  note                   first try\n"),
+              "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"list", "--search", "BASELINE", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(count_lines(r.out) == 2 && strstr(r.out, "\n 1  succeeded"), "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"list", "--search", "no such text", NULL});
+    CHECK_RUN(r, 0);
+    CHECK(strcmp(r.out, "no runs\n") == 0);
     run_free(&r);
     r = run_cli(d.url, (const char *[]){"compare", "--json", "1", "2", NULL});
     CHECK_RUN(r, 0);

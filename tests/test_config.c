@@ -233,7 +233,7 @@ TEST(config_round_trip_every_field)
         cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "simclr");
         CHECK_INT_EQ(cJSON_GetArraySize(sc), 12);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "encoder")), 5);
-        CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "augment")), 9);
+        CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "augment")), 11);
         cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "eval");
         CHECK_INT_EQ(cJSON_GetArraySize(ev), 3);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "linear")), 5);
@@ -390,7 +390,8 @@ TEST(config_errors_name_the_field)
         {"{\"bogus\": 1}", "bogus: unknown field"},
         {"{\"Seed\": 1}", "Seed: unknown field"},
         {"{\"simclr\": {\"batchsize\": 64}}", "simclr.batchsize: unknown field"},
-        {"{\"simclr\": {\"augment\": {\"blur\": 0.5}}}", "simclr.augment.blur: unknown field"},
+        {"{\"simclr\": {\"augment\": {\"sharpen\": 0.5}}}",
+         "simclr.augment.sharpen: unknown field"},
         {"{\"eval\": {\"linear\": {\"seed\": 1}}}", "eval.linear.seed: unknown field"},
         /* wrong types */
         {"{\"dae\": {\"epochs\": \"10\"}}", "dae.epochs: must be an integer"},

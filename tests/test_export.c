@@ -154,7 +154,7 @@ static bool train_small(RunConfig *cfg, Trained *t)
     GsErr err;
     RunResult res;
     small_config(cfg);
-    if (pipeline_load_data(cfg, NULL, &train, &test, &err) != 0) {
+    if (pipeline_load_data(cfg, NULL, NULL, &train, &test, &err) != 0) {
         CHECK_MSG(0, "loading Fashion-MNIST: %s", err.msg);
         return false;
     }

@@ -1,5 +1,5 @@
 // gsimclr web page, the entry module: the route table (hash routes to views) and start-up (the
-// header's daemon health). Plain ES modules loaded as they are, no build step, no framework: the
+// header's daemon health, read every 3 s and whenever a view sees a run start or end). Plain ES modules loaded as they are, no build step, no framework: the
 // daemon serves web/ by path. Talks to gsimclrd's JSON API (docs/API.md) on the same origin.
 // Every server string is put into the page as text (DOM nodes, textContent), never as HTML.
 // It renders no view itself beyond "Not found".
@@ -18,7 +18,7 @@
 import { api, auth } from './lib/api.js';
 import { append, clear, h } from './lib/dom.js';
 import { fmtDur } from './lib/format.js';
-import { setRerender, toast } from './lib/ui.js';
+import { setHealthHook, setRerender, toast } from './lib/ui.js';
 import { compareView } from './views/compare.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
@@ -95,8 +95,13 @@ function route() {
 // ---------------------------------------------------------------------------------------------
 // Header: daemon health.
 
+const HEALTH_MS = 3000;
+let healthInflight = false;
+
 async function refreshHealth() {
   const el = document.getElementById('health');
+  if (healthInflight) return;
+  healthInflight = true;
   try {
     const hz = await api.health();
     clear(el, h('span', { class: 'dot ok', 'aria-hidden': 'true' }), ` gsimclrd ${hz.version || ''} · `,
@@ -105,6 +110,8 @@ async function refreshHealth() {
   } catch (e) {
     clear(el, h('span', { class: 'dot bad', 'aria-hidden': 'true' }),
       e.status === 401 ? ' token needed' : e.status ? ` daemon: ${e.message}` : ' daemon unreachable');
+  } finally {
+    healthInflight = false;
   }
 }
 
@@ -115,13 +122,15 @@ function start() {
   // The shared parts call back up through these hooks instead of importing this module.
   auth.onToken = refreshHealth;
   setRerender(route);
+  setHealthHook(refreshHealth);
   if (typeof window.uPlot !== 'function')
     toast('The chart library did not load (run `npm ci` in web/); charts are off.', 'error');
   window.addEventListener('hashchange', route);
   if (!location.hash) history.replaceState(null, '', '#/runs');
   route();
   refreshHealth();
-  setInterval(() => { if (!document.hidden) refreshHealth(); }, 10000);
+  // Views also ask for it when they see a run start or end (healthSoon), so this is a backstop.
+  setInterval(() => { if (!document.hidden) refreshHealth(); }, HEALTH_MS);
 }
 
 start();

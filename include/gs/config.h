@@ -11,6 +11,7 @@
 #include "gs/augment.h"
 #include "gs/err.h"
 #include "gs/eval.h"
+#include "gs/image.h"
 #include "gs/model.h"
 #include "gs/optim.h"
 
@@ -19,7 +20,17 @@ typedef enum { METHOD_GSIMCLR, METHOD_SIMCLR } Method;
 typedef struct {
     Method method;          /* "method": "gsimclr" | "simclr" */
     char name[128];         /* "name": free text for people, may be empty */
-    char dataset[512];      /* "dataset": "fashion-mnist" or a path (resolved by the caller) */
+    char dataset[512];      /* "dataset": "fashion-mnist" or a path (resolved by the caller);
+                             * or "dataset": {"name": ..., and the fields of `data`} */
+    struct {
+        int size;           /* "size": square side every image is resized to; 0 = as the
+                             * files are */
+        ImageFit fit;       /* "fit": "crop" (centre square) | "stretch", for non-square images */
+        float val_fraction; /* "val_fraction": without a test split, this part of train (per
+                             * class, seeded) is held out as the test set; 0 = none */
+        bool skip_bad;      /* "on_bad_file": "fail" (the first bad image file fails the run) |
+                             * "skip" (bad files are left out and listed in the run) */
+    } data;
     int subset;             /* "subset": use the first / a seeded random N training images; 0 = all */
     bool subset_random;     /* "subset_random" */
     int test_subset;        /* "test_subset": evaluate on N test images; 0 = all */
@@ -48,7 +59,8 @@ typedef struct {
         float tau;              /* "temperature" */
         AugConfig aug;          /* "augment": {"crop_scale": [0.2, 1], "crop_ratio": [0.75, 1.333],
                                  *  "flip": 0.5, "jitter": 0.8, "brightness": 0.4, "contrast": 0.4,
-                                 *  "saturation": 0.4, "hue": 0.1, "gray": 0.2} */
+                                 *  "saturation": 0.4, "hue": 0.1, "gray": 0.2, "blur": 0,
+                                 *  "blur_sigma": [0.1, 2]} */
         int knn_every;          /* "knn_every": kNN monitor every N epochs; 0 = off */
         int checkpoint_every;   /* "checkpoint_every": epochs between checkpoints, >= 1 */
     } simclr;

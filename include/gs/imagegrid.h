@@ -1,5 +1,5 @@
 /* imagegrid.h — a grid of dataset images encoded as a PNG in memory, for the cluster pages
- * (only imagegrid.c includes png.h). It reads pixels, never writes them, and knows nothing of
+ * and dataset previews (encoded by image_png_encode: server/data/png.c owns libpng). It reads pixels, never writes them, and knows nothing of
  * runs, clusters or HTTP: the caller picks which images to draw. */
 #ifndef GS_IMAGEGRID_H
 #define GS_IMAGEGRID_H

@@ -36,6 +36,7 @@ typedef struct {
     int threads;            /* the most threads one run may use (its config's threads is
                              * clamped to this when submitted) */
     const char *data_root;  /* dataset folders must lie under it (NULL: anywhere) */
+    const char *cache_dir;  /* decoded image-folder caches are kept here (NULL: none) */
     int keep_checkpoints;   /* newest checkpoints kept per run and stage (>= 1) */
     const char *embeddings_dir; /* where eval's features are kept (embeddings.h); NULL: not */
     /* Called (from a worker) whenever something a watcher may want changed: progress,

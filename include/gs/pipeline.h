@@ -78,6 +78,13 @@ typedef struct {
     double linear_top1_head;       /* linear eval top-1 of the head's first hidden layer */
     float linear_weight_decay;     /* chosen on the validation split */
     int linear_epochs;
+    /* The data, as the run used it (set from train and test, not from checkpoints): */
+    int n_test;                    /* images the evaluation used, 0 when none */
+    const char *test_split;        /* "test", "held_out" (dataset.val_fraction) or "none" */
+    int n_skipped;                 /* bad image files skipped (train and test) */
+    const char *const *skipped[2]; /* their "path: reason" lines, borrowed from train, test */
+    int n_skipped_of[2];
+    const char *eval_note;         /* why some measures are null, or NULL */
 } RunResult;
 
 /* The stages cfg does not run, one bit (1u << STAGE_*) each: dae and kmeans for "simclr".
@@ -98,11 +105,14 @@ void run_result_free(RunResult *res);
 int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                             float **emb, int *dim, GsErr *err);
 /* The run's train and test sets as its configuration names them: the dataset (confined to
- * data_root when not NULL), then its subsets ("subset", "subset_random" seeded from the
- * run's seed, "test_subset"). The same call gives the same images, so image i of the
- * pseudo-labels is image i of this train set. */
-int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
-                       Dataset *test, GsErr *err);
+ * data_root when not NULL; image folders decoded on the run's threads at "dataset.size", or
+ * read from their decoded cache in cache_dir when not NULL), then, when it has no test split
+ * and labels, a stratified "dataset.val_fraction" of train held out as the test set (seeded
+ * from the run's seed), then its subsets ("subset", "subset_random" seeded from the run's
+ * seed, "test_subset"). The same call gives the same images, so image i of the pseudo-labels
+ * is image i of this train set. */
+int pipeline_load_data(const RunConfig *cfg, const char *data_root, const char *cache_dir,
+                       Dataset *train, Dataset *test, GsErr *err);
 /* What the stage (STAGE_DAE or STAGE_KMEANS) of a gsimclr run computes, as a text equal for
  * two configurations exactly when the stage's result is bit for bit the same (at one build,
  * on one CPU type): everything in cfg but the settings of later stages, the name and the test

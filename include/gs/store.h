@@ -74,6 +74,9 @@ typedef struct {
     int resumes;            /* times it started again (from its newest checkpoint, or from the
                              * start when it had none) after a stop or crash */
     int attempts;           /* times a worker started it (store_run_resume) */
+    char *tags_json;        /* what people tagged it with: a JSON array text, "[]" for none
+                             * (malloc'd; opaque here, checked by the caller) */
+    char *note;             /* their note on it, "" for none (malloc'd) */
 } StoreRun;
 
 /* Stage states: "pending", "running", "succeeded", "failed", "canceled", "skipped". */
@@ -121,6 +124,8 @@ typedef struct {
 typedef struct {
     int status;             /* RunStatus, or -1 for any */
     const char *method;     /* NULL for any */
+    const char *search;     /* NULL or "" for any, else text found (ASCII case ignored) in
+                             * the name, method, status, tags or note */
     int limit, offset;      /* newest first */
 } StoreRunFilter;
 
@@ -167,6 +172,10 @@ int store_run_resume(Store *st, int64_t id, int64_t from, const char *kind, cons
                      GsErr *err);
 /* Ids of runs in state running (for recovery at start-up); malloc'd. */
 int store_runs_in_state(Store *st, RunStatus s, int64_t **ids, int *n, GsErr *err);
+/* Sets a run's tags (a JSON array text) and note; NULL keeps that one as it is. Any run
+ * state. */
+int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
+                       GsErr *err);
 /* Deletes a terminal run and everything it owns. STORE_CONFLICT when not terminal. */
 int store_run_delete(Store *st, int64_t id, GsErr *err);
 /* Count of runs per status (for /metrics and /healthz). */

@@ -26,5 +26,8 @@ void zfile_close(ZFile *f);
 
 /* CRC-32 (the zlib / gzip / PNG polynomial) of len bytes. */
 uint32_t zfile_crc32(const void *data, size_t len);
+/* The CRC-32 of what crc covered followed by these len bytes (crc 0: none yet), for data
+ * checked in pieces. */
+uint32_t zfile_crc32_update(uint32_t crc, const void *data, size_t len);
 
 #endif

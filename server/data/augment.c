@@ -4,7 +4,8 @@
  * Rng passed in, so a saved Rng state reproduces a view exactly. It runs twice per image per
  * epoch: no allocation, and the crop, resize and flip are one pass from the uint8 source
  * straight into the output. Channels other than 3 are treated as gray: only brightness and
- * contrast apply to them. */
+ * contrast apply to them. The hue moves in HSV (torchvision's rgb -> hsv -> rgb), grayscale
+ * is ITU-R 601 luma, and the optional Gaussian blur is SimCLR's ImageNet one. */
 #include "gs/augment.h"
 
 #include <math.h>
@@ -25,6 +26,7 @@ AugConfig augment_defaults(void)
         .flip_p = 0.5f, .jitter_p = 0.8f,
         .brightness = 0.4f, .contrast = 0.4f, .saturation = 0.4f, .hue = 0.1f,
         .gray_p = 0.2f,
+        .blur_p = 0.0f, .blur_sigma_min = 0.1f, .blur_sigma_max = 2.0f,
     };
 }
 
@@ -280,6 +282,65 @@ static void color_jitter(float *img, int C, size_t plane, const AugConfig *cfg, 
     }
 }
 
+/* The widest plane side the blur works on; larger views are left unblurred (the encoder takes
+ * at most 512). */
+#define BLUR_MAX_SIDE 1024
+#define BLUR_MAX_RADIUS 64
+
+/* Reflected index into 0..n-1 (torchvision's reflect padding: the edge is not repeated). */
+static inline int reflect(int i, int n)
+{
+    if (n == 1)
+        return 0;
+    while (i < 0 || i >= n)
+        i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+/* SimCLR's Gaussian blur: kernel side 10% of the image (odd, at least 3), sigma drawn in
+ * [sigma_min, sigma_max], applied separably with reflect padding to every channel. No
+ * allocation: one line buffer on the stack. */
+static void gaussian_blur(float *img, int C, int H, int W, float sigma)
+{
+    int side = H < W ? H : W;
+    int r = (int)(0.1f * (float)side) / 2;
+    r = r < 1 ? 1 : (r > BLUR_MAX_RADIUS ? BLUR_MAX_RADIUS : r);
+    if (H > BLUR_MAX_SIDE || W > BLUR_MAX_SIDE)
+        return;
+    float k[2 * BLUR_MAX_RADIUS + 1], line[BLUR_MAX_SIDE];
+    double sum = 0.0;
+    for (int i = -r; i <= r; i++) {
+        k[i + r] = expf(-(float)(i * i) / (2.0f * sigma * sigma));
+        sum += k[i + r];
+    }
+    for (int i = 0; i <= 2 * r; i++)
+        k[i] = (float)(k[i] / sum);
+    for (int c = 0; c < C; c++) {
+        float *p = img + (size_t)c * H * W;
+        for (int y = 0; y < H; y++) {
+            float *row = p + (size_t)y * W;
+            for (int x = 0; x < W; x++) {
+                float s = 0.0f;
+                for (int j = -r; j <= r; j++)
+                    s += k[j + r] * row[reflect(x + j, W)];
+                line[x] = s;
+            }
+            for (int x = 0; x < W; x++)
+                row[x] = line[x];
+        }
+        for (int x = 0; x < W; x++) {
+            for (int y = 0; y < H; y++) {
+                float s = 0.0f;
+                for (int j = -r; j <= r; j++)
+                    s += k[j + r] * p[(size_t)reflect(y + j, H) * W + x];
+                line[y] = s;
+            }
+            for (int y = 0; y < H; y++)
+                p[(size_t)y * W + x] = line[y];
+        }
+    }
+}
+
 void augment_view(float *out, const uint8_t *img, int C, int H, int W, const AugConfig *cfg,
                   Rng *rng)
 {
@@ -292,6 +353,8 @@ void augment_view(float *out, const uint8_t *img, int C, int H, int W, const Aug
         color_jitter(out, C, plane, cfg, rng);
     if (C == 3 && rng_uniform(rng) < cfg->gray_p)
         to_grayscale(out, plane);
+    if (cfg->blur_p > 0.0f && rng_uniform(rng) < cfg->blur_p)
+        gaussian_blur(out, C, H, W, rng_range(rng, cfg->blur_sigma_min, cfg->blur_sigma_max));
 }
 
 void augment_noise(float *out, const float *in, size_t n, float sigma, Rng *rng)

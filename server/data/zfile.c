@@ -90,8 +90,13 @@ void zfile_close(ZFile *f)
 
 uint32_t zfile_crc32(const void *data, size_t len)
 {
+    return zfile_crc32_update(0, data, len);
+}
+
+uint32_t zfile_crc32_update(uint32_t start, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    uLong crc = crc32(0L, Z_NULL, 0);
+    uLong crc = start;
     while (len > 0) {
         uInt piece = len > ZFILE_CHUNK ? (uInt)ZFILE_CHUNK : (uInt)len;
         crc = crc32(crc, p, piece);

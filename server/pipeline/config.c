@@ -29,6 +29,12 @@ void run_config_defaults(RunConfig *cfg)
     cfg->method = METHOD_GSIMCLR;              /* the method this service exists for */
     cfg->name[0] = '\0';                       /* optional, for people */
     snprintf(cfg->dataset, sizeof cfg->dataset, "%s", "fashion-mnist"); /* always installed */
+    cfg->data.size = 0;                        /* the files' own size: no resampling */
+    cfg->data.fit = IMAGE_FIT_CROP;            /* keeps the aspect, as torchvision's
+                                                * Resize + CenterCrop do */
+    cfg->data.val_fraction = 0.1f;             /* without a test split, evaluate on a held-out
+                                                * tenth rather than not at all */
+    cfg->data.skip_bad = false;                /* a bad file is a mistake to see first */
     cfg->subset = 0;                           /* whole training set */
     cfg->subset_random = false;                /* first N: the same images on every run */
     cfg->test_subset = 0;                      /* whole test set: accuracies comparable */
@@ -78,7 +84,9 @@ void run_config_defaults(RunConfig *cfg)
     cfg->simclr.aug.crop_scale_min = 0.5f;     /* with crops of 50-100 % of the area: 28x28
                                                 * images lose the object below that (better for
                                                 * G-SimCLR, BENCHMARKS.md) */
-    cfg->simclr.knn_every = 0;                 /* off: the monitor costs a pass over the data */
+    cfg->simclr.knn_every = 4;                 /* accuracy over time for people watching; a
+                                                * pass over the data costs a few % of the
+                                                * stage at every 4th epoch (BENCHMARKS.md) */
     cfg->simclr.checkpoint_every = 1;          /* at most one epoch lost on a crash */
 
     cfg->eval.linear = linear_eval_defaults(); /* chosen in linear_probe.c (BENCHMARKS.md) */
@@ -615,9 +623,10 @@ static int parse_encoder(const cJSON *o, EncoderConfig *e, GsErr *err)
 static int parse_augment(const cJSON *o, AugConfig *a, GsErr *err)
 {
     static const char *const keys[] = {"crop_scale", "crop_ratio", "flip", "jitter",
-                                       "brightness", "contrast", "saturation", "hue", "gray"};
+                                       "brightness", "contrast", "saturation", "hue", "gray",
+                                       "blur", "blur_sigma"};
     const char *p = "simclr.augment";
-    if (obj_check_keys(o, p, keys, 9, err) != 0 ||
+    if (obj_check_keys(o, p, keys, 11, err) != 0 ||
         get_pair(o, p, "crop_scale", (Range){0, 1, true, false}, &a->crop_scale_min,
                  &a->crop_scale_max, err) != 0 ||
         /* aspect ratios past 100:1 leave under one pixel of a 28-pixel side */
@@ -631,7 +640,11 @@ static int parse_augment(const cJSON *o, AugConfig *a, GsErr *err)
         get_float(o, p, "saturation", PROB, &a->saturation, err) != 0 ||
         /* a hue shift of 0.5 turns the wheel half way; more wraps around (torchvision's cap) */
         get_float(o, p, "hue", (Range){0, 0.5, false, false}, &a->hue, err) != 0 ||
-        get_float(o, p, "gray", PROB, &a->gray_p, err) != 0)
+        get_float(o, p, "gray", PROB, &a->gray_p, err) != 0 ||
+        get_float(o, p, "blur", PROB, &a->blur_p, err) != 0 ||
+        /* a sigma past 20 pixels blurs any image we train on to its mean */
+        get_pair(o, p, "blur_sigma", (Range){0, 20, true, false}, &a->blur_sigma_min,
+                 &a->blur_sigma_max, err) != 0)
         return -1;
     return 0;
 }
@@ -703,6 +716,36 @@ static int parse_eval(const cJSON *o, RunConfig *c, GsErr *err)
     return 0;
 }
 
+static const char *const FIT_NAMES[] = {"crop", "stretch"};  /* order of ImageFit */
+static const char *const BAD_FILE_NAMES[] = {"fail", "skip"};
+
+/* "dataset": a name, or {"name", "size", "fit", "val_fraction", "on_bad_file"}. */
+static int parse_dataset(const cJSON *root, RunConfig *c, GsErr *err)
+{
+    static const char *const keys[] = {"name", "size", "fit", "val_fraction", "on_bad_file"};
+    const cJSON *o = obj_get(root, "dataset");
+    const char *p = "dataset";
+    if (!o || !cJSON_IsObject(o))
+        return get_string(root, "", "dataset", c->dataset, sizeof c->dataset, true, err);
+    int fit = (int)c->data.fit, bad = c->data.skip_bad;
+    if (obj_check_keys(o, p, keys, 5, err) != 0 ||
+        get_string(o, p, "name", c->dataset, sizeof c->dataset, true, err) != 0 ||
+        /* 0 = as the files are; the encoder takes 4..512 */
+        get_int(o, p, "size", 0, 512, &c->data.size, err) != 0 ||
+        get_enum(o, p, "fit", FIT_NAMES, 2, &fit, err) != 0 ||
+        /* both the training set and the held-out part must keep images */
+        get_float(o, p, "val_fraction", (Range){0, 0.9, false, false}, &c->data.val_fraction,
+                  err) != 0 ||
+        get_enum(o, p, "on_bad_file", BAD_FILE_NAMES, 2, &bad, err) != 0)
+        return -1;
+    if (c->data.size > 0 && c->data.size < 4)
+        return gs_errf(err, "dataset.size: must be 0 (as the files are) or in 4..512, got %d",
+                       c->data.size);
+    c->data.fit = (ImageFit)fit;
+    c->data.skip_bad = bad == 1;
+    return 0;
+}
+
 static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
 {
     static const char *const keys[] = {"method", "name", "dataset", "subset", "subset_random",
@@ -714,7 +757,7 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
     if (obj_check_keys(o, "", keys, 12, err) != 0 ||
         get_enum(o, "", "method", METHOD_NAMES, 2, &method, err) != 0 ||
         get_string(o, "", "name", c->name, sizeof c->name, false, err) != 0 ||
-        get_string(o, "", "dataset", c->dataset, sizeof c->dataset, true, err) != 0 ||
+        parse_dataset(o, c, err) != 0 ||
         get_int(o, "", "subset", 0, 100000000, &c->subset, err) != 0 ||
         get_bool(o, "", "subset_random", &c->subset_random, err) != 0 ||
         get_int(o, "", "test_subset", 0, 100000000, &c->test_subset, err) != 0 ||
@@ -892,7 +935,22 @@ char *run_config_to_json(const RunConfig *cfg)
         return NULL;
     add_item(&b, root, "method", json_enum(METHOD_NAMES, 2, (int)cfg->method));
     add_str(&b, root, "name", cfg->name);
-    add_str(&b, root, "dataset", cfg->dataset);
+    /* the short form while every dataset option is at its default, so the configurations of
+     * IDX and CIFAR runs read as they always have */
+    RunConfig def;
+    run_config_defaults(&def);
+    if (cfg->data.size == def.data.size && cfg->data.fit == def.data.fit &&
+        cfg->data.val_fraction == def.data.val_fraction &&
+        cfg->data.skip_bad == def.data.skip_bad) {
+        add_str(&b, root, "dataset", cfg->dataset);
+    } else {
+        cJSON *ds = add_obj(&b, root, "dataset");
+        add_str(&b, ds, "name", cfg->dataset);
+        add_int(&b, ds, "size", cfg->data.size);
+        add_item(&b, ds, "fit", json_enum(FIT_NAMES, 2, (int)cfg->data.fit));
+        add_float(&b, ds, "val_fraction", cfg->data.val_fraction);
+        add_str(&b, ds, "on_bad_file", BAD_FILE_NAMES[cfg->data.skip_bad ? 1 : 0]);
+    }
     add_int(&b, root, "subset", cfg->subset);
     add_item(&b, root, "subset_random", cJSON_CreateBool(cfg->subset_random));
     add_int(&b, root, "test_subset", cfg->test_subset);
@@ -947,6 +1005,10 @@ char *run_config_to_json(const RunConfig *cfg)
     add_float(&b, aug, "saturation", cfg->simclr.aug.saturation);
     add_float(&b, aug, "hue", cfg->simclr.aug.hue);
     add_float(&b, aug, "gray", cfg->simclr.aug.gray_p);
+    add_float(&b, aug, "blur", cfg->simclr.aug.blur_p);
+    pair[0] = cfg->simclr.aug.blur_sigma_min;
+    pair[1] = cfg->simclr.aug.blur_sigma_max;
+    add_float_array(&b, aug, "blur_sigma", pair, 2);
     add_int(&b, sc, "knn_every", cfg->simclr.knn_every);
     add_int(&b, sc, "checkpoint_every", cfg->simclr.checkpoint_every);
 

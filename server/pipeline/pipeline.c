@@ -12,6 +12,7 @@ static void result_init(RunResult *res, int n_train)
 {
     memset(res, 0, sizeof *res);
     res->n_train = n_train;
+    res->test_split = "none";
     res->dae_loss = res->inertia = res->purity = res->nmi = NAN;
     res->simclr_loss = res->knn_top1 = res->linear_top1 = res->linear_top1_head = NAN;
 }
@@ -41,6 +42,51 @@ static int check_data(const RunConfig *cfg, const Dataset *train, const Dataset 
     return 0;
 }
 
+/* What the run is told about its data: how it was read, bad files skipped, a held-out test
+ * set, what an unlabelled set cannot be measured by; the same facts go into the result. The
+ * lines sit at position zero (before the first stage); a resumed run has them already, so
+ * it is given no sink and only fills the result. */
+#define SKIPPED_LOGGED 20
+
+static void describe_data(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                          const Sink *sink, RunResult *res)
+{
+    const Dataset *sets[2] = {train, test};
+    res->n_test = test ? test->n : 0;
+    res->test_split = !test || test->n == 0 ? "none" : test->held_out ? "held_out" : "test";
+    if (train->note[0])
+        stage_log(sink, STAGE_DAE, 0, "dataset %s: %s", cfg->dataset, train->note);
+    for (int k = 0; k < 2; k++) {
+        const Dataset *d = sets[k];
+        if (!d || d->n_skipped == 0)
+            continue;
+        res->skipped[k] = (const char *const *)d->skipped;
+        res->n_skipped_of[k] = d->n_skipped;
+        res->n_skipped += d->n_skipped;
+        stage_log(sink, STAGE_DAE, 0,
+                  "dataset: %d bad %s image file%s skipped (dataset.on_bad_file \"skip\")",
+                  d->n_skipped, k ? "test" : "train", d->n_skipped == 1 ? "" : "s");
+        for (int i = 0; i < d->n_skipped && i < SKIPPED_LOGGED; i++)
+            stage_log(sink, STAGE_DAE, 0, "dataset: skipped %s", d->skipped[i]);
+        if (d->n_skipped > SKIPPED_LOGGED)
+            stage_log(sink, STAGE_DAE, 0, "dataset: ... and %d more",
+                      d->n_skipped - SKIPPED_LOGGED);
+    }
+    if (test && test->held_out)
+        stage_log(sink, STAGE_DAE, 0,
+                  "dataset: no test split: %d of the training images (dataset.val_fraction %g, "
+                  "stratified by class, seeded) are held out as the test set",
+                  test->n, (double)cfg->data.val_fraction);
+    if (!train->labels) {
+        res->eval_note = "unlabelled dataset: no linear probe, kNN accuracy, purity or NMI "
+                         "(the encoder is trained all the same)";
+        stage_log(sink, STAGE_DAE, 0, "dataset: %s", res->eval_note);
+    } else if (!test || test->n == 0) {
+        res->eval_note = "no test split and dataset.val_fraction 0: no evaluation";
+        stage_log(sink, STAGE_DAE, 0, "dataset: %s", res->eval_note);
+    }
+}
+
 unsigned pipeline_skipped_stages(const RunConfig *cfg)
 {
     return cfg->method == METHOD_SIMCLR ? (1u << STAGE_DAE) | (1u << STAGE_KMEANS) : 0;
@@ -61,6 +107,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     result_init(res, train ? train->n : 0);
     if (check_data(cfg, train, test, err))
         return -1;
+    describe_data(cfg, train, test, resume ? NULL : sink, res);
     gs_threads_set(cfg->threads);
     if (resume) {
         if (ckpt_open(&rd, resume, resume_len, err) ||
@@ -85,7 +132,8 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     if (stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
                          res, &enc, err))
         goto done;
-    if (test && test->n > 0 && stage_eval_run(cfg, train, test, &enc, sink, res, err))
+    if (test && test->n > 0 && train->labels && test->labels &&
+        stage_eval_run(cfg, train, test, &enc, sink, res, err))
         goto done;
     rc = 0;
 done:
@@ -118,11 +166,27 @@ static void put_num(char *buf, size_t cap, size_t *len, const char *key, double 
         *len += (size_t)n;
 }
 
-int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *train,
-                       Dataset *test, GsErr *err)
+int pipeline_load_data(const RunConfig *cfg, const char *data_root, const char *cache_dir,
+                       Dataset *train, Dataset *test, GsErr *err)
 {
-    if (dataset_load_named(cfg->dataset, data_root, train, test, err))
+    DatasetOptions o;
+    dataset_options_defaults(&o);
+    o.data_root = data_root;
+    o.cache_dir = cache_dir;
+    o.size = cfg->data.size;
+    o.fit = cfg->data.fit;
+    o.skip_bad = cfg->data.skip_bad;
+    o.threads = cfg->threads;
+    if (dataset_load(cfg->dataset, &o, train, test, NULL, err))
         return -1;
+    if (test->n == 0 && train->labels && cfg->data.val_fraction > 0.0f) {
+        dataset_free(test);
+        if (dataset_holdout(train, test, cfg->data.val_fraction,
+                            stream_seed(cfg->seed, STREAM_HOLDOUT), err)) {
+            dataset_free(train);
+            return -1;
+        }
+    }
     if ((cfg->subset && cfg->subset < train->n &&
          dataset_subset(train, cfg->subset,
                         cfg->subset_random ? stream_seed(cfg->seed, STREAM_SUBSET) : 0, err)) ||
@@ -133,6 +197,22 @@ int pipeline_load_data(const RunConfig *cfg, const char *data_root, Dataset *tra
         return -1;
     }
     return 0;
+}
+
+/* s as the inside of a JSON string: quotes, backslashes and control bytes escaped (file names
+ * may hold any byte but NUL and '/'; bytes >= 0x80 that are not UTF-8 become '?'). */
+static void json_escape(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\u%04x", *p);
+        else if (*p >= 0x80)
+            fputc('?', f);
+        else
+            fputc(*p, f);
+    }
 }
 
 char *run_result_to_json(const RunResult *res)
@@ -159,12 +239,40 @@ char *run_result_to_json(const RunResult *res)
     put_num(buf, cap, &len, "linear_top1", res->linear_top1, false);
     put_num(buf, cap, &len, "linear_top1_head", res->linear_top1_head, false);
     put_num(buf, cap, &len, "linear_weight_decay",
-            isfinite(res->linear_top1) ? res->linear_weight_decay : NAN, true);
-    if (len + 2 > cap) {
+            isfinite(res->linear_top1) ? res->linear_weight_decay : NAN, false);
+    put_num(buf, cap, &len, "train_images", res->n_train, false);
+    put_num(buf, cap, &len, "test_images", res->n_test, false);
+    put_num(buf, cap, &len, "skipped_files", res->n_skipped, false);
+    /* the texts below are file names and messages: escaped, and cut to fit the buffer */
+    char *out = NULL;
+    size_t olen = 0;
+    FILE *f = open_memstream(&out, &olen);
+    if (!f) {
         free(buf);
         return NULL;
     }
-    buf[len++] = '}';
-    buf[len] = 0;
-    return buf;
+    fwrite(buf, 1, len, f);
+    free(buf);
+    fprintf(f, "\"test_split\":\"%s\",\"skipped\":[", res->test_split ? res->test_split : "none");
+    int shown = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < res->n_skipped_of[k] && shown < SKIPPED_LOGGED; i++, shown++) {
+            fputs(shown ? ",\"" : "\"", f);
+            json_escape(f, res->skipped[k][i]);
+            fputc('"', f);
+        }
+    fputs("],\"eval_note\":", f);
+    if (res->eval_note) {
+        fputc('"', f);
+        json_escape(f, res->eval_note);
+        fputc('"', f);
+    } else {
+        fputs("null", f);
+    }
+    fputc('}', f);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }

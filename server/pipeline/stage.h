@@ -30,6 +30,7 @@ typedef enum {
     STREAM_SIMCLR,       /* stage simclr: the sampler's shuffles, then each epoch's view seed */
     STREAM_PROBE,        /* stage eval: the linear probe's validation split and shuffles */
     STREAM_SUBSET,       /* "subset_random": which training images the run keeps */
+    STREAM_HOLDOUT,      /* "dataset.val_fraction": which training images become the test set */
 } RngStream;
 
 static inline uint64_t stream_seed(uint64_t seed, RngStream s)
@@ -42,6 +43,7 @@ static inline uint64_t stream_seed(uint64_t seed, RngStream s)
     case STREAM_SIMCLR:       return seed ^ 0x51c1a5eedULL;
     case STREAM_PROBE:        return seed;
     case STREAM_SUBSET:       return seed + 1;
+    case STREAM_HOLDOUT:      return seed ^ 0x401d0a7ULL;
     }
     return seed; /* not reached: every stream has its case */
 }

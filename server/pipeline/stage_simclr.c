@@ -162,15 +162,18 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
             ntxent_backward(&nt, net_dact(&m->net, m->output), 1.0f);
             net_backward(&m->net, 2 * N);
             long step = (long)epoch * per_epoch + b;
-            optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans,
-                       schedule_lr(&sch, step));
+            float lr = schedule_lr(&sch, step);
+            optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans, lr);
             sum += loss;
             double el = stage_now() - e0;
             stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
                            sum / (double)(b + 1), (double)(b + 1 - b0) * N / el,
                            (double)(total - step - 1) * el / (double)(b + 1 - b0));
-            if ((step + 1) % STEP_LOSS_EVERY == 0)
+            if ((step + 1) % STEP_LOSS_EVERY == 0) {
                 stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_loss", loss);
+                /* per step too, so the warm-up shows; the epoch's "lr" is its last step's */
+                stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_lr", lr);
+            }
         }
         double secs = stage_now() - e0;
         res->simclr_loss = per_epoch ? sum / (double)per_epoch : NAN;

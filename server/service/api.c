@@ -39,6 +39,7 @@ static const Route ROUTES[] = {
     {"POST",   "/v1/runs",                                   api_runs_post,          ACCESS_WRITE},
     {"GET",    "/v1/runs/{run}",                             api_run_get,            ACCESS_READ},
     {"DELETE", "/v1/runs/{run}",                             api_run_delete,         ACCESS_WRITE},
+    {"PATCH",  "/v1/runs/{run}",                             api_run_patch,          ACCESS_WRITE},
     {"POST",   "/v1/runs/{run}/cancel",                      api_run_cancel,         ACCESS_WRITE},
     {"GET",    "/v1/runs/{run}/metrics",                     api_run_metrics,        ACCESS_READ},
     {"GET",    "/v1/runs/{run}/events",                      api_run_events,         ACCESS_READ},

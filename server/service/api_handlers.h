@@ -27,6 +27,7 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_get(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_cancel(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_delete(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_run_patch(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_metrics(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_checkpoints(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_checkpoint_get(Api *api, const ApiCall *call, HttpResponse *resp);

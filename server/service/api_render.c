@@ -120,9 +120,15 @@ void api_run_view(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COU
     view->running = -1;
     if (r->status == RUN_RUNNING && jobs_live(api->jobs, r->id, &live) && live.stage >= 0 &&
         live.stage < STAGE_COUNT) {
+        StoreStage *st = &view->stages[live.stage];
         view->running = live.stage;
-        view->stages[live.stage].status = SS_RUNNING;
-        view->stages[live.stage].progress = live;
+        st->status = SS_RUNNING;
+        st->progress = live;
+        /* the stored seconds follow each epoch; a watcher wants the time counting on. A
+         * resumed run's stage also spent time in earlier attempts, which only the stored
+         * figure knows, so that one is kept there. */
+        if (r->resumes == 0 && st->started_at > 0 && api_wall() - st->started_at > st->seconds)
+            st->seconds = api_wall() - st->started_at;
     } else if (r->status == RUN_RUNNING) {
         for (int s = 0; s < STAGE_COUNT && view->running < 0; s++)
             if (view->stages[s].status == SS_RUNNING)
@@ -189,6 +195,12 @@ cJSON *api_run_view_json(const StoreRun *r, const RunView *view, bool with_confi
         cJSON_AddNullToObject(o, "error");
     cJSON_AddBoolToObject(o, "cancel_requested", r->cancel_requested);
     cJSON_AddNumberToObject(o, "resumes", r->resumes);
+    /* the tags text was checked and written by api_run_patch */
+    if (r->tags_json && *r->tags_json)
+        cJSON_AddRawToObject(o, "tags", r->tags_json);
+    else
+        cJSON_AddArrayToObject(o, "tags");
+    cJSON_AddStringToObject(o, "note", r->note ? r->note : "");
     api_add_num(o, "progress", view->progress);
     if (view->running >= 0)
         cJSON_AddStringToObject(o, "stage", STAGE_NAMES[view->running]);

@@ -129,10 +129,23 @@ void api_add_id(cJSON *obj, const char *name, int64_t id)
 
 void api_time_text(double t, char out[32])
 {
-    time_t secs = (time_t)floor(t);
+    /* to the millisecond: a fast run's metrics a few ms apart stay apart on a wall-time axis */
+    double whole = floor(t);
+    double frac = (t - whole) * 1000.0;
+    unsigned ms = frac >= 999.0 ? 999u : frac > 0 ? (unsigned)frac : 0u;
+    time_t secs = (time_t)whole;
     struct tm tm;
-    if (!gmtime_r(&secs, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, 32, "1970-01-01T00:00:00Z");
+    size_t n;
+    if (!gmtime_r(&secs, &tm) || (n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm)) == 0 || n > 26) {
+        snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    out[n] = '.';
+    out[n + 1] = (char)('0' + ms / 100);
+    out[n + 2] = (char)('0' + ms / 10 % 10);
+    out[n + 3] = (char)('0' + ms % 10);
+    out[n + 4] = 'Z';
+    out[n + 5] = '\0';
 }
 
 void api_add_time(cJSON *obj, const char *name, double t)

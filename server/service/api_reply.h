@@ -41,7 +41,7 @@ const char *api_shown(char *out, size_t cap, const char *s, size_t n);
 /* A number, or null when it is not finite. */
 cJSON *api_num(double v);
 void api_add_num(cJSON *obj, const char *name, double v);
-/* "YYYY-MM-DDTHH:MM:SSZ" of unix seconds t; null when t is not a positive finite time. */
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" of unix seconds t; null when t is not a positive finite time. */
 void api_add_time(cJSON *obj, const char *name, double t);
 void api_time_text(double t, char out[32]);
 /* An int64 in a double is exact up to 2^53, more than any id the store will hand out. */

@@ -1,5 +1,6 @@
 /* api_runs.c — the run routes: POST /v1/runs (validated config, dataset confined to the data
- * root, nothing stored on any 4xx, 507 while the store's disk is full), list, one run, cancel, delete, metrics and checkpoints.
+ * root, nothing stored on any 4xx, 507 while the store's disk is full), list (with a search),
+ * one run, its tags and note (PATCH), cancel, delete, metrics and checkpoints.
  * GET /v1/runs/{id} is the hot path (the page and the CLI poll it while a run trains): two
  * prepared reads, a lock-protected peek at the worker, and one render (api_render.c), with
  * the stored config and result embedded as raw JSON text, unparsed. Rendering lives in
@@ -112,6 +113,9 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
 
 /* ---- GET /v1/runs ----------------------------------------------------------------------- */
 
+/* The longest search text (?q=): longer than any name, tag or note worth finding by. */
+#define RUN_SEARCH_MAX 200
+
 void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     const HttpRequest *rq = call->rq;
@@ -130,6 +134,11 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
         return;
     }
     f.method = method;
+    f.search = http_query(rq, "q");
+    if (f.search && strlen(f.search) > RUN_SEARCH_MAX) {
+        api_error(resp, 400, "bad_request", "q", "q: at most %d bytes", RUN_SEARCH_MAX);
+        return;
+    }
     if (!api_query_int(rq, resp, "limit", 1, 500, 50, &limit) ||
         !api_query_int(rq, resp, "offset", 0, INT_MAX, 0, &offset))
         return;
@@ -168,6 +177,154 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
 void api_run_get(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     reply_run(api, call->run, 200, resp);
+}
+
+/* ---- PATCH /v1/runs/{id}: tags and note --------------------------------------------------- */
+
+#define TAGS_MAX 16
+#define TAG_MAX_BYTES 32
+#define NOTE_MAX_BYTES 4000
+
+/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF) without control
+ * characters other than those allowed: cJSON passes bytes through, and text that is not
+ * UTF-8 would make every later answer holding it invalid JSON. */
+static bool text_ok(const unsigned char *s, bool newlines)
+{
+    while (*s) {
+        unsigned c = *s;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
+                 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (more < 0 || (more == 1 && c < 0xc2) || c > 0xf4)
+            return false;
+        if (more == 0 && (c < 0x20 || c == 0x7f) && !(newlines && (c == '\n' || c == '\t')))
+            return false;
+        unsigned cp = more ? c & (0x3f >> more) : c;
+        for (int i = 1; i <= more; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i] & 0x3f);
+        }
+        if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+            return false;
+        s += 1 + more;
+    }
+    return true;
+}
+
+/* The tags of a PATCH body as the canonical JSON text to store (malloc'd), or NULL with a 400
+ * answered in resp. */
+static char *tags_checked(const cJSON *tags, HttpResponse *resp)
+{
+    const cJSON *t;
+    int n = 0;
+    if (!cJSON_IsArray(tags)) {
+        api_error(resp, 400, "bad_request", "tags", "tags: must be an array of strings");
+        return NULL;
+    }
+    cJSON_ArrayForEach(t, tags)
+    {
+        const char *v = cJSON_IsString(t) ? t->valuestring : NULL;
+        size_t len = v ? strlen(v) : 0;
+        char field[24];
+        snprintf(field, sizeof field, "tags[%d]", n);
+        if (++n > TAGS_MAX) {
+            api_error(resp, 400, "bad_request", "tags", "tags: at most %d tags", TAGS_MAX);
+            return NULL;
+        }
+        if (!v || len == 0 || len > TAG_MAX_BYTES || !text_ok((const unsigned char *)v, false) ||
+            strchr(v, ',') || v[0] == ' ' || v[len - 1] == ' ') {
+            api_error(resp, 400, "bad_request", field,
+                      "%s: a tag is a string of 1..%d bytes of UTF-8 text without commas, "
+                      "control characters or spaces at its ends",
+                      field, TAG_MAX_BYTES);
+            return NULL;
+        }
+        for (const cJSON *u = tags->child; u != t; u = u->next)
+            if (strcmp(u->valuestring, v) == 0) {
+                char shown[48];
+                api_error(resp, 400, "bad_request", field, "%s: \"%s\" is there twice", field,
+                          api_shown(shown, sizeof shown, v, len));
+                return NULL;
+            }
+    }
+    char *text = cJSON_PrintUnformatted(tags);
+    if (!text)
+        api_error(resp, 500, "internal", NULL, "out of memory writing the tags");
+    return text;
+}
+
+void api_run_patch(Api *api, const ApiCall *call, HttpResponse *resp)
+{
+    const HttpRequest *rq = call->rq;
+    cJSON *body = NULL;
+    char *tags_json = NULL;
+    const char *note = NULL;
+    const cJSON *it;
+    GsErr err;
+
+    if (!api_is_json_type(rq->content_type)) {
+        api_error(resp, 415, "unsupported_media_type", NULL,
+                  "the body must be JSON sent as Content-Type: application/json");
+        return;
+    }
+    /* cJSON keeps strings as C strings: a NUL, raw or escaped, would silently cut one */
+    bool nul = rq->body_len == 0 || memchr(rq->body, 0, rq->body_len) != NULL;
+    for (size_t i = 0; !nul && i + 6 <= rq->body_len; i++)
+        nul = memcmp(rq->body + i, "\\u0000", 6) == 0;
+    if (!nul)
+        body = cJSON_ParseWithLength(rq->body, rq->body_len);
+    if (!cJSON_IsObject(body)) {
+        api_error(resp, 400, "bad_json", NULL,
+                  nul && rq->body_len ? "body: must not hold a NUL character"
+                                      : "body: must be a JSON object such as "
+                                        "{\"tags\": [\"baseline\"], \"note\": \"...\"}");
+        goto done;
+    }
+    if (!body->child) {
+        api_error(resp, 400, "bad_request", NULL, "body: give tags, note or both");
+        goto done;
+    }
+    cJSON_ArrayForEach(it, body)
+    {
+        char shown[48];
+        const char *key = it->string ? it->string : "";
+        if (strcmp(key, "tags") == 0) {
+            if (tags_json) {
+                api_error(resp, 400, "bad_request", "tags", "tags: given twice");
+                goto done;
+            }
+            if (!(tags_json = tags_checked(it, resp)))
+                goto done;
+        } else if (strcmp(key, "note") == 0) {
+            if (note) {
+                api_error(resp, 400, "bad_request", "note", "note: given twice");
+                goto done;
+            }
+            note = cJSON_IsString(it) ? it->valuestring : NULL;
+            if (!note || strlen(note) > NOTE_MAX_BYTES ||
+                !text_ok((const unsigned char *)note, true)) {
+                api_error(resp, 400, "bad_request", "note",
+                          "note: must be a string of at most %d bytes of UTF-8 text (no control "
+                          "characters but line ends and tabs)",
+                          NOTE_MAX_BYTES);
+                goto done;
+            }
+        } else {
+            api_error(resp, 400, "bad_request", api_shown(shown, sizeof shown, key, strlen(key)),
+                      "%s: unknown field; a run's tags and note can be changed, nothing else",
+                      shown);
+            goto done;
+        }
+    }
+    int rc = store_run_annotate(api->store, call->run, tags_json, note, &err);
+    if (rc != 0)
+        api_run_lookup_error(resp, rc, call->run, "annotating the run", &err);
+    else
+        reply_run(api, call->run, 200, resp);
+done:
+    cJSON_free(tags_json);
+    cJSON_Delete(body);
 }
 
 static void wake_streams(Api *api)

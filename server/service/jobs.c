@@ -434,7 +434,7 @@ static void run_one(Worker *w, int64_t id)
         finish(j, id, RUN_CANCELED, NULL, NULL);
         goto done;
     }
-    if (pipeline_load_data(&cfg, j->cfg.data_root, &train, &test, &err)) {
+    if (pipeline_load_data(&cfg, j->cfg.data_root, j->cfg.cache_dir, &train, &test, &err)) {
         finish(j, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }

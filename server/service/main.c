@@ -183,7 +183,7 @@ static int serve(const ServiceConfig *cfg)
 }
 
 static int run_job(const char *config_path, const char *ckpt_path, bool resume,
-                   const char *features_path, const char *data_root)
+                   const char *features_path, const char *data_root, const char *cache_dir)
 {
     RunConfig cfg;
     GsErr err;
@@ -197,7 +197,7 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
     }
-    if (pipeline_load_data(&cfg, data_root, &train, &test, &err)) {
+    if (pipeline_load_data(&cfg, data_root, cache_dir, &train, &test, &err)) {
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
         return 1;
     }
@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 {
     const char *config = NULL, *ckpt = NULL, *features = NULL, *data_root = NULL;
     const char *hosts[8];
-    bool resume = false;
+    bool resume = false, data_dir_given = false;
     ServiceConfig sc;
     service_config_defaults(&sc);
     sc.allow_hosts = hosts;
@@ -276,7 +276,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--listen") == 0)
             sc.listen = v;
         else if (strcmp(a, "--data-dir") == 0)
-            sc.data_dir = v;
+            sc.data_dir = v, data_dir_given = true;
         else if (strcmp(a, "--token-file") == 0)
             sc.token_file = v;
         else if (strcmp(a, "--web-dir") == 0)
@@ -311,5 +311,6 @@ int main(int argc, char **argv)
         return serve(&sc);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    return run_job(config, ckpt, resume, features, data_root);
+    /* a --run keeps its decoded image-folder cache only where --data-dir says */
+    return run_job(config, ckpt, resume, features, data_root, data_dir_given ? sc.data_dir : NULL);
 }

@@ -145,6 +145,7 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
     JobsConfig jc = {.workers = cfg->workers,
                      .threads = cfg->threads,
                      .data_root = cfg->data_root,
+                     .cache_dir = cfg->data_dir,
                      .keep_checkpoints = cfg->keep_checkpoints,
                      .embeddings_dir = s->embeddings_dir,
                      .notify = wake_streams,

@@ -24,6 +24,8 @@ enum {
     /* store.c: transactions and migrations */
     Q_BEGIN, Q_BEGIN_IMMEDIATE, Q_COMMIT, Q_ROLLBACK,
     Q_VERSION_GET, Q_VERSION_ADD,
+    /* store_runs.c: a run's tags and note (schema/003_run_notes.sql) */
+    Q_RUN_ANNOTATE,
     /* store_runs.c: runs and their stages */
     Q_RUN_INSERT, Q_STAGE_INSERT, Q_RUN_GET, Q_RUN_STATUS, Q_RUN_COUNT, Q_RUN_LIST,
     Q_RUN_CLAIM, Q_RUN_CANCEL_QUEUED, Q_STAGES_CANCEL, Q_RUN_CANCEL_REQUEST,

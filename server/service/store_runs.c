@@ -35,9 +35,13 @@ static int stage_status_parse(const char *name)
 }
 
 #define RUN_COLS "id, status, method, name, result, error, created_at, started_at, " \
-                 "finished_at, cancel_requested, resumes, attempts"
-/* ?1 status (NULL: any), ?2 method (NULL: any) */
-#define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2)"
+                 "finished_at, cancel_requested, resumes, attempts, tags, note"
+/* ?1 status (NULL: any), ?2 method (NULL: any), ?5 a LIKE pattern matched against the name,
+ * method, status, tags and note (NULL: any; escaped with backslashes by like_pattern) */
+#define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2) " \
+                   "AND (?5 IS NULL OR name LIKE ?5 ESCAPE '\\' OR method LIKE ?5 ESCAPE '\\' " \
+                   "OR status LIKE ?5 ESCAPE '\\' OR tags LIKE ?5 ESCAPE '\\' " \
+                   "OR note LIKE ?5 ESCAPE '\\')"
 
 const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_RUN_INSERT] = "INSERT INTO runs (status, method, name, config, created_at) "
@@ -71,6 +75,9 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     [Q_RUNS_IN_STATE] = "SELECT id FROM runs WHERE status = ?1 ORDER BY id",
     [Q_RUN_DELETE] = "DELETE FROM runs WHERE id = ?1",
     [Q_RUN_COUNTS] = "SELECT status, count(*) FROM runs GROUP BY status",
+    /* ?2 tags, ?3 note: NULL keeps the stored one */
+    [Q_RUN_ANNOTATE] = "UPDATE runs SET tags = coalesce(?2, tags), note = coalesce(?3, note) "
+                       "WHERE id = ?1",
 
     [Q_STAGE_PUT] = "UPDATE stages SET status = ?3, epoch = ?4, epochs = ?5, step = ?6, "
                     "steps = ?7, loss = ?8, items_per_s = ?9, eta_s = ?10, seconds = ?11, "
@@ -198,7 +205,7 @@ int store_run_insert(Store *st, const char *method, const char *name, const char
     return rc;
 }
 
-/* Fills r from a row of RUN_COLS (then config at column 12 when with_config). */
+/* Fills r from a row of RUN_COLS (then config at column 14 when with_config). */
 static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
 {
     memset(r, 0, sizeof *r);
@@ -216,7 +223,8 @@ static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
     r->resumes = sqlite3_column_int(s, 10);
     r->attempts = sqlite3_column_int(s, 11);
     if (db_col_strdup(s, 4, &r->result_json) || db_col_strdup(s, 5, &r->error) ||
-        (with_config && db_col_strdup(s, 12, &r->config_json))) {
+        db_col_strdup(s, 12, &r->tags_json) || db_col_strdup(s, 13, &r->note) ||
+        (with_config && db_col_strdup(s, 14, &r->config_json))) {
         store_run_free(r);
         return db_oom(err, "read a run");
     }
@@ -254,7 +262,9 @@ void store_run_free(StoreRun *r)
     free(r->config_json);
     free(r->result_json);
     free(r->error);
-    r->config_json = r->result_json = r->error = NULL;
+    free(r->tags_json);
+    free(r->note);
+    r->config_json = r->result_json = r->error = r->tags_json = r->note = NULL;
 }
 
 void store_run_list_free(StoreRun *runs, int n)
@@ -269,21 +279,40 @@ static void free_run_rows(void *rows, int n)
     store_run_list_free(rows, n);
 }
 
-/* ?1 status and ?2 method of the filter. */
-static int bind_run_filter(sqlite3_stmt *s, int status, const char *method)
+/* ?1 status, ?2 method and ?5 the search pattern of the filter. */
+static int bind_run_filter(sqlite3_stmt *s, int status, const char *method, const char *like)
 {
     return db_bind_text(s, 1, status >= 0 ? RUN_STATUS_NAMES[status] : NULL) ||
-           db_bind_text(s, 2, method);
+           db_bind_text(s, 2, method) || db_bind_text(s, 5, like);
 }
 
-static int run_list_tx(Conn *c, int status, const char *method, int limit, int offset,
-                       StoreRun **runs, int *n, int *total, GsErr *err)
+/* "%text%" with LIKE's wildcards in text escaped, so a search for "50%" or "a_b" finds
+ * those characters and nothing else (malloc'd; NULL when out of memory). */
+static char *like_pattern(const char *text)
+{
+    size_t n = strlen(text), o = 0;
+    char *p = malloc(2 * n + 3);
+    if (!p)
+        return NULL;
+    p[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            p[o++] = '\\';
+        p[o++] = text[i];
+    }
+    p[o++] = '%';
+    p[o] = '\0';
+    return p;
+}
+
+static int run_list_tx(Conn *c, int status, const char *method, const char *like, int limit,
+                       int offset, StoreRun **runs, int *n, int *total, GsErr *err)
 {
     sqlite3_stmt *s = db_stmt(c, Q_RUN_COUNT, err);
     if (!s)
         return -1;
-    int rc = bind_run_filter(s, status, method) ? db_err(err, c->db, 0, "bind")
-                                                : db_step(c, s, 0, "count runs", err);
+    int rc = bind_run_filter(s, status, method, like) ? db_err(err, c->db, 0, "bind")
+                                                      : db_step(c, s, 0, "count runs", err);
     if (rc == SQLITE_ROW && total)
         *total = sqlite3_column_int(s, 0);
     db_release(s);
@@ -293,7 +322,8 @@ static int run_list_tx(Conn *c, int status, const char *method, int limit, int o
     s = db_stmt(c, Q_RUN_LIST, err);
     if (!s)
         return -1;
-    if (bind_run_filter(s, status, method) || sqlite3_bind_int(s, 3, limit > 0 ? limit : -1) ||
+    if (bind_run_filter(s, status, method, like) ||
+        sqlite3_bind_int(s, 3, limit > 0 ? limit : -1) ||
         sqlite3_bind_int(s, 4, offset > 0 ? offset : 0)) {
         db_release(s);
         return db_err(err, c->db, 0, "bind");
@@ -315,12 +345,18 @@ int store_run_list(Store *st, const StoreRunFilter *f, StoreRun **runs, int *n, 
     int status = f ? f->status : -1;
     if (status < -1 || status >= RUN_STATUS_COUNT)
         return gs_errf(err, "store: list runs: no run status %d", status);
+    char *like = NULL;
+    if (f && f->search && *f->search && !(like = like_pattern(f->search)))
+        return db_oom(err, "list runs");
     Conn *c = db_read_begin(st, err);
-    if (!c)
+    if (!c) {
+        free(like);
         return -1;
-    int rc = run_list_tx(c, status, f ? f->method : NULL, f ? f->limit : 0, f ? f->offset : 0,
-                         runs, n, total, err);
+    }
+    int rc = run_list_tx(c, status, f ? f->method : NULL, like, f ? f->limit : 0,
+                         f ? f->offset : 0, runs, n, total, err);
     rc = db_read_end(st, c, rc, err);
+    free(like);
     if (rc != 0) {
         store_run_list_free(*runs, *n);
         *runs = NULL;
@@ -566,6 +602,33 @@ int store_run_delete(Store *st, int64_t id, GsErr *err)
     if (!w)
         return -1;
     return db_write_end(st, run_delete_tx(w, id, err), err);
+}
+
+static int run_annotate_tx(Conn *w, int64_t id, const char *tags_json, const char *note,
+                           GsErr *err)
+{
+    int rc = db_run_exists(w, id, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = db_stmt(w, Q_RUN_ANNOTATE, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, id) || db_bind_text(s, 2, tags_json) ||
+        db_bind_text(s, 3, note)) {
+        db_release(s);
+        return db_err(err, w->db, id, "bind");
+    }
+    return db_run_to_end(w, s, id, "annotate", err);
+}
+
+int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
+                       GsErr *err)
+{
+    /* a run in any state may be annotated, a finished one most of all */
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, run_annotate_tx(w, id, tags_json, note, err), err);
 }
 
 int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err)

@@ -20,6 +20,8 @@ typedef struct {
     int subset;
     bool subset_random;
     uint64_t seed;
+    int size, fit, skip_bad;  /* the image options of the run's "dataset" */
+    float val_fraction;       /* with the seed, which images a held-out test set took */
     int refs;               /* guarded by TrainsetCache.mu */
     unsigned long used;     /* guarded by TrainsetCache.mu: tick of the last use */
 } TrainSet;
@@ -51,8 +53,10 @@ int trainset_cache_create(TrainsetCache **out, int capacity, const char *data_ro
 static bool key_matches(const TrainSet *t, const RunConfig *cfg)
 {
     return strcmp(t->dataset, cfg->dataset) == 0 && t->subset == cfg->subset &&
-           t->subset_random == cfg->subset_random &&
-           (!cfg->subset_random || t->seed == cfg->seed);
+           t->subset_random == cfg->subset_random && t->size == cfg->data.size &&
+           t->fit == (int)cfg->data.fit && t->skip_bad == (int)cfg->data.skip_bad &&
+           t->val_fraction == cfg->data.val_fraction &&
+           ((!cfg->subset_random && cfg->data.val_fraction == 0) || t->seed == cfg->seed);
 }
 
 static void set_free(TrainSet *t)
@@ -91,7 +95,7 @@ const Dataset *trainset_cache_acquire(TrainsetCache *c, const RunConfig *cfg, Gs
         gs_errf(err, "out of memory");
         return NULL;
     }
-    if (pipeline_load_data(cfg, c->data_root, &ts->train, &test, err) != 0) {
+    if (pipeline_load_data(cfg, c->data_root, NULL, &ts->train, &test, err) != 0) {
         free(ts);
         return NULL;
     }
@@ -100,6 +104,10 @@ const Dataset *trainset_cache_acquire(TrainsetCache *c, const RunConfig *cfg, Gs
     ts->subset = cfg->subset;
     ts->subset_random = cfg->subset_random;
     ts->seed = cfg->seed;
+    ts->size = cfg->data.size;
+    ts->fit = (int)cfg->data.fit;
+    ts->skip_bad = cfg->data.skip_bad;
+    ts->val_fraction = cfg->data.val_fraction;
     ts->refs = 1;
 
     TrainSet *evicted = NULL;

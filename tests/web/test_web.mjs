@@ -1,12 +1,17 @@
 // Browser test of the gsimclrd web page: starts bin/gsimclrd on a free port with a temporary
 // data folder, drives Debian's Chromium (/usr/bin/chromium) through playwright-core, and walks
 // the page as a person would: the runs list, the submit form (quick preset edited to a tiny
-// run), live progress on the run page, the loss charts, the clusters and a cluster's image grid,
-// a second (plain SimCLR) run, the compare view, a refused submit, cancel and delete from the
-// list, a sweep (submitted, followed live, its table, chart, differences and verdict, deleted),
-// and a second daemon listening beyond loopback with --token-file (the token dialog, and
-// the run page polling since an EventSource cannot send the token). Any console error or
-// uncaught exception fails the test. Screenshots go to build/web-test*.png.
+// run, its duration estimate), live progress on the run page, the curves (loss per step,
+// learning rate per step, accuracy during training from the kNN monitor) and their controls,
+// tags and a note, the clusters (sort by purity, filter by label, a cluster's image grid, the
+// mosaic), a second (plain SimCLR) run, the runs list's search and sort, the compare view (its
+// deltas, its configuration diff, skipped stages), clone and edit, a refused submit, cancel and
+// delete, a sweep (submitted, followed live, its table, chart, differences and verdict,
+// deleted), and a second daemon listening beyond loopback with --token-file (the token dialog,
+// and the run page polling since an EventSource cannot send the token). Every view is then
+// opened at 1366x768 and at a phone's 390x844: the page must be no wider than the window, and
+// a screenshot of each goes to build/web-test/. Any console error or uncaught exception fails
+// the test.
 //
 //   node tests/web/test_web.mjs            (from the repository root; needs `npm ci` in tests/web)
 //
@@ -29,7 +34,8 @@ const DAEMON = (process.env.GS_WEB_DAEMON || 'bin/gsimclrd').split(/\s+/).filter
 const BROWSER = process.env.GS_WEB_CHROMIUM || '/usr/bin/chromium';
 const RUN_TIMEOUT = Number(process.env.GS_WEB_TIMEOUT || 90) * 1000;
 const OVERALL_TIMEOUT = 8 * 60 * 1000;
-const SHOT = path.join(ROOT, 'build', 'web-test.png');
+const SHOTS = path.join(ROOT, 'build', 'web-test');
+const SIZES = [[1366, 768], [390, 844]];
 
 let passed = 0, failed = 0;
 const daemonsStarted = [];
@@ -257,17 +263,83 @@ async function main() {
       const txt = await page.textContent('#results');
       return { ok: /Linear top-1[^%]*\d+\.\d\d %/.test(txt) && /kNN top-1\s*\d+\.\d\d %/.test(txt), detail: txt.slice(0, 200) };
     }, [okA]);
-    await step('loss charts are drawn (SimCLR and autoencoder canvases with data)', async () => {
+    await step('curves are drawn: SimCLR and autoencoder loss, learning rate, accuracy', async () => {
       await page.waitForFunction(() => {
         const c = document.querySelector('#chart-simclr');
         return c && Number(c.dataset.points) > 0 && c.querySelector('canvas');
       }, null, { timeout: 10000 });
-      const info = await page.evaluate(() => ['#chart-simclr', '#chart-dae', '#chart-lr'].map((s) => {
+      const info = await page.evaluate(() => ['#chart-simclr', '#chart-dae', '#chart-lr', '#chart-acc'].map((s) => {
         const el = document.querySelector(s);
         const cv = el && el.querySelector('canvas');
         return { s, points: el ? Number(el.dataset.points) : -1, canvas: !!cv, w: cv ? cv.width : 0 };
       }));
       return { ok: info.every((i) => i.points > 0 && i.canvas && i.w > 0), detail: JSON.stringify(info) };
+    }, [okA]);
+    await step('the accuracy curve holds the kNN monitor of every epoch and the final kNN and linear top-1', async () => {
+      // simclr.knn_every = 1 (the quick preset) over 2 epochs: 2 monitor points, then 2 finals
+      const n = await page.$eval('#chart-acc', (c) => Number(c.dataset.points));
+      const api = await page.request.get(`${S}/v1/runs/${runA}/metrics?stage=simclr&name=knn_top1`).then((r) => r.json());
+      const legend = await page.$$eval('#chart-acc .u-legend .u-series th', (ths) => ths.map((t) => t.textContent));
+      return { ok: api.metrics.length === 2 && n === 4 && legend.some((t) => /kNN monitor/.test(t)),
+        detail: `${n} points, ${api.metrics.length} monitor metrics, legend ${legend}` };
+    }, [okA]);
+    await step('the learning rate is drawn per step (the warm-up shows)', async () => {
+      const api = await page.request.get(`${S}/v1/runs/${runA}/metrics?stage=simclr&name=step_lr`).then((r) => r.json());
+      const legend = await page.$$eval('#chart-lr .u-legend .u-series th', (ths) => ths.map((t) => t.textContent));
+      return { ok: api.metrics.length > 0 && api.metrics.every((m) => m.step > 0) && legend.some((t) => /per step/.test(t)),
+        detail: `${api.metrics.length} step_lr metrics, legend ${legend}` };
+    }, [okA]);
+    await step('chart controls: x axis by epoch and by wall time, smoothing, log scale, zoom reset', async () => {
+      const before = await page.$eval('#chart-simclr', (c) => Number(c.dataset.points));
+      const seen = {};
+      for (const mode of ['epoch', 'wall', 'step']) {
+        await page.selectOption('#run-chart-x', mode);
+        await page.waitForFunction(() => document.querySelector('#chart-simclr canvas'));
+        await page.waitForTimeout(100);
+        seen[mode] = await page.$eval('#chart-simclr', (c) => Number(c.dataset.points));
+      }
+      const slide = (v) => page.$eval('#run-chart-smoothing', (el, val) => {
+        el.value = val;
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      }, v);
+      await page.check('#run-chart-log');
+      await slide('0');
+      await page.waitForTimeout(100);
+      const smoothedGone = await page.$$eval('#chart-simclr .u-legend .u-series th', (ths) => !ths.some((t) => /smoothed/.test(t.textContent)));
+      await slide('0.6');
+      await page.uncheck('#run-chart-log');
+      await page.waitForTimeout(100);
+      // a drag zooms, "Reset zoom" goes back
+      await page.$eval('#chart-simclr', (el) => el.scrollIntoView());
+      await page.waitForTimeout(100);
+      const box = await page.$eval('#chart-simclr .u-over', (o) => { const r = o.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+      await page.mouse.move(box.x + box.w * 0.2, box.y + box.h / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.w * 0.6, box.y + box.h / 2, { steps: 5 });
+      await page.mouse.up();
+      const zoomed = await page.isVisible('#chart-simclr .chart-reset');
+      if (zoomed) await page.click('#chart-simclr .chart-reset');
+      const reset = !(await page.isVisible('#chart-simclr .chart-reset'));
+      return { ok: Object.values(seen).every((v) => v === before) && smoothedGone && zoomed && reset,
+        detail: `points ${before} -> ${JSON.stringify(seen)}, smoothing 0 drops the smoothed line ${smoothedGone}, zoomed ${zoomed}, reset ${reset}` };
+    }, [okA]);
+    await step('stage cards: times, k-means\' inertia per point, no LOSS label on k-means', async () => {
+      const km = await page.textContent('#timeline li[data-stage="kmeans"]');
+      const times = await page.$$eval('#timeline li .stage-time', (dds) => dds.map((d) => d.textContent));
+      return { ok: /inertia \/ point/i.test(km) && !/loss/i.test(km) && times.length === 4 && times.every((t) => /\d/.test(t)),
+        detail: `kmeans card "${km}", times ${times}` };
+    }, [okA]);
+    await step('tags and a note are saved from the run page', async () => {
+      await page.click('#edit-notes');
+      await page.fill('#notes-tags', 'baseline, tiny');
+      await page.fill('#notes-note', 'first try\nwith the quick preset');
+      await page.click('#save-notes');
+      await page.waitForSelector('#run-notes .tag');
+      const tags = await page.$$eval('#run-notes .tag', (ts) => ts.map((t) => t.textContent));
+      const note = await page.textContent('#run-note');
+      const api = await page.request.get(`${S}/v1/runs/${runA}`).then((r) => r.json());
+      return { ok: tags.join() === 'baseline,tiny' && /with the quick preset/.test(note) && api.tags.join() === 'baseline,tiny' &&
+        api.note === 'first try\nwith the quick preset', detail: `tags ${tags}, note "${note}", API ${JSON.stringify([api.tags, api.note])}` };
     }, [okA]);
     await step('clusters table has 16 rows (k = 16) with purity and NMI', async () => {
       await page.waitForFunction(() => document.querySelectorAll('#clusters-table tbody tr').length > 0, null, { timeout: 10000 });
@@ -282,6 +354,30 @@ async function main() {
       const desc = sizes.every((v, i) => i === 0 || sizes[i - 1] >= v);
       const aria = await page.getAttribute('#clusters-table th[data-key="size"]', 'aria-sort');
       return { ok: desc && aria === 'descending' && sizes.reduce((a, b) => a + b, 0) === 1000, detail: `sizes ${sizes}, aria-sort ${aria}` };
+    }, [okA]);
+    await step('sorting the clusters by purity and filtering by majority label', async () => {
+      await page.selectOption('#clusters-sort', 'label_fraction');
+      const purity = await page.$$eval('#clusters-table tbody tr td:nth-child(4)', (tds) => tds.map((t) => parseFloat(t.textContent)));
+      const desc = purity.length === 16 && purity.every((v, i) => i === 0 || purity[i - 1] >= v);
+      const label = await page.$eval('#clusters-table tbody tr td:nth-child(3)', (td) => td.textContent);
+      const value = await page.$eval('#clusters-filter option:nth-child(2)', (o) => o.value);
+      await page.selectOption('#clusters-filter', value);
+      const labels = await page.$$eval('#clusters-table tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
+      const named = /^\d · \S/.test(label);
+      await page.selectOption('#clusters-filter', '');
+      const all = await page.$$eval('#clusters-table tbody tr', (r) => r.length);
+      return { ok: desc && named && labels.length > 0 && labels.length < 16 && labels.every((l) => l.startsWith(`${value} · `)) && all === 16,
+        detail: `purity ${purity}, first label "${label}", filtered ${labels}, all ${all}` };
+    }, [okA]);
+    await step('the mosaic shows one row of thumbnails per cluster', async () => {
+      await page.click('#clusters-view-mosaic');
+      await page.waitForFunction(() => {
+        const imgs = [...document.querySelectorAll('#clusters-mosaic img')];
+        return imgs.length === 16 && imgs.slice(0, 3).every((i) => i.complete && i.naturalWidth > 0);
+      }, null, { timeout: 15000 });
+      const [w, hgt] = await page.$eval('#clusters-mosaic img', (i) => [i.naturalWidth, i.naturalHeight]);
+      await page.click('#clusters-view-table');
+      return { ok: hgt > 0 && w > hgt, detail: `first row ${w}x${hgt}` };
     }, [okA]);
     await step('clicking a cluster shows its image grid', async () => {
       await page.click('#clusters-table tbody tr:first-child button');
@@ -305,11 +401,7 @@ async function main() {
       const lines = text.trim().split('\n');
       return { ok: r.ok() && lines[0].trim() === 'image,cluster' && lines.length === 1001, detail: `${r.status()} ${lines[0]} (${lines.length} lines)` };
     }, [okA]);
-    fs.mkdirSync(path.dirname(SHOT), { recursive: true });
-    await step('screenshot of the run page', async () => {
-      await page.screenshot({ path: SHOT, fullPage: true });
-      return fs.statSync(SHOT).size > 10000;
-    });
+    fs.mkdirSync(SHOTS, { recursive: true });
 
     // 4. A second run, plain SimCLR, then the compare view.
     let runB = null;
@@ -327,12 +419,35 @@ async function main() {
       const st = await page.$$eval('#timeline li', (lis) => lis.map((li) => `${li.dataset.stage}:${li.dataset.status}`));
       return { ok: badge === 'succeeded' && st.join(',') === 'dae:skipped,kmeans:skipped,simclr:succeeded,eval:succeeded', detail: `${badge} ${st}` };
     });
-    await step('runs list shows both runs as succeeded', async () => {
+    await step('runs list shows both runs as succeeded, with durations and run A\'s tags', async () => {
       await page.click('a[data-nav="runs"]');
       await page.waitForSelector(`#runs-table tr[data-run-id="${runA}"]`);
       await page.waitForSelector(`#runs-table tr[data-run-id="${runB}"]`);
       const txt = await page.$$eval('#runs-table tbody tr', (trs) => trs.map((t) => t.textContent));
-      return { ok: txt.length === 2 && txt.every((t) => /succeeded/.test(t) && /\d+\.\d\d %/.test(t)), detail: txt.join(' / ').slice(0, 300) };
+      const tags = await page.$$eval(`#runs-table tr[data-run-id="${runA}"] .tag`, (ts) => ts.map((t) => t.textContent));
+      const durations = await page.$$eval('#runs-table tbody tr td:nth-child(8)', (tds) => tds.map((t) => t.textContent));
+      return { ok: txt.length === 2 && txt.every((t) => /succeeded/.test(t) && /\d+\.\d\d %/.test(t)) && tags.join() === 'baseline,tiny' &&
+        durations.every((d) => /\d+(\.\d)? s|min/.test(d)), detail: `${txt.join(' / ').slice(0, 300)}; tags ${tags}; durations ${durations}` };
+    }, [runA, runB]);
+    await step('the search finds runs by tag and by method; the columns sort', async () => {
+      await page.fill('#filter-search', 'BASELINE');
+      await page.waitForFunction((a) => { const rows = document.querySelectorAll('#runs-table tbody tr[data-run-id]');
+        return rows.length === 1 && rows[0].dataset.runId === String(a); }, runA, { timeout: 5000 });
+      await page.fill('#filter-search', 'simclr');
+      await page.waitForFunction(() => document.querySelectorAll('#runs-table tbody tr[data-run-id]').length === 2, null, { timeout: 5000 });
+      await page.fill('#filter-search', 'nothing like it');
+      await page.waitForSelector('#runs-table .empty-row', { timeout: 5000 });
+      await page.fill('#filter-search', '');
+      await page.waitForFunction(() => document.querySelectorAll('#runs-table tbody tr[data-run-id]').length === 2, null, { timeout: 5000 });
+      await page.click('#runs-table th[data-key="id"] button'); // newest first -> oldest first
+      const asc = await page.$$eval('#runs-table tbody tr[data-run-id]', (trs) => trs.map((t) => Number(t.dataset.runId)));
+      await page.click('#runs-table th[data-key="method"] button');
+      const methods = await page.$$eval('#runs-table tbody tr[data-run-id] td:nth-child(4)', (tds) => tds.map((t) => t.textContent));
+      const aria = await page.getAttribute('#runs-table th[data-key="method"]', 'aria-sort');
+      await page.click('#runs-table th[data-key="id"] button'); // back to newest first
+      await page.click('#runs-table th[data-key="id"] button');
+      return { ok: asc.join() === [runA, runB].sort((a, b) => a - b).join() && methods.join() === 'gsimclr,simclr' && aria === 'ascending',
+        detail: `by id ${asc}, by method ${methods} (${aria})` };
     }, [runA, runB]);
     await step('status filter narrows the list', async () => {
       await page.selectOption('#filter-status', 'failed');
@@ -356,22 +471,72 @@ async function main() {
         return row ? [...row.querySelectorAll('td')].map((td) => td.textContent) : [];
       });
       return {
-        ok: cols.length === 2 && cols.includes(runA) && cols.includes(runB) && methods.join() === 'gsimclr,simclr' && lin.every((t) => /%$/.test(t)),
+        ok: cols.length === 2 && cols.includes(runA) && cols.includes(runB) && methods.join() === 'gsimclr,simclr' && lin.every((t) => /^\d+\.\d\d %/.test(t)),
         detail: `columns ${cols}, methods ${methods}, linear ${lin}`,
       };
     }, [okA, okB]);
-    await step('compare chart overlays both SimCLR loss curves', async () => {
-      await page.waitForFunction(() => {
-        const c = document.getElementById('compare-chart');
-        return c && c.querySelector('canvas') && Number(c.dataset.points) >= 4;
-      }, null, { timeout: 10000 });
-      const series = await page.$$eval('#compare-chart .u-legend .u-series', (s) => s.length);
-      return { ok: series === 3, detail: `${series} legend entries (x + 2 runs)` };
+    await step('compare shows each later run\'s difference from the first, and skipped stages as skipped', async () => {
+      const row = async (label) => page.$$eval('#compare-table tbody tr', (trs, l) => {
+        const tr = trs.find((t) => t.querySelector('th').textContent === l);
+        return tr ? [...tr.querySelectorAll('td')].map((td) => ({ text: td.textContent, delta: td.querySelector('.delta') ? td.querySelector('.delta').dataset.delta : null })) : [];
+      }, label);
+      const lin = await row('Linear top-1'), dae = await row('Autoencoder time'), km = await row('k-means time');
+      const a = await page.request.get(`${S}/v1/runs/${runA}`).then((r) => r.json());
+      const b = await page.request.get(`${S}/v1/runs/${runB}`).then((r) => r.json());
+      const want = b.result.linear_top1 - a.result.linear_top1;
+      return { ok: lin.length === 2 && lin[0].delta === null && Math.abs(Number(lin[1].delta) - want) < 1e-9 && / pp$/.test(lin[1].text) &&
+          dae[1] && dae[1].text === 'skipped' && km[1] && km[1].text === 'skipped' && /\d/.test(dae[0].text),
+        detail: `linear ${JSON.stringify(lin)} (want delta ${want}), dae ${JSON.stringify(dae)}, kmeans ${JSON.stringify(km)}` };
     }, [okA, okB]);
-    await step('screenshot of the compare view', async () => {
-      const p = SHOT.replace(/\.png$/, '-compare.png');
-      await page.screenshot({ path: p, fullPage: true });
-      return fs.statSync(p).size > 5000;
+    await step('compare lists only the configuration fields that differ', async () => {
+      const paths = await page.$$eval('#config-diff-table tbody tr', (trs) => trs.map((t) => t.dataset.path));
+      const a = await page.request.get(`${S}/v1/runs/${runA}`).then((r) => r.json());
+      const b = await page.request.get(`${S}/v1/runs/${runB}`).then((r) => r.json());
+      const flat = (o, p = '', out = {}) => { for (const [k, v] of Object.entries(o)) { const q = p ? `${p}.${k}` : k;
+        if (v && typeof v === 'object' && !Array.isArray(v)) flat(v, q, out); else out[q] = JSON.stringify(v); } return out; };
+      const fa = flat(a.config), fb = flat(b.config);
+      const want = Object.keys(fa).filter((k) => k !== 'name' && fa[k] !== fb[k]).sort();
+      return { ok: paths.join() === want.join() && paths.includes('method') && !paths.includes('seed'), detail: `shown ${paths}, want ${want}` };
+    }, [okA, okB]);
+    await step('compare overlays the loss and the accuracy curves of both runs', async () => {
+      // each tiny run logs one step loss (every 20th of its 30 steps); run A's accuracy has its two
+      // monitor points and the final kNN, run B (no monitor) its final kNN
+      await page.waitForFunction(() => [['compare-chart', 2], ['compare-acc', 4]].every(([id, n]) => {
+        const c = document.getElementById(id);
+        return c && c.querySelector('canvas') && Number(c.dataset.points) >= n;
+      }), null, { timeout: 10000 });
+      const loss = await page.$$eval('#compare-chart .u-legend .u-series th', (s) => s.map((t) => t.textContent));
+      const acc = await page.$$eval('#compare-acc .u-legend .u-series th', (s) => s.map((t) => t.textContent));
+      await page.selectOption('#compare-chart-x', 'wall');
+      await page.waitForTimeout(200);
+      const wallPoints = await page.$eval('#compare-acc', (c) => Number(c.dataset.points));
+      await page.selectOption('#compare-chart-x', 'step');
+      return { ok: [runA, runB].every((id) => loss.some((t) => t.startsWith(`#${id}`)) && acc.some((t) => t.startsWith(`#${id}`))) && wallPoints >= 4,
+        detail: `loss legend ${loss}, accuracy legend ${acc}, wall-time points ${wallPoints}` };
+    }, [okA, okB]);
+    await step('clone and edit puts run A\'s whole configuration in the form', async () => {
+      await page.goto(`${S}/#/runs/${runA}`);
+      await page.click('#clone-run');
+      await page.waitForURL(/#\/submit\?clone=/);
+      await page.waitForFunction(() => { try { return JSON.parse(document.getElementById('config-json').value).simclr; } catch { return false; } });
+      const cfg = JSON.parse(await page.inputValue('#config-json'));
+      const a = await page.request.get(`${S}/v1/runs/${runA}`).then((r) => r.json());
+      const same = JSON.stringify({ ...cfg, name: '' }) === JSON.stringify({ ...a.config, name: '' });
+      const note = await page.textContent('#clone-note');
+      const k = await page.inputValue('#f-kmeans-k');
+      return { ok: same && /\(clone\)$/.test(cfg.name) && new RegExp(`run ${runA}`).test(note) && k === '16',
+        detail: `same ${same}, name "${cfg.name}", note "${note}", k ${k}` };
+    }, [okA]);
+    await step('the submit form estimates the duration before queueing (and follows the JSON)', async () => {
+      await page.goto(`${S}/#/submit?preset=gsimclr`);
+      await page.waitForFunction(() => Number(document.getElementById('estimate').dataset.seconds) > 0, null, { timeout: 10000 });
+      const full = Number(await page.getAttribute('#estimate', 'data-seconds'));
+      const text = await page.textContent('#estimate');
+      await page.fill('#f-simclr-epochs', '2');
+      await page.waitForFunction((f) => Number(document.getElementById('estimate').dataset.seconds) < f / 2, full, { timeout: 5000 });
+      const two = Number(await page.getAttribute('#estimate', 'data-seconds'));
+      // the default run trains for about 27 minutes on the reference machine (BENCHMARKS.md)
+      return { ok: full > 15 * 60 && full < 60 * 60 && two < full && /SimCLR/.test(text), detail: `defaults ${full} s ("${text.slice(0, 160)}"), 2 epochs ${two} s` };
     });
 
     // 5. A refused submit names the field.
@@ -545,6 +710,42 @@ async function main() {
       const src = await page2.$eval('#cluster-grid', (i) => i.src);
       return { ok: src.startsWith('blob:'), detail: src };
     }, [okT]);
+
+    // 7. Every view at a laptop's and a phone's size: no wider than the window; screenshots.
+    const views = [
+      ['runs', '#/runs', '#runs-table tbody tr'],
+      ['run', `#/runs/${runA}`, '#clusters-table tbody tr'],
+      ['run-simclr', `#/runs/${runB}`, '#chart-simclr canvas'],
+      ['compare', `#/compare?ids=${runA},${runB}`, '#compare-acc canvas'],
+      ['submit', '#/submit', '#estimate[data-seconds]'],
+      ['clone', `#/submit?clone=${runA}`, '#clone-note:not([hidden])'],
+    ];
+    for (const [w, hgt] of SIZES) {
+      const ctxS = await browser.newContext({ viewport: { width: w, height: hgt } });
+      const pg = watch(await ctxS.newPage());
+      for (const [name, hash, ready] of views) {
+        await step(`${name} at ${w}x${hgt}: no wider than the window (screenshot)`, async () => {
+          await pg.goto(`${S}/${hash}`);
+          await pg.waitForSelector(ready, { timeout: 15000 });
+          if (name === 'run') { // the widest parts open: a cluster's grid, the mosaic
+            await pg.click('#clusters-table tbody tr:first-child button');
+            await pg.waitForFunction(() => document.getElementById('cluster-grid').naturalWidth > 0, null, { timeout: 10000 });
+          }
+          await pg.waitForTimeout(300);
+          const width = await pg.evaluate(() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth));
+          let mosaic = true;
+          if (name === 'run') {
+            await pg.click('#clusters-view-mosaic');
+            await pg.waitForTimeout(300);
+            mosaic = await pg.evaluate((vw) => document.documentElement.scrollWidth <= vw, w);
+          }
+          const file = path.join(SHOTS, `${name}-${w}x${hgt}.png`);
+          await pg.screenshot({ path: file, fullPage: true });
+          return { ok: width <= w && mosaic && fs.statSync(file).size > 5000, detail: `page ${width} px wide in a ${w} px window, mosaic fits ${mosaic}` };
+        }, [okA, okB]);
+      }
+      await ctxS.close();
+    }
 
     await step('no console errors or uncaught exceptions', async () => {
       await page.waitForTimeout(300);

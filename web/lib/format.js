@@ -1,6 +1,6 @@
 // Formatting of numbers, durations, sizes and times for display, and small readers of a run's
-// fields (its wall time, a class label's name, a dotted path in its configuration). Pure
-// functions returning strings: no DOM, no requests.
+// fields (its wall time, a class label's name, a dotted path in its configuration, the stage
+// seconds of its result). Pure functions returning strings or values: no DOM, no requests.
 
 export const isNum = (x) => typeof x === 'number' && Number.isFinite(x);
 export const DASH = '—';
@@ -31,6 +31,26 @@ export function fmtDur(s) {
   if (m < 60) return `${m} min ${sec} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
+// A compact duration for chart axes and tight cells: "45 s", "12:05" (min:s), "1:02:05".
+export function fmtClockDur(s) {
+  if (!isNum(s)) return '';
+  const neg = s < 0 ? '-' : '';
+  s = Math.abs(s);
+  if (s < 60) return `${neg}${Number(s.toFixed(s < 10 ? 1 : 0))} s`;
+  const t = Math.round(s), h = Math.floor(t / 3600), m = Math.floor((t % 3600) / 60), sec = t % 60;
+  const pad = (v) => String(v).padStart(2, '0');
+  return h ? `${neg}${h}:${pad(m)}:${pad(sec)}` : `${neg}${m}:${pad(sec)}`;
+}
+// A signed difference for the comparison: percentage points for fractions, else the number.
+export function fmtDelta(d, kind) {
+  if (!isNum(d)) return '';
+  const sign = d > 0 ? '+' : d < 0 ? '−' : '±';
+  const a = Math.abs(d);
+  if (kind === 'pct') return `${sign}${(a * 100).toFixed(2)} pp`;
+  if (kind === 'dur') return `${sign}${fmtDur(a)}`;
+  if (kind === 'int') return `${sign}${Math.round(a).toLocaleString('en-US')}`;
+  return `${sign}${fmtNum(a, 4)}`;
+}
 export function fmtBytes(b) {
   if (!isNum(b)) return DASH;
   if (b < 1024) return `${b} B`;
@@ -52,12 +72,21 @@ export function runSeconds(run) {
   const b = parseTime(run.finished_at) || new Date();
   return (b - a) / 1000;
 }
+// The class names of a run's dataset when they are known (Fashion-MNIST's), else null.
+export function classNames(run) {
+  const ds = run && run.config && run.config.dataset;
+  return ds === 'fashion-mnist' ? FASHION_MNIST : null;
+}
 export function labelName(run, label) {
   if (label == null) return DASH;
-  const ds = run && run.config && run.config.dataset;
-  if (ds === 'fashion-mnist' && FASHION_MNIST[label])
-    return `${label} · ${FASHION_MNIST[label]}`;
+  const names = classNames(run);
+  if (names && names[label]) return `${label} · ${names[label]}`;
   return String(label);
+}
+// Whether the run skips a stage (plain SimCLR has no autoencoder or k-means), from its stages.
+export function stageSkipped(run, name) {
+  const s = run && (run.stages || []).find((x) => x.name === name);
+  return !!s && s.status === 'skipped';
 }
 
 // A dotted path ("simclr.batch") in a run configuration; undefined when a level is missing.

@@ -12,6 +12,21 @@ import { DASH, isNum, parseTime } from './format.js';
 let rerender = () => {};
 export function setRerender(fn) { rerender = fn; }
 
+// Refreshes the header's daemon health (busy workers, queue) soon; app.js points it at its
+// refresher. Views call it when they see a run start or end, so the header does not lag.
+let healthHook = () => {};
+export function setHealthHook(fn) { healthHook = fn; }
+let healthTimer = null;
+export function healthSoon() {
+  if (healthTimer) return;
+  healthTimer = setTimeout(() => { healthTimer = null; healthHook(); }, 150);
+}
+
+// A run's tags as small chips (text only).
+export function tagList(tags) {
+  return h('ul', { class: 'tags', 'aria-label': 'Tags' }, (tags || []).map((t) => h('li', { class: 'tag' }, t)));
+}
+
 export function toast(message, kind = 'info') {
   const box = document.getElementById('toasts');
   const t = h('div', { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : null }, message);

@@ -1,17 +1,24 @@
 // The run page's clusters card: once k-means has succeeded, the pseudo-label clusters (k,
-// purity, NMI, a sortable table) and a chosen cluster's image grid. Loads them once per visit;
-// reads only. Plain SimCLR runs have no clusters, so the card stays hidden.
+// purity, NMI), sorted by id, size or purity (the majority label's share) and filtered by
+// majority label, shown as a table (a chosen cluster's image grid beside it) or as a mosaic (one
+// row of thumbnails per cluster, loaded as they scroll into view). Loads the clusters once per
+// visit; reads only. Plain SimCLR runs have no clusters, so the card stays hidden.
 
 import { api } from '../lib/api.js';
 import { clear, h, setText } from '../lib/dom.js';
-import { fmtInt, fmtNum, fmtPct, labelName } from '../lib/format.js';
+import { classNames, fmtInt, fmtNum, fmtPct, labelName } from '../lib/format.js';
 import { errorBox, setImageSrc } from '../lib/ui.js';
+
+const MOSAIC_ROWS = 40;     // rows drawn at first, and added by "Show more"
+const MOSAIC_IMAGES = 16;   // thumbnails per row: the grid's width (docs/API.md)
 
 // currentRun(): the run as last seen (its dataset names the labels); stageOf(name): its stage.
 export function runClusters(ctx, id, currentRun, stageOf) {
   const clusters = h('section', { class: 'card', id: 'clusters', 'aria-labelledby': 'clusters-h' });
   clusters.hidden = true;
   let loaded = false, loading = false;
+  let observer = null;
+  ctx.onCleanup(() => { if (observer) observer.disconnect(); });
 
   async function load(run) {
     if (loaded || loading || run.method === 'simclr') return;
@@ -32,11 +39,29 @@ export function runClusters(ctx, id, currentRun, stageOf) {
     }
   }
 
+  // Grids are loaded when their row comes near the screen (k may be in the hundreds).
+  function lazyImage(img, href) {
+    img.dataset.src = href;
+    if (!observer) {
+      observer = new IntersectionObserver((entries) => {
+        for (const en of entries) {
+          if (!en.isIntersecting) continue;
+          observer.unobserve(en.target);
+          setImageSrc(en.target, en.target.dataset.src).catch(() => { en.target.alt = 'The image did not load.'; });
+        }
+      }, { rootMargin: '300px' });
+    }
+    observer.observe(img);
+    return img;
+  }
+
   function renderClusters(c) {
     clusters.hidden = false;
-    const list = (c.clusters || []).slice();
-    const hasLabels = list.some((x) => x.label != null);
+    const all = (c.clusters || []).slice();
+    const hasLabels = all.some((x) => x.label != null);
+    const run = currentRun();
     const sort = { key: 'id', dir: 1 };
+    let filter = '', view = 'table', mosaicShown = MOSAIC_ROWS;
     const tbody = h('tbody');
     const gridImg = h('img', { id: 'cluster-grid', alt: '', decoding: 'async' });
     const gridCap = h('figcaption', {}, 'Pick a cluster to see its first members.');
@@ -45,12 +70,14 @@ export function runClusters(ctx, id, currentRun, stageOf) {
     let selected = null;
     const cols = [
       ['id', 'Cluster'], ['size', 'Size'],
-      ...(hasLabels ? [['label', 'Majority label'], ['label_fraction', 'Label share']] : []),
+      ...(hasLabels ? [['label', 'Majority label'], ['label_fraction', 'Purity']] : []),
     ];
+    const sortDefault = (key) => (key === 'id' || key === 'label' ? 1 : -1);
     const ths = cols.map(([key, text]) => {
       const btn = h('button', { type: 'button', class: 'sort', onclick: () => {
-        sort.dir = sort.key === key ? -sort.dir : (key === 'id' || key === 'label' ? 1 : -1);
+        sort.dir = sort.key === key ? -sort.dir : sortDefault(key);
         sort.key = key;
+        sortSel.value = sort.key;
         draw();
       } }, text);
       return h('th', { scope: 'col', dataset: { key } }, btn);
@@ -58,6 +85,25 @@ export function runClusters(ctx, id, currentRun, stageOf) {
     const table = h('table', { class: 'clusters-table', id: 'clusters-table' },
       h('caption', { class: 'sr-only' }, 'Clusters; the column buttons sort, the cluster buttons show the members'),
       h('thead', {}, h('tr', {}, ths)), tbody);
+
+    // the controls: sort (also the column buttons), filter by majority label, table or mosaic
+    const sortSel = h('select', { id: 'clusters-sort', name: 'sort' }, cols.map(([key, text]) =>
+      h('option', { value: key }, key === 'label_fraction' ? 'purity (highest first)' : key === 'size' ? 'size (largest first)' : text.toLowerCase())));
+    sortSel.addEventListener('change', () => { sort.key = sortSel.value; sort.dir = sortDefault(sort.key); draw(); });
+    const labels = [...new Set(all.map((x) => x.label).filter((l) => l != null))].sort((a, b) => a - b);
+    const names = classNames(run);
+    const filterSel = h('select', { id: 'clusters-filter', name: 'label' }, h('option', { value: '' }, 'all labels'),
+      labels.map((l) => h('option', { value: String(l) }, names && names[l] ? `${l} · ${names[l]}` : String(l))));
+    filterSel.addEventListener('change', () => { filter = filterSel.value; mosaicShown = MOSAIC_ROWS; draw(); });
+    const viewBtns = ['table', 'mosaic'].map((v) => h('button', { type: 'button', class: 'small', id: `clusters-view-${v}`,
+      'aria-pressed': String(v === view), onclick: () => { view = v; mosaicShown = MOSAIC_ROWS; draw(); } },
+    v === 'table' ? 'Table' : 'Mosaic'));
+    const countNote = h('span', { class: 'muted small-text', id: 'clusters-count' });
+    const mosaic = h('ol', { class: 'mosaic', id: 'clusters-mosaic', 'aria-label': 'One row of members per cluster' });
+    const more = h('button', { type: 'button', class: 'small', id: 'mosaic-more',
+      onclick: () => { mosaicShown += MOSAIC_ROWS; draw(); } }, 'Show more clusters');
+    const tableLayout = h('div', { class: 'clusters-layout' }, h('div', { class: 'table-scroll clusters-scroll' }, table), gridFig);
+    const mosaicLayout = h('div', { class: 'mosaic-wrap' }, mosaic, more);
 
     function show(cl) {
       selected = cl.id;
@@ -75,26 +121,52 @@ export function runClusters(ctx, id, currentRun, stageOf) {
     gridImg.addEventListener('load', () => gridImg.classList.remove('loading'));
     gridImg.addEventListener('error', () => { gridImg.classList.remove('loading'); setText(gridCap, 'The image did not load.'); });
 
-    function draw() {
+    function ordered() {
       const k = sort.key;
-      list.sort((a, b) => {
+      const list = filter === '' ? all.slice() : all.filter((x) => String(x.label) === filter);
+      return list.sort((a, b) => {
         const va = a[k] ?? -Infinity, vb = b[k] ?? -Infinity;
-        return (va < vb ? -1 : va > vb ? 1 : a.id - b.id) * sort.dir;
+        if (va !== vb) return (va < vb ? -1 : 1) * sort.dir;
+        return a.id - b.id;
       });
+    }
+
+    function draw() {
+      const list = ordered();
       for (const th of ths) {
-        if (th.dataset.key === k) th.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
+        if (th.dataset.key === sort.key) th.setAttribute('aria-sort', sort.dir > 0 ? 'ascending' : 'descending');
         else th.removeAttribute('aria-sort');
       }
-      const maxSize = Math.max(1, ...list.map((x) => x.size || 0));
-      clear(tbody, list.map((cl) => h('tr', { dataset: { cluster: String(cl.id) }, class: cl.id === selected ? 'selected' : null,
-        onclick: (ev) => { if (!ev.target.closest('button')) show(cl); } },
-        h('td', {}, h('button', { type: 'button', class: 'link', 'aria-pressed': String(cl.id === selected),
-          dataset: { cluster: String(cl.id) }, 'aria-label': `Show cluster ${cl.id}`, onclick: () => show(cl) }, `#${cl.id}`)),
-        h('td', { class: 'num' }, h('span', { class: 'bar', style: `--w:${((cl.size || 0) / maxSize * 100).toFixed(1)}%` }), fmtInt(cl.size)),
-        hasLabels ? [
-          h('td', {}, labelName(currentRun(), cl.label)),
-          h('td', { class: 'num' }, fmtPct(cl.label_fraction)),
-        ] : null)));
+      for (const b of viewBtns) b.setAttribute('aria-pressed', String(b.id === `clusters-view-${view}`));
+      setText(countNote, filter === '' ? `${list.length} clusters` : `${list.length} of ${all.length} clusters`);
+      tableLayout.hidden = view !== 'table';
+      mosaicLayout.hidden = view !== 'mosaic';
+      if (view === 'table') {
+        const maxSize = Math.max(1, ...list.map((x) => x.size || 0));
+        clear(tbody, list.map((cl) => h('tr', { dataset: { cluster: String(cl.id) }, class: cl.id === selected ? 'selected' : null,
+          onclick: (ev) => { if (!ev.target.closest('button')) show(cl); } },
+          h('td', {}, h('button', { type: 'button', class: 'link', 'aria-pressed': String(cl.id === selected),
+            dataset: { cluster: String(cl.id) }, 'aria-label': `Show cluster ${cl.id}`, onclick: () => show(cl) }, `#${cl.id}`)),
+          h('td', { class: 'num size-cell' }, h('span', { class: 'size-num' }, fmtInt(cl.size)),
+            h('span', { class: 'bar', 'aria-hidden': 'true', style: `--w:${((cl.size || 0) / maxSize * 100).toFixed(1)}%` })),
+          hasLabels ? [
+            h('td', {}, labelName(currentRun(), cl.label)),
+            h('td', { class: 'num' }, fmtPct(cl.label_fraction)),
+          ] : null)));
+      } else {
+        if (observer) observer.disconnect();
+        clear(mosaic, list.slice(0, mosaicShown).map((cl) => h('li', { class: 'mosaic-row', dataset: { cluster: String(cl.id) } },
+          h('div', { class: 'mosaic-label' },
+            h('button', { type: 'button', class: 'link', onclick: () => { view = 'table'; draw(); show(cl); } }, `#${cl.id}`),
+            ` ${fmtInt(cl.size)} images`,
+            cl.label != null ? h('span', { class: 'muted' }, ` · ${labelName(currentRun(), cl.label)} ${fmtPct(cl.label_fraction)}`) : null),
+          // drawn at most at its own size, narrower (same shape) when the row is narrower
+          lazyImage(h('img', { alt: `The first members of cluster ${cl.id}`, class: 'mosaic-img', decoding: 'async',
+            width: String(28 * Math.min(MOSAIC_IMAGES, cl.size || 1)), height: '28',
+            style: `max-width:min(100%, ${28 * Math.min(MOSAIC_IMAGES, cl.size || 1)}px)` }),
+          `/v1/runs/${id}/clusters/${cl.id}/grid.png?n=${MOSAIC_IMAGES}&scale=1`))));
+        more.hidden = list.length <= mosaicShown;
+      }
     }
     draw();
     clear(clusters,
@@ -103,8 +175,12 @@ export function runClusters(ctx, id, currentRun, stageOf) {
         ['k', fmtInt(c.k)], ['images', fmtInt(c.n)], ['inertia', fmtNum(c.inertia, 1)],
         ['purity', fmtPct(c.purity)], ['NMI', fmtNum(c.nmi, 3)],
       ].map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', { dataset: { metric: k } }, v)))),
-      h('p', { class: 'muted small-text' }, 'Purity, NMI and the majority labels compare the pseudo-labels with the true labels: a diagnostic only, training never sees labels.'),
-      h('div', { class: 'clusters-layout' }, h('div', { class: 'table-scroll clusters-scroll' }, table), gridFig));
+      h('p', { class: 'muted small-text' }, 'Purity, NMI and the majority labels compare the pseudo-labels with the true labels: a diagnostic only, training never sees labels. A cluster’s purity is its majority label’s share.'),
+      h('div', { class: 'toolbar clusters-tools' },
+        h('label', { for: 'clusters-sort' }, 'Sort by '), sortSel,
+        hasLabels ? [h('label', { for: 'clusters-filter' }, 'Majority label '), filterSel] : null,
+        h('span', { class: 'seg', role: 'group', 'aria-label': 'Show as' }, viewBtns), countNote),
+      tableLayout, mosaicLayout);
   }
 
   return { el: clusters, load };

@@ -1,12 +1,13 @@
 // View #/runs/{id}: one run's page. This module lays out the page and renders the header,
-// actions, stage timeline, results, log and checkpoints from the run as last seen; the curves
-// (run-charts.js), the clusters card (run-clusters.js) and the live connection (run-live.js)
-// are its parts. Every server string (name, error, log line) goes in as text.
+// actions, tags and note (edited here: PATCH /v1/runs/{id}), stage timeline, results, log and
+// checkpoints from the run as last seen; the curves (run-charts.js), the clusters card
+// (run-clusters.js) and the live connection (run-live.js) are its parts. Every server string
+// (name, tags, note, error, log line) goes in as text.
 
 import { TERMINAL, allMetrics, api } from '../lib/api.js';
 import { append, clear, h, setText } from '../lib/dom.js';
 import { DASH, fmtBytes, fmtClock, fmtDur, fmtInt, fmtNum, fmtPct, fmtRate, isNum, runSeconds } from '../lib/format.js';
-import { badge, downloadLink, errorBox, focusHeading, progressEl, timeEl, toast } from '../lib/ui.js';
+import { badge, downloadLink, errorBox, focusHeading, healthSoon, progressEl, tagList, timeEl, toast } from '../lib/ui.js';
 import { runCharts } from './run-charts.js';
 import { runClusters } from './run-clusters.js';
 import { runLive } from './run-live.js';
@@ -14,10 +15,19 @@ import { forgetRun } from './runs.js';
 
 const STAGES = ['dae', 'kmeans', 'simclr', 'eval'];
 const LOG_MAX = 2000;
+// What a running stage does after its last counted step, until the next stage reports (the
+// pipeline counts training steps only): shown instead of an ETA of 0.
+const FINISHING = {
+  dae: 'embedding the training images for k-means',
+  kmeans: 'storing the pseudo-labels',
+  simclr: 'writing the last checkpoint',
+  eval: 'finishing the evaluation',
+};
 
 export function runView(ctx, root, id) {
   const state = {
     run: null, logCount: 0, progressEvents: 0, checkpointsKey: '', mode: 'connecting',
+    seenAt: 0, // when the run's stage seconds were last read (Date.now()): the running one counts on
   };
   root.dataset.runId = String(id);
 
@@ -26,6 +36,7 @@ export function runView(ctx, root, id) {
   const statusSlot = h('span', { class: 'status-slot', id: 'run-status' });
   const actions = h('div', { class: 'actions run-actions' });
   const meta = h('dl', { class: 'meta' });
+  const notes = h('section', { class: 'notes', id: 'run-notes', 'aria-label': 'Tags and note' });
   const errorSlot = h('div');
   const overall = h('div', { class: 'overall' });
   const liveNote = h('p', { class: 'muted live-note', id: 'live-note', 'aria-live': 'polite' });
@@ -46,6 +57,7 @@ export function runView(ctx, root, id) {
     h('div', { class: 'page-head' }, title, statusSlot),
     errorSlot,
     h('div', { class: 'run-head' }, meta, actions),
+    notes,
     overall, liveNote, queueNote,
     h('section', { class: 'card', 'aria-labelledby': 'stages-h' }, h('h2', { id: 'stages-h' }, 'Stages'), timeline),
     results,
@@ -58,7 +70,8 @@ export function runView(ctx, root, id) {
   logBox.hidden = true;
 
   // --- charts
-  const curves = runCharts(ctx, stageOf);
+  const curves = runCharts(ctx, () => state.run);
+  charts.before(curves.controls);
   append(charts, curves.els);
 
   function stageOf(name) {
@@ -103,9 +116,55 @@ export function runView(ctx, root, id) {
     if (run.method !== 'simclr' && kmeans && kmeans.status === 'succeeded')
       btns.push(downloadLink(`/v1/runs/${run.id}/pseudo-labels`, 'Pseudo-labels (CSV)',
         `run${run.id}-pseudo-labels.csv`, { class: 'button', id: 'download-labels' }));
-    btns.push(h('a', { class: 'button', href: `#/submit` }, 'New run'));
+    btns.push(h('a', { class: 'button', id: 'clone-run', href: `#/submit?clone=${run.id}`,
+      title: 'A new run starting from this one\'s configuration' }, 'Clone and edit'));
     const sig = btns.map((b) => b.id || b.textContent).join('|');
     if (actions.dataset.sig !== sig) { actions.dataset.sig = sig; clear(actions, btns); }
+  }
+
+  // --- tags and note (PATCH /v1/runs/{id}); the form stays open while the run updates
+  let editing = false;
+  function renderNotes(run) {
+    if (editing) return;
+    const tags = run.tags || [];
+    const sig = JSON.stringify([tags, run.note || '']);
+    if (notes.dataset.sig === sig) return;
+    notes.dataset.sig = sig;
+    clear(notes,
+      h('div', { class: 'notes-row' },
+        tags.length ? tagList(tags) : h('span', { class: 'muted small-text' }, 'No tags.'),
+        h('button', { type: 'button', class: 'small', id: 'edit-notes', onclick: () => editNotes(run) },
+          tags.length || run.note ? 'Edit tags and note' : 'Add tags or a note')),
+      run.note ? h('p', { class: 'note-text', id: 'run-note' }, run.note) : null);
+  }
+  function editNotes(run) {
+    editing = true;
+    const tagsIn = h('input', { id: 'notes-tags', name: 'tags', type: 'text', value: (run.tags || []).join(', '),
+      placeholder: 'e.g. baseline, crop 0.5', autocomplete: 'off', 'aria-describedby': 'notes-help' });
+    const noteIn = h('textarea', { id: 'notes-note', name: 'note', rows: '3', maxlength: '4000' });
+    noteIn.value = run.note || '';
+    const msg = h('p', { class: 'field-msg', id: 'notes-help' }, 'Tags: up to 16, separated by commas, each up to 32 characters.');
+    const close = () => { editing = false; delete notes.dataset.sig; renderNotes(state.run); };
+    const form = h('form', { class: 'notes-form', id: 'notes-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      const tags = tagsIn.value.split(',').map((t) => t.trim()).filter(Boolean);
+      try {
+        const updated = await api.annotate(id, { tags: [...new Set(tags)], note: noteIn.value });
+        editing = false;
+        update(updated);
+        toast(`Run ${id}: tags and note saved`);
+      } catch (e) {
+        setText(msg, e.message);
+        msg.classList.add('bad');
+        (e.field === 'note' ? noteIn : tagsIn).setAttribute('aria-invalid', 'true');
+      }
+    } },
+    h('div', { class: 'field' }, h('label', { for: 'notes-tags' }, 'Tags'), tagsIn, msg),
+    h('div', { class: 'field' }, h('label', { for: 'notes-note' }, 'Note'), noteIn),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'save-notes' }, 'Save'),
+      h('button', { type: 'button', onclick: close }, 'Cancel')));
+    clear(notes, form);
+    tagsIn.focus();
   }
 
   async function doCancel() {
@@ -143,25 +202,43 @@ export function runView(ctx, root, id) {
       el.li.dataset.status = s.status || 'pending';
       el.li.classList.toggle('current', run.stage === s.name && s.status === 'running');
       clear(el.head, h('h3', {}, s.name), badge(s.status || 'pending'));
-      if (s.status === 'running' && isNum(s.steps) && s.steps > 0)
+      const running = s.status === 'running';
+      const stepsDone = running && isNum(s.steps) && s.steps > 0 && s.step >= s.steps;
+      el.li.dataset.finishing = stepsDone ? 'true' : 'false';
+      if (running && isNum(s.steps) && s.steps > 0)
         clear(el.bar, progressEl(s.step / s.steps, `${s.name} progress`));
       else clear(el.bar);
       const items = [];
+      el.timeDd = null;
       if (s.status === 'pending' && !(s.epochs > 0)) items.push(['', 'waiting']);
-      else if (s.status === 'skipped') items.push(['', run.method === 'simclr' ? 'not used by plain SimCLR' : 'skipped']);
+      else if (s.status === 'skipped') items.push(['', run.method === 'simclr' ? 'skipped: not used by plain SimCLR' : 'skipped']);
       else {
         if (isNum(s.epochs) && s.epochs > 0) items.push(['epoch', `${s.epoch ?? 0} / ${s.epochs}`]);
         if (isNum(s.steps) && s.steps > 0) items.push(['step', `${fmtInt(s.step)} / ${fmtInt(s.steps)}`]);
-        if (isNum(s.loss)) items.push(['loss', fmtNum(s.loss, 4)]);
+        // k-means reports its inertia per point where training stages report their loss
+        if (isNum(s.loss)) items.push([s.name === 'kmeans' ? 'inertia / point' : 'loss', fmtNum(s.loss, 4)]);
         if (isNum(s.items_per_s) && s.items_per_s > 0) items.push([s.name === 'kmeans' ? 'points/s' : 'images/s', fmtRate(s.items_per_s).replace('/s', '')]);
-        if (s.status === 'running' && isNum(s.eta_s)) items.push(['ETA', fmtDur(s.eta_s)]);
-        if (isNum(s.seconds) && s.seconds > 0) items.push(['time', fmtDur(s.seconds)]);
+        if (stepsDone) items.push(['now', FINISHING[s.name] || 'finishing']);
+        else if (running && isNum(s.eta_s)) items.push(['ETA', fmtDur(s.eta_s)]);
+        const secs = stageSeconds(s);
+        if (isNum(secs) && (secs > 0 || running)) items.push(['time', fmtDur(secs), 'time']);
       }
-      clear(el.dl, items.map(([k, v]) => h('div', {}, k ? h('dt', {}, k) : null, h('dd', {}, v))));
+      clear(el.dl, items.map(([k, v, role]) => {
+        const dd = h('dd', { class: role === 'time' ? 'stage-time' : null }, v);
+        if (role === 'time' && running) el.timeDd = dd;
+        return h('div', {}, k ? h('dt', {}, k) : null, dd);
+      }));
     }
     const pct = isNum(run.progress) ? run.progress : (run.status === 'succeeded' ? 1 : 0);
     clear(overall, h('span', { class: 'overall-label' }, 'Overall'), progressEl(pct, 'Overall progress'),
       run.stage ? h('span', { class: 'muted' }, ` in ${run.stage}`) : null);
+  }
+
+  // A stage's seconds as last read, counting on while it runs.
+  function stageSeconds(s) {
+    if (!isNum(s.seconds)) return s.status === 'running' ? 0 : null;
+    if (s.status !== 'running' || !state.seenAt) return s.seconds;
+    return s.seconds + Math.max(0, (Date.now() - state.seenAt) / 1000);
   }
 
   function renderResults(run) {
@@ -238,11 +315,15 @@ export function runView(ctx, root, id) {
     const prev = state.run;
     if (prev && !run.config && prev.config) run = { ...run, config: prev.config };
     state.run = run;
+    state.seenAt = Date.now();
     root.dataset.status = run.status;
+    // a run starting or ending changes the header's busy workers: ask now, not in 10 s
+    if (prev && prev.status !== run.status) healthSoon();
     renderHeader(run);
+    renderNotes(run);
     renderTimeline(run);
     renderResults(run);
-    curves.flushPendingSteps();
+    curves.runChanged();
     curves.setMethod(run.method);
     clusters.load(run);
     loadCheckpoints(run);
@@ -259,7 +340,7 @@ export function runView(ctx, root, id) {
     } : s));
     state.run = { ...run, stages, stage: p.stage, progress: isNum(p.progress) ? p.progress : run.progress };
     renderTimeline(state.run);
-    curves.flushPendingSteps();
+    curves.runChanged();
   }
 
   // --- live: EventSource, or polling when reads need the token
@@ -288,11 +369,15 @@ export function runView(ctx, root, id) {
     }
   }
 
-  // The wall time of a running run ticks on its own.
+  // The wall time of a running run, and its running stage's time, tick on their own.
   ctx.every(1000, () => {
     const run = state.run;
     const el = document.getElementById('wall-time');
     if (run && run.status === 'running' && el) setText(el, fmtDur(runSeconds(run)));
+    for (const [name, st] of stageEls) {
+      const s = stageOf(name);
+      if (st.timeDd && s && s.status === 'running') setText(st.timeDd, fmtDur(stageSeconds(s)));
+    }
   });
 
   // --- start

@@ -1,12 +1,37 @@
-// View #/submit: a run configuration from a preset (GET /v1/defaults), six common fields that
-// edit the JSON and follow it, POST /v1/runs; a refusal shows the daemon's message and marks
-// the field it names, a success opens the run page. Never changes the configuration beyond
-// what the user typed or picked.
+// View #/submit: a run configuration from a preset (GET /v1/defaults) or cloned from a run
+// (#/submit?clone=ID), six common fields that edit the JSON and follow it, the run's duration
+// estimated before it is queued (lib/estimate.js: the work of each stage over the speeds this
+// daemon reached), POST /v1/runs; a refusal shows the daemon's message and marks the field it
+// names, a success opens the run page. Never changes the configuration beyond what the user
+// typed or picked.
 
-import { api } from '../lib/api.js';
+import { TERMINAL, api } from '../lib/api.js';
 import { append, clear, h, setText } from '../lib/dom.js';
-import { getPath } from '../lib/format.js';
+import { REFERENCE, estimateRun, stageSpeeds } from '../lib/estimate.js';
+import { fmtDur, getPath } from '../lib/format.js';
 import { focusHeading, toast } from '../lib/ui.js';
+
+// How many finished runs the estimate learns its speeds from (one request each).
+const ESTIMATE_RUNS = 8;
+const STAGE_WORDS = { dae: 'autoencoder', kmeans: 'k-means', simclr: 'SimCLR', eval: 'evaluation' };
+
+// The configuration the daemon will run: its defaults with the user's fields over them
+// (objects merged, everything else replaced), as POST /v1/runs reads a partial body.
+function withDefaults(defaults, cfg) {
+  const out = structuredClone(defaults);
+  for (const [k, v] of Object.entries(cfg || {})) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' && !Array.isArray(out[k])
+      ? withDefaults(out[k], v) : v;
+  }
+  return out;
+}
+
+// A dataset's figures for the estimate from GET /v1/datasets, by the name a run gives.
+function datasetInfo(datasets, name) {
+  const d = (datasets || []).find((x) => x.name === name);
+  if (!d || !(d.train > 0)) return null;
+  return { train: d.train, test: d.test || 0, c: d.channels || 1, h: d.height || 28, w: d.width || 28, classes: d.classes || 10 };
+}
 
 // Common fields shown above the JSON editor: [path, label, kind, extra]
 const COMMON_FIELDS = [
@@ -52,8 +77,12 @@ export function submitView(ctx, root, query) {
   errBox.hidden = true;
   const submitBtn = h('button', { type: 'submit', class: 'primary', id: 'submit-run' }, 'Submit run');
   const defaultsPre = h('pre', { class: 'json small-text' });
+  const estimateBox = h('div', { class: 'estimate', id: 'estimate', 'aria-live': 'polite' }, 'Estimating the duration…');
+  const cloneNote = h('p', { class: 'muted', id: 'clone-note' });
+  cloneNote.hidden = true;
   const inputs = new Map();
   let defaults = null, presets = {};
+  const est = { datasets: null, speeds: null, queued: 0, timer: null };
 
   const fieldEls = COMMON_FIELDS.map(([path, label, kind, extra]) => {
     let input;
@@ -75,6 +104,7 @@ export function submitView(ctx, root, query) {
       h('label', { for: 'preset' }, 'Preset'), presetSel,
       h('span', { class: 'field-msg' }, 'Fills the fields and the JSON below (presets are the daemon’s examples).')),
     h('fieldset', { class: 'common' }, h('legend', {}, 'Common settings'), fieldEls),
+    estimateBox,
     h('div', { class: 'field' },
       h('label', { for: 'config-json' }, 'Run configuration (JSON)'),
       h('p', { id: 'config-help', class: 'field-msg' },
@@ -85,7 +115,7 @@ export function submitView(ctx, root, query) {
       h('button', { type: 'button', onclick: () => applyPreset(presetSel.value) }, 'Reset to preset')),
     h('details', {}, h('summary', {}, 'Server defaults'), defaultsPre));
 
-  append(root, h('div', { class: 'page-head' }, h('h1', {}, 'New run')), form);
+  append(root, h('div', { class: 'page-head' }, h('h1', {}, 'New run')), cloneNote, form);
   focusHeading(root);
 
   function parseJson() {
@@ -126,6 +156,7 @@ export function submitView(ctx, root, query) {
     setPath(cfg, path, v);
     jsonArea.value = JSON.stringify(cfg, null, 2);
     jsonValid();
+    estimateSoon();
   }
 
   function jsonValid() {
@@ -136,7 +167,7 @@ export function submitView(ctx, root, query) {
 
   jsonArea.addEventListener('input', () => {
     clearFieldErrors();
-    try { syncFields(parseJson()); jsonValid(); } catch (e) {
+    try { syncFields(parseJson()); jsonValid(); estimateSoon(); } catch (e) {
       setText(jsonStatus, `Not valid JSON yet: ${e.message}`);
       jsonStatus.classList.add('bad');
     }
@@ -144,10 +175,63 @@ export function submitView(ctx, root, query) {
 
   function applyPreset(name) {
     const cfg = name && presets[name] ? structuredClone(presets[name]) : {};
+    setConfig(cfg);
+  }
+  function setConfig(cfg) {
     jsonArea.value = JSON.stringify(cfg, null, 2);
     syncFields(cfg);
     jsonValid();
     clearFieldErrors();
+    estimateSoon();
+  }
+
+  // --- the duration estimate
+  function estimateSoon() {
+    clearTimeout(est.timer);
+    est.timer = setTimeout(showEstimate, 200);
+  }
+  ctx.onCleanup(() => clearTimeout(est.timer));
+
+  function showEstimate() {
+    if (!ctx.alive || !defaults || !est.speeds) return;
+    let cfg;
+    try { cfg = withDefaults(defaults, parseJson()); } catch { return; }
+    const info = datasetInfo(est.datasets, cfg.dataset);
+    let e = null;
+    try { e = info || cfg.subset > 0 ? estimateRun(cfg, info || {}, est.speeds) : null; } catch { e = null; }
+    if (!e || !Number.isFinite(e.total)) {
+      estimateBox.dataset.seconds = '';
+      clear(estimateBox, h('strong', {}, 'Duration: '), 'no estimate (the dataset’s size is not known here; give a subset).');
+      return;
+    }
+    estimateBox.dataset.seconds = String(Math.round(e.total));
+    const parts = Object.entries(e.stages).map(([s, v]) => `${STAGE_WORDS[s]} ${fmtDur(v)}`);
+    const ids = [...new Set(Object.values(e.basis).filter(Boolean).flat())];
+    const fromRef = Object.entries(e.basis).filter(([, b]) => !b).map(([s]) => STAGE_WORDS[s]);
+    const basis = [];
+    if (ids.length) basis.push(`the speeds this daemon reached in run${ids.length > 1 ? 's' : ''} ${ids.map((i) => `#${i}`).join(', ')} (same encoder kind and threads)`);
+    if (fromRef.length) basis.push(`${ids.length ? `for ${fromRef.join(', ')}: ` : ''}${REFERENCE.where}`);
+    clear(estimateBox,
+      h('strong', {}, 'Estimated duration: '), h('span', { id: 'estimate-total' }, `about ${fmtDur(e.total)}`),
+      ` (${parts.join(', ')}) once a worker takes it`,
+      est.queued ? `; ${est.queued} run${est.queued === 1 ? '' : 's'} ahead of it` : '', '.',
+      h('br'), h('span', { class: 'muted small-text' }, `From ${basis.join('; ')}. Expect it within about ${ids.length ? '10–20 %' : 'a factor of 2'}; a busy machine takes longer.`));
+  }
+
+  // Speeds of the newest finished runs (their configurations need one request each).
+  async function loadSpeeds() {
+    let runs = [];
+    try {
+      const [ds, page, health] = await Promise.all([api.datasets(), api.runs({ status: 'succeeded', limit: ESTIMATE_RUNS }),
+        api.health().catch(() => null)]);
+      est.datasets = ds.datasets || [];
+      est.queued = health ? (health.queued ?? 0) + (health.busy_workers >= health.workers ? health.running ?? 0 : 0) : 0;
+      const full = await Promise.all((page.runs || []).map((r) => api.run(r.id).catch(() => null)));
+      runs = full.filter((r) => r && TERMINAL.has(r.status) && r.config)
+        .map((r) => ({ id: r.id, config: r.config, result: r.result, info: datasetInfo(est.datasets, r.config.dataset) }));
+    } catch { /* the reference speeds still give an estimate */ }
+    est.speeds = stageSpeeds(runs);
+    if (ctx.alive) showEstimate();
   }
   presetSel.addEventListener('change', () => applyPreset(presetSel.value));
 
@@ -221,6 +305,25 @@ export function submitView(ctx, root, query) {
     }
   });
 
+  // "Clone and edit": the run's whole configuration (every field, as the daemon stored it).
+  async function cloneRun(id) {
+    try {
+      const run = await api.run(id);
+      if (!ctx.alive) return;
+      const cfg = structuredClone(run.config || {});
+      cfg.name = `${run.name || `run ${id}`} (clone)`.slice(0, 120);
+      setConfig(cfg);
+      cloneNote.hidden = false;
+      clear(cloneNote, 'Cloned from ', h('a', { href: `#/runs/${id}` }, `run ${id}`),
+        ': every field as it ran; edit what should differ and submit.');
+    } catch (e) {
+      if (!ctx.alive) return;
+      showError(`could not clone run ${id}: ${e.message}`, null);
+      applyPreset('');
+    }
+  }
+
+  loadSpeeds();
   (async () => {
     try {
       const d = await api.defaults();
@@ -233,9 +336,14 @@ export function submitView(ctx, root, query) {
         .concat(names.filter((n) => !['quick', 'gsimclr', 'simclr'].includes(n)));
       clear(presetSel, order.map((n) => h('option', { value: n }, n)),
         h('option', { value: '' }, '(none: server defaults)'));
-      const want = query.get('preset');
-      presetSel.value = want != null && (want === '' || names.includes(want)) ? want : (order[0] ?? '');
-      applyPreset(presetSel.value);
+      const want = query.get('preset'), clone = Number(query.get('clone'));
+      if (Number.isInteger(clone) && clone > 0) {
+        presetSel.value = '';
+        await cloneRun(clone);
+      } else {
+        presetSel.value = want != null && (want === '' || names.includes(want)) ? want : (order[0] ?? '');
+        applyPreset(presetSel.value);
+      }
     } catch (e) {
       if (!ctx.alive) return;
       clear(presetSel, h('option', { value: '' }, '(presets unavailable)'));
