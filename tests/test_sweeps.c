@@ -23,6 +23,7 @@
 #include "gs/service.h"
 #include "gs/stats.h"
 #include "harness.h"
+#include "../server/service/sweep.h"
 
 /* ---- a service in a temporary folder ----------------------------------------------------- */
 
@@ -197,6 +198,39 @@ typedef struct {
     long status;
     const char *code, *field, *message; /* field NULL: none expected; message: a part of it */
 } Bad;
+
+/* Every committed sweep (examples/sweep-*.json: BENCHMARKS.md names them as the way to
+ * reproduce its tables) plans whole, with the points it promises. */
+TEST(sweep_committed_examples_plan)
+{
+    static const struct {
+        const char *path;
+        int points;
+    } files[] = {{"examples/sweep-quick.json", 6},
+                 {"examples/sweep-gsimclr-vs-simclr.json", 10},
+                 {"examples/sweep-k-vs-batch.json", 24}};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        FILE *f = fopen(files[i].path, "rb");
+        CHECK_MSG(f != NULL, "%s: cannot open", files[i].path);
+        if (!f)
+            continue;
+        char body[8192];
+        size_t n = fread(body, 1, sizeof body, f);
+        fclose(f);
+        CHECK_MSG(n < sizeof body, "%s: larger than the test reads", files[i].path);
+        SweepPlan plan;
+        SweepError where;
+        memset(&where, 0, sizeof where);
+        GsErr err = {{0}};
+        int rc = sweep_plan(body, n, NULL, 0, &plan, &where, &err);
+        CHECK_MSG(rc == 0, "%s: %s (field %s)", files[i].path, err.msg, where.field);
+        if (rc != 0)
+            continue;
+        CHECK_MSG(plan.n_points == files[i].points, "%s: %d points", files[i].path,
+                  plan.n_points);
+        sweep_plan_free(&plan);
+    }
+}
 
 TEST(sweep_refused_whole_and_nothing_stored)
 {
