@@ -573,7 +573,7 @@ static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_
             n--;
         name[n] = 0;
     }
-    snprintf(cfg->name, sizeof cfg->name, "%s", name);
+    memcpy(cfg->name, name, n + 1); /* n < sizeof cfg->name here */
 
     *config_json = run_config_to_json(cfg);
     /* identity: a SimCLR run neither trains an autoencoder nor clusters, so those settings
