@@ -333,6 +333,14 @@ static int take_operand(const CliCommand *cmd, const CliArgs *it, CliOperands *o
             return CLI_USAGE;
         out->n_ids = 1;
         return CLI_GO_ON;
+    case CLI_SWEEP_ID:
+        if (out->n_ids > 0)
+            return cli_usage_error(cmd->name, "one sweep id only ('%s' is extra)", it->arg);
+        if (cli_parse_long(it->arg, 1, LONG_MAX, &out->id) != 0)
+            return cli_usage_error(cmd->name, "'%s' is not a sweep id (a positive integer)",
+                                   it->arg);
+        out->n_ids = 1;
+        return CLI_GO_ON;
     case CLI_RUN_IDS:
         if (cli_parse_run_id(cmd->name, it->arg, &out->ids[out->n_ids]) != CLI_OK)
             return CLI_USAGE;
@@ -357,6 +365,8 @@ static int check_operands(const CliCommand *cmd, const CliOperands *out)
     switch (cmd->operands) {
     case CLI_RUN_ID:
         return out->n_ids ? CLI_GO_ON : cli_usage_error(cmd->name, "a run id is needed");
+    case CLI_SWEEP_ID:
+        return out->n_ids ? CLI_GO_ON : cli_usage_error(cmd->name, "a sweep id is needed");
     case CLI_RUN_IDS:
         return out->n_ids ? CLI_GO_ON : cli_usage_error(cmd->name, "run ids are needed");
     case CLI_SUBCOMMAND:

@@ -61,6 +61,7 @@ typedef enum {
     CLI_RUN_ID,      /* exactly one run id */
     CLI_RUN_IDS,     /* one run id or more */
     CLI_OPTIONAL_NAME, /* at most one name (a dataset's) */
+    CLI_SWEEP_ID,    /* exactly one sweep id */
     CLI_SUBCOMMAND,  /* gsimclr itself: the first operand names the subcommand, and the
                       * subcommand's own arguments follow it */
 } CliOperandKind;
@@ -84,7 +85,7 @@ typedef struct {
 
 /* The operands cli_command_parse found. */
 typedef struct {
-    long id;     /* CLI_RUN_ID */
+    long id;     /* CLI_RUN_ID, CLI_SWEEP_ID */
     long *ids;   /* CLI_RUN_IDS: n_ids of them in command-line order (malloc'd: free it) */
     int n_ids;
     int next;    /* CLI_SUBCOMMAND: the argv index of the subcommand's name */

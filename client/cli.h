@@ -60,5 +60,7 @@ int cmd_compare(Cli *cli, int argc, char **argv);
 int cmd_export(Cli *cli, int argc, char **argv);
 int cmd_embeddings(Cli *cli, int argc, char **argv);
 int cmd_datasets(Cli *cli, int argc, char **argv);
+int cmd_sweep(Cli *cli, int argc, char **argv);
+int cmd_sweeps(Cli *cli, int argc, char **argv);
 
 #endif

@@ -42,6 +42,9 @@ static const char MAIN_USAGE[] =
     "  embeddings ID -o FILE.npy  the features eval read (--split, --labels) for NumPy\n"
     "  compare ID ID...           final figures of runs side by side\n"
     "  datasets [NAME]            the daemon's datasets; one's classes (-o: its preview)\n"
+    "  sweep -f SWEEP.json        submit a grid of runs; --wait follows it\n"
+    "  sweep show|cancel|delete ID   a sweep's table and verdicts; cancel; delete\n"
+    "  sweeps                     list sweeps\n"
     "\n"
     "Global options (before or after the subcommand):\n"
     "  --server URL        the daemon (default: $GSIMCLR_SERVER, else " CLI_DEFAULT_SERVER ")\n"
@@ -454,6 +457,95 @@ const CliCommand CLI_CMD_DATASETS = {
         "its first images, one row per class. NAME is what a run's dataset field takes.\n"
         "With --json: the server's answer.\n",
     .help_col = 16,
+};
+
+/* ---- sweeps ---- */
+
+static const CliOpt SWEEP_OPTS[] = {
+    TEXT("file", 'f', SweepOpts, file, "FILE", "the sweep ('-' reads standard input)"),
+    FLAG("wait", 0, SweepOpts, wait,
+         "then follow it until its runs have ended, print its table\n"
+         "and exit 0 when they all succeeded, 1 otherwise"),
+    {0},
+};
+
+static int sweep_check(const void *opts, const char *name)
+{
+    if (!((const SweepOpts *)opts)->file)
+        return cli_usage_error(name, "-f SWEEP.json is needed (or: show, cancel, delete ID)");
+    return CLI_GO_ON;
+}
+
+const CliCommand CLI_CMD_SWEEP = {
+    .name = "sweep",
+    .opts = SWEEP_OPTS,
+    .operands = CLI_NO_OPERANDS,
+    .about =
+        "Usage: gsimclr sweep -f SWEEP.json [--wait]\n"
+        "       gsimclr sweep show ID [--csv]\n"
+        "       gsimclr sweep cancel ID\n"
+        "       gsimclr sweep delete ID\n"
+        "\n"
+        "Submits a sweep and prints its id (with --json: the sweep object): a base run\n"
+        "configuration and a grid of values by dotted field, e.g.\n"
+        "  {\"name\": \"k\", \"base\": {\"simclr\": {\"epochs\": 4}}, \"metric\": \"linear_top1\",\n"
+        "   \"grid\": {\"method\": [\"gsimclr\", \"simclr\"], \"seed\": [1, 2, 3, 4, 5]}}\n"
+        "The daemon checks every value and point first: a bad one is refused, naming it, and\n"
+        "nothing is queued. 'show' prints the table over seeds (mean, sd, 95% t interval,\n"
+        "bootstrap interval from 5 seeds on), the paired differences of rows that differ in\n"
+        "one value, and a verdict line per difference; 'cancel' cancels every run not ended;\n"
+        "'delete' deletes a sweep whose runs have all ended, with its runs.\n",
+    .help_col = 14,
+    .check = sweep_check,
+};
+
+static const CliOpt SWEEP_SHOW_OPTS[] = {
+    FLAG("csv", 0, SweepShowOpts, csv, "the table as CSV"),
+    {0},
+};
+
+const CliCommand CLI_CMD_SWEEP_SHOW = {
+    .name = "sweep show",
+    .opts = SWEEP_SHOW_OPTS,
+    .operands = CLI_SWEEP_ID,
+    .about = "Usage: gsimclr sweep show ID [--csv]\n"
+             "\n"
+             "The sweep's status, its table over seeds, the paired differences and verdicts.\n",
+    .help_col = 9,
+};
+
+const CliCommand CLI_CMD_SWEEP_CANCEL = {
+    .name = "sweep cancel",
+    .operands = CLI_SWEEP_ID,
+    .about = "Usage: gsimclr sweep cancel ID\n"
+             "\n"
+             "Cancels every run of the sweep that has not ended (exit 4 when none is left).\n",
+};
+
+const CliCommand CLI_CMD_SWEEP_DELETE = {
+    .name = "sweep delete",
+    .operands = CLI_SWEEP_ID,
+    .about = "Usage: gsimclr sweep delete ID\n"
+             "\n"
+             "Deletes a sweep and all its runs once they have ended (exit 4 while one is\n"
+             "queued or running: cancel it first).\n",
+};
+
+static const CliOpt SWEEPS_OPTS[] = {
+    NUMBER("limit", 0, ListOpts, limit, 1, 500, "N", "at most N sweeps (1..500, default 50)"),
+    NUMBER("offset", 0, ListOpts, offset, 0, LONG_MAX, "N", "skip the first N"),
+    {0},
+};
+
+const CliCommand CLI_CMD_SWEEPS = {
+    .name = "sweeps",
+    .opts = SWEEPS_OPTS,
+    .operands = CLI_NO_OPERANDS,
+    .about = "Usage: gsimclr sweeps [--limit N] [--offset N]\n"
+             "\n"
+             "Lists sweeps, newest first: id, status, runs ended of all, metric, name, creation\n"
+             "time (UTC). With --json: the server's answer.\n",
+    .help_col = 15,
 };
 
 /* ---- help ---- */

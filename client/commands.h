@@ -70,6 +70,18 @@ typedef struct {
 } DatasetsOpts;
 
 extern const CliCommand CLI_CMD_DATASETS;
+
+typedef struct {
+    const char *file;
+    bool wait;
+} SweepOpts;
+
+typedef struct {
+    bool csv;
+} SweepShowOpts;
+
+extern const CliCommand CLI_CMD_SWEEP, CLI_CMD_SWEEP_SHOW, CLI_CMD_SWEEP_CANCEL,
+    CLI_CMD_SWEEP_DELETE, CLI_CMD_SWEEPS;
 extern const CliCommand CLI_CMD_SUBMIT, CLI_CMD_LIST, CLI_CMD_SHOW, CLI_CMD_WATCH,
     CLI_CMD_CANCEL, CLI_CMD_DELETE, CLI_CMD_ANNOTATE, CLI_CMD_METRICS, CLI_CMD_CLUSTERS,
     CLI_CMD_PSEUDO_LABELS, CLI_CMD_CHECKPOINT, CLI_CMD_COMPARE, CLI_CMD_EXPORT, CLI_CMD_EMBEDDINGS;

@@ -30,6 +30,8 @@ static const Command COMMANDS[] = {
     {&CLI_CMD_COMPARE, cmd_compare},       {&CLI_CMD_EXPORT, cmd_export},
     {&CLI_CMD_EMBEDDINGS, cmd_embeddings},
     {&CLI_CMD_DATASETS, cmd_datasets},
+    {&CLI_CMD_EMBEDDINGS, cmd_embeddings}, {&CLI_CMD_SWEEP, cmd_sweep},
+    {&CLI_CMD_SWEEPS, cmd_sweeps},
 };
 
 static int terminal_width(void)

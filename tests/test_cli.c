@@ -2274,3 +2274,94 @@ TEST(cli_daemon_cancel)
     run_free(&r);
     daemon_stop(&d);
 }
+
+/* gsimclr sweep: submitted from a file and followed with --wait, its table, paired
+ * differences and verdict lines; sweeps; show --csv and --json; the refusals and their exit
+ * codes; delete. */
+TEST(cli_daemon_sweep)
+{
+    if (!cli_present())
+        return;
+    Daemon d;
+    char dir[] = "/tmp/gs_cli_XXXXXX", spec[96], bad[96];
+    CliRun r;
+    if (!daemon_start(&d))
+        return;
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(spec, sizeof spec, "%s/sweep.json", dir);
+    snprintf(bad, sizeof bad, "%s/bad.json", dir);
+    FILE *f = fopen(spec, "w");
+    if (f) {
+        fputs("{\"name\": \"cli sweep\", \"base\": {\"subset\": 400, \"test_subset\": 200,"
+              " \"threads\": 1, \"dae\": {\"filters\": [4, 8, 8], \"epochs\": 1},"
+              " \"kmeans\": {\"k\": 8, \"n_init\": 1}, \"simclr\": {\"encoder\": {\"arch\":"
+              " \"cnn3\", \"width\": 4, \"head\": [16, 8]}, \"epochs\": 1, \"batch\": 32},"
+              " \"eval\": {\"linear\": {\"epochs\": 2}, \"knn_k\": 10}},"
+              " \"grid\": {\"method\": [\"gsimclr\", \"simclr\"], \"seed\": [1, 2]}}\n", f);
+        fclose(f);
+    }
+    f = fopen(bad, "w");
+    if (f) {
+        fputs("{\"grid\": {\"simclr.batch\": [64, 1]}}\n", f);
+        fclose(f);
+    }
+    r = run_cli_env(d.url, (const char *[]){"sweep", "-f", spec, "--wait", NULL}, NULL, 300);
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strncmp(r.out, "1\nsweep 1: ", 11) == 0, "%s", r.out);
+    CHECK_MSG(strstr(r.out, "sweep 1 \"cli sweep\": succeeded, 4 runs") &&
+                  strstr(r.out, "method   N    MEAN") &&
+                  strstr(r.out, "paired differences") &&
+                  strstr(r.out, "G-SimCLR - SimCLR: ") && strstr(r.out, " points, 95% CI [") &&
+                  strstr(r.out, "over 2 seeds\n"),
+              "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweeps", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "ID  STATUS") && strstr(r.out, " 1  succeeded   4/4  linear_top1  cli sweep"),
+              "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", "show", "1", "--csv", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strncmp(r.out, "method,n,mean,sd,", 17) == 0 && count_lines(r.out) == 3, "%s",
+              r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"--json", "sweep", "show", "1", NULL});
+    CHECK_RUN(r, 0);
+    cJSON *j = cJSON_Parse(r.out);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "rows")) == 2 &&
+          cJSON_GetArraySize(cJSON_GetObjectItem(j, "pairs")) == 1);
+    cJSON_Delete(j);
+    run_free(&r);
+    /* refusals: the daemon's message naming the value (4), usage (2) */
+    r = run_cli(d.url, (const char *[]){"sweep", "-f", bad, NULL});
+    CHECK_RUN(r, 4);
+    CHECK_MSG(strstr(r.err, "grid.simclr.batch[1]: simclr.batch: must be an integer in 2..4096, "
+                            "got 1 (field grid.simclr.batch)"),
+              "%s", r.err);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", "show", "99", NULL});
+    CHECK_RUN(r, 4);
+    CHECK_MSG(strstr(r.err, "no sweep 99"), "%s", r.err);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", "show", NULL});
+    CHECK_RUN(r, 2);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", NULL});
+    CHECK_RUN(r, 2);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", "cancel", "1", NULL}); /* all have ended */
+    CHECK_RUN(r, 4);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweep", "delete", "1", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "sweep 1 deleted"), "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"sweeps", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strcmp(r.out, "no sweeps\n") == 0, "%s", r.out);
+    run_free(&r);
+    unlink(spec);
+    unlink(bad);
+    rmdir(dir);
+    daemon_stop(&d);
+}

@@ -5,7 +5,7 @@
 // It renders no view itself beyond "Not found".
 //
 // Views (hash routes): #/runs  #/runs/{id}  #/submit  #/compare?ids=1,2  #/datasets
-// #/datasets/{name}, one module each under
+// #/datasets/{name}  #/sweeps  #/sweeps/{id}, one module each under
 // views/ (the run page with its parts run-charts.js, run-clusters.js, run-live.js). The shared
 // parts under lib/ (api, dom, format, ui, chart) import nothing from views/ or from this file;
 // the file map is in web/README.md.
@@ -24,6 +24,8 @@ import { datasetView, datasetsView } from './views/datasets.js';
 import { runView } from './views/run.js';
 import { runsView } from './views/runs.js';
 import { submitView } from './views/submit.js';
+import { sweepView } from './views/sweep.js';
+import { sweepsView } from './views/sweeps.js';
 
 // ---------------------------------------------------------------------------------------------
 // Router. Each view gets a ctx (alive flag, timers and cleanups ended on leaving the view).
@@ -36,6 +38,8 @@ const ROUTES = [
   [/^\/compare$/, 'compare', (ctx, root, query) => compareView(ctx, root, query)],
   [/^\/datasets$/, 'datasets', (ctx, root) => datasetsView(ctx, root)],
   [/^\/datasets\/([^/]+)$/, 'datasets', (ctx, root, query, m) => datasetView(ctx, root, safeDecode(m[1]))],
+  [/^\/sweeps$/, 'sweeps', (ctx, root) => sweepsView(ctx, root)],
+  [/^\/sweeps\/(\d+)$/, 'sweeps', (ctx, root, query, m) => sweepView(ctx, root, Number(m[1]))],
 ];
 
 // A name from the address bar: a malformed %-escape stays as it was typed.

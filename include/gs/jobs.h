@@ -12,7 +12,13 @@
  * worker; others read a snapshot of its live progress under one lock. Cancel is cooperative:
  * the flag is checked every training step, and a SimCLR stage stopped inside an epoch first
  * stores a checkpoint of that step. Shutdown stops running jobs the same way and puts them
- * back in the queue, to resume from that checkpoint at the next start. */
+ * back in the queue, to resume from that checkpoint at the next start.
+ *
+ * Shared stages (server/service/shared.h): a G-SimCLR run that starts from nothing first
+ * looks up its k-means and autoencoder in the store by content key and, when one is there,
+ * starts from that stage's closing checkpoint as a resume would (bit for bit the same
+ * result); what it computes itself it claims, so that a second worker wanting the same key
+ * waits for it rather than computing it twice, and publishes when the stage ends. */
 #ifndef GS_JOBS_H
 #define GS_JOBS_H
 

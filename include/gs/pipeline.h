@@ -134,6 +134,12 @@ int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Si
  * is image i of this train set. */
 int pipeline_load_data(const RunConfig *cfg, const char *data_root, const char *cache_dir,
                        Dataset *train, Dataset *test, GsErr *err);
+/* What the stage (STAGE_DAE or STAGE_KMEANS) of a gsimclr run computes, as a text equal for
+ * two configurations exactly when the stage's result is bit for bit the same (at one build,
+ * on one CPU type): everything in cfg but the settings of later stages, the name and the test
+ * subset, and this build's version. Malloc'd; NULL for other stages, for method simclr (it
+ * has neither stage) or when memory ran out. */
+char *pipeline_shared_key(const RunConfig *cfg, int stage);
 /* The result as a one-line JSON object (malloc'd). */
 char *run_result_to_json(const RunResult *res);
 

@@ -1,5 +1,7 @@
 /* store.h — everything gsimclrd keeps, in one SQLite database (WAL mode, busy_timeout):
- * runs, their stages, metrics, log events, pseudo-label assignments and checkpoints.
+ * runs, their stages, metrics, log events, pseudo-label assignments and checkpoints; sweeps
+ * (grids of runs); shared stages (an autoencoder or k-means stored once for every run with
+ * the same content key).
  * The schema comes from the numbered migrations in schema/ (compiled in), applied at open
  * under a schema_version table. Thread-safe: writes go through one writer connection, one at
  * a time, each in its own transaction (BEGIN IMMEDIATE), so a crash leaves either the old or
@@ -223,6 +225,97 @@ int store_checkpoint_latest(Store *st, int64_t run, StoreCheckpoint *meta, void 
 int store_checkpoint_list(Store *st, int64_t run, StoreCheckpoint **out, int *n, GsErr *err);
 int store_checkpoint_get(Store *st, int64_t run, int64_t id, StoreCheckpoint *meta, void **blob,
                          size_t *len, GsErr *err);
+
+/* ---- sweeps (store_sweeps.c) ----
+ * A sweep is a row (name, metric, its specification as opaque JSON text) and the runs of its
+ * grid: one per point, except that points whose runs would be the same share one run. The
+ * runs are ordinary runs; a run belongs to at most one sweep. */
+
+/* A run a sweep creates: as store_run_insert takes it. */
+typedef struct {
+    const char *method, *name, *config_json;
+    unsigned skipped;
+} StoreNewRun;
+
+typedef struct {
+    int64_t id;
+    char name[128];
+    char metric[48];
+    char *spec_json;        /* malloc'd (NULL in list results) */
+    double created_at;
+    long counts[RUN_STATUS_COUNT]; /* its runs by status (a run shared by points once) */
+    int runs;               /* how many runs it has */
+} StoreSweep;
+
+/* One point of a sweep with its run (run 0 and status -1 when the run was deleted on its
+ * own). result_json is malloc'd (NULL until the run succeeded). seconds_saved: what the
+ * shared stages the run reused had cost to compute. */
+typedef struct {
+    int point;
+    int64_t run;
+    int status;             /* RunStatus, or -1 */
+    char *result_json;
+    double seconds_saved;
+} StoreSweepPoint;
+
+/* The sweep and its n_runs runs, and the n_points points, point i run by runs[run_of[i]], in
+ * one durable transaction. *id the sweep's id; run_ids (n_runs, may be NULL) the runs'. */
+int store_sweep_insert(Store *st, const char *name, const char *metric, const char *spec_json,
+                       const StoreNewRun *runs, int n_runs, const int *run_of, int n_points,
+                       int64_t *id, int64_t *run_ids, GsErr *err);
+/* STORE_NOT_FOUND when there is no sweep id. Free with store_sweep_free. */
+int store_sweep_get(Store *st, int64_t id, StoreSweep *out, GsErr *err);
+void store_sweep_free(StoreSweep *s);
+/* Newest first; total = how many sweeps there are. */
+int store_sweep_list(Store *st, int limit, int offset, StoreSweep **out, int *n, int *total,
+                     GsErr *err);
+void store_sweep_list_free(StoreSweep *s, int n);
+/* Every point that has a row, in point order (*out malloc'd; free with
+ * store_sweep_points_free). STORE_NOT_FOUND when there is no sweep id. */
+int store_sweep_points(Store *st, int64_t id, StoreSweepPoint **out, int *n, GsErr *err);
+void store_sweep_points_free(StoreSweepPoint *p, int n);
+/* Cancels every run of the sweep that has not ended, in one transaction: queued ones at once,
+ * running ones by their cancel_requested (their ids into *running, malloc'd, for the caller
+ * to signal the workers). STORE_CONFLICT when none was left to cancel. */
+int store_sweep_cancel(Store *st, int64_t id, int64_t **running, int *n_running, GsErr *err);
+/* Deletes the sweep and all its runs (with everything they own) in one transaction; their
+ * ids into *runs (malloc'd). STORE_CONFLICT while one of them is queued or running. */
+int store_sweep_delete(Store *st, int64_t id, int64_t **runs, int *n_runs, GsErr *err);
+/* The sweep run belongs to into *sweep (0 when none). */
+int store_run_sweep(Store *st, int64_t run, int64_t *sweep, GsErr *err);
+
+/* ---- shared stages (store_shared.c) ----
+ * The checkpoint closing a run's autoencoder or k-means stage, kept once under a content key
+ * its caller makes (pipeline_shared_key), with the k-means stage's pseudo-labels, for later
+ * runs with the same key to start from. A shared stage lives while a run uses it (computed
+ * or reused it) and goes with its last user. */
+typedef struct {
+    int64_t id;
+    int stage;              /* STAGE_DAE or STAGE_KMEANS: the stage its checkpoint closes */
+    int64_t run;            /* the run that computed it (it may have been deleted since) */
+    double seconds;         /* what computing it took */
+    bool reused;            /* store_run_shared: whether this run reused it (else computed) */
+} StoreShared;
+
+/* The shared stage of key (and a malloc'd copy of its checkpoint when blob is not NULL);
+ * STORE_NOT_FOUND when there is none. */
+int store_shared_get(Store *st, const char *key, StoreShared *meta, void **blob, size_t *len,
+                     GsErr *err);
+/* Checkpoint ckpt of run (the end of its stage `stage`, which took `seconds`) becomes the
+ * shared stage of key, with the run's pseudo-labels when stage is STAGE_KMEANS, and the run
+ * its first user, in one transaction. Nothing changes when key is already shared (another
+ * run got there first). */
+int store_shared_publish(Store *st, int64_t run, int64_t ckpt, const char *key, int stage,
+                         double seconds, GsErr *err);
+/* Run `run` (running, in the attempt store_run_resume started from nothing) starts from
+ * shared stage `shared`: recorded as a user, and given, from a run that has them, the rows
+ * of the stages the shared one closes: their stage rows (succeeded, no seconds of its own),
+ * metrics and log lines; then the service event (kind "status", message). One transaction.
+ * STORE_NOT_FOUND when the shared stage is gone. */
+int store_shared_reuse(Store *st, int64_t run, int64_t shared, const char *message,
+                       GsErr *err);
+/* The shared stages run uses, at most two (out, *n). */
+int store_run_shared(Store *st, int64_t run, StoreShared out[2], int *n, GsErr *err);
 
 /* Whether the store can write: true unless a write failed for want of space and the disk has
  * not had room since for the reserve and STORE_MIN_FREE_BYTES beside it (checked now, with a

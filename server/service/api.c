@@ -3,7 +3,8 @@
  * ROUTE TABLE (ROUTES below), from which dispatch, the 404 and 405 answers with their Allow
  * header, and which calls need the token all follow. A new route is one line there plus its
  * handler (api_handlers.h). The handlers live in api_runs.c, api_events.c, api_clusters.c,
- * api_exports.c, api_datasets.c and api_misc.c; nothing here renders a run or touches the store. */
+ * api_exports.c, api_datasets.c, api_sweeps.c and api_misc.c; nothing here renders a run or
+ * touches the store. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,12 @@ static const Route ROUTES[] = {
     {"GET",    "/v1/runs/{run}/checkpoints/{checkpoint}",    api_run_checkpoint_get, ACCESS_READ},
     {"GET",    "/v1/runs/{run}/model.onnx",                  api_run_model_onnx,     ACCESS_READ},
     {"GET",    "/v1/runs/{run}/embeddings",                  api_run_embeddings,     ACCESS_READ},
+    {"GET",    "/v1/sweeps",                                 api_sweeps_list,        ACCESS_READ},
+    {"POST",   "/v1/sweeps",                                 api_sweeps_post,        ACCESS_WRITE},
+    {"GET",    "/v1/sweeps/{sweep}",                         api_sweep_get,          ACCESS_READ},
+    {"DELETE", "/v1/sweeps/{sweep}",                         api_sweep_delete,       ACCESS_WRITE},
+    {"POST",   "/v1/sweeps/{sweep}/cancel",                  api_sweep_cancel,       ACCESS_WRITE},
+    {"GET",    "/v1/sweeps/{sweep}/table.csv",               api_sweep_csv,          ACCESS_READ},
     {"GET",    "/v1/datasets",                               api_datasets,           ACCESS_READ},
     {"GET",    "/v1/datasets/{dataset}",                     api_dataset_get,        ACCESS_READ},
     {"GET",    "/v1/datasets/{dataset}/preview.png",         api_dataset_preview,    ACCESS_READ},
@@ -94,6 +101,7 @@ static const Param PARAMS[] = {
     {"{cluster}", api_parse_uint, offsetof(ApiCall, cluster), "cluster", NULL},
     {"{checkpoint}", parse_checkpoint, offsetof(ApiCall, checkpoint), "checkpoint", NULL},
     {"{dataset}", api_parse_segment, offsetof(ApiCall, dataset), "dataset", NULL},
+    {"{sweep}", api_parse_id, offsetof(ApiCall, sweep), "sweep", "(sweep ids are positive integers)"},
 };
 
 /* ---- matching ------------------------------------------------------------------------- */

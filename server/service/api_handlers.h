@@ -18,6 +18,7 @@ typedef struct {
     int64_t checkpoint;     /* {checkpoint}: a positive checkpoint id, 0 for "latest" */
     int64_t dataset;        /* {dataset}: the length of the name segment; its text is the
                              * path's (api_datasets.c reads and checks it) */
+    int64_t sweep;          /* {sweep}: a positive sweep id */
 } ApiCall;
 
 typedef void ApiHandler(Api *api, const ApiCall *call, HttpResponse *resp);
@@ -44,6 +45,14 @@ void api_run_pseudo_labels(Api *api, const ApiCall *call, HttpResponse *resp);
 /* ---- exports (api_exports.c) ---- */
 void api_run_model_onnx(Api *api, const ApiCall *call, HttpResponse *resp);
 void api_run_embeddings(Api *api, const ApiCall *call, HttpResponse *resp);
+
+/* ---- sweeps (api_sweeps.c) ---- */
+void api_sweeps_post(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_sweeps_list(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_sweep_get(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_sweep_csv(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_sweep_cancel(Api *api, const ApiCall *call, HttpResponse *resp);
+void api_sweep_delete(Api *api, const ApiCall *call, HttpResponse *resp);
 
 /* ---- datasets (api_datasets.c) ---- */
 void api_datasets(Api *api, const ApiCall *call, HttpResponse *resp);

@@ -223,12 +223,43 @@ cJSON *api_run_view_json(const StoreRun *r, const RunView *view, bool with_confi
     return o;
 }
 
+/* The sweep the run belongs to, and the shared stages it computed or reused: {"id", "stage",
+ * "reused", "computed_by", "seconds"} (seconds: what computing it took, so what a reuse saved).
+ * A failed read leaves the fields out rather than failing the run's answer. */
+static void add_links(Api *api, const StoreRun *r, cJSON *o)
+{
+    int64_t sweep = 0;
+    StoreShared sh[2];
+    int n = 0;
+    GsErr err;
+    if (store_run_sweep(api->store, r->id, &sweep, &err) == 0) {
+        if (sweep)
+            api_add_id(o, "sweep", sweep);
+        else
+            cJSON_AddNullToObject(o, "sweep");
+    }
+    if (store_run_shared(api->store, r->id, sh, &n, &err) != 0)
+        return;
+    cJSON *arr = cJSON_AddArrayToObject(o, "shared_stages");
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        api_add_id(e, "id", sh[i].id);
+        cJSON_AddStringToObject(e, "stage", stage_name(sh[i].stage));
+        cJSON_AddBoolToObject(e, "reused", sh[i].reused);
+        api_add_id(e, "computed_by", sh[i].run);
+        api_add_num(e, "seconds", sh[i].seconds);
+        cJSON_AddItemToArray(arr, e);
+    }
+}
+
 cJSON *api_run_json(Api *api, const StoreRun *r, const StoreStage stored[STAGE_COUNT],
                     bool with_config)
 {
     RunView view;
     api_run_view(api, r, stored, &view);
-    return api_run_view_json(r, &view, with_config);
+    cJSON *o = api_run_view_json(r, &view, with_config);
+    add_links(api, r, o);
+    return o;
 }
 
 cJSON *api_metric_json(const StoreMetric *m)

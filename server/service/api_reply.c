@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api_reply.h"
@@ -207,4 +208,26 @@ bool api_query_int(const HttpRequest *rq, HttpResponse *resp, const char *key, l
     }
     *out = x;
     return true;
+}
+
+bool api_is_json_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof want - 1) != 0)
+        return false;
+    ct += sizeof want - 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == 0 || *ct == ';';
+}
+
+void api_store_full(HttpResponse *resp)
+{
+    api_error(resp, 507, "insufficient_storage", NULL,
+              "the daemon's store cannot write: database or disk is full; free space on the "
+              "disk of its data folder and submit again");
 }

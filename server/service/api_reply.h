@@ -28,6 +28,10 @@ void api_store_error(HttpResponse *resp, const char *what, const GsErr *err);
 /* After rc from a store call about run id: 404 for STORE_NOT_FOUND, else 500. */
 void api_run_lookup_error(HttpResponse *resp, int rc, int64_t id, const char *what,
                           const GsErr *err);
+/* 507: the store cannot write (store_writable), so nothing new is accepted. */
+void api_store_full(HttpResponse *resp);
+/* "application/json", in any case, optionally followed by parameters (";charset=utf-8"). */
+bool api_is_json_type(const char *content_type);
 /* Client text echoed in a message: at most cap - 4 bytes of printable ASCII (then "..."), so
  * the answer stays short and valid UTF-8 whatever was sent. Returns out. */
 const char *api_shown(char *out, size_t cap, const char *s, size_t n);

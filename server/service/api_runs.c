@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api_handlers.h"
 #include "api_render.h"
@@ -30,22 +29,6 @@ static void reply_run(Api *api, int64_t id, int status, HttpResponse *resp)
 
 /* ---- POST /v1/runs ---------------------------------------------------------------------- */
 
-/* "application/json", in any case, optionally followed by parameters (";charset=utf-8"). */
-static bool is_json_type(const char *ct)
-{
-    static const char want[] = "application/json";
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, want, sizeof want - 1) != 0)
-        return false;
-    ct += sizeof want - 1;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == 0 || *ct == ';';
-}
-
 /* run_config_parse names the field as "path: message"; "body" is the whole document. */
 static void config_error(HttpResponse *resp, const GsErr *err)
 {
@@ -65,14 +48,6 @@ static void config_error(HttpResponse *resp, const GsErr *err)
         api_error(resp, 400, "invalid_config", field, "%s", err->msg);
 }
 
-/* 507: the store cannot write (store_writable), so no run is accepted. */
-static void store_full_error(HttpResponse *resp)
-{
-    api_error(resp, 507, "insufficient_storage", NULL,
-              "the daemon's store cannot write: database or disk is full; free space on the "
-              "disk of its data folder and submit again");
-}
-
 void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
 {
     const HttpRequest *rq = call->rq;
@@ -81,7 +56,7 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
     int forbidden = 0;
     int64_t id;
 
-    if (!is_json_type(rq->content_type)) {
+    if (!api_is_json_type(rq->content_type)) {
         api_error(resp, 415, "unsupported_media_type", NULL,
                   "the body must be a run configuration sent as Content-Type: "
                   "application/json");
@@ -109,7 +84,7 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
         cfg.threads = api->max_threads;
     /* a full disk: refused before anything is written, rather than a run that would fail */
     if (!store_writable(api->store)) {
-        store_full_error(resp);
+        api_store_full(resp);
         return;
     }
     char *json = run_config_to_json(&cfg);
@@ -122,7 +97,7 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
     free(json);
     if (rc != 0) {
         if (!store_writable(api->store))    /* it was this write that found the disk full */
-            store_full_error(resp);
+            api_store_full(resp);
         else
             api_store_error(resp, "storing the run", &err);
         return;
@@ -288,7 +263,7 @@ void api_run_patch(Api *api, const ApiCall *call, HttpResponse *resp)
     const cJSON *it;
     GsErr err;
 
-    if (!is_json_type(rq->content_type)) {
+    if (!api_is_json_type(rq->content_type)) {
         api_error(resp, 415, "unsupported_media_type", NULL,
                   "the body must be JSON sent as Content-Type: application/json");
         return;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "crashpoint.h"
+#include "shared.h"
 #include "gs/checkpoint.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
@@ -52,6 +53,7 @@ struct Jobs {
     unsigned long wait_counts[JOBS_WAIT_BUCKETS + 1];
     double wait_sum;
     atomic_long last_notify_ms;
+    SharedClaims *claims;   /* shared stages being computed (shared.h) */
 };
 
 static double now_s(void)
@@ -189,6 +191,7 @@ typedef struct {
      * the stages whose end is logged (one bit each) */
     double key[N_KEY_FIGURES];
     unsigned logged;
+    SharedRun share;        /* the shared stages it reuses or computes (shared.h) */
 } RunSink;
 
 /* The log line of stage s's end: seconds over every attempt, and its key figures. */
@@ -251,6 +254,7 @@ static void sink_progress(void *ctx, const StageProgress *p)
             put_stage(rs, &rs->last, SS_SUCCEEDED, now_s());
             log_stage_end(rs, rs->stage, rs->seconds_before[rs->stage] + now_s() - rs->stage_t0);
         }
+        shared_run_stage(j->claims, &rs->share, p->stage);
         rs->stage = p->stage;
         rs->w->stage = p->stage;
         rs->stage_t0 = now_s();
@@ -309,6 +313,8 @@ static int sink_checkpoint(void *ctx, int stage, int epoch, long step, const voi
         return -1;
     }
     crash_point("ckpt");
+    shared_run_checkpoint(rs->w->jobs->claims, rs->w->jobs->st, rs->run, &rs->share, stage,
+                          epoch, step, id, row.seconds);
     return 0;
 }
 
@@ -317,7 +323,7 @@ static void sink_log(void *ctx, int stage, int epoch, const char *line)
     RunSink *rs = ctx;
     GsErr err;
     int64_t id;
-    if (rs->failed)
+    if (rs->failed || shared_run_drop_log(&rs->share, stage))
         return;
     StorePos at = {.stage = stage, .epoch = epoch, .step = STORE_END_OF_EPOCH};
     if (store_event_add(rs->w->jobs->st, rs->run, &at, "log", line, now_s(), &id, &err)) {
@@ -448,9 +454,9 @@ static void stages_done(RunSink *rs, const RunResult *res)
  * earlier attempt stored after it, and sets up the sink from the stage rows as they are then.
  * 0, or -1 with err set. */
 static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resume,
-                         size_t *resume_len, GsErr *err)
+                         size_t *resume_len, StoreCheckpoint *from, GsErr *err)
 {
-    StoreCheckpoint meta;
+    StoreCheckpoint meta = {0};
     int rc = store_checkpoint_latest(j->st, run->id, &meta, resume, resume_len, err);
     if (rc != 0 && rc != STORE_NOT_FOUND)
         return -1;
@@ -495,7 +501,30 @@ static int attempt_start(Jobs *j, const StoreRun *run, RunSink *rs, void **resum
                                                             : now_s();
     }
     rs->stage_t0 = now_s();
+    *from = from_ckpt ? meta : (StoreCheckpoint){0};
     return 0;
+}
+
+/* The run stopped at its cancel flag: canceled, or, when the daemon is shutting down, back to
+ * the queue to resume from its newest checkpoint. */
+static void stopped(Worker *w, int64_t id)
+{
+    Jobs *j = w->jobs;
+    GsErr err;
+    pthread_mutex_lock(&j->mu);
+    bool stopping = j->stopping;
+    pthread_mutex_unlock(&j->mu);
+    if (stopping) {
+        /* shutdown: back to the queue, to resume from the newest checkpoint */
+        char where[32];
+        if (store_run_requeue(j->st, id, &err))
+            report(id, "requeue", &err);
+        event(j, id, "status", "stopped by the daemon's shutdown; queued to resume");
+        log_run(id, "stopped by the shutdown after %.1f s%s; queued to resume",
+                mono_s() - w->t0, in_stage(w, where, sizeof where));
+    } else {
+        finish(w, id, RUN_CANCELED, NULL, NULL);
+    }
 }
 
 static void run_one(Worker *w, int64_t id)
@@ -508,6 +537,7 @@ static void run_one(Worker *w, int64_t id)
     void *resume = NULL;
     size_t resume_len = 0;
     bool have_data = false;
+    RunSink rs = {.stage = -1};
 
     crash_point("claim");
     if (store_run_get(j->st, id, &run, &err)) {
@@ -554,12 +584,31 @@ static void run_one(Worker *w, int64_t id)
     }
     have_data = true;
 
-    RunSink rs = {.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
+    rs = (RunSink){.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
     for (int i = 0; i < N_KEY_FIGURES; i++)
         rs.key[i] = NAN;
-    if (attempt_start(j, &run, &rs, &resume, &resume_len, &err)) {
+    StoreCheckpoint from;
+    if (shared_run_init(&rs.share, &cfg, &err) ||
+        attempt_start(j, &run, &rs, &resume, &resume_len, &from, &err)) {
         finish(w, id, RUN_FAILED, NULL, err.msg);
         goto done;
+    }
+    /* shared stages: published from the checkpoint resumed from, or started from */
+    rs.share.dae_seconds = rs.seconds_before[STAGE_DAE];
+    if (from.id) {
+        shared_run_resumed(j->claims, j->st, id, &rs.share, from.id, from.stage, from.epoch,
+                           from.step, rs.seconds_before[from.stage]);
+    } else {
+        int rc = shared_run_start(j->claims, j->st, id, &rs.share, &w->cancel, &resume,
+                                  &resume_len, &err);
+        if (rc < 0) {
+            finish(w, id, RUN_FAILED, NULL, err.msg);
+            goto done;
+        }
+        if (rc > 0) {
+            stopped(w, id);
+            goto done;
+        }
     }
 
     Sink sink = {.progress = sink_progress,
@@ -574,6 +623,7 @@ static void run_one(Worker *w, int64_t id)
     bool ok = pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err) == 0;
     if (ok) {
         crash_point("done");
+        shared_run_result(&rs.share, &res);
         stages_done(&rs, &res);
     }
     if (rs.failed) {
@@ -591,24 +641,12 @@ static void run_one(Worker *w, int64_t id)
             finish(w, id, RUN_FAILED, NULL, "out of memory writing the result");
         free(json);
     } else if (w->cancel) {
-        pthread_mutex_lock(&j->mu);
-        bool stopping = j->stopping;
-        pthread_mutex_unlock(&j->mu);
-        if (stopping) {
-            /* shutdown: back to the queue, to resume from the newest checkpoint */
-            char where[32];
-            if (store_run_requeue(j->st, id, &err))
-                report(id, "requeue", &err);
-            event(j, id, "status", "stopped by the daemon's shutdown; queued to resume");
-            log_run(id, "stopped by the shutdown after %.1f s%s; queued to resume",
-                    mono_s() - w->t0, in_stage(w, where, sizeof where));
-        } else {
-            finish(w, id, RUN_CANCELED, NULL, NULL);
-        }
+        stopped(w, id);
     } else {
         finish(w, id, RUN_FAILED, NULL, err.msg);
     }
 done:
+    shared_run_end(j->claims, &rs.share);
     free(resume);
     if (have_data) {
         dataset_free(&train);
@@ -657,6 +695,7 @@ static void *worker_main(void *arg)
 
 static void jobs_free(Jobs *j)
 {
+    shared_claims_free(j->claims);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j->workers);
@@ -698,6 +737,10 @@ int jobs_start(Jobs **out, Store *st, const JobsConfig *cfg, GsErr *err)
     j->n_workers = cfg->workers;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
+    if (shared_claims_create(&j->claims, err)) {
+        jobs_free(j);
+        return -1;
+    }
     for (int i = 0; i < j->n_workers; i++) {
         j->workers[i].jobs = j;
         if (pthread_create(&j->workers[i].thread, NULL, worker_main, &j->workers[i]) != 0) {

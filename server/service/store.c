@@ -2,7 +2,8 @@
  * the writer and the pool of readers, transactions, and the statement cache with the helpers
  * every store file runs its SQL through (store_internal.h). What is stored lives in the files
  * named by it: store_runs.c (runs and stages), store_metrics.c (metrics and events),
- * store_assign.c (pseudo-labels), store_ckpt.c (checkpoints). Only these store*.c files
+ * store_assign.c (pseudo-labels), store_ckpt.c (checkpoints), store_sweeps.c (sweeps),
+ * store_shared.c (shared stages). Only these store*.c files
  * include sqlite3.h. The store must not know HTTP, JSON or the pipeline: a run's config and
  * result are opaque text here, a checkpoint is an opaque blob whose format version and
  * checksum its caller tells, and which stages a run skips is the caller's to say.
@@ -74,7 +75,8 @@ static const char *const SQL[Q_COUNT] = {
 static const char *sql_text(int q)
 {
     static const char *const *const tables[] = {SQL, STORE_SQL_RUNS, STORE_SQL_METRICS,
-                                                 STORE_SQL_ASSIGN, STORE_SQL_CKPT};
+                                                 STORE_SQL_ASSIGN, STORE_SQL_CKPT,
+                                                 STORE_SQL_SWEEPS, STORE_SQL_SHARED};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
         if (tables[i][q])
             return tables[i][q];

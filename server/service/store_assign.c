@@ -1,8 +1,9 @@
 /* store_assign.c — the pseudo-labels in the store: the cluster of every training image of a
  * run (and its true label when known, a diagnostic for cluster summaries), replaced as a
  * whole in one durable transaction and read back as arrays. A set has one position in the
- * run (assignment_sets), so a resume from an earlier checkpoint deletes it. The SQL of these
- * tables lives here. It must never leave a run with part of a set: a failed put keeps the old
+ * run (assignment_sets), so a resume from an earlier checkpoint deletes it. A run that reused
+ * a shared k-means stage has no set of its own and reads the shared one (store_shared.c).
+ * The SQL of these tables lives here. It must never leave a run with part of a set: a failed put keeps the old
  * one. */
 #include <inttypes.h>
 #include <limits.h>
@@ -92,13 +93,15 @@ int store_assignments_put(Store *st, int64_t run, const StorePos *at, const int3
     return db_write_end(st, assignments_put_tx(w, run, at, assign, labels, n, err), err);
 }
 
-static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **labels, int *n,
-                              GsErr *err)
+/* The set of query q_count / q_get with ?1 = key: a run's own set (key the run), or a shared
+ * k-means stage's (key its id), which a run that reused that stage reads instead. */
+static int assignments_read(Conn *c, int q_count, int q_get, int64_t key, int64_t run,
+                            int32_t **assign, int32_t **labels, int *n, GsErr *err)
 {
-    sqlite3_stmt *s = db_stmt(c, Q_ASSIGN_COUNT, err);
+    sqlite3_stmt *s = db_stmt(c, q_count, err);
     if (!s)
         return -1;
-    int rc = sqlite3_bind_int64(s, 1, run) ? db_err(err, c->db, run, "bind")
+    int rc = sqlite3_bind_int64(s, 1, key) ? db_err(err, c->db, run, "bind")
                                            : db_step(c, s, run, "count pseudo-labels", err);
     int64_t count = 0, n_labels = 0, lo = 0, hi = -1;
     if (rc == SQLITE_ROW) {
@@ -126,8 +129,8 @@ static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **
         free(l);
         return db_oom(err, "read pseudo-labels");
     }
-    s = db_stmt(c, Q_ASSIGN_GET, err);
-    rc = !s ? -1 : sqlite3_bind_int64(s, 1, run) ? db_err(err, c->db, run, "bind") : 0;
+    s = db_stmt(c, q_get, err);
+    rc = !s ? -1 : sqlite3_bind_int64(s, 1, key) ? db_err(err, c->db, run, "bind") : 0;
     int64_t k = 0;
     while (rc == 0 && (rc = db_step(c, s, run, "read pseudo-labels", err)) == SQLITE_ROW) {
         if (k >= count || sqlite3_column_int64(s, 0) != k) {
@@ -155,6 +158,21 @@ static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **
         free(l);
     *n = (int)count;
     return 0;
+}
+
+static int assignments_get_tx(Conn *c, int64_t run, int32_t **assign, int32_t **labels, int *n,
+                              GsErr *err)
+{
+    int rc = assignments_read(c, Q_ASSIGN_COUNT, Q_ASSIGN_GET, run, run, assign, labels, n, err);
+    if (rc != STORE_NOT_FOUND)
+        return rc;
+    int64_t shared;
+    if (db_shared_kmeans_of(c, run, &shared, err) != 0)
+        return -1;
+    if (!shared)
+        return STORE_NOT_FOUND; /* err already says the run has none */
+    return assignments_read(c, Q_SHARED_ASSIGN_COUNT, Q_SHARED_ASSIGN_GET, shared, run, assign,
+                            labels, n, err);
 }
 
 int store_assignments_get(Store *st, int64_t run, int32_t **assign, int32_t **labels, int *n,

@@ -43,6 +43,13 @@ enum {
     Q_CKPT_INSERT, Q_CKPT_PRUNE, Q_CKPT_LIST,
     Q_CKPT_LATEST, Q_CKPT_LATEST_DATA, Q_CKPT_GET, Q_CKPT_GET_DATA,
     Q_CKPT_ROW, Q_CKPT_DELETE_AFTER,
+    /* store_sweeps.c: sweeps and their points */
+    Q_SWEEP_INSERT, Q_SWEEP_POINT_INSERT, Q_SWEEP_GET, Q_SWEEP_COUNT, Q_SWEEP_LIST,
+    Q_SWEEP_STATUS_COUNTS, Q_SWEEP_POINTS, Q_SWEEP_RUNS_IN, Q_SWEEP_DELETE, Q_RUN_SWEEP,
+    /* store_shared.c: shared stages */
+    Q_SHARED_GET, Q_SHARED_GET_DATA, Q_SHARED_PUBLISH, Q_SHARED_PUBLISH_ASSIGN, Q_SHARED_USE,
+    Q_SHARED_STAGE, Q_SHARED_SOURCE, Q_SHARED_COPY_METRICS, Q_SHARED_COPY_EVENTS, Q_SHARED_COPY_STAGES,
+    Q_SHARED_OF_RUN, Q_SHARED_RUN_KMEANS, Q_SHARED_ASSIGN_COUNT, Q_SHARED_ASSIGN_GET,
     Q_COUNT
 };
 
@@ -51,6 +58,8 @@ extern const char *const STORE_SQL_RUNS[Q_COUNT];
 extern const char *const STORE_SQL_METRICS[Q_COUNT];
 extern const char *const STORE_SQL_ASSIGN[Q_COUNT];
 extern const char *const STORE_SQL_CKPT[Q_COUNT];
+extern const char *const STORE_SQL_SWEEPS[Q_COUNT];
+extern const char *const STORE_SQL_SHARED[Q_COUNT];
 
 typedef struct {
     sqlite3 *db;
@@ -142,6 +151,17 @@ int db_read_end(Store *st, Conn *c, int rc, GsErr *err);
 int db_run_status(Conn *c, int64_t id, RunStatus *status, GsErr *err);
 /* 0 when run id exists, else STORE_NOT_FOUND or -1. */
 int db_run_exists(Conn *c, int64_t id, GsErr *err);
+/* Inserts a queued run and its stage rows on the writer's transaction (store_run_insert's
+ * work; arguments checked by the caller). */
+int db_run_insert(Conn *w, const char *method, const char *name, const char *config_json,
+                  unsigned skipped, int64_t *id, GsErr *err);
+/* Checks a new run's fields as store_run_insert does: 0, or -1 with err set. */
+int db_run_check(const char *method, const char *name, const char *config_json,
+                 unsigned skipped, GsErr *err);
+/* A queued run canceled now, with its pending stages (store_run_request_cancel's work). */
+int db_run_cancel_queued(Conn *w, int64_t id, GsErr *err);
+/* The shared stage of stage STAGE_KMEANS run reused into *shared (0 when none). */
+int db_shared_kmeans_of(Conn *c, int64_t run, int64_t *shared, GsErr *err);
 /* Stores a stage row (the UPDATE behind store_stage_put) on the writer's transaction. */
 int db_stage_put(Conn *w, int64_t run, const StoreStage *g, GsErr *err);
 

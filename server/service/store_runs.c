@@ -138,8 +138,8 @@ static int run_is_running(Conn *c, int64_t id, GsErr *err)
     return 0;
 }
 
-static int run_insert_tx(Conn *w, const char *method, const char *name, const char *config_json,
-                         unsigned skipped, int64_t *id, GsErr *err)
+int db_run_insert(Conn *w, const char *method, const char *name, const char *config_json,
+                  unsigned skipped, int64_t *id, GsErr *err)
 {
     sqlite3_stmt *s = db_stmt(w, Q_RUN_INSERT, err);
     if (!s)
@@ -169,8 +169,8 @@ static int run_insert_tx(Conn *w, const char *method, const char *name, const ch
     return 0;
 }
 
-int store_run_insert(Store *st, const char *method, const char *name, const char *config_json,
-                     unsigned skipped, int64_t *id, GsErr *err)
+int db_run_check(const char *method, const char *name, const char *config_json,
+                 unsigned skipped, GsErr *err)
 {
     if (!method || (strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0))
         return gs_errf(err, "store: method must be gsimclr or simclr");
@@ -184,11 +184,21 @@ int store_run_insert(Store *st, const char *method, const char *name, const char
     if (skipped >> STAGE_COUNT)
         return gs_errf(err, "store: skipped stages 0x%x name no stage of %d", skipped,
                        STAGE_COUNT);
+    return 0;
+}
+
+int store_run_insert(Store *st, const char *method, const char *name, const char *config_json,
+                     unsigned skipped, int64_t *id, GsErr *err)
+{
+    if (!name)
+        name = "";
+    if (db_run_check(method, name, config_json, skipped, err) != 0)
+        return -1;
     int64_t new_id = 0;
     Conn *w = db_write_begin(st, true, err);
     if (!w)
         return -1;
-    int rc = run_insert_tx(w, method, name, config_json, skipped, &new_id, err);
+    int rc = db_run_insert(w, method, name, config_json, skipped, &new_id, err);
     rc = db_write_end(st, rc, err);
     if (rc == 0 && id)
         *id = new_id;
@@ -395,6 +405,14 @@ static int run_cancel_tx(Conn *w, int64_t id, bool *now_canceled, GsErr *err)
         *now_canceled = false;
         return db_exec_id(w, Q_RUN_CANCEL_REQUEST, id, "request a cancel", err);
     }
+    if (db_run_cancel_queued(w, id, err) != 0)
+        return -1;
+    *now_canceled = true;
+    return 0;
+}
+
+int db_run_cancel_queued(Conn *w, int64_t id, GsErr *err)
+{
     sqlite3_stmt *s = db_stmt(w, Q_RUN_CANCEL_QUEUED, err);
     if (!s)
         return -1;
@@ -405,7 +423,6 @@ static int run_cancel_tx(Conn *w, int64_t id, bool *now_canceled, GsErr *err)
     if (db_run_to_end(w, s, id, "cancel", err) != 0 ||
         db_exec_id(w, Q_STAGES_CANCEL, id, "cancel its stages", err) != 0)
         return -1;
-    *now_canceled = true;
     return 0;
 }
 

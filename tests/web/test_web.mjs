@@ -8,7 +8,8 @@
 // deltas, its configuration diff, skipped stages), clone and edit, a refused submit, the
 // Datasets view (its --data-root holds a small image folder made by scripts/make-image-folders
 // and an empty folder: the list, a dataset's classes and preview, the submit form's dataset
-// picker), cancel and delete, and a second daemon listening beyond loopback with --token-file (the token dialog,
+// picker), cancel and delete, a sweep (submitted, followed live, its table, chart, differences
+// and verdict, deleted), and a second daemon listening beyond loopback with --token-file (the token dialog,
 // and the run page polling since an EventSource cannot send the token). Every view is then
 // opened at 1366x768 and at a phone's 390x844: the page must be no wider than the window, and
 // a screenshot of each goes to build/web-test/. Any console error or uncaught exception fails
@@ -642,7 +643,7 @@ async function main() {
     await step('the submit form offers the listed datasets and writes the one picked into the JSON', async () => {
       await page.goto(`${S}/#/datasets/fmpng`);
       await page.click('a[href="#/submit?dataset=fmpng"]');
-      await page.waitForFunction(() => /"dataset": "fmpng"/.test(document.getElementById('config-json').value));
+      await page.waitForFunction(() => /"dataset": "fmpng"/.test(document.getElementById('config-json')?.value ?? ''));
       await page.waitForFunction(() => document.querySelectorAll('#dataset-options option').length >= 2);
       const offered = await page.$$eval('#dataset-options option', (os) => os.map((o) => o.value));
       const field = await page.inputValue('#f-dataset');
@@ -652,6 +653,74 @@ async function main() {
       return { ok: offered.join() === 'fashion-mnist,fmpng' && field === 'fmpng' && /"dataset": "fashion-mnist"/.test(json) && list === 'dataset-options',
         detail: `offered ${offered}, field ${field}` };
     });
+    // 6. A sweep: submitted from the sweeps page, followed live, its table, chart, paired
+    // differences and verdict, a refused one, and deleted.
+    let sweepId = null;
+    await step('the sweeps page submits a sweep and opens it', async () => {
+      await page.click('a[data-nav="sweeps"]');
+      await page.waitForSelector('#sweeps-table');
+      const tiny = {
+        name: 'web test sweep', metric: 'linear_top1',
+        base: { subset: 400, test_subset: 200, threads: 1, dae: { filters: [4, 8, 8], epochs: 1 }, kmeans: { k: 8, n_init: 1 },
+          simclr: { encoder: { arch: 'cnn3', width: 4, head: [16, 8] }, epochs: 1, batch: 32 }, eval: { linear: { epochs: 2 }, knn_k: 10 } },
+        grid: { method: ['gsimclr', 'simclr'], seed: [1, 2, 3] },
+      };
+      await page.fill('#sweep-json', JSON.stringify(tiny, null, 2));
+      await page.click('#submit-sweep');
+      await page.waitForURL(/#\/sweeps\/\d+$/);
+      sweepId = Number(/#\/sweeps\/(\d+)$/.exec(page.url())[1]);
+      await page.waitForSelector('#sweep-table tbody tr');
+      return true;
+    });
+    await step('the sweep page follows its runs live until they have all succeeded', async () => {
+      // The page opened as the sweep was submitted and is not reloaded: it must reach the end by
+      // its own polling, every run shown succeeded. (Whether a state in between is seen depends
+      // on the machine's speed: six tiny runs may all end within one poll, so it is not asserted.)
+      const first = (await page.textContent('#sweep-status')).trim();
+      const url = page.url();
+      await page.waitForFunction(() => /succeeded/.test(document.querySelector('#sweep-status')?.textContent ?? ''),
+        null, { timeout: 6 * RUN_TIMEOUT });
+      await page.waitForFunction(() => {
+        const st = [...document.querySelectorAll('#sweep-runs tbody .badge')].map((b) => b.textContent);
+        return st.length === 6 && st.every((s) => s === 'succeeded');
+      }, null, { timeout: 10000 });
+      const runs = await page.$$eval('#sweep-runs tbody .badge', (bs) => bs.map((b) => b.textContent));
+      return { ok: page.url() === url && runs.length === 6, detail: `status at first render "${first}", runs ${runs}` };
+    }, [sweepId]);
+    await step('the sweep shows its table over seeds, chart, paired difference and verdict', async () => {
+      await page.waitForFunction(() => document.querySelectorAll('#sweep-chart circle.mean-dot').length === 2);
+      const rows = await page.$$eval('#sweep-table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+      const pairs = await page.$$eval('#pairs-table tbody tr', (trs) => trs.length);
+      const verdict = (await page.textContent('#verdicts li')).trim();
+      const seeds = await page.$$eval('#sweep-chart circle.seed-dot', (c) => c.length);
+      await page.screenshot({ path: path.join(ROOT, 'build', 'web-test-sweep.png'), fullPage: true });
+      const ok = rows.length === 2 && rows[0][0] === 'gsimclr' && rows[0][1] === '3' && /%/.test(rows[0][2]) &&
+        pairs === 1 && seeds === 6 &&
+        /^G-SimCLR − SimCLR: [+-]\d+\.\d\d points, 95 % CI \[[+-][\d.]+, [+-][\d.]+\], p [=<] [\d.e-]+ over 3 seeds$/.test(verdict);
+      return { ok, detail: `rows ${JSON.stringify(rows)} pairs ${pairs} seeds ${seeds} verdict "${verdict}"` };
+    }, [sweepId]);
+    await step('a refused sweep shows the daemon\'s message naming the grid key', async () => {
+      allowed = /status of 400/;
+      await page.goto(`${S}/#/sweeps`);
+      await page.waitForSelector('#sweep-json');
+      await page.fill('#sweep-json', JSON.stringify({ grid: { 'simclr.batch': [64, 1] } }));
+      await page.click('#submit-sweep');
+      await page.waitForSelector('#sweep-error');
+      const t = await page.textContent('#sweep-error');
+      await page.waitForTimeout(200);
+      allowed = null;
+      return { ok: /grid\.simclr\.batch/.test(t) && /must be an integer in 2\.\.4096/.test(t), detail: t };
+    });
+    await step('the sweep is listed, then deleted with its runs', async () => {
+      await page.waitForSelector(`#sweeps-table tr[data-sweep-id="${sweepId}"]`);
+      await page.click(`#sweeps-table tr[data-sweep-id="${sweepId}"] a`);
+      await page.waitForSelector('#delete-sweep');
+      page.once('dialog', (d) => d.accept());
+      await page.click('#delete-sweep');
+      await page.waitForURL(/#\/sweeps$/);
+      const r = await page.request.get(`${S}/v1/sweeps/${sweepId}`);
+      return { ok: r.status() === 404, detail: `GET the deleted sweep: ${r.status()}` };
+    }, [sweepId]);
 
     // 6. A daemon listening beyond loopback needs the token for every call: the page asks for
     // it once, and the run page polls instead of using the event stream.

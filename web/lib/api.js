@@ -118,6 +118,11 @@ export const api = {
   clusters: (id) => request('GET', `/v1/runs/${id}/clusters`),
   checkpoints: (id) => request('GET', `/v1/runs/${id}/checkpoints`),
   defaults: () => request('GET', '/v1/defaults'),
+  sweeps: (q) => request('GET', '/v1/sweeps' + queryString(q)),
+  sweep: (id) => request('GET', `/v1/sweeps/${id}`),
+  submitSweep: (text) => request('POST', '/v1/sweeps', { body: text }),
+  cancelSweep: (id) => request('POST', `/v1/sweeps/${id}/cancel`),
+  removeSweep: (id) => request('DELETE', `/v1/sweeps/${id}`),
   health: () => request('GET', '/healthz'),
 };
 

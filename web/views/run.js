@@ -94,6 +94,10 @@ export function runView(ctx, root, id) {
       ['Wall time', h('span', { id: 'wall-time' }, dur == null ? DASH : fmtDur(dur))],
     ];
     if (run.resumes) rows.push(['Resumed', `${run.resumes} time${run.resumes === 1 ? '' : 's'}`]);
+    if (run.sweep) rows.push(['Sweep', h('a', { href: `#/sweeps/${run.sweep}`, id: 'run-sweep' }, `Sweep ${run.sweep}`)]);
+    for (const sh of (run.shared_stages || []).filter((x) => x.reused))
+      rows.push(['Reused', [`${sh.stage === 'kmeans' ? 'autoencoder and k-means' : 'autoencoder'} of `,
+        h('a', { href: `#/runs/${sh.computed_by}` }, `run ${sh.computed_by}`), ` (${fmtDur(sh.seconds)} saved)`]]);
     clear(meta, rows.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
     if (run.status === 'queued' && state.mode !== 'ended') setText(queueNote, 'Queued: waiting for a free worker.');
     else setText(queueNote, '');
