@@ -2,14 +2,25 @@
  * tests/dist/dist_check (build/tests/dist/dist_check, or $GS_DIST_CHECK) run under
  * `mpirun --oversubscribe -np P` (1 thread each) against the same run in one process, on a
  * Fashion-MNIST subset of 320 images, batch 16, 20 steps: the views are the same (the first
- * step's loss is bit-identical), the loss after every step and the weights after 20 steps
+ * step's loss agrees within 1e-6), the loss after every step and the weights after 20 steps
  * agree within 1e-5 relative for the autoencoder and SimCLR stages at P = 2 and 4; every
  * rank ends with the same results bit for bit (and the pipeline checks their weights agree
  * at every checkpoint); a run repeated at P = 2 is bit-identical, and so is one stopped
  * inside its epoch and resumed from the position checkpoint; a dae batch smaller than P
  * works; gsimclrd --run under mpirun -np 2 gives the result JSON of -np 1. Skipped, with the
  * reason printed, when mpirun or the driver is missing. The largest differences seen are
- * printed (and kept in BENCHMARKS.md). */
+ * printed (and kept in BENCHMARKS.md).
+ * Why these settings (SGD for simclr, Adam at 1e-4 for dae, a narrow cnn3): two runs whose
+ * float sums differ only in order (one process at 1 and at 2 threads as much as P = 1 and
+ * P = 2) stay within rounding (~1e-7) until a ReLU or max-pool decision lies within rounding
+ * of its threshold and flips, which routes a gradient elsewhere and parts them by 1e-4 to
+ * 1e-3; Adam at the product's rates turns gradients that nearly cancel into whole steps of
+ * either sign (~1e-2 after 20 steps). Runs are deterministic, so a setting that passes passes
+ * every time on one build and CPU; another build (the sanitizer build's -O1) or CPU rounds
+ * differently and may flip somewhere, so make asan runs these comparisons with the normal
+ * build's driver, and runs its own ASan driver (GS_DIST_ASAN) in dist_asan_driver_is_clean
+ * for memory errors and leaks (Open MPI's own allocations suppressed by
+ * tests/lsan-openmpi.supp). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -113,7 +124,7 @@ static char *file_of(const char *out, const char *ext, size_t *len)
 }
 
 /* The running-mean loss after every step of a and b: the number of steps (-1 when they
- * differ), the largest relative difference and whether the first step is bit-identical. */
+ * differ), the largest relative difference and whether the first step agrees to rounding. */
 static int loss_diff(const char *a, const char *b, double *max_rel, bool *first_same)
 {
     char *ta = file_of(a, "loss", NULL), *tb = file_of(b, "loss", NULL);
@@ -142,8 +153,10 @@ static int loss_diff(const char *a, const char *b, double *max_rel, bool *first_
         double rel = fabs(va - vb) / fmax(fabs(vb), 1e-30);
         if (!(rel <= *max_rel))
             *max_rel = isnan(rel) ? INFINITY : fmax(*max_rel, rel);
+        /* the same views: other views would move the first loss by ~1e-2; batch-norm
+         * statistics combined from shares round differently, by an ulp or two */
         if (steps++ == 0)
-            *first_same = va == vb;
+            *first_same = rel <= 1e-6;
     }
     free(ta);
     free(tb);
@@ -225,7 +238,7 @@ static void check_equivalent(const char *dir, const char *mode, int P, const cha
     bool first_same, same;
     int steps = loss_diff(one, out, &loss_rel, &first_same);
     CHECK_MSG(steps >= 20, "%d steps compared", steps);
-    CHECK_MSG(first_same, "the first step's loss differs: not the same views");
+    CHECK_MSG(first_same, "the first step's loss differs beyond rounding: not the same views");
     double w = section_rel(one, out, "net.params", &same);
     double bn = section_rel(one, out, "net.buffers", &same);
     printf("    %s P=%d vs 1: %d steps, loss max rel %.2g, weights max rel %.2g, bn running "
@@ -421,5 +434,46 @@ TEST(dist_oneshot_run_matches_one_process)
     }
     cJSON_Delete(res[0]);
     cJSON_Delete(res[1]);
+    rmdir_all(dir);
+}
+
+/* make asan: the ASan-built driver ($GS_DIST_ASAN) under mpirun, stopped and resumed at
+ * P = 2 and with a dae batch smaller than P = 4: no memory error, no leak of the project's
+ * own (Open MPI's allocations of MPI_Init are suppressed: tests/lsan-openmpi.supp). */
+TEST(dist_asan_driver_is_clean)
+{
+    const char *asan = getenv("GS_DIST_ASAN");
+    if (!asan) {
+        printf("    runs in make asan (GS_DIST_ASAN names the ASan driver)\n");
+        return;
+    }
+    if (!dist_ready())
+        return;
+    char dir[64], cmd[2048];
+    tmpdir(dir);
+    const char *runs[][3] = {{"2", "simclr", "--stop-at 7"},
+                             {"2", "simclr", "--resume DIR/s0.ckpt"},
+                             {"4", "dae", "--images 322"}};
+    for (int k = 0; k < 3; k++) {
+        char extra[256];
+        const char *at = strstr(runs[k][2], "DIR");
+        if (at)
+            snprintf(extra, sizeof extra, "--resume %s/s0.ckpt", dir);
+        else
+            snprintf(extra, sizeof extra, "%s", runs[k][2]);
+        snprintf(cmd, sizeof cmd,
+                 "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 "
+                 "LSAN_OPTIONS=suppressions=tests/lsan-openmpi.supp "
+                 "mpirun --oversubscribe -np %s %s %s %s/s%d %s >%s/s%d.err 2>&1", runs[k][0],
+                 asan, runs[k][1], dir, k, extra, dir, k);
+        int rc = system(cmd);
+        CHECK_MSG(rc == 0, "%s: exit %d", cmd, rc);
+        if (rc) {
+            snprintf(cmd, sizeof cmd, "grep -m5 -E 'ERROR|SUMMARY|dist_check' %s/s%d.err", dir,
+                     k);
+            if (system(cmd) != 0)
+                printf("    (no message)\n");
+        }
+    }
     rmdir_all(dir);
 }
