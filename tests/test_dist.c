@@ -339,6 +339,15 @@ TEST(dist_simclr_repeat_and_resume_are_bit_identical)
     /* the resumed run's losses are the uninterrupted run's from step 8 on */
     char *ld = file_of(d, "loss", NULL), *from = la ? strstr(la, "\n8 ") : NULL;
     CHECK(ld && from && strcmp(ld, from + 1) == 0);
+    /* the checkpoints record P (rank 0 writes them) */
+    size_t cl = 0;
+    char *ck = file_of(c, "ckpt", &cl);
+    CkptReader rd;
+    GsErr err;
+    int32_t procs = 0;
+    CHECK(ck && ckpt_open(&rd, ck, cl, &err) == 0 &&
+          ckpt_get(&rd, "dist.processes", &procs, sizeof procs, &err) == 0 && procs == 2);
+    free(ck);
     /* at another process count it goes on, and says so */
     CHECK_INT_EQ(run_p(1, "simclr", e, extra), 0);
     char *log = file_of(e, "log", NULL);

@@ -189,6 +189,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     result_init(res, train ? train->n : 0);
     if (check_data(cfg, train, test, err))
         return -1;
+    stage_run_processes = comm_size(comm);
     describe_data(cfg, train, test, resume ? NULL : sink, res);
     gs_threads_set(cfg->threads);
     if (resume) {
@@ -233,6 +234,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
         goto done;
     rc = 0;
 done:
+    stage_run_processes = 1;
     if (rc)
         run_result_free(res);
     free(emb);
@@ -253,7 +255,10 @@ int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Si
     }
     result_init(&res, train->n);
     gs_threads_set(cfg->threads);
-    return stage_dae_run(cfg, train, sink, NULL, &res, emb, dim, err);
+    stage_run_processes = comm_size(comm);
+    int rc = stage_dae_run(cfg, train, sink, NULL, &res, emb, dim, err);
+    stage_run_processes = 1;
+    return rc;
 }
 
 /* JSON has no NaN: a value not measured is null. */

@@ -14,6 +14,8 @@
 
 const char *const STAGE_NAMES[STAGE_COUNT] = {"dae", "kmeans", "simclr", "eval"};
 
+_Thread_local int stage_run_processes = 1;
+
 double stage_now(void)
 {
     struct timespec t;
@@ -414,11 +416,9 @@ int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
 int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err)
 {
     const Comm *c = sink_comm(sink);
-    if (c) {
-        int32_t procs = comm_size(c);
-        if (ckpt_add(w, "dist.processes", &procs, sizeof procs, err))
-            return -1;
-    }
+    int32_t procs = c ? comm_size(c) : stage_run_processes;
+    if (procs > 1 && ckpt_add(w, "dist.processes", &procs, sizeof procs, err))
+        return -1;
     if (ckpt_finish(w, err))
         return -1;
     /* in a group only rank 0 has callbacks (pipeline_run), and tells the others */

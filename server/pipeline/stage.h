@@ -95,6 +95,10 @@ static inline Sink sink_solo(const Sink *sink)
  * same point). */
 bool stage_canceled(const Sink *sink, GsErr *err);
 
+/* The size of the group the running pipeline_run (of this thread) trains on, which every
+ * checkpoint records, including those rank 0 writes alone (kmeans, eval); 1 outside a run. */
+extern _Thread_local int stage_run_processes;
+
 /* In a group: every process passes its status rc and gets back the same one, 0 when all
  * were 0, else -1 with the message of the lowest failing rank. Alone: rc. */
 int stage_agree(const Sink *sink, int rc, GsErr *err);
