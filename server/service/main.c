@@ -217,7 +217,7 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
                  .ctx = &ctx,
                  .cancel = &g_cancel};
     fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d threads\n",
-            cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset, train.n, test.n,
+            run_config_method_name(cfg.method), cfg.dataset, train.n, test.n,
             cfg.threads);
     if (pipeline_run(&cfg, &train, &test, &sink, resume_buf, resume_len, &res, &err)) {
         fprintf(stderr, "%sgsimclrd: failed: %s\n", ctx.tty ? "\n" : "", err.msg);
