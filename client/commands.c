@@ -86,12 +86,12 @@ static int submit_override(void *opts, const CliOpt *o, const char *text, long n
     {.name = LONG, .kind = KIND, .take = submit_override, .field = FIELD, .min = 0,        \
      .max = LONG_MAX, .value = VALUE, .help = HELP}
 
-static const char *const METHODS[] = {"gsimclr", "simclr", NULL};
+static const char *const METHODS[] = {"gsimclr", "simclr", "supervised", NULL};
 
 static const CliOpt SUBMIT_OPTS[] = {
     TEXT("file", 'f', SubmitOpts, file, "FILE", "the run configuration to start from"),
     {.name = "method", .kind = CLI_TEXT, .choices = METHODS, .take = submit_override,
-     .field = "method", .value = "M", .help = "method: gsimclr or simclr"},
+     .field = "method", .value = "M", .help = "method: gsimclr, simclr or supervised"},
     OVERRIDE("name", CLI_TEXT, "name", "NAME", "name"),
     OVERRIDE("dataset", CLI_TEXT, "dataset", "D",
              "dataset: fashion-mnist, or a folder under the data root"),

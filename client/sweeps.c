@@ -92,6 +92,8 @@ static void side_name(char *buf, size_t n, const char *param, const cJSON *v)
         snprintf(buf, n, "G-SimCLR");
     else if (param && strcmp(param, "method") == 0 && strcmp(t, "simclr") == 0)
         snprintf(buf, n, "SimCLR");
+    else if (param && strcmp(param, "method") == 0 && strcmp(t, "supervised") == 0)
+        snprintf(buf, n, "supervised only");
     else
         snprintf(buf, n, "%s=%s", param ? param : "?", t);
 }

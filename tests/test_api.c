@@ -1410,3 +1410,61 @@ TEST(api_run_tags_and_note)
     free(after);
     svc_stop(&t);
 }
+
+/* Method supervised through the API: refused without a fraction (400 naming the field,
+ * nothing stored), accepted with one; its run skips dae, kmeans and simclr, ends with a
+ * fine-tuning row holding only the from-scratch figures, and is what ?method=supervised
+ * lists. The recorded answers go through the OpenAPI check like every other. */
+TEST(api_supervised_run)
+{
+    Svc t;
+    SvcOpts o = {0};
+    long status;
+    if (!svc_start(&t, &o))
+        return;
+    cJSON *j = call(t.port, "POST", "/v1/runs", "{\"method\": \"supervised\"}", NULL, &status);
+    CHECK_INT_EQ(status, 400);
+    const char *field = jstr(cJSON_GetObjectItemCaseSensitive(j, "error"), "field");
+    CHECK_MSG(field && strcmp(field, "eval.finetune.fractions") == 0, "field %s",
+              field ? field : "(none)");
+    cJSON_Delete(j);
+    j = call(t.port, "GET", "/v1/runs", NULL, NULL, &status);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "runs")), 0);
+    cJSON_Delete(j);
+
+    int64_t id = submit(t.port,
+                        "{\"method\": \"supervised\", \"subset\": 600, \"test_subset\": 200,"
+                        " \"threads\": 1, \"simclr\": {\"encoder\": {\"arch\": \"cnn3\","
+                        " \"width\": 8, \"head\": [32, 16]}}, \"eval\": {\"linear\": {\"epochs\":"
+                        " 2}, \"knn_k\": 10, \"finetune\": {\"fractions\": [0.1], \"epochs\": 2}}}",
+                        NULL);
+    cJSON *run = id ? wait_terminal(t.port, id, NULL) : NULL;
+    const char *s = jstr(run, "status"), *m = jstr(run, "method");
+    CHECK_MSG(s && strcmp(s, "succeeded") == 0, "status %s", s ? s : "(none)");
+    CHECK_MSG(m && strcmp(m, "supervised") == 0, "method %s", m ? m : "(none)");
+    const cJSON *st;
+    int skipped = 0;
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(run, "stages"))
+    {
+        const char *name = jstr(st, "name"), *ss = jstr(st, "status");
+        if (name && ss && strcmp(ss, "skipped") == 0)
+            skipped |= strcmp(name, "dae") == 0 ? 1 : strcmp(name, "kmeans") == 0 ? 2
+                       : strcmp(name, "simclr") == 0 ? 4 : 8;
+    }
+    CHECK_INT_EQ(skipped, 7);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(run, "result");
+    const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "finetune"), 0);
+    CHECK(row && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(row, "finetuned_top1")));
+    CHECK(row && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(row, "gain")));
+    double sc = jnum(row, "scratch_top1");
+    CHECK_MSG(sc > 0 && sc <= 1, "scratch_top1 %g", sc);
+    /* a tenth of each class of the 600 images, rounded per class */
+    CHECK_MSG(jnum(row, "labels") >= 55 && jnum(row, "labels") <= 65, "labels %g",
+              jnum(row, "labels"));
+    cJSON_Delete(run);
+    j = call(t.port, "GET", "/v1/runs?method=supervised", NULL, NULL, &status);
+    CHECK_INT_EQ(status, 200);
+    CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "runs")), 1);
+    cJSON_Delete(j);
+    svc_stop(&t);
+}

@@ -2275,6 +2275,92 @@ TEST(cli_daemon_cancel)
     daemon_stop(&d);
 }
 
+/* Fine-tuning's output through the daemon: a pretrained run with eval.finetune shows its
+ * table (fraction, labels, fine-tuned, from scratch, gain) in `show` and `compare`, and a
+ * method supervised run skips every pretraining stage, reports only the from-scratch column,
+ * the same figure as the pretrained run's, and is listed by --method supervised. */
+TEST(cli_daemon_finetune_and_supervised)
+{
+    if (!cli_present())
+        return;
+    Daemon d;
+    CliRun r;
+    if (!daemon_start(&d))
+        return;
+    const char *ft[] = {"--subset", "1000", "--set", "test_subset=300", "--set",
+                        "simclr.encoder.arch=cnn3", "--set", "simclr.encoder.width=8",
+                        "--set", "simclr.encoder.head=[32,16]", "--epochs", "1", "--set",
+                        "eval.linear.epochs=2", "--set", "eval.finetune.fractions=[0.1]",
+                        "--set", "eval.finetune.epochs=3", "--seed", "5", "--wait"};
+    const char *argv[32] = {"submit", "--method", "simclr"};
+    int n = 3;
+    for (size_t i = 0; i < sizeof ft / sizeof *ft; i++)
+        argv[n++] = ft[i];
+    argv[n] = NULL;
+    r = run_cli_env(d.url, argv, NULL, 300);
+    CHECK_RUN(r, 0);
+    run_free(&r);
+    argv[2] = "supervised";
+    r = run_cli_env(d.url, argv, NULL, 300);
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "\ndae  skipped") && strstr(r.out, "\nkmeans  skipped") &&
+                  strstr(r.out, "\nsimclr  skipped") && strstr(r.out, "\neval  succeeded in "),
+              "%s", r.out);
+    run_free(&r);
+
+    /* show: the table, the pretrained run with all four figures, the supervised one with
+     * only its from-scratch column */
+    char scratch1[32] = "", scratch2[32] = "";
+    for (int id = 1; id <= 2; id++) {
+        char ids[8];
+        snprintf(ids, sizeof ids, "%d", id);
+        r = run_cli(d.url, (const char *[]){"show", ids, NULL});
+        CHECK_RUN(r, 0);
+        const char *head = strstr(r.out, "\nfine-tuning  labels");
+        CHECK_MSG(head && strstr(head, "fine-tuned  from scratch"), "%s", r.out);
+        const char *row = head ? strstr(head + 1, "\n10%") : NULL;
+        CHECK_MSG(row != NULL, "%s", r.out);
+        if (row) {
+            char frac[8], lab[16], a[16], b[16], g[16];
+            int got = sscanf(row + 1, "%7s %15s %15s %15s %15s", frac, lab, a, b, g);
+            CHECK_MSG(got == 5, "%s", row);
+            snprintf(id == 1 ? scratch1 : scratch2, sizeof scratch1, "%s", b);
+            if (id == 1)
+                CHECK_MSG(strchr(a, '%') && strchr(b, '%') && (g[0] == '+' || g[0] == '-') &&
+                              g[1] != 0,
+                          "%s", row);
+            else
+                CHECK_MSG(strcmp(a, "-") == 0 && strchr(b, '%') && strcmp(g, "-") == 0,
+                          "%s", row);
+        }
+        run_free(&r);
+    }
+    CHECK_MSG(scratch1[0] && strcmp(scratch1, scratch2) == 0, "from scratch: %s vs %s",
+              scratch1, scratch2);
+    r = run_cli(d.url, (const char *[]){"--json", "show", "2", NULL});
+    CHECK_RUN(r, 0);
+    {
+        cJSON *run = cJSON_Parse(r.out);
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(run, "result");
+        const cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(res, "finetune"), 0);
+        CHECK_MSG(row && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(row, "finetuned_top1")) &&
+                      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(row, "scratch_top1")) &&
+                      cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(res, "simclr_loss")),
+                  "%s", r.out);
+        cJSON_Delete(run);
+    }
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"list", "--method", "supervised", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(count_lines(r.out) == 2 && strstr(r.out, "supervised"), "%s", r.out);
+    run_free(&r);
+    r = run_cli(d.url, (const char *[]){"compare", "1", "2", NULL});
+    CHECK_RUN(r, 0);
+    CHECK_MSG(strstr(r.out, "10%") != NULL, "%s", r.out);
+    run_free(&r);
+    daemon_stop(&d);
+}
+
 /* gsimclr sweep: submitted from a file and followed with --wait, its table, paired
  * differences and verdict lines; sweeps; show --csv and --json; the refusals and their exit
  * codes; delete. */

@@ -397,8 +397,8 @@ TEST(config_errors_name_the_field)
         {"{\"eval\": {\"linear\": {\"seed\": 1}}}", "eval.linear.seed: unknown field"},
         /* wrong types */
         {"{\"dae\": {\"epochs\": \"10\"}}", "dae.epochs: must be an integer"},
-        {"{\"method\": \"byol\"}", "method: must be one of gsimclr, simclr"},
-        {"{\"method\": 1}", "method: must be one of gsimclr, simclr"},
+        {"{\"method\": \"byol\"}", "method: must be one of gsimclr, simclr, supervised"},
+        {"{\"method\": 1}", "method: must be one of gsimclr, simclr, supervised"},
         {"{\"dataset\": 5}", "dataset: must be a string"},
         {"{\"subset_random\": 1}", "subset_random: must be true or false"},
         {"{\"simclr\": 3}", "simclr: must be an object"},

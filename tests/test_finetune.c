@@ -211,6 +211,35 @@ TEST(finetune_starts_from_the_trained_encoder_at_1_percent)
     CHECK_INT_EQ(cap.n_val_metrics[0], 15);
     CHECK_INT_EQ(cap.n_val_metrics[1], 15);
     CHECK_INT_EQ(cap.n_eval_ckpts, 2);
+
+    /* Method supervised queues the from-scratch column alone: no pretraining stage runs, and
+     * its fraction gives the pretrained run's from-scratch figures to the bit (the same
+     * initial weights, images, order and views), with no fine-tuned ones. */
+    RunConfig sup = cfg;
+    RunResult sres;
+    Capture scap = {0};
+    Sink ssink = sink_for(&scap);
+    sup.method = METHOD_SUPERVISED;
+    CHECK_INT_EQ((int)pipeline_skipped_stages(&sup),
+                 (1 << STAGE_DAE) | (1 << STAGE_KMEANS) | (1 << STAGE_SIMCLR));
+    CHECK_MSG(pipeline_run(&sup, &train, &test, &ssink, NULL, 0, &sres, &err) == 0, "%s",
+              err.msg);
+    CHECK_INT_EQ(sres.n_finetune, 1);
+    if (sres.n_finetune == 1) {
+        const FinetuneRow *q = &sres.finetune[0];
+        CHECK_MSG(q->scratch_top1 == r->scratch_top1 && q->scratch_epoch == r->scratch_epoch,
+                  "supervised %.6f (epoch %d), the run's from scratch %.6f (epoch %d)",
+                  q->scratch_top1, q->scratch_epoch, r->scratch_top1, r->scratch_epoch);
+        CHECK(isnan(q->finetuned_top1));
+        CHECK(isnan(sres.simclr_loss));
+        CHECK_INT_EQ(scap.n_val_metrics[0], 0);
+        CHECK_INT_EQ(scap.n_val_metrics[1], 15);
+        char *sj = run_result_to_json(&sres);
+        CHECK(sj && strstr(sj, "\"finetuned_top1\":null") && strstr(sj, "\"gain\":null"));
+        free(sj);
+    }
+    run_result_free(&sres);
+    free(scap.ckpt);
 out:
     run_result_free(&res);
     free(cap.ckpt);
@@ -478,6 +507,10 @@ TEST(finetune_config_refused_naming_the_field)
                   "eval.finetune.augment.flip");
     check_refused("{\"eval\":{\"finetune\":{\"fraction\":[0.1]}}}", "eval.finetune.fraction");
     check_refused("{\"eval\":{\"finetune\":[0.1]}}", "eval.finetune");
+    /* supervised has nothing to train without a fraction */
+    check_refused("{\"method\":\"supervised\"}", "eval.finetune.fractions");
+    check_refused("{\"method\":\"supervised\",\"eval\":{\"finetune\":{\"fractions\":[]}}}",
+                  "eval.finetune.fractions");
 
     /* the defaults: off; every field survives a round trip */
     RunConfig c, back;

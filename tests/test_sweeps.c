@@ -248,7 +248,7 @@ TEST(sweep_refused_whole_and_nothing_stored)
         {"{\"grid\": {\"simclr.batch\": [64, 1]}}", 400, "invalid_sweep", "grid.simclr.batch",
          "grid.simclr.batch[1]: simclr.batch: must be an integer in 2..4096, got 1"},
         {"{\"grid\": {\"method\": [\"gsimclr\", \"byol\"]}}", 400, "invalid_sweep",
-         "grid.method", "must be one of gsimclr, simclr, got \"byol\""},
+         "grid.method", "must be one of gsimclr, simclr, supervised, got \"byol\""},
         /* a path through something that is not an object */
         {"{\"base\": {\"seed\": 3}, \"grid\": {\"seed.x\": [1]}}", 400, "invalid_sweep",
          "grid.seed.x", "grid.seed.x: seed is not an object in the configuration"},

@@ -16,10 +16,13 @@
 #include "gs/model.h"
 #include "gs/optim.h"
 
-typedef enum { METHOD_GSIMCLR, METHOD_SIMCLR } Method;
+/* gsimclr: autoencoder, k-means, guided SimCLR; simclr: SimCLR on plain batches; supervised:
+ * no pretraining, only eval.finetune's fractions trained from a random initialisation (the
+ * reference a pretrained run's fine-tuning is measured against, queued alone). */
+typedef enum { METHOD_GSIMCLR, METHOD_SIMCLR, METHOD_SUPERVISED } Method;
 
 typedef struct {
-    Method method;          /* "method": "gsimclr" | "simclr" */
+    Method method;          /* "method": "gsimclr" | "simclr" | "supervised" */
     char name[128];         /* "name": free text for people, may be empty */
     char dataset[512];      /* "dataset": "fashion-mnist" or a path (resolved by the caller);
                              * or "dataset": {"name": ..., and the fields of `data`} */
@@ -89,5 +92,8 @@ int run_config_load_file(RunConfig *cfg, const char *path, GsErr *err);
 /* The whole configuration, every field, as a JSON object text (malloc'd; NULL when out of
  * memory). Parsing it back gives the same configuration. */
 char *run_config_to_json(const RunConfig *cfg);
+
+/* "gsimclr", "simclr" or "supervised". */
+const char *run_config_method_name(Method m);
 
 #endif

@@ -555,7 +555,12 @@ static int get_pair(const cJSON *obj, const char *prefix, const char *name, Rang
 /* ---- sections -------------------------------------------------------------------------- */
 
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "lars"}; /* order of OptKind */
-static const char *const METHOD_NAMES[] = {"gsimclr", "simclr"};       /* order of Method */
+static const char *const METHOD_NAMES[] = {"gsimclr", "simclr", "supervised"}; /* order of Method */
+
+const char *run_config_method_name(Method m)
+{
+    return (unsigned)m < sizeof METHOD_NAMES / sizeof *METHOD_NAMES ? METHOD_NAMES[m] : "?";
+}
 static const char *const ARCH_NAMES[] = {"cnn3", "resnet"};            /* order of Arch */
 
 /* Ranges: epochs 0..10000 everywhere training is optional (0 = skip, e.g. the random-init
@@ -795,7 +800,7 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
     const cJSON *seed, *sec;
     double v = 0.0;
     if (obj_check_keys(o, "", keys, 12, err) != 0 ||
-        get_enum(o, "", "method", METHOD_NAMES, 2, &method, err) != 0 ||
+        get_enum(o, "", "method", METHOD_NAMES, 3, &method, err) != 0 ||
         get_string(o, "", "name", c->name, sizeof c->name, false, err) != 0 ||
         parse_dataset(o, c, err) != 0 ||
         get_int(o, "", "subset", 0, 100000000, &c->subset, err) != 0 ||
@@ -823,6 +828,9 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
         if (bad || (sec && sections[i].parse(sec, c, err) != 0))
             return -1;
     }
+    if (c->method == METHOD_SUPERVISED && c->eval.finetune.n_fractions == 0)
+        return gs_errf(err, "eval.finetune.fractions: method supervised trains only on "
+                            "fractions of the labels: give at least one");
     return 0;
 }
 
@@ -991,7 +999,7 @@ char *run_config_to_json(const RunConfig *cfg)
 
     if (!root)
         return NULL;
-    add_item(&b, root, "method", json_enum(METHOD_NAMES, 2, (int)cfg->method));
+    add_item(&b, root, "method", json_enum(METHOD_NAMES, 3, (int)cfg->method));
     add_str(&b, root, "name", cfg->name);
     /* the short form while every dataset option is at its default, so the configurations of
      * IDX and CIFAR runs read as they always have */

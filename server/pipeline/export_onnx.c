@@ -522,7 +522,7 @@ static int build_model(const RunConfig *cfg, const Model *m, int epoch,
     const char *std = in->C == 1 ? "1" : in->C == 3 ? "1,1,1" : "1 per channel";
     const char *kv[][2] = {
         {"gsimclr.run", run},
-        {"gsimclr.method", cfg->method == METHOD_SIMCLR ? "simclr" : "gsimclr"},
+        {"gsimclr.method", run_config_method_name(cfg->method)},
         {"gsimclr.dataset", cfg->dataset},
         {"gsimclr.simclr_epoch", epochs},
         {"gsimclr.output", out_name},

@@ -164,7 +164,13 @@ static int eval_on_rank0(const RunConfig *cfg, const Dataset *train, const Datas
 
 unsigned pipeline_skipped_stages(const RunConfig *cfg)
 {
-    return cfg->method == METHOD_SIMCLR ? (1u << STAGE_DAE) | (1u << STAGE_KMEANS) : 0;
+    const unsigned pretraining = (1u << STAGE_DAE) | (1u << STAGE_KMEANS);
+    switch (cfg->method) {
+    case METHOD_GSIMCLR: return 0;
+    case METHOD_SIMCLR: return pretraining;
+    case METHOD_SUPERVISED: return pretraining | (1u << STAGE_SIMCLR);
+    }
+    return 0; /* not reached: every method has its case */
 }
 
 int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test,
@@ -222,11 +228,13 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     if (build_encoder(cfg, train, &enc, err))
         goto done;
     have_enc = true;
-    /* a checkpoint of eval holds the trained encoder: simclr is done */
+    /* a checkpoint of eval holds the trained encoder: simclr is done; method supervised
+     * skips it and fine-tunes the encoder's initial weights */
     if (from_stage == STAGE_EVAL ? state_read_net(from, &enc.net, err)
-                                 : stage_simclr_run(cfg, train, test, sink,
-                                                    from_stage == STAGE_SIMCLR ? from : NULL,
-                                                    res, &enc, err))
+        : (pipeline_skipped_stages(cfg) & (1u << STAGE_SIMCLR))
+            ? 0
+            : stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
+                               res, &enc, err))
         goto done;
     if (test && test->n > 0 && train->labels && test->labels &&
         eval_on_rank0(cfg, train, test, &enc, sink, from_stage == STAGE_EVAL ? from : NULL,

@@ -194,11 +194,6 @@ int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, co
  * undefined behaviour, a negative count overflows a size, a NaN weight poisons every step
  * after it. A refused checkpoint fails the run with a message naming the field. */
 
-static const char *method_name(const RunConfig *cfg)
-{
-    return cfg->method == METHOD_SIMCLR ? "simclr" : "gsimclr";
-}
-
 int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoch, GsErr *err)
 {
     int32_t where[2];
@@ -211,7 +206,7 @@ int state_stage(const CkptReader *r, const RunConfig *cfg, int *stage, int *epoc
         return gs_errf(err, "checkpoint: stage %d is not a stage that writes checkpoints", s);
     if (pipeline_skipped_stages(cfg) & (1u << s))
         return gs_errf(err, "checkpoint: it closes stage %s, which method %s does not run",
-                       STAGE_NAMES[s], method_name(cfg));
+                       STAGE_NAMES[s], run_config_method_name(cfg->method));
     /* the epochs a checkpoint of the stage may close: dae after each of its epochs, kmeans
      * once, simclr after an epoch or inside one (0: inside the first), eval after its frozen
      * measures (1) and after each fine-tuning fraction (1 + j) */

@@ -130,13 +130,29 @@ static void report_epoch(void *ctx, int epoch, double loss, double val_top1)
                    rate > 0 ? (r->images_total - r->images_done) / rate : NAN);
 }
 
+/* The trainings of each fraction, in order: 0 fine-tunes the run's encoder, 1 trains the same
+ * recipe from the encoder's random initialisation. Method supervised has only the second (its
+ * encoder is that initialisation: the first would repeat it bit for bit). */
+static int finetune_kinds(const RunConfig *cfg, int kinds[2])
+{
+    if (cfg->method == METHOD_SUPERVISED) {
+        kinds[0] = 1;
+        return 1;
+    }
+    kinds[0] = 0;
+    kinds[1] = 1;
+    return cfg->eval.finetune.from_scratch ? 2 : 1;
+}
+
 /* Fine-tuning fractions from res->n_finetune on (the ones a checkpoint has not done). */
 static int finetune_all(const RunConfig *cfg, const Dataset *train, const Dataset *test,
                         const Model *m, const Sink *sink, long base, double t0,
                         double spent_before, RunResult *res, GsErr *err)
 {
     const FinetuneConfig *fc = &cfg->eval.finetune;
-    const int nf = fc->n_fractions, variants = fc->from_scratch ? 2 : 1;
+    int kinds[2];
+    const int nf = fc->n_fractions, variants = finetune_kinds(cfg, kinds);
+    const bool tuned = kinds[0] == 0, scratch = variants == 2 || kinds[0] == 1;
     const uint64_t subset_seed = stream_seed(cfg->seed, STREAM_FINETUNE);
     EncoderConfig enc = cfg->simclr.encoder;
     enc.in_c = train->c;
@@ -175,21 +191,25 @@ static int finetune_all(const RunConfig *cfg, const Dataset *train, const Datase
             return -1;
         rep.n_fit = n_fit;
         *row = (FinetuneRow){.fraction = frac, .labels = n_fit + n_val, .val_images = n_val,
+                             .finetuned_top1 = NAN, .finetuned_val_top1 = NAN,
                              .scratch_top1 = NAN, .scratch_val_top1 = NAN};
         for (int v = 0; v < variants; v++) {
+            const int kind = kinds[v];
             FinetuneHooks hooks = {.epoch = report_epoch, .ctx = &rep,
                                    .cancel = sink ? sink->cancel : NULL};
-            rep.prefix = v == 0 ? "finetune" : "scratch";
+            rep.prefix = kind == 0 ? "finetune" : "scratch";
             /* from scratch: the very weights the run's encoder started from */
-            if (finetune_train(fc, &enc, v == 0 ? &m->net : NULL,
+            if (finetune_train(fc, &enc, kind == 0 ? &m->net : NULL,
                                stream_seed(cfg->seed, STREAM_ENCODER_INIT), seed, train, fit,
-                               n_fit, val, n_val, test, &hooks, &o[v], err))
+                               n_fit, val, n_val, test, &hooks, &o[kind], err))
                 goto next;
         }
-        row->finetuned_top1 = o[0].test_top1;
-        row->finetuned_val_top1 = o[0].val_top1;
-        row->finetuned_epoch = o[0].best_epoch;
-        if (variants == 2) {
+        if (tuned) {
+            row->finetuned_top1 = o[0].test_top1;
+            row->finetuned_val_top1 = o[0].val_top1;
+            row->finetuned_epoch = o[0].best_epoch;
+        }
+        if (scratch) {
             row->scratch_top1 = o[1].test_top1;
             row->scratch_val_top1 = o[1].val_top1;
             row->scratch_epoch = o[1].best_epoch;
@@ -198,8 +218,17 @@ static int finetune_all(const RunConfig *cfg, const Dataset *train, const Datase
         res->n_finetune = j + 1;
         stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_fraction", frac);
         stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_labels", row->labels);
-        stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_top1", row->finetuned_top1);
-        if (variants == 2) {
+        if (tuned)
+            stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_top1",
+                         row->finetuned_top1);
+        if (!tuned) {
+            stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "scratch_top1", row->scratch_top1);
+            stage_log(sink, STAGE_EVAL, rep.eval_epoch,
+                      "eval: trained from scratch on %g of the labels (%d images, %d held out): "
+                      "top-1 %.4f (epoch %d), %.1f s",
+                      (double)frac, row->labels, n_val, row->scratch_top1, row->scratch_epoch,
+                      row->seconds);
+        } else if (scratch) {
             stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "scratch_top1", row->scratch_top1);
             stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_gain",
                          row->finetuned_top1 - row->scratch_top1);
@@ -238,8 +267,8 @@ int stage_eval_run(const RunConfig *cfg, const Dataset *train, const Dataset *te
 
     const int nf = cfg->eval.finetune.n_fractions;
     const long base = 1 + n_nodes; /* progress steps of the frozen measures */
-    const long ft_steps = (long)nf * cfg->eval.finetune.epochs *
-                          (cfg->eval.finetune.from_scratch ? 2 : 1);
+    int kinds[2];
+    const long ft_steps = (long)nf * cfg->eval.finetune.epochs * finetune_kinds(cfg, kinds);
 
     if (!train->labels || !test || !test->labels || test->n < 1)
         return gs_errf(err, "eval: the dataset needs labelled train and test images");

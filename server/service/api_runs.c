@@ -92,7 +92,7 @@ void api_runs_post(Api *api, const ApiCall *call, HttpResponse *resp)
         api_error(resp, 500, "internal", NULL, "out of memory writing the configuration");
         return;
     }
-    int rc = store_run_insert(api->store, cfg.method == METHOD_SIMCLR ? "simclr" : "gsimclr",
+    int rc = store_run_insert(api->store, run_config_method_name(cfg.method),
                               cfg.name, json, pipeline_skipped_stages(&cfg), &id, &err);
     free(json);
     if (rc != 0) {
@@ -129,8 +129,10 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
                   "status: must be one of queued, running, succeeded, failed, canceled");
         return;
     }
-    if (method && strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0) {
-        api_error(resp, 400, "bad_request", "method", "method: must be gsimclr or simclr");
+    if (method && strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0 &&
+        strcmp(method, "supervised") != 0) {
+        api_error(resp, 400, "bad_request", "method",
+                  "method: must be gsimclr, simclr or supervised");
         return;
     }
     f.method = method;

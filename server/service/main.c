@@ -228,12 +228,12 @@ static int run_job(const Comm *comm, const char *config_path, const char *ckpt_p
                  .comm = comm};
     if (talk && comm_size(comm) > 1)
         fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d processes x %d "
-                "threads\n", cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset,
-                train.n, test.n, comm_size(comm), cfg.threads);
+                "threads\n", run_config_method_name(cfg.method), cfg.dataset, train.n, test.n,
+                comm_size(comm), cfg.threads);
     else if (talk)
         fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d threads\n",
-                cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset, train.n,
-                test.n, cfg.threads);
+                run_config_method_name(cfg.method), cfg.dataset, train.n, test.n,
+                cfg.threads);
     if (pipeline_run(&cfg, &train, &test, &sink, resume_buf, resume_len, &res, &err)) {
         /* every process of a group returns the same status: rank 0 says it */
         if (talk)

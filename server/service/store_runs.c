@@ -172,8 +172,9 @@ int db_run_insert(Conn *w, const char *method, const char *name, const char *con
 int db_run_check(const char *method, const char *name, const char *config_json,
                  unsigned skipped, GsErr *err)
 {
-    if (!method || (strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0))
-        return gs_errf(err, "store: method must be gsimclr or simclr");
+    if (!method || (strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0 &&
+                    strcmp(method, "supervised") != 0))
+        return gs_errf(err, "store: method must be gsimclr, simclr or supervised");
     if (!name)
         name = "";
     if (strlen(name) >= FIELD_SIZE(StoreRun, name))

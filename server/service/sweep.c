@@ -576,12 +576,12 @@ static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_
     memcpy(cfg->name, name, n + 1); /* n < sizeof cfg->name here */
 
     *config_json = run_config_to_json(cfg);
-    /* identity: a SimCLR run neither trains an autoencoder nor clusters, so those settings
-     * do not make another run; nor does the name */
+    /* identity: a SimCLR or supervised run neither trains an autoencoder nor clusters, so
+     * those settings do not make another run; nor does the name */
     RunConfig id = *cfg, def;
     run_config_defaults(&def);
     id.name[0] = 0;
-    if (id.method == METHOD_SIMCLR) {
+    if (id.method != METHOD_GSIMCLR) {
         id.dae = def.dae;
         id.kmeans = def.kmeans;
     }
@@ -624,7 +624,7 @@ static int build_runs(const Grid *g, const cJSON *base, SweepPlan *plan, const c
             free(name);
             continue;
         }
-        char *method = strdup(cfg.method == METHOD_SIMCLR ? "simclr" : "gsimclr");
+        char *method = strdup(run_config_method_name(cfg.method));
         if (!method) {
             free(config);
             free(identity);

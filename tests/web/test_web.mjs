@@ -417,7 +417,9 @@ async function main() {
       await page.goto(`${S}/#/submit`);
       await page.waitForFunction(() => document.querySelectorAll('#preset option').length >= 3);
       await page.selectOption('#preset', 'simclr');
-      await page.fill('#config-json', JSON.stringify(tinySimclr(), null, 2));
+      const cfg = tinySimclr();
+      cfg.eval.finetune = { fractions: [0.1], epochs: 2 }; // its page then shows the fine-tuning table
+      await page.fill('#config-json', JSON.stringify(cfg, null, 2));
       await page.click('#submit-run');
       await page.waitForURL(/#\/runs\/\d+$/);
       runB = Number(/#\/runs\/(\d+)$/.exec(page.url())[1]);
@@ -427,6 +429,16 @@ async function main() {
       const st = await page.$$eval('#timeline li', (lis) => lis.map((li) => `${li.dataset.stage}:${li.dataset.status}`));
       return { ok: badge === 'succeeded' && st.join(',') === 'dae:skipped,kmeans:skipped,simclr:succeeded,eval:succeeded', detail: `${badge} ${st}` };
     });
+    await step('the SimCLR run\'s page shows its fine-tuning table: fraction, images, fine-tuned, from scratch, gain', async () => {
+      await page.waitForSelector('#finetune-table tbody tr');
+      const cells = await page.$$eval('#finetune-table tbody tr td', (tds) => tds.map((t) => t.textContent.trim()));
+      const api = await page.request.get(`${S}/v1/runs/${runB}`).then((r) => r.json());
+      const row = (api.result.finetune || [])[0] || {};
+      const gain = `${row.gain >= 0 ? '+' : ''}${(100 * row.gain).toFixed(2)}`;
+      return { ok: cells.length === 6 && cells[0] === '10 %' && cells[1].startsWith(`${row.labels} (`) &&
+        /^\d+\.\d+ ?%$/.test(cells[2]) && /^\d+\.\d+ ?%$/.test(cells[3]) && cells[4] === gain,
+        detail: `${cells.join(' | ')} (API gain ${gain})` };
+    }, [okB]);
     await step('runs list shows both runs as succeeded, with durations and run A\'s tags', async () => {
       await page.click('a[data-nav="runs"]');
       await page.waitForSelector(`#runs-table tr[data-run-id="${runA}"]`);

@@ -65,7 +65,7 @@ export function compareView(ctx, root, query) {
   // --- final figures, with deltas against the first run
   function figuresTable(ok) {
     const R = (g) => g.run.result || {};
-    const guided = (g) => g.run.method !== 'simclr';
+    const guided = (g) => g.run.method === 'gsimclr';
     const stageTime = (name, key) => (g) => (stageSkipped(g.run, name) ? null : R(g)[key]);
     // [label, shown(g), value(g) for the delta and the best (null: text row), kind, best: 'high' | 'low']
     const rows = [

@@ -110,7 +110,7 @@ export function runCharts(ctx, currentRun) {
     // The newest metric id seen: the next metrics page starts after it.
     get lastMetricId() { return lastMetricId; },
     // Plain SimCLR has no autoencoder stage, so no autoencoder chart.
-    setMethod(method) { charts.dae.el.hidden = method === 'simclr'; },
+    setMethod(method) { charts.dae.el.hidden = method !== 'gsimclr'; },
     // How many accuracy points the chart holds (the browser test reads data-points too).
     accuracyPoints: () => charts.acc.count(),
   };

@@ -21,7 +21,7 @@ export function runClusters(ctx, id, currentRun, stageOf) {
   ctx.onCleanup(() => { if (observer) observer.disconnect(); });
 
   async function load(run) {
-    if (loaded || loading || run.method === 'simclr') return;
+    if (loaded || loading || run.method !== 'gsimclr') return;
     const km = stageOf('kmeans');
     if (!km || km.status !== 'succeeded') return;
     loading = true;

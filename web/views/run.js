@@ -14,6 +14,10 @@ import { runLive } from './run-live.js';
 import { forgetRun } from './runs.js';
 
 const STAGES = ['dae', 'kmeans', 'simclr', 'eval'];
+const SKIP_REASON = {
+  simclr: 'skipped: not used by plain SimCLR',
+  supervised: 'skipped: method supervised has no pretraining',
+};
 const LOG_MAX = 2000;
 // What a running stage does after its last counted step, until the next stage reports (the
 // pipeline counts training steps only): shown instead of an ETA of 0.
@@ -113,7 +117,7 @@ export function runView(ctx, root, id) {
     if (TERMINAL.has(run.status))
       btns.push(h('button', { type: 'button', class: 'danger', id: 'delete-run', onclick: doDelete }, 'Delete run'));
     const kmeans = stageOf('kmeans');
-    if (run.method !== 'simclr' && kmeans && kmeans.status === 'succeeded')
+    if (run.method === 'gsimclr' && kmeans && kmeans.status === 'succeeded')
       btns.push(downloadLink(`/v1/runs/${run.id}/pseudo-labels`, 'Pseudo-labels (CSV)',
         `run${run.id}-pseudo-labels.csv`, { class: 'button', id: 'download-labels' }));
     btns.push(h('a', { class: 'button', id: 'clone-run', href: `#/submit?clone=${run.id}`,
@@ -211,7 +215,7 @@ export function runView(ctx, root, id) {
       const items = [];
       el.timeDd = null;
       if (s.status === 'pending' && !(s.epochs > 0)) items.push(['', 'waiting']);
-      else if (s.status === 'skipped') items.push(['', run.method === 'simclr' ? 'skipped: not used by plain SimCLR' : 'skipped']);
+      else if (s.status === 'skipped') items.push(['', SKIP_REASON[run.method] || 'skipped']);
       else {
         if (isNum(s.epochs) && s.epochs > 0) items.push(['epoch', `${s.epoch ?? 0} / ${s.epochs}`]);
         if (isNum(s.steps) && s.steps > 0) items.push(['step', `${fmtInt(s.step)} / ${fmtInt(s.steps)}`]);
@@ -247,13 +251,14 @@ export function runView(ctx, root, id) {
     results.hidden = false;
     const total = ['dae_seconds', 'kmeans_seconds', 'simclr_seconds', 'eval_seconds']
       .map((k) => r[k]).filter(isNum).reduce((a, b) => a + b, 0);
-    const guided = run.method !== 'simclr';
+    const guided = run.method === 'gsimclr';
+    const pretrained = run.method !== 'supervised';
     const rows = [
       ['Linear top-1 (backbone)', fmtPct(r.linear_top1), 'headline'],
       ['Linear top-1 (head hidden layer)', fmtPct(r.linear_top1_head)],
       ['kNN top-1', fmtPct(r.knn_top1), 'headline'],
       ['Linear weight decay (chosen on validation)', fmtNum(r.linear_weight_decay)],
-      ['SimCLR loss (last epoch)', fmtNum(r.simclr_loss)],
+      pretrained && ['SimCLR loss (last epoch)', fmtNum(r.simclr_loss)],
       guided && ['Autoencoder loss (last epoch)', fmtNum(r.dae_loss)],
       guided && ['k', fmtInt(r.k)],
       guided && ['Cluster purity', fmtPct(r.purity)],
@@ -261,13 +266,33 @@ export function runView(ctx, root, id) {
       guided && ['Batches repeating a cluster per epoch', fmtNum(r.repeat_batches_per_epoch, 1)],
       guided && ['Autoencoder time', fmtDur(r.dae_seconds)],
       guided && ['k-means time', fmtDur(r.kmeans_seconds)],
-      ['SimCLR time', fmtDur(r.simclr_seconds)],
+      pretrained && ['SimCLR time', fmtDur(r.simclr_seconds)],
       ['Evaluation time', fmtDur(r.eval_seconds)],
       ['Stages in all', fmtDur(total)],
     ].filter(Boolean);
     clear(results, h('h2', { id: 'results-h' }, 'Results'),
       h('dl', { class: 'results' }, rows.map(([k, v, cls]) =>
-        h('div', { class: cls || null }, h('dt', {}, k), h('dd', { dataset: { metric: k } }, v)))));
+        h('div', { class: cls || null }, h('dt', {}, k), h('dd', { dataset: { metric: k } }, v)))),
+      finetuneTable(r.finetune));
+  }
+
+  // Fine-tuning on fractions of the labels (eval.finetune): one row per fraction, the run's
+  // encoder fine-tuned beside the same recipe from scratch, and what pretraining bought.
+  function finetuneTable(rows) {
+    if (!Array.isArray(rows) || !rows.length) return null;
+    const gain = (f) => (isNum(f.gain) ? `${f.gain >= 0 ? '+' : ''}${(100 * f.gain).toFixed(2)}` : DASH);
+    return h('section', { class: 'finetune', 'aria-labelledby': 'finetune-h' },
+      h('h3', { id: 'finetune-h' }, 'Fine-tuning on few labels'),
+      h('div', { class: 'table-scroll' }, h('table', { id: 'finetune-table', 'aria-labelledby': 'finetune-h' },
+        h('thead', {}, h('tr', {}, ['Labels', 'Images (held out)', 'Fine-tuned', 'From scratch', 'Gain (points)', 'Time']
+          .map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, rows.map((f) => h('tr', { dataset: { fraction: String(f.fraction) } },
+          h('td', {}, `${+(100 * f.fraction).toFixed(3)} %`),
+          h('td', { class: 'num' }, `${fmtInt(f.labels)} (${fmtInt(f.val_images)})`),
+          h('td', { class: 'num' }, fmtPct(f.finetuned_top1)),
+          h('td', { class: 'num' }, fmtPct(f.scratch_top1)),
+          h('td', { class: 'num' }, gain(f)),
+          h('td', { class: 'num' }, fmtDur(f.seconds))))))));
   }
 
   // --- checkpoints

@@ -42,7 +42,7 @@ function datasetInfo(datasets, dataset) {
 // Common fields shown above the JSON editor: [path, label, kind, extra]
 const COMMON_FIELDS = [
   ['name', 'Name', 'text'],
-  ['method', 'Method', 'select', ['gsimclr', 'simclr']],
+  ['method', 'Method', 'select', ['gsimclr', 'simclr', 'supervised']],
   ['dataset', 'Dataset', 'dataset'],
   ['subset', 'Training images (subset, 0 = all)', 'int', { min: 0 }],
   ['simclr.epochs', 'SimCLR epochs', 'int', { min: 1 }],

@@ -38,6 +38,7 @@ const valueText = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
 function sideName(param, v) {
   if (param === 'method' && v === 'gsimclr') return 'G-SimCLR';
   if (param === 'method' && v === 'simclr') return 'SimCLR';
+  if (param === 'method' && v === 'supervised') return 'supervised only';
   return `${param}=${valueText(v)}`;
 }
 
