@@ -16,6 +16,8 @@
 #include "gs/model.h"
 #include "gs/optim.h"
 
+enum { RUN_MAX_PROCESSES = 64 };
+
 typedef enum { METHOD_GSIMCLR, METHOD_SIMCLR } Method;
 
 typedef struct {
@@ -36,7 +38,10 @@ typedef struct {
     bool subset_random;     /* "subset_random" */
     int test_subset;        /* "test_subset": evaluate on N test images; 0 = all */
     uint64_t seed;          /* "seed" */
-    int threads;            /* "threads": 1..64 */
+    int threads;            /* "threads": 1..64, per process */
+    int processes;          /* "processes": 1..RUN_MAX_PROCESSES; above 1 the daemon launches
+                             * the run under MPI (data-parallel, simclr.batch split evenly:
+                             * it must be a multiple) */
 
     struct {
         DaeConfig net;      /* "dae": {"filters": [32, 64, 128]} */
