@@ -4,7 +4,7 @@
 # runs scripts/install-deps (it does nothing when all the Debian packages are present).
 
 CC      ?= gcc
-PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c
+PKGS    := libmicrohttpd libcjson sqlite3 openblas zlib libpng libjpeg libcurl libprotobuf-c ompi-c
 OPT     ?= -O3
 OMP     ?= -fopenmp
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g \
