@@ -59,6 +59,34 @@ void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const flo
                              const float *out, const float *inp, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int S);
 
+/* ---- batch normalisation over a batch shared by several processes ----
+ * SimCLR's global batch-norm: each process holds a share of the batch (B images, possibly
+ * none) and the caller combines the shares' figures across processes (nothing here knows
+ * how). relu (0 or 1) selects the fused batch-norm + ReLU variant, as above. */
+/* This share's per-channel mean (C) and sum of squared deviations from it, m2 (C), over its
+ * B * S values (both 0 when B is 0), taken as batchnorm_forward_train takes them. */
+void batchnorm_share_moments(const float *inp, int B, int C, int S, double *mean, double *m2);
+/* Training-mode forward of this share with the whole batch's statistics: gmean, gm2 (C) over
+ * gn values per channel (biased variance gm2 / gn; the running variance gets gm2 / (gn - 1));
+ * saves mean and rstd (C) for backward like batchnorm_forward_train. */
+void batchnorm_forward_global(float *out, float *mean, float *rstd, float *run_mean,
+                              float *run_var, const float *inp, const float *gamma,
+                              const float *beta, int B, int C, int S, const double *gmean,
+                              const double *gm2, double gn, float eps, float momentum,
+                              int relu);
+/* This share's backward sums per channel: sdy (C) = sum dy and sdyx (C) = sum dy (x - mean),
+ * dy masked by the ReLU's output relu_out when not NULL; overwritten. */
+void batchnorm_share_dsums(const float *dout, const float *relu_out, const float *inp,
+                           const float *mean, int B, int C, int S, double *sdy, double *sdyx);
+/* Backward of this share: dgamma, dbeta (C) += this share's own sums (sdy, sdyx: the caller
+ * sums parameter gradients across processes later), dinp += the gradient through the whole
+ * batch's statistics, from the summed gsdy, gsdyx over gn values. */
+void batchnorm_backward_global(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                               const float *relu_out, const float *inp, const float *mean,
+                               const float *rstd, const float *gamma, int B, int C, int S,
+                               const double *sdy, const double *sdyx, const double *gsdy,
+                               const double *gsdyx, double gn);
+
 /* ---- element-wise ---- */
 void relu_forward(float *out, const float *inp, size_t n);
 /* dinp += dout * (out > 0) */

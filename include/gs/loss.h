@@ -11,6 +11,12 @@
 /* mean over n of (pred - target)^2 */
 float mse_forward(const float *pred, const float *target, size_t n);
 void mse_backward(float *dpred, const float *pred, const float *target, size_t n, float scale);
+/* The same over a part of a larger set (a process's share of a batch): the sum of
+ * (pred - target)^2 over the part's n values, in double; and dpred (n) += scale * the
+ * gradient of the mean over all `total` values. */
+double mse_part_sum(const float *pred, const float *target, size_t n);
+void mse_part_backward(float *dpred, const float *pred, const float *target, size_t n,
+                       size_t total, float scale);
 
 /* Mean over B of -log softmax(logits (B, C))[label]; probs (B, C) keeps the softmax for
  * backward. Returns NaN if a label is outside [0, C). */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/comm.h"
 #include "gs/err.h"
 #include "gs/layers.h"
 
@@ -68,6 +69,14 @@ typedef struct {
     bool finalized;
     GsErr err;              /* first building error, reported by net_finalize */
     int failed;
+    /* Data-parallel training (net_set_comm): the process group whose shares make up the
+     * batch, NULL when this process has the whole batch; scratch for the statistics; the
+     * first failed collective (net_comm_error). */
+    const Comm *comm;
+    double *comm_ws;
+    size_t n_comm_ws;
+    int comm_failed;
+    GsErr comm_err;
 } Net;
 
 /* Building: each call returns the new node's id, or -1 (and the net remembers the error). */
@@ -98,6 +107,18 @@ void net_backward_begin(Net *n, int B);
 /* Back-propagates from every node's activation gradient, accumulating into grads. */
 void net_backward(Net *n, int B);
 void net_zero_grad(Net *n);
+
+/* Training on a share of a batch split over the processes of c (NULL, or a group of one:
+ * the whole batch is here, as without the call): the training-mode forward and backward of
+ * every batch-norm then use the statistics of the whole batch (one all-gather per layer
+ * forward, one sum all-reduce backward; every process calls net_forward and net_backward
+ * with its own share, B = 0 included), so each share's activations and input gradients are
+ * those of the whole batch at once. Parameter gradients stay this share's: the caller sums
+ * them. Inference mode is unchanged. Returns -1 when out of memory. */
+int net_set_comm(Net *n, const Comm *c, GsErr *err);
+/* 0, or -1 with err set to the first collective that failed in a forward or backward since
+ * the last call (which clears it). */
+int net_comm_error(Net *n, GsErr *err);
 
 float *net_act(const Net *n, int node);   /* (max_batch, C, H, W) */
 float *net_dact(const Net *n, int node);

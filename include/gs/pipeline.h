@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/comm.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/err.h"
@@ -66,6 +67,28 @@ typedef struct {
                     int n_train, const float *test, const int32_t *test_labels, int n_test);
     void *ctx;
     const atomic_int *cancel; /* set to non-zero to stop at the next step */
+    /* The process group the run trains on, data-parallel (issue 14); NULL (or a group of
+     * one) is this process alone. The rules of a group of P > 1:
+     * - every process calls pipeline_run with the same config, the same data (each loads it
+     *   itself: the same paths on every host) and the same resume checkpoint (or none);
+     * - only rank 0 calls the callbacks above (progress, metric, checkpoint, log,
+     *   assignments, features): callers may pass the same sink on every rank;
+     * - cancel is read on rank 0 only and its decision broadcast, so every process stops at
+     *   the same step (rank 0 writes the position checkpoint, as alone); a checkpoint,
+     *   assignments or features callback failing on rank 0 stops every process; every
+     *   process returns the same status (with the same message) and the same numbers in
+     *   the RunResult, bar the seconds;
+     * - dae and simclr split each batch over the processes (simclr.batch must be a multiple
+     *   of P; a dae batch may leave a process with no image), with batch-norm statistics,
+     *   NT-Xent and gradients over the whole batch: the same run as alone up to the order
+     *   of float sums; kmeans and eval run on rank 0, the others wait for their results;
+     * - checkpoints record P (section "dist.processes", absent when 1); a checkpoint resumed
+     *   at its own P continues bit for bit, at another P it continues with a log line saying
+     *   so;
+     * - every collective comes from the thread that calls pipeline_run (MPI funneled);
+     * - with a group of one, nothing changes: the results are bit for bit those of a run
+     *   without a group. */
+    const Comm *comm;
 } Sink;
 
 /* Fine-tuning on one fraction of the labels (eval.finetune). */

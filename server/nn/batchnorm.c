@@ -233,3 +233,102 @@ void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const flo
 {
     backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S);
 }
+
+/* ---- a batch shared by several processes ----------------------------------------------- */
+
+void batchnorm_share_moments(const float *inp, int B, int C, int S, double *mean, double *m2)
+{
+    const double n = (double)B * S;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        mean[c] = m2[c] = 0.0;
+        if (B == 0)
+            continue;
+        /* about one of the channel's own values, as forward_train */
+        const double k = inp[(size_t)c * S];
+        double s1 = 0.0, s2 = 0.0;
+        for (int b = 0; b < B; b++)
+            plane_moments(inp + ((size_t)b * C + c) * S, (size_t)S, (float)k, &s1, &s2);
+        double dm = s1 / n;
+        double sq = s2 - s1 * dm;
+        mean[c] = k + dm;
+        m2[c] = sq < 0.0 ? 0.0 : sq;
+    }
+}
+
+void batchnorm_forward_global(float *out, float *mean, float *rstd, float *run_mean,
+                              float *run_var, const float *inp, const float *gamma,
+                              const float *beta, int B, int C, int S, const double *gmean,
+                              const double *gm2, double gn, float eps, float momentum,
+                              int relu)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double m = gmean[c], sq = gm2[c] < 0.0 ? 0.0 : gm2[c];
+        double var = sq / gn;
+        double rs = 1.0 / sqrt(var + (double)eps);
+        mean[c] = (float)m;
+        rstd[c] = (float)rs;
+        double unbiased = gn > 1 ? sq / (gn - 1) : var;
+        run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
+        run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+        channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c],
+                       relu != 0);
+    }
+}
+
+void batchnorm_share_dsums(const float *dout, const float *relu_out, const float *inp,
+                           const float *mean, int B, int C, int S, double *sdy, double *sdyx)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double a = 0.0, q = 0.0;
+        for (int b = 0; b < B; b++) {
+            size_t off = ((size_t)b * C + c) * S;
+            plane_dsums(dout + off, relu_out ? relu_out + off : NULL, inp + off, (size_t)S,
+                        mean[c], &a, &q);
+        }
+        sdy[c] = a;
+        sdyx[c] = q;
+    }
+}
+
+void batchnorm_backward_global(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                               const float *relu_out, const float *inp, const float *mean,
+                               const float *rstd, const float *gamma, int B, int C, int S,
+                               const double *sdy, const double *sdyx, const double *gsdy,
+                               const double *gsdyx, double gn)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const double m = mean[c], rs = rstd[c];
+        if (dbeta)
+            dbeta[c] += (float)sdy[c];
+        if (dgamma)
+            dgamma[c] += (float)(sdyx[c] * rs);
+        if (!dinp)
+            continue;
+        double k = gamma[c] * rs;
+        double k1 = -k * (gsdyx[c] * rs / gn) * rs;
+        double k0 = -k * (gsdy[c] / gn);
+        float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
+        for (int b = 0; b < B; b++) {
+            size_t off = ((size_t)b * C + c) * S;
+            const float *dy = dout + off, *x = inp + off;
+            float *dx = dinp + off;
+            if (relu_out) {
+                const float *y = relu_out + off;
+#pragma omp simd
+                for (int i = 0; i < S; i++) {
+                    float d = dy[i];
+                    float g = y[i] > 0.0f ? d : 0.0f;
+                    dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
+                }
+            } else {
+#pragma omp simd
+                for (int i = 0; i < S; i++)
+                    dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+            }
+        }
+    }
+}

@@ -49,6 +49,24 @@ void mse_backward(float *dpred, const float *pred, const float *target, size_t n
         dpred[i] += c * (pred[i] - target[i]);
 }
 
+double mse_part_sum(const float *pred, const float *target, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred[i] - (double)target[i];
+        s += d * d;
+    }
+    return s;
+}
+
+void mse_part_backward(float *dpred, const float *pred, const float *target, size_t n,
+                       size_t total, float scale)
+{
+    float c = (float)(2.0 * (double)scale / (double)total);
+    for (size_t i = 0; i < n; i++)
+        dpred[i] += c * (pred[i] - target[i]);
+}
+
 /* ---- softmax cross-entropy ---- */
 
 /* p (n) becomes softmax(p) given its maximum mx (or a NaN that poisons everything); returns

@@ -384,8 +384,121 @@ int net_profile_enable(Net *n)
     return n->prof ? 0 : -1;
 }
 
+int net_set_comm(Net *n, const Comm *c, GsErr *err)
+{
+    free(n->comm_ws);
+    n->comm_ws = NULL;
+    n->n_comm_ws = 0;
+    n->comm = NULL;
+    n->comm_failed = 0;
+    if (comm_size(c) <= 1)
+        return 0;
+    size_t P = (size_t)comm_size(c), maxc = 1;
+    for (int i = 0; i < n->n_nodes; i++)
+        if (n->nodes[i].kind == NODE_BN && (size_t)n->nodes[i].C > maxc)
+            maxc = (size_t)n->nodes[i].C;
+    /* forward: this share's (count, mean, m2), every share's, the combined mean and m2;
+     * backward: this share's sums and their global sums */
+    n->n_comm_ws = (P + 1) * (1 + 2 * maxc) + 2 * maxc + 4 * maxc;
+    n->comm_ws = malloc(sizeof(double) * n->n_comm_ws);
+    if (!n->comm_ws) {
+        n->n_comm_ws = 0;
+        return gs_errf(err, "net: out of memory for the batch-norm statistics of %zu processes",
+                       P);
+    }
+    n->comm = c;
+    return 0;
+}
+
+int net_comm_error(Net *n, GsErr *err)
+{
+    if (!n->comm_failed)
+        return 0;
+    n->comm_failed = 0;
+    if (err)
+        *err = n->comm_err;
+    return -1;
+}
+
+static void comm_fail(Net *n, const GsErr *e)
+{
+    if (!n->comm_failed) {
+        n->comm_err = *e;
+        n->comm_failed = 1;
+    }
+}
+
+/* Training-mode batch-norm of this process's share with the whole batch's statistics: each
+ * share's count, mean and sum of squared deviations, gathered from every process and
+ * combined in rank order (Chan et al.), the same bits on every process. */
+static void bn_forward_shared(Net *n, const Node *nd, float *out, const float *in, int B)
+{
+    const int C = nd->C, S = nd->H * nd->W, P = comm_size(n->comm);
+    const size_t row = 1 + 2 * (size_t)C;
+    double *mine = n->comm_ws, *all = mine + row, *gmean = all + (size_t)P * row,
+           *gm2 = gmean + C;
+    GsErr e;
+    mine[0] = (double)B * S;
+    batchnorm_share_moments(in, B, C, S, mine + 1, mine + 1 + C);
+    if (comm_gather_all(n->comm, mine, sizeof(double) * row, all, &e)) {
+        comm_fail(n, &e);
+        memcpy(all, mine, sizeof(double) * row);
+        for (int r = 1; r < P; r++)
+            all[(size_t)r * row] = 0;
+    }
+    double gn = 0;
+    for (int r = 0; r < P; r++)
+        gn += all[(size_t)r * row];
+    for (int c = 0; c < C; c++) {
+        double na = 0, ma = 0, qa = 0;
+        for (int r = 0; r < P; r++) {
+            const double *s = all + (size_t)r * row;
+            double nb = s[0], mb = s[1 + c], qb = s[1 + C + c];
+            if (nb <= 0)
+                continue;
+            if (na == 0) {
+                na = nb, ma = mb, qa = qb;
+                continue;
+            }
+            double nt = na + nb, delta = mb - ma;
+            ma += delta * (nb / nt);
+            qa += qb + delta * delta * (na * nb / nt);
+            na = nt;
+        }
+        gmean[c] = ma;
+        gm2[c] = qa;
+    }
+    batchnorm_forward_global(out, n->saved + nd->save_off, n->saved + nd->save_off + C,
+                             n->buffers + nd->buf_off, n->buffers + nd->buf_off + C, in,
+                             n->params + nd->w_off, n->params + nd->b_off, B, C, S, gmean, gm2,
+                             gn > 0 ? gn : 1, n->bn_eps, n->bn_momentum, nd->relu);
+}
+
+/* Its backward: this share's two sums per channel, summed over the processes for the input
+ * gradient; dgamma and dbeta get this share's own (the parameter gradients are summed
+ * later). The count of the whole batch is P shares' counts, as the forward saw. */
+static void bn_backward_shared(Net *n, const Node *nd, float *dinp, const float *dout,
+                               const float *out, const float *in, int B)
+{
+    const int C = nd->C, S = nd->H * nd->W, P = comm_size(n->comm);
+    const size_t row = 1 + 2 * (size_t)C;
+    double *sums = n->comm_ws + (size_t)(P + 1) * row + 2 * (size_t)C, *gsums = sums + 2 * C;
+    const float *mean = n->saved + nd->save_off, *rstd = mean + C;
+    GsErr e;
+    batchnorm_share_dsums(dout, nd->relu ? out : NULL, in, mean, B, C, S, sums, sums + C);
+    memcpy(gsums, sums, sizeof(double) * 2 * C);
+    gsums[2 * C] = (double)B * S;
+    if (comm_sum_f64(n->comm, gsums, 2 * (size_t)C + 1, &e))
+        comm_fail(n, &e);
+    double gn = gsums[2 * C] > 0 ? gsums[2 * C] : 1;
+    batchnorm_backward_global(dinp, n->grads + nd->w_off, n->grads + nd->b_off, dout,
+                              nd->relu ? out : NULL, in, mean, rstd, n->params + nd->w_off, B,
+                              C, S, sums, sums + C, gsums, gsums + C, gn);
+}
+
 void net_free(Net *n)
 {
+    free(n->comm_ws);
     free(n->prof);
     free(n->nodes);
     free(n->spans);
@@ -449,7 +562,9 @@ void net_forward(Net *n, const float *x, int B, bool train)
                            n->ws);
             break;
         case NODE_BN:
-            if (nd->relu && train)
+            if (train && n->comm)
+                bn_forward_shared(n, nd, out, in, B);
+            else if (nd->relu && train)
                 batchnorm_relu_forward_train(out, n->saved + nd->save_off,
                                              n->saved + nd->save_off + nd->C,
                                              n->buffers + nd->buf_off,
@@ -548,7 +663,9 @@ void net_backward(Net *n, int B)
             break;
         case NODE_BN:
             /* dinp is NULL for a BN right on the input: only dgamma and dbeta are wanted */
-            if (nd->relu)
+            if (n->comm)
+                bn_backward_shared(n, nd, dinp, dout, out, in, B);
+            else if (nd->relu)
                 batchnorm_relu_backward(dinp, g + nd->w_off, g + nd->b_off, dout, out, in,
                                         n->saved + nd->save_off,
                                         n->saved + nd->save_off + nd->C, p + nd->w_off, B,

@@ -87,6 +87,81 @@ static void describe_data(const RunConfig *cfg, const Dataset *train, const Data
     }
 }
 
+/* ---- a process group: what rank 0 does alone, then tells the others ------------------- */
+
+/* kmeans on rank 0 (its run takes a fraction of a second to seconds and needs every
+ * embedding, which every process has); the pseudo-labels and figures broadcast to the
+ * others. */
+static int kmeans_on_rank0(const RunConfig *cfg, const Dataset *train, const float *emb,
+                           int dim, const Sink *sink, RunResult *res, GsErr *err)
+{
+    const Comm *comm = sink_comm(sink);
+    if (!comm)
+        return stage_kmeans_run(cfg, train, emb, dim, sink, res, err);
+    int rc = 0;
+    if (comm_rank(comm) == 0) {
+        Sink solo = sink_solo(sink);
+        rc = stage_kmeans_run(cfg, train, emb, dim, &solo, res, err);
+    }
+    if (stage_agree(sink, rc, err))
+        return -1;
+    double nums[5] = {res->k, res->inertia, res->purity, res->nmi, res->seconds[STAGE_KMEANS]};
+    if (comm_broadcast(comm, nums, sizeof nums, 0, err))
+        return -1;
+    int k = (int)nums[0];
+    if (comm_rank(comm) != 0) {
+        free(res->assign);
+        free(res->cluster_sizes);
+        res->assign = malloc(sizeof(int32_t) * (size_t)train->n);
+        res->cluster_sizes = malloc(sizeof(int32_t) * (size_t)k);
+        res->k = k;
+        res->inertia = nums[1];
+        res->purity = nums[2];
+        res->nmi = nums[3];
+        res->seconds[STAGE_KMEANS] = nums[4];
+    }
+    int ok = res->assign && res->cluster_sizes;
+    if (stage_agree(sink, ok ? 0 : gs_errf(err, "kmeans: out of memory for pseudo-labels"), err))
+        return -1;
+    return comm_broadcast(comm, res->assign, sizeof(int32_t) * (size_t)train->n, 0, err) ||
+                   comm_broadcast(comm, res->cluster_sizes, sizeof(int32_t) * (size_t)k, 0, err)
+               ? -1
+               : 0;
+}
+
+/* eval on rank 0 (the features of every image, the probes and fine-tuning: the others have
+ * nothing to add), its measures broadcast to the others. */
+static int eval_on_rank0(const RunConfig *cfg, const Dataset *train, const Dataset *test,
+                         Model *enc, const Sink *sink, const CkptReader *resume,
+                         RunResult *res, GsErr *err)
+{
+    const Comm *comm = sink_comm(sink);
+    if (!comm)
+        return stage_eval_run(cfg, train, test, enc, sink, resume, res, err);
+    int rc = 0;
+    if (comm_rank(comm) == 0) {
+        Sink solo = sink_solo(sink);
+        rc = stage_eval_run(cfg, train, test, enc, &solo, resume, res, err);
+    }
+    if (stage_agree(sink, rc, err))
+        return -1;
+    double nums[6] = {res->knn_top1, res->linear_top1, res->linear_top1_head,
+                      res->linear_weight_decay, res->linear_epochs, res->seconds[STAGE_EVAL]};
+    int32_t nf = res->n_finetune;
+    if (comm_broadcast(comm, nums, sizeof nums, 0, err) ||
+        comm_broadcast(comm, &nf, sizeof nf, 0, err) ||
+        comm_broadcast(comm, res->finetune, sizeof res->finetune, 0, err))
+        return -1;
+    res->knn_top1 = nums[0];
+    res->linear_top1 = nums[1];
+    res->linear_top1_head = nums[2];
+    res->linear_weight_decay = (float)nums[3];
+    res->linear_epochs = (int)nums[4];
+    res->seconds[STAGE_EVAL] = nums[5];
+    res->n_finetune = nf;
+    return 0;
+}
+
 unsigned pipeline_skipped_stages(const RunConfig *cfg)
 {
     return cfg->method == METHOD_SIMCLR ? (1u << STAGE_DAE) | (1u << STAGE_KMEANS) : 0;
@@ -104,6 +179,13 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     Model enc;
     bool have_enc = false;
 
+    /* in a group only rank 0 reports: the others run with a sink of no callbacks */
+    Sink quiet;
+    const Comm *comm = sink_comm(sink);
+    if (comm && comm_rank(comm) != 0) {
+        quiet = (Sink){.comm = comm};
+        sink = &quiet;
+    }
     result_init(res, train ? train->n : 0);
     if (check_data(cfg, train, test, err))
         return -1;
@@ -115,6 +197,16 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
             state_read_summary(&rd, res, err))
             goto done;
         from = &rd;
+        int32_t procs = 1;
+        GsErr none;
+        if (ckpt_find(&rd, "dist.processes", NULL, &none) &&
+            ckpt_get(&rd, "dist.processes", &procs, sizeof procs, err))
+            goto done;
+        if (procs != comm_size(comm))
+            stage_log(sink, from_stage, from_epoch,
+                      "resuming a checkpoint of %d process%s on %d: the run goes on, but its "
+                      "figures will differ in the last bits from a run kept at %d",
+                      (int)procs, procs == 1 ? "" : "es", comm_size(comm), (int)procs);
         /* at the end of the epoch the checkpoint closes (or, for one written inside an
          * epoch, of the epoch before): at or before the checkpoint, never after it */
         stage_log(sink, from_stage, from_epoch, "resuming after %s epoch %d",
@@ -123,7 +215,7 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     if (!(pipeline_skipped_stages(cfg) & (1u << STAGE_DAE)) && from_stage <= STAGE_DAE) {
         if (stage_dae_run(cfg, train, sink, from_stage == STAGE_DAE ? from : NULL, res, &emb,
                           &dim, err) ||
-            stage_kmeans_run(cfg, train, emb, dim, sink, res, err))
+            kmeans_on_rank0(cfg, train, emb, dim, sink, res, err))
             goto done;
     }
     if (build_encoder(cfg, train, &enc, err))
@@ -136,8 +228,8 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
                                                     res, &enc, err))
         goto done;
     if (test && test->n > 0 && train->labels && test->labels &&
-        stage_eval_run(cfg, train, test, &enc, sink, from_stage == STAGE_EVAL ? from : NULL,
-                       res, err))
+        eval_on_rank0(cfg, train, test, &enc, sink, from_stage == STAGE_EVAL ? from : NULL,
+                      res, err))
         goto done;
     rc = 0;
 done:
@@ -153,6 +245,12 @@ int pipeline_dae_embeddings(const RunConfig *cfg, const Dataset *train, const Si
                             float **emb, int *dim, GsErr *err)
 {
     RunResult res;
+    Sink quiet;
+    const Comm *comm = sink_comm(sink);
+    if (comm && comm_rank(comm) != 0) {
+        quiet = (Sink){.comm = comm};
+        sink = &quiet;
+    }
     result_init(&res, train->n);
     gs_threads_set(cfg->threads);
     return stage_dae_run(cfg, train, sink, NULL, &res, emb, dim, err);

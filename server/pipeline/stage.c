@@ -23,11 +23,87 @@ double stage_now(void)
 
 bool stage_canceled(const Sink *sink, GsErr *err)
 {
-    if (sink && sink->cancel && *sink->cancel) {
+    const Comm *c = sink_comm(sink);
+    int32_t flag = sink && sink->cancel && *sink->cancel;
+    if (c && comm_broadcast(c, &flag, sizeof flag, 0, err))
+        return true;
+    if (flag) {
         gs_errf(err, "canceled");
         return true;
     }
     return false;
+}
+
+int stage_agree(const Sink *sink, int rc, GsErr *err)
+{
+    const Comm *c = sink_comm(sink);
+    if (!c)
+        return rc ? -1 : 0;
+    int P = comm_size(c);
+    int32_t mine = rc != 0, *all = malloc(sizeof(int32_t) * (size_t)P);
+    GsErr local = {{0}};
+    if (!err)
+        err = &local;
+    if (!all)
+        return gs_errf(err, "out of memory for %d process statuses", P);
+    if (comm_gather_all(c, &mine, sizeof mine, all, err)) {
+        free(all);
+        return -1;
+    }
+    int first = -1;
+    for (int r = 0; r < P && first < 0; r++)
+        if (all[r])
+            first = r;
+    free(all);
+    if (first < 0)
+        return 0;
+    if (first != comm_rank(c))
+        err->msg[0] = 0;
+    if (comm_broadcast(c, err->msg, sizeof err->msg, first, err))
+        return -1;
+    err->msg[sizeof err->msg - 1] = 0;
+    return -1;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t bytes)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < bytes; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int stage_check_same(const Sink *sink, int stage, int epoch, const Net *net,
+                     const Optimizer *opt, GsErr *err)
+{
+    const Comm *c = sink_comm(sink);
+    if (!c)
+        return 0;
+    int P = comm_size(c);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = fnv1a(h, net->params, sizeof(float) * net->n_params);
+    h = fnv1a(h, net->buffers, sizeof(float) * net->n_buffers);
+    if (opt)
+        h = fnv1a(h, opt->mem, sizeof(float) * optim_state_floats(opt));
+    uint64_t *all = malloc(sizeof(uint64_t) * (size_t)P);
+    if (!all)
+        return gs_errf(err, "out of memory for %d process hashes", P);
+    if (comm_gather_all(c, &h, sizeof h, all, err)) {
+        free(all);
+        return -1;
+    }
+    int differs = -1;
+    for (int r = 1; r < P && differs < 0; r++)
+        if (all[r] != all[0])
+            differs = r;
+    free(all);
+    if (differs >= 0)
+        return gs_errf(err, "%s: after epoch %d the weights of process %d differ from those of "
+                       "process 0: the processes no longer train the same network",
+                       STAGE_NAMES[stage], epoch, differs);
+    return 0;
 }
 
 void stage_progress(const Sink *sink, int stage, int epoch, int epochs, long step, long steps,
@@ -337,10 +413,20 @@ int state_read_training(const CkptReader *r, Net *net, Optimizer *opt, Rng *rng,
 
 int state_commit(CkptWriter *w, const Sink *sink, int stage, int epoch, long step, GsErr *err)
 {
+    const Comm *c = sink_comm(sink);
+    if (c) {
+        int32_t procs = comm_size(c);
+        if (ckpt_add(w, "dist.processes", &procs, sizeof procs, err))
+            return -1;
+    }
     if (ckpt_finish(w, err))
         return -1;
-    if (sink && sink->checkpoint &&
-        sink->checkpoint(sink->ctx, stage, epoch, step, w->data, w->len)) {
+    /* in a group only rank 0 has callbacks (pipeline_run), and tells the others */
+    int32_t failed = sink && sink->checkpoint &&
+                     sink->checkpoint(sink->ctx, stage, epoch, step, w->data, w->len) != 0;
+    if (c && comm_broadcast(c, &failed, sizeof failed, 0, err))
+        return -1;
+    if (failed) {
         if (step >= 0)
             return gs_errf(err, "%s: the checkpoint of epoch %d step %ld could not be stored",
                            STAGE_NAMES[stage], epoch, step);

@@ -73,8 +73,35 @@ static inline uint64_t stream_finetune_seed(uint64_t seed, float fraction)
 /* Seconds on a monotonic clock. */
 double stage_now(void);
 
-/* True (and err set to "canceled") when the sink's cancel flag is raised. */
+/* The run's process group when it has more than one process (sink->comm), else NULL. */
+static inline const Comm *sink_comm(const Sink *sink)
+{
+    return sink && comm_size(sink->comm) > 1 ? sink->comm : NULL;
+}
+
+/* The same sink without its group: for work rank 0 does alone (kmeans, eval, the kNN
+ * monitor), whose cancel checks and checkpoints must not wait for the other processes. */
+static inline Sink sink_solo(const Sink *sink)
+{
+    Sink s = {0};
+    if (sink)
+        s = *sink;
+    s.comm = NULL;
+    return s;
+}
+
+/* True (and err set to "canceled") when the sink's cancel flag is raised. In a group, the
+ * flag of rank 0 decides for every process (a broadcast: every process must call it at the
+ * same point). */
 bool stage_canceled(const Sink *sink, GsErr *err);
+
+/* In a group: every process passes its status rc and gets back the same one, 0 when all
+ * were 0, else -1 with the message of the lowest failing rank. Alone: rc. */
+int stage_agree(const Sink *sink, int rc, GsErr *err);
+/* In a group: checks that every process holds the same network and optimiser state (one
+ * 8-byte hash each, gathered); a difference fails the run on every process. Alone: 0. */
+int stage_check_same(const Sink *sink, int stage, int epoch, const Net *net,
+                     const Optimizer *opt, GsErr *err);
 
 void stage_progress(const Sink *sink, int stage, int epoch, int epochs, long step, long steps,
                     double loss, double items_per_s, double eta_s);

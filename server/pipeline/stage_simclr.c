@@ -4,7 +4,14 @@
  * NT-Xent over the 2N views; warm-up then cosine learning rate. With method gsimclr the
  * batches come from the guided sampler over the pseudo-labels, with simclr from a shuffle.
  * A checkpoint closes every checkpoint_every epochs (and the last), holding all it needs to
- * continue bit for bit. An optional kNN monitor reports test accuracy every few epochs. */
+ * continue bit for bit. An optional kNN monitor reports test accuracy every few epochs.
+ * In a process group (Sink.comm) of P, the batch of N images is split into N / P per process
+ * in rank order; the sampler runs the same on every process, and each process makes both
+ * views of its images with the streams of their global positions, so the views do not
+ * depend on P. The 2N embeddings are gathered from every process, each computes NT-Xent and
+ * its gradient over all of them and keeps the rows of its own views; batch-norm uses the
+ * whole batch's statistics (net_set_comm) and the gradients are summed before the same
+ * optimiser step everywhere. The kNN monitor runs on rank 0. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +21,13 @@
 #include "gs/loss.h"
 #include "gs/sampler.h"
 #include "stage.h"
+
+/* The global view (of 2N) that local view jl (of 2n) of process `rank` is: views j and
+ * j + N are the two views of image j of the batch, and process r has images [r n, r n + n). */
+static inline int view_of(int jl, int n, int N, int rank)
+{
+    return jl < n ? rank * n + jl : N + rank * n + (jl - n);
+}
 
 static int knn_monitor(const RunConfig *cfg, Model *m, const Dataset *train,
                        const Dataset *test, const Sink *sink, double *top1, GsErr *err)
@@ -67,7 +81,10 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
     Optimizer opt = {0};
     Sampler smp = {0};
     Rng rng;
-    float *x = NULL, *ntws = NULL;
+    float *x = NULL, *ntws = NULL, *zg = NULL, *zall = NULL, *dzall = NULL;
+    const Comm *comm = sink_comm(sink);
+    const int P = comm_size(comm), rank = comm_rank(comm);
+    const int n = N / P; /* this process's images of a batch */
     int rc = -1, start_epoch = 0;
     double t0 = stage_now(), spent_before = res->seconds[STAGE_SIMCLR], repeats_sum = 0;
 
@@ -76,6 +93,9 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                        train->n);
     if (guided && !res->assign)
         return gs_errf(err, "simclr: method gsimclr needs the kmeans pseudo-labels");
+    if (N % P != 0)
+        return gs_errf(err, "simclr.batch: %d images do not split evenly over %d processes "
+                       "(the batch must be a multiple of the process count)", N, P);
     OptConfig oc = optim_defaults(cfg->simclr.optimizer);
     oc.weight_decay = cfg->simclr.weight_decay;
     if (cfg->simclr.optimizer == OPT_SGD || cfg->simclr.optimizer == OPT_LARS)
@@ -87,13 +107,20 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
         goto done;
     int D = (int)net_node_size(&m->net, m->output);
     NtXent nt;
-    x = malloc(sizeof(float) * isz * 2 * (size_t)N);
+    x = malloc(sizeof(float) * isz * 2 * (size_t)n);
     ntws = malloc(sizeof(float) * ntxent_ws_floats(N, D));
-    if (!x || !ntws) {
+    if (P > 1) {
+        zg = malloc(sizeof(float) * 2 * (size_t)N * D);
+        zall = malloc(sizeof(float) * 2 * (size_t)N * D);
+        dzall = malloc(sizeof(float) * 2 * (size_t)N * D);
+    }
+    if (!x || !ntws || (P > 1 && (!zg || !zall || !dzall))) {
         gs_errf(err, "simclr: out of memory");
         goto done;
     }
     ntxent_bind(&nt, N, D, cfg->simclr.tau, ntws);
+    if (net_set_comm(&m->net, comm, err))
+        goto done;
     rng_seed(&rng, stream_seed(cfg->seed, STREAM_SIMCLR));
     /* A checkpoint written when the run was stopped inside an epoch also holds where: the
      * steps done in that epoch and their loss sum; its rng is the one that epoch started
@@ -165,24 +192,57 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                                     &ignored);
                 goto done;
             }
+            /* local view jl is global view j: the first n are the first views of this
+             * process's images, the next n their second views */
 #pragma omp parallel for schedule(static)
-            for (int j = 0; j < 2 * N; j++) {
+            for (int jl = 0; jl < 2 * n; jl++) {
+                int j = view_of(jl, n, N, rank);
                 Rng r;
                 rng_seed(&r, stream_view_seed(epoch_seed, b, j));
-                augment_view(x + (size_t)j * isz, train->pixels + (size_t)ids[j % N] * isz,
+                augment_view(x + (size_t)jl * isz, train->pixels + (size_t)ids[j % N] * isz,
                              train->c, train->h, train->w, &cfg->simclr.aug, &r);
             }
             net_zero_grad(&m->net);
-            net_forward(&m->net, x, 2 * N, true);
-            float loss = ntxent_forward(&nt, net_act(&m->net, m->output));
+            net_forward(&m->net, x, 2 * n, true);
+            float loss;
+            if (P == 1) {
+                loss = ntxent_forward(&nt, net_act(&m->net, m->output));
+            } else {
+                /* every process's 2n embeddings, in rank order, put in global view order */
+                size_t zrow = sizeof(float) * (size_t)D;
+                if (net_comm_error(&m->net, err) ||
+                    comm_gather_all(comm, net_act(&m->net, m->output), zrow * 2 * (size_t)n,
+                                    zg, err))
+                    goto done;
+                for (int r = 0; r < P; r++)
+                    for (int jl = 0; jl < 2 * n; jl++)
+                        memcpy(zall + (size_t)view_of(jl, n, N, r) * D,
+                               zg + ((size_t)r * 2 * n + jl) * D, zrow);
+                loss = ntxent_forward(&nt, zall);
+            }
             if (!isfinite(loss)) {
                 gs_errf(err, "simclr: the loss became %g at epoch %d step %ld (try a lower lr)",
                         (double)loss, epoch + 1, b + 1);
                 goto done;
             }
-            net_backward_begin(&m->net, 2 * N);
-            ntxent_backward(&nt, net_dact(&m->net, m->output), 1.0f);
-            net_backward(&m->net, 2 * N);
+            net_backward_begin(&m->net, 2 * n);
+            if (P == 1) {
+                ntxent_backward(&nt, net_dact(&m->net, m->output), 1.0f);
+            } else {
+                /* the gradient of every view's row; this process keeps its own */
+                memset(dzall, 0, sizeof(float) * 2 * (size_t)N * D);
+                ntxent_backward(&nt, dzall, 1.0f);
+                float *dz = net_dact(&m->net, m->output);
+                for (int jl = 0; jl < 2 * n; jl++) {
+                    const float *src = dzall + (size_t)view_of(jl, n, N, rank) * D;
+                    for (int d = 0; d < D; d++)
+                        dz[(size_t)jl * D + d] += src[d];
+                }
+            }
+            net_backward(&m->net, 2 * n);
+            if (P > 1 && (net_comm_error(&m->net, err) ||
+                          comm_sum_f32(comm, m->net.grads, m->net.n_params, err)))
+                goto done;
             long step = (long)epoch * per_epoch + b;
             float lr = schedule_lr(&sch, step);
             optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans, lr);
@@ -215,8 +275,10 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                   guided ? "" : " (plain batches)");
         if (cfg->simclr.knn_every > 0 && (epoch + 1) % cfg->simclr.knn_every == 0 &&
             train->labels && test && test->labels) {
-            double top1;
-            if (knn_monitor(cfg, m, train, test, sink, &top1, err))
+            double top1 = NAN;
+            Sink solo = sink_solo(sink);
+            int krc = rank == 0 ? knn_monitor(cfg, m, train, test, &solo, &top1, err) : 0;
+            if (stage_agree(sink, krc, err))
                 goto done;
             stage_metric(sink, STAGE_SIMCLR, epoch + 1, -1, "knn_top1", top1);
             stage_log(sink, STAGE_SIMCLR, epoch + 1, "simclr: epoch %d kNN top-1 %.4f",
@@ -224,6 +286,8 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
         }
         res->seconds[STAGE_SIMCLR] = spent_before + stage_now() - t0;
         if ((epoch + 1) % cfg->simclr.checkpoint_every == 0 || epoch + 1 == cfg->simclr.epochs) {
+            if (stage_check_same(sink, STAGE_SIMCLR, epoch + 1, &m->net, &opt, err))
+                goto done;
             CkptWriter w;
             ckpt_writer_init(&w);
             int bad = state_write(&w, STAGE_SIMCLR, epoch + 1, res, &m->net, &opt, &rng, err) ||
@@ -236,8 +300,12 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
     res->seconds[STAGE_SIMCLR] = spent_before + stage_now() - t0;
     rc = 0;
 done:
+    net_set_comm(&m->net, NULL, NULL);
     free(x);
     free(ntws);
+    free(zg);
+    free(zall);
+    free(dzall);
     sampler_free(&smp);
     optim_free(&opt);
     return rc;
