@@ -16,7 +16,7 @@
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
 
-enum { TEXT = 256 };
+enum { TEXT = 600 };
 
 /* Tests find the ranks' processes here: GS_MPI_PID_DIR/rank-N.pid. */
 static void write_pid(int rank)

@@ -1,7 +1,7 @@
 /* relay.c — the framed protocol between rank 0 of a multi-process run and the daemon
  * (relay.h): encoding, frame I/O, the daemon's side that turns a frame into a Sink call, and
  * rank 0's sink that sends them. */
-#define _DEFAULT_SOURCE /* getaddrinfo's flags, strndup */
+#define _GNU_SOURCE /* memrchr, getaddrinfo */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>

@@ -147,4 +147,8 @@ typedef struct {
 void relay_put_job(RelayBuf *b, const RelayJob *job);
 int relay_get_job(const uint8_t *p, size_t len, RelayJob *job, GsErr *err);
 
+/* `gsimclrd --mpi-worker ADDR` (mpi_worker.c): one process of a launched run; the exit
+ * status. */
+int mpi_worker_main(int *argc, char ***argv, const char *addr);
+
 #endif
