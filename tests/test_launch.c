@@ -614,6 +614,29 @@ TEST(launch_p2_daemon_run_fault_and_cancel)
                   i < 2 ? "a rank" : "the launcher", procs_of_c[i]);
     fprintf(stderr, "  P = 2: canceled in %.1f s, no process left\n", took);
 
+    /* SIGTERM of the daemon stops every process; the run resumes at the next start */
+    int64_t e = dproc_submit(d.port, longer, &status);
+    CHECK(e > 0);
+    w = (CkptWait){d.port, 1, false};
+    cJSON_Delete(apic_wait_run(d.port, e, simclr_ckpt_or_end, &w, 120));
+    CHECK(w.found);
+    int procs_of_e[3] = {pid_of_rank(pids, 0), pid_of_rank(pids, 1), launcher_pid(d.log)};
+    t0 = now();
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 40), 0);
+    fprintf(stderr, "  P = 2: SIGTERM stopped the daemon in %.1f s\n", now() - t0);
+    for (int i = 0; i < 3; i++)
+        CHECK_MSG(!alive(procs_of_e[i]), "pid %d still runs after the daemon stopped",
+                  procs_of_e[i]);
+    CHECK(dproc_start(&d) == 0);
+    t0 = now();
+    while (resumes_of(d.port, e) < 1 && now() - t0 < 60)
+        usleep(100000);
+    CHECK_INT_EQ(resumes_of(d.port, e), 1);
+    snprintf(path, sizeof path, "/v1/runs/%lld/cancel", (long long)e);
+    CHECK(apic_json(d.port, "POST", path, NULL, NULL, &r) == 0 && r.status / 100 == 2);
+    apic_free(&r);
+    CHECK(strcmp(dproc_wait_done(d.port, e, 120, s, sizeof s), "canceled") == 0);
+
     free(ra);
     CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 40), 0);
     unsetenv("GS_MPI_PID_DIR");
