@@ -44,11 +44,13 @@ KMEANS_BIN := $(BUILD)/bench/bench_kmeans
 EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 DECODE_BIN := $(BUILD)/bench/bench_decode
+# the data-parallel tests' driver (tests/test_dist.c runs it under mpirun)
+DIST_BIN  := $(BUILD)/tests/dist/dist_check
 EMBEDDINGS := build/embeddings.gsem
 
 .PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode \
         demo clean deps fixtures soak fuzz fuzz-build fuzz-bins fuzz-seeds
-all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN)
+all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN) $(DIST_BIN)
 
 $(DEPS_OK): scripts/install-deps web/package-lock.json tests/web/package-lock.json \
             tests/openapi/package-lock.json
@@ -110,6 +112,11 @@ $(TEST_BIN): $(TEST_OBJ) $(SVC_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+$(DIST_BIN): $(BUILD)/tests/dist/dist_check.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 $(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -118,7 +125,7 @@ $(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN): $(BUILD)/be
 # Tests run from the repository root (fixtures are read from tests/fixtures).
 # The C suite, then the web page in headless Chromium; the daemon tests start bin/gsimclrd
 # (GS_DAEMON) and the CLI tests bin/gsimclr (GS_CLI) as child processes.
-test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr
+test: $(DEPS_OK) $(TEST_BIN) bin/gsimclrd bin/gsimclr $(DIST_BIN)
 	tests/run-all $(TEST_BIN)
 
 test-web: $(DEPS_OK) bin/gsimclrd

@@ -399,7 +399,7 @@ int net_set_comm(Net *n, const Comm *c, GsErr *err)
             maxc = (size_t)n->nodes[i].C;
     /* forward: this share's (count, mean, m2), every share's, the combined mean and m2;
      * backward: this share's sums and their global sums */
-    n->n_comm_ws = (P + 1) * (1 + 2 * maxc) + 2 * maxc + 4 * maxc;
+    n->n_comm_ws = (P + 1) * (1 + 2 * maxc) + 2 * maxc + 4 * maxc + 1;
     n->comm_ws = malloc(sizeof(double) * n->n_comm_ws);
     if (!n->comm_ws) {
         n->n_comm_ws = 0;

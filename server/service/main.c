@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gs/checkpoint.h"
+#include "gs/comm.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
@@ -198,9 +199,14 @@ static int serve(const ServiceConfig *cfg)
     return 0;
 }
 
-static int run_job(const char *config_path, const char *ckpt_path, bool resume,
-                   const char *features_path, const char *data_root, const char *cache_dir)
+/* Under mpirun (comm a group of P > 1) every process runs this with the same arguments:
+ * each loads the data and reads the resume file itself; only rank 0 prints and writes
+ * files (the pipeline calls the sink on rank 0 only). */
+static int run_job(const Comm *comm, const char *config_path, const char *ckpt_path,
+                   bool resume, const char *features_path, const char *data_root,
+                   const char *cache_dir)
 {
+    const bool talk = comm_rank(comm) == 0;
     RunConfig cfg;
     GsErr err;
     Dataset train, test;
@@ -209,17 +215,20 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
     uint8_t *resume_buf = NULL;
     int rc = 1;
 
-    if (run_config_load_file(&cfg, config_path, &err)) {
+    /* a failure before the pipeline is this process's own: it says so with its rank (and
+     * mpirun ends the others when it exits) */
+    if (run_config_load_file(&cfg, config_path, &err) ||
+        pipeline_load_data(&cfg, data_root, cache_dir, &train, &test, &err)) {
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
-        return 1;
-    }
-    if (pipeline_load_data(&cfg, data_root, cache_dir, &train, &test, &err)) {
-        fprintf(stderr, "gsimclrd: %s\n", err.msg);
+        if (comm_size(comm) > 1)
+            comm_mpi_abort(comm, 1); /* the others would wait for it forever */
         return 1;
     }
     if (resume && ckpt_path && access(ckpt_path, F_OK) == 0 &&
         ckpt_read_file(ckpt_path, &resume_buf, &resume_len, &err)) {
         fprintf(stderr, "gsimclrd: %s\n", err.msg);
+        if (comm_size(comm) > 1)
+            comm_mpi_abort(comm, 1);
         goto done;
     }
     RunCtx ctx = {.ckpt_path = ckpt_path,
@@ -231,18 +240,26 @@ static int run_job(const char *config_path, const char *ckpt_path, bool resume,
                  .features = on_features,
                  .log = on_log,
                  .ctx = &ctx,
-                 .cancel = &g_cancel};
-    fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d threads\n",
-            cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset, train.n, test.n,
-            cfg.threads);
+                 .cancel = &g_cancel,
+                 .comm = comm};
+    if (talk && comm_size(comm) > 1)
+        fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d processes x %d "
+                "threads\n", cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset,
+                train.n, test.n, comm_size(comm), cfg.threads);
+    else if (talk)
+        fprintf(stderr, "gsimclrd: %s on %s: %d train, %d test images, %d threads\n",
+                cfg.method == METHOD_GSIMCLR ? "gsimclr" : "simclr", cfg.dataset, train.n,
+                test.n, cfg.threads);
     if (pipeline_run(&cfg, &train, &test, &sink, resume_buf, resume_len, &res, &err)) {
-        fprintf(stderr, "%sgsimclrd: failed: %s\n", ctx.tty ? "\n" : "", err.msg);
+        /* every process of a group returns the same status: rank 0 says it */
+        if (talk)
+            fprintf(stderr, "%sgsimclrd: failed: %s\n", ctx.tty ? "\n" : "", err.msg);
         goto done;
     }
     char *out = run_result_to_json(&res);
-    if (ctx.tty)
+    if (ctx.tty && talk)
         fputc('\n', stderr);
-    if (out)
+    if (out && talk)
         printf("%s\n", out);
     free(out);
     run_result_free(&res);
@@ -256,6 +273,15 @@ done:
 
 int main(int argc, char **argv)
 {
+    /* started by mpirun: MPI first, before anything reads argv (it may add its own) */
+    const Comm *comm = comm_self();
+    if (comm_mpi_launched()) {
+        GsErr merr;
+        if (!(comm = comm_mpi_start(&argc, &argv, &merr))) {
+            fprintf(stderr, "gsimclrd: %s\n", merr.msg);
+            return 1;
+        }
+    }
     const char *config = NULL, *ckpt = NULL, *features = NULL, *data_root = NULL;
     const char *hosts[8];
     bool resume = false, data_dir_given = false;
@@ -341,5 +367,9 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     /* a --run keeps its decoded image-folder cache only where --data-dir says */
-    return run_job(config, ckpt, resume, features, data_root, data_dir_given ? sc.data_dir : NULL);
+    int rc = run_job(comm, config, ckpt, resume, features, data_root,
+                     data_dir_given ? sc.data_dir : NULL);
+    if (comm != comm_self())
+        comm_mpi_finish(comm);
+    return rc;
 }
