@@ -288,9 +288,10 @@ int main(int argc, char **argv)
     ServiceConfig sc;
     service_config_defaults(&sc);
     sc.allow_hosts = hosts;
-    /* one process of a multi-process run, started by the daemon's launcher under mpirun */
+    /* one process of a multi-process run, started by the daemon's launcher under mpirun
+     * (alone, without mpirun, a group of one) */
     if (argc == 3 && strcmp(argv[1], "--mpi-worker") == 0)
-        return mpi_worker_main(&argc, &argv, argv[2]);
+        return mpi_worker_main(comm, argv[2]);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

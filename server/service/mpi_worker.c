@@ -54,16 +54,16 @@ static bool gather_text(const Comm *c, const char *mine, char *all, char *first,
     return false;
 }
 
-int mpi_worker_main(int *argc, char ***argv, const char *addr_arg)
+/* Ends the group at once (a process that cannot go on), or, alone, just returns. */
+static void give_up(const Comm *world)
+{
+    if (world != comm_self())
+        comm_mpi_abort(world, 1);
+}
+
+int mpi_worker_main(const Comm *world, const char *addr)
 {
     GsErr err;
-    char addr[512];
-    snprintf(addr, sizeof addr, "%s", addr_arg); /* MPI_Init may rewrite argv */
-    const Comm *world = comm_mpi_start(argc, argv, &err);
-    if (!world) {
-        fprintf(stderr, "gsimclrd --mpi-worker: %s\n", err.msg);
-        return 1;
-    }
     int rank = comm_rank(world), size = comm_size(world);
     write_pid(rank);
     RelayClient *rc = NULL;
@@ -79,17 +79,17 @@ int mpi_worker_main(int *argc, char ***argv, const char *addr_arg)
     if (comm_broadcast(world, &n, sizeof n, 0, &err) || n == 0) {
         relay_client_close(rc);
         free(job);
-        comm_mpi_abort(world, 1);
+        give_up(world);
         return 1;
     }
     if (rank != 0 && !(job = malloc(n))) {
         fprintf(stderr, "gsimclrd --mpi-worker: rank %d: out of memory\n", rank);
-        comm_mpi_abort(world, 1);
+        give_up(world);
         return 1;
     }
     if (comm_broadcast(world, job, n, 0, &err)) {
         fprintf(stderr, "gsimclrd --mpi-worker: rank %d: %s\n", rank, err.msg);
-        comm_mpi_abort(world, 1);
+        give_up(world);
         return 1;
     }
 
@@ -116,7 +116,7 @@ int mpi_worker_main(int *argc, char ***argv, const char *addr_arg)
     int code = 0;
     if (!all) {
         fprintf(stderr, "gsimclrd --mpi-worker: rank %d: out of memory\n", rank);
-        comm_mpi_abort(world, 1);
+        give_up(world);
         return 1;
     }
     if (gather_text(world, problem, all, first, sizeof first, &err)) {
@@ -165,6 +165,7 @@ done:
     }
     relay_client_close(rc);
     free(job);
-    comm_mpi_finish(world);
+    if (world != comm_self())
+        comm_mpi_finish(world);
     return code;
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/comm.h"
 #include "gs/err.h"
 #include "gs/pipeline.h"
 
@@ -147,8 +148,8 @@ typedef struct {
 void relay_put_job(RelayBuf *b, const RelayJob *job);
 int relay_get_job(const uint8_t *p, size_t len, RelayJob *job, GsErr *err);
 
-/* `gsimclrd --mpi-worker ADDR` (mpi_worker.c): one process of a launched run; the exit
- * status. */
-int mpi_worker_main(int *argc, char ***argv, const char *addr);
+/* `gsimclrd --mpi-worker ADDR` (mpi_worker.c): one process of a launched run, on world (the
+ * started MPI group, or comm_self()), which it finishes; the exit status. */
+int mpi_worker_main(const Comm *world, const char *addr);
 
 #endif
