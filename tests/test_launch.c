@@ -4,8 +4,9 @@
  * away), and gsimclrd launching P = 2 runs through mpirun on loopback: the run succeeds and
  * shows its processes and hosts, its result is the one `mpirun -np 2 gsimclrd --run` gives;
  * kill -9 of rank 1 in the middle of SimCLR is noticed within 30 s and the run resumes from
- * its checkpoint to the undisturbed result; a cancel leaves no process behind; a bad
- * "processes" is a 400 and stores nothing. */
+ * its checkpoint to the undisturbed result; a cancel or the daemon's SIGTERM leaves no
+ * process behind; a bad "processes" is a 400 and stores nothing; a run whose processes keep
+ * being lost fails after a few resumes. */
 #define _DEFAULT_SOURCE /* setenv, usleep, mkdtemp */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -358,6 +359,35 @@ TEST(relay_wrong_token_is_turned_away)
 }
 
 /* ---- gsimclrd with P = 2 -------------------------------------------------------------- */
+
+/* A launcher that always fails: every attempt loses its processes, the run goes back to the
+ * queue each time and fails on the fourth loss, saying why. */
+TEST(launch_lost_processes_fail_the_run_after_a_few_resumes)
+{
+    Daemon d = {0};
+    CHECK(dproc_mkdir(&d) == 0);
+    d.mpirun = "/bin/false";
+    if (dproc_start(&d) != 0) {
+        CHECK_MSG(0, "the daemon did not start");
+        dproc_cleanup(&d);
+        return;
+    }
+    long status = 0;
+    int64_t id = dproc_submit(d.port, "{\"processes\": 2, \"subset\": 600, \"kmeans\": {\"k\": 8}}",
+                              &status);
+    CHECK(id > 0);
+    char s[32];
+    CHECK(strcmp(dproc_wait_done(d.port, id, 60, s, sizeof s), "failed") == 0);
+    cJSON *run = dproc_get_run(d.port, id);
+    cJSON *e = cJSON_GetObjectItem(run, "error"), *res = cJSON_GetObjectItem(run, "resumes");
+    CHECK_MSG(cJSON_IsString(e) && strstr(e->valuestring, "before rank 0 connected") &&
+                  strstr(e->valuestring, "the 4th time: giving up"),
+              "error: %s", cJSON_IsString(e) ? e->valuestring : "-");
+    CHECK(cJSON_IsNumber(res) && res->valueint == 3);
+    cJSON_Delete(run);
+    CHECK_INT_EQ(dproc_signal(&d, SIGTERM, 20), 0);
+    dproc_cleanup(&d);
+}
 
 /* Small, with enough SimCLR epochs (a checkpoint after each) to kill a rank in the middle. */
 static const char *P2_FORMAT =
