@@ -136,14 +136,18 @@ test-web: $(DEPS_OK) bin/gsimclrd
 test-openapi: $(DEPS_OK)
 	node tests/openapi/check.mjs
 
-asan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
+# The data-parallel tests compare runs with the normal build's driver ($(DIST_BIN)); the ASan
+# driver runs in dist_asan_driver_is_clean (tests/test_dist.c).
+asan: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(DIST_BIN)
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    LDLIBS="-fsanitize=address,undefined -fopenmp -lm -lpthread" build-asan/tests/run_tests
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests
+	    LDLIBS="-fsanitize=address,undefined -fopenmp -lm -lpthread" build-asan/tests/run_tests \
+	    build-asan/tests/dist/dist_check
+	GS_DIST_ASAN=build-asan/tests/dist/dist_check \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/tests/run_tests
 
 # ThreadSanitizer does not see inside libgomp, so this build leaves OpenMP out and checks the
 # project's own threads.
-tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr
+tsan: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(DIST_BIN)
 	$(MAKE) BUILD=build-tsan OPT="-O1 -fsanitize=thread -Wno-unknown-pragmas" OMP= \
 	    LDLIBS="-fsanitize=thread -lm -lpthread" build-tsan/tests/run_tests
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/run_tests

@@ -2,7 +2,7 @@
  * (or alone: P = 1): trains the autoencoder stage or the SimCLR stage of a small network on a
  * Fashion-MNIST subset for a few steps on the process group, and writes what the test
  * compares: rank 0 writes OUT.loss (the running mean loss after every step, "%a" per line),
- * OUT.ckpt (the last checkpoint stored) and, for dae, OUT.emb (the k-means embeddings);
+ * OUT.ckpt (the last checkpoint stored), OUT.log (the run's log lines) and, for dae, OUT.emb (the k-means embeddings);
  * every rank writes OUT.rankR (its status and result numbers, "%a"), so the ranks can be
  * compared bit for bit.
  * Usage: dist_check dae|simclr OUT [--images N] [--batch N] [--stop-at STEP] [--resume FILE]
@@ -24,7 +24,7 @@
 #include "gs/pipeline.h"
 
 typedef struct {
-    FILE *loss;
+    FILE *loss, *log;
     uint8_t *ckpt;
     size_t ckpt_len;
     long stop_at;
@@ -53,6 +53,13 @@ static int on_checkpoint(void *ctx, int stage, int epoch, long step, const void 
     memcpy(c->ckpt, data, len);
     c->ckpt_len = len;
     return 0;
+}
+
+static void on_log(void *ctx, int stage, int epoch, const char *line)
+{
+    Ctx *c = ctx;
+    (void)stage, (void)epoch;
+    fprintf(c->log, "%s\n", line);
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -213,11 +220,13 @@ int main(int argc, char **argv)
     Ctx ctx = {.stop_at = stop_at};
     snprintf(path, sizeof path, "%s.loss", out);
     ctx.loss = rank == 0 ? fopen(path, "w") : fopen("/dev/null", "w");
-    if (!ctx.loss) {
+    snprintf(path, sizeof path, "%s.log", out);
+    ctx.log = rank == 0 ? fopen(path, "w") : fopen("/dev/null", "w");
+    if (!ctx.loss || !ctx.log) {
         fprintf(stderr, "dist_check: cannot write %s\n", path);
         return 1;
     }
-    Sink sink = {.progress = on_progress, .checkpoint = on_checkpoint, .ctx = &ctx,
+    Sink sink = {.progress = on_progress, .checkpoint = on_checkpoint, .log = on_log, .ctx = &ctx,
                  .cancel = &ctx.cancel, .comm = comm};
     uint8_t *resume = NULL;
     size_t resume_len = 0;
@@ -242,6 +251,7 @@ int main(int argc, char **argv)
     }
     bool stopped = rc != 0 && stop_at > 0 && strcmp(err.msg, "canceled") == 0;
     fclose(ctx.loss);
+    fclose(ctx.log);
     if (rank == 0 && ctx.ckpt) {
         snprintf(path, sizeof path, "%s.ckpt", out);
         if (write_file(path, ctx.ckpt, ctx.ckpt_len))
