@@ -584,6 +584,18 @@ TEST(launch_p2_daemon_run_fault_and_cancel)
     CHECK(cJSON_IsNumber(top1) && top1->valuedouble > 0.3);
     CHECK_INT_EQ(resumes_of(d.port, a), 0);
     cJSON_Delete(run);
+    /* gsimclr show says where it ran */
+    char cmd[512], out[8192] = "";
+    snprintf(cmd, sizeof cmd, "GSIMCLR_SERVER=http://127.0.0.1:%d %s show %lld", d.port,
+             getenv("GS_CLI") ? getenv("GS_CLI") : "bin/gsimclr", (long long)a);
+    FILE *cli = popen(cmd, "r");
+    size_t got = cli ? fread(out, 1, sizeof out - 1, cli) : 0;
+    out[got] = 0;
+    if (cli)
+        pclose(cli);
+    char want[600];
+    snprintf(want, sizeof want, "2 on %s, %s", host, host);
+    CHECK_MSG(strstr(out, "processes") && strstr(out, want), "gsimclr show:\n%s", out);
     char *ra = run_result_text(d.port, a);
     CHECK(ra != NULL);
 
