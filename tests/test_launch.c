@@ -349,6 +349,14 @@ TEST(relay_wrong_token_is_turned_away)
                               "config {\"processes\": 2}") != NULL,
               "%s", err.msg);
     CHECK(now() - t0 < 20);
+    /* rank 0 silent after the job (no heartbeat): a lost process after silence_s */
+    lc.mpirun = "/usr/bin/python3 tests/py/fake_launcher.py --silent";
+    lc.silence_s = 3;
+    t0 = now();
+    rc = launch_run(&lc, 0, 2, "{}", NULL, NULL, &sink, NULL, 0, NULL, NULL, &out, &err);
+    CHECK_INT_EQ(rc, LAUNCH_LOST);
+    CHECK_MSG(strstr(err.msg, "nothing from rank 0 for 3 s") != NULL, "%s", err.msg);
+    CHECK_MSG(now() - t0 < 10, "silence noticed after %.1f s", now() - t0);
     /* a launcher that ends without a word: a lost process, told at once */
     lc.mpirun = "/bin/false";
     t0 = now();

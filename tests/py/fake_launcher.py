@@ -2,10 +2,12 @@
 """A stand-in for mpirun in test_launch.c: started as `fake_launcher.py -np P EXE --mpi-worker
 HOST:PORT/TOKEN`, it plays rank 0 against gsimclrd's relay (server/service/relay.h): first
 with a wrong token, which the daemon must turn away by closing the connection, then with the
-right one; it reads the job and answers with an error frame saying what it saw."""
+right one; it reads the job and answers with an error frame saying what it saw. With --silent
+(before -np) it says nothing after the job, not even a heartbeat, until it is killed."""
 import socket
 import struct
 import sys
+import time
 
 HELLO, JOB, ERROR = 1, 2, 13
 
@@ -46,6 +48,9 @@ def main():
     payload = read_exactly(s, n)
     (clen,) = struct.unpack("<I", payload[:4])
     config = payload[4:4 + clen - 1].decode()
+    if "--silent" in sys.argv[:sys.argv.index("-np")]:
+        time.sleep(120)
+        return
     what = "refused" if refused else "ACCEPTED"
     s.sendall(frame(ERROR, string(
         "fake launcher: the wrong token was %s; %s frame with config %s" %
