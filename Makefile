@@ -44,11 +44,12 @@ KMEANS_BIN := $(BUILD)/bench/bench_kmeans
 EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 DECODE_BIN := $(BUILD)/bench/bench_decode
+DISTB_BIN := $(BUILD)/bench/bench_dist
 # the data-parallel tests' driver (tests/test_dist.c runs it under mpirun)
 DIST_BIN  := $(BUILD)/tests/dist/dist_check
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode \
+.PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode bench-dist \
         demo clean deps fixtures soak fuzz fuzz-build fuzz-bins fuzz-seeds
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN) $(DIST_BIN)
 
@@ -117,7 +118,7 @@ $(DIST_BIN): $(BUILD)/tests/dist/dist_check.o $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN) $(DISTB_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -216,7 +217,11 @@ $(BUILD)/fuzz/make_seeds: $(BUILD)/fuzz/make_seeds.o $(FUZZ_HELPERS) $(FUZZ_SVC_
 fuzz-seeds: fuzz-build
 	build-fuzz/fuzz/make_seeds fuzz/corpus
 
-bench: bench-step bench-kmeans bench-api bench-decode
+bench: bench-step bench-kmeans bench-api bench-decode bench-dist
+
+# The SimCLR stage at 1 process x 2 threads and 2 processes x 1 thread (mpirun, loopback).
+bench-dist: $(DEPS_OK) $(DISTB_BIN)
+	bench/bench_dist.sh $(DISTB_BIN)
 
 # Image-folder decoding (PNG, JPEG) against Python's PIL on the same folders and threads.
 bench-decode: $(DEPS_OK) $(DECODE_BIN)

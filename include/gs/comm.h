@@ -33,6 +33,9 @@ int comm_broadcast(const Comm *c, void *buf, size_t bytes, int root, GsErr *err)
 /* Bytes this process has sent and received through collectives since it started (0 for
  * comm_self), for the communication figures of bench-dist and the run's log. */
 size_t comm_bytes(const Comm *c);
+/* Seconds this process has spent inside collectives since it started (0 for comm_self):
+ * transfer and waiting for the slowest process alike. */
+double comm_seconds(const Comm *c);
 
 /* True when this process was started by mpirun (Open MPI's environment says so); then
  * comm_mpi_start must run before anything else uses the group. */

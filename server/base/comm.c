@@ -59,3 +59,8 @@ size_t comm_bytes(const Comm *c)
 {
     return alone(c) ? 0 : c->ops->bytes(c);
 }
+
+double comm_seconds(const Comm *c)
+{
+    return alone(c) ? 0 : c->ops->seconds(c);
+}

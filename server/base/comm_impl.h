@@ -12,6 +12,7 @@ typedef struct {
     int (*gather_all)(const Comm *c, const void *send, size_t bytes, void *recv, GsErr *err);
     int (*broadcast)(const Comm *c, void *buf, size_t bytes, int root, GsErr *err);
     size_t (*bytes)(const Comm *c);
+    double (*seconds)(const Comm *c);
 } CommOps;
 
 struct Comm {

@@ -14,6 +14,12 @@
 static Comm g_world;
 static bool g_started;
 static size_t g_bytes; /* sent and received through collectives (estimated per algorithm) */
+static double g_seconds; /* inside collectives */
+
+static double now(void)
+{
+    return MPI_Wtime();
+}
 
 static int mpi_fail(int code, const char *what, GsErr *err)
 {
@@ -31,12 +37,14 @@ enum { CHUNK = 1 << 28 };
 static int sum_typed(void *buf, size_t n, size_t elem, MPI_Datatype t, GsErr *err)
 {
     char *p = buf;
+    double t0 = now();
     for (size_t off = 0; off < n; off += CHUNK) {
         int cnt = (int)(n - off < CHUNK ? n - off : CHUNK);
         int rc = MPI_Allreduce(MPI_IN_PLACE, p + off * elem, cnt, t, MPI_SUM, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, "all-reduce", err);
     }
+    g_seconds += now() - t0;
     /* a ring all-reduce sends and receives about 2 (P-1)/P of the buffer each way */
     g_bytes += 2 * 2 * n * elem * (size_t)(g_world.size - 1) / (size_t)g_world.size;
     return 0;
@@ -58,10 +66,12 @@ static int mpi_gather_all(const Comm *c, const void *send, size_t bytes, void *r
 {
     if (bytes > INT_MAX)
         return gs_errf(err, "comm: all-gather of %zu bytes per process", bytes);
+    double t0 = now();
     int rc = MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE,
                            MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, "all-gather", err);
+    g_seconds += now() - t0;
     g_bytes += 2 * bytes * (size_t)(c->size - 1);
     return 0;
 }
@@ -69,12 +79,14 @@ static int mpi_gather_all(const Comm *c, const void *send, size_t bytes, void *r
 static int mpi_broadcast(const Comm *c, void *buf, size_t bytes, int root, GsErr *err)
 {
     char *p = buf;
+    double t0 = now();
     for (size_t off = 0; off < bytes; off += CHUNK) {
         int cnt = (int)(bytes - off < CHUNK ? bytes - off : CHUNK);
         int rc = MPI_Bcast(p + off, cnt, MPI_BYTE, root, MPI_COMM_WORLD);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, "broadcast", err);
     }
+    g_seconds += now() - t0;
     g_bytes += c->rank == root ? bytes * (size_t)(c->size - 1) : bytes;
     return 0;
 }
@@ -85,8 +97,14 @@ static size_t mpi_bytes(const Comm *c)
     return g_bytes;
 }
 
+static double mpi_seconds(const Comm *c)
+{
+    (void)c;
+    return g_seconds;
+}
+
 static const CommOps MPI_OPS = {mpi_sum_f32, mpi_sum_f64, mpi_gather_all, mpi_broadcast,
-                                mpi_bytes};
+                                mpi_bytes, mpi_seconds};
 
 bool comm_mpi_launched(void)
 {
