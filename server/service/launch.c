@@ -201,7 +201,8 @@ static int await_rank0(int lfd, const char *token, pid_t pid, bool *reaped, int 
             return gs_errf(err, "canceled");
         if (waitpid(pid, status, WNOHANG) == pid) {
             *reaped = true;
-            return gs_errf(err, "the launcher %s before rank 0 connected",
+            return gs_errf(err, "the launcher %s before rank 0 connected (ranks on other "
+                           "hosts reach the daemon only with --relay-listen and --relay-host)",
                            exit_text(*status, how, sizeof how)),
                    LAUNCH_LOST;
         }
