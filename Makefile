@@ -178,7 +178,7 @@ soak: $(DEPS_OK) bin/gsimclrd $(SOAK_BIN)
 # crash, a leak or a timeout; the reproducing input stays in build-fuzz/fuzz-findings/.
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 180
-FUZZ_TARGETS ?= config api_json http idx cifar ckpt png jpeg
+FUZZ_TARGETS ?= config api_json http idx cifar ckpt png jpeg relay
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OPT     := -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-unknown-pragmas \
                 -DIDX_INITIAL_BYTES=64 -DZFILE_BUFFER=64

@@ -370,6 +370,21 @@ static int print_run(const cJSON *run)
     kv("progress", buf);
     if (cli_json_num(run, "resumes") > 0)
         kv_num("resumes", "%.0f", cli_json_num(run, "resumes"));
+    if (cli_json_num(run, "processes") > 1) {
+        /* a data-parallel run: its processes and, once launched, their hosts in rank order */
+        const cJSON *h;
+        size_t n = (size_t)snprintf(buf, sizeof buf, "%.0f", cli_json_num(run, "processes"));
+        bool first = true;
+        cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(run, "hosts"))
+        {
+            char clean[128];
+            if (cJSON_IsString(h) && n + 1 < sizeof buf)
+                n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", first ? " on " : ", ",
+                                      cli_sanitize(clean, sizeof clean, h->valuestring));
+            first = false;
+        }
+        kv("processes", buf);
+    }
     if (tags_text(buf, sizeof buf, run))
         kv("tags", buf);
     if (cli_json_str(run, "note") && *cli_json_str(run, "note"))

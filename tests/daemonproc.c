@@ -63,8 +63,12 @@ int dproc_start(Daemon *d)
             setenv("GSIMCLRD_CRASH_AT", d->crash_at, 1);
         else
             unsetenv("GSIMCLRD_CRASH_AT");
-        execl(bin, bin, "--listen", "127.0.0.1:0", "--data-dir", d->db, "--workers", "1",
-              "--threads", threads, (char *)NULL);
+        if (d->mpirun)
+            execl(bin, bin, "--listen", "127.0.0.1:0", "--data-dir", d->db, "--workers", "1",
+                  "--threads", threads, "--mpirun", d->mpirun, (char *)NULL);
+        else
+            execl(bin, bin, "--listen", "127.0.0.1:0", "--data-dir", d->db, "--workers", "1",
+                  "--threads", threads, (char *)NULL);
         _exit(127);
     }
     for (double t0 = mono(); mono() - t0 < 20;) {

@@ -20,6 +20,7 @@ typedef struct {
     char log[192];
     const char *crash_at;   /* GSIMCLRD_CRASH_AT for the next start (NULL: none) */
     int threads;            /* --threads (0: 2) */
+    const char *mpirun;     /* --mpirun (NULL: the daemon's default launcher) */
     int status;             /* how the last daemon ended: exit status, or 128 + signal */
 } Daemon;
 

@@ -30,6 +30,7 @@ static const char *config_diff(const RunConfig *a, const RunConfig *b)
     SAME(test_subset);
     SAME(seed);
     SAME(threads);
+    SAME(processes);
     SAME(dae.net.in_c);
     SAME(dae.net.in_h);
     SAME(dae.net.in_w);
@@ -111,6 +112,7 @@ static RunConfig config_unusual(void)
     c.test_subset = 999;
     c.seed = 9007199254740992ULL; /* 2^53, the largest seed JSON carries exactly */
     c.threads = 7;
+    c.processes = 16;
     c.dae.net.filters[0] = 8;
     c.dae.net.filters[1] = 16;
     c.dae.net.n_filters = 2;
@@ -174,6 +176,7 @@ TEST(config_defaults_valid)
     CHECK(strcmp(d.dataset, "fashion-mnist") == 0);
     CHECK_INT_EQ(d.seed, 1);
     CHECK_INT_EQ(d.threads, 2);
+    CHECK_INT_EQ(d.processes, 1);
     CHECK_INT_EQ(d.kmeans.k, 512);
     CHECK_INT_EQ(d.simclr.encoder.arch, ARCH_CNN3);
     CHECK_INT_EQ(d.simclr.encoder.stages, 3);
@@ -227,7 +230,7 @@ TEST(config_round_trip_every_field)
     CHECK(root != NULL);
     if (root) {
         int top = cJSON_GetArraySize(root);
-        CHECK_INT_EQ(top, 12);
+        CHECK_INT_EQ(top, 13);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "dae")), 5);
         CHECK_INT_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "kmeans")), 4);
         cJSON *sc = cJSON_GetObjectItemCaseSensitive(root, "simclr");
@@ -429,6 +432,13 @@ TEST(config_errors_name_the_field)
         {"{\"seed\": -1}", "seed: must be an integer"},
         {"{\"threads\": -1}", "threads: must be an integer in 1..64"},
         {"{\"threads\": 0}", "threads: must be an integer in 1..64"},
+        {"{\"processes\": 0}", "processes: must be an integer in 1..64"},
+        {"{\"processes\": 65}", "processes: must be an integer in 1..64"},
+        {"{\"processes\": 1.5}", "processes: must be an integer in 1..64"},
+        /* the global batch splits evenly, whichever field comes first */
+        {"{\"processes\": 3}", "processes: simclr.batch (64) must be a multiple of processes (3)"},
+        {"{\"simclr\": {\"batch\": 10}, \"processes\": 4}",
+         "processes: simclr.batch (10) must be a multiple of processes (4)"},
         {"{\"simclr\": {\"batch\": 1}}", "simclr.batch: must be an integer in 2..4096"},
         {"{\"subset\": 100000001}", "subset: must be an integer in 0..100000000"},
         {"{\"kmeans\": {\"k\": 1e999}}", "kmeans.k: must be an integer"},

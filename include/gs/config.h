@@ -16,6 +16,8 @@
 #include "gs/model.h"
 #include "gs/optim.h"
 
+enum { RUN_MAX_PROCESSES = 64 };
+
 /* gsimclr: autoencoder, k-means, guided SimCLR; simclr: SimCLR on plain batches; supervised:
  * no pretraining, only eval.finetune's fractions trained from a random initialisation (the
  * reference a pretrained run's fine-tuning is measured against, queued alone). */
@@ -39,7 +41,10 @@ typedef struct {
     bool subset_random;     /* "subset_random" */
     int test_subset;        /* "test_subset": evaluate on N test images; 0 = all */
     uint64_t seed;          /* "seed" */
-    int threads;            /* "threads": 1..64 */
+    int threads;            /* "threads": 1..64, per process */
+    int processes;          /* "processes": 1..RUN_MAX_PROCESSES; above 1 the daemon launches
+                             * the run under MPI (data-parallel, simclr.batch split evenly:
+                             * it must be a multiple) */
 
     struct {
         DaeConfig net;      /* "dae": {"filters": [32, 64, 128]} */

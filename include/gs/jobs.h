@@ -39,6 +39,14 @@ typedef struct {
     const char *cache_dir;  /* decoded image-folder caches are kept here (NULL: none) */
     int keep_checkpoints;   /* newest checkpoints kept per run and stage (>= 1) */
     const char *embeddings_dir; /* where eval's features are kept (embeddings.h); NULL: not */
+    /* Runs of several processes (config "processes" > 1, launch.h): the launcher's words
+     * (NULL: mpirun on this host only), the executable each process runs with --mpi-worker
+     * (NULL: this one), where the relay listens ("HOST" or "HOST:PORT", the port plus the
+     * worker's index; NULL: 127.0.0.1, any port) and the name the processes reach it by
+     * (NULL: the listen host); seconds of silence from rank 0 that count as a lost process
+     * (0: 60) and of waiting after a cancel before the processes are killed (0: 30). */
+    const char *mpirun, *train_exe, *relay_listen, *relay_host;
+    int relay_silence_s, cancel_wait_s;
     /* Called (from a worker) whenever something a watcher may want changed: progress,
      * a status, an event. May be NULL. Must not block. */
     void (*notify)(void *ctx);
@@ -59,6 +67,10 @@ bool jobs_live(Jobs *j, int64_t id, StageProgress *p);
 uint64_t jobs_version(Jobs *j);
 
 enum { JOBS_MAX_WORKERS = 64 };
+/* A multi-process run that loses a process this many times (kill -9 of a rank, a host gone)
+ * fails; before that each loss puts it back in the queue to resume from its newest
+ * checkpoint. */
+enum { JOBS_MAX_LOSSES = 4 };
 
 /* The upper bounds, in seconds, of the queue-wait histogram's buckets (Prometheus' `le`), in
  * increasing order; one more bucket (+Inf) holds the rest. From a second to a day: a run waits

@@ -29,6 +29,9 @@ typedef struct {
     int header_timeout_s;       /* a request's headers in within this; default 10 */
     int body_timeout_s;         /* its body within this after them; 0 (default): 30 plus 1
                                  * per 64 KiB of max_body */
+    /* runs of several processes (jobs.h): NULL / 0 for the defaults */
+    const char *mpirun, *train_exe, *relay_listen, *relay_host;
+    int relay_timeout_s;
 } ServiceConfig;
 
 void service_config_defaults(ServiceConfig *cfg);

@@ -77,6 +77,9 @@ typedef struct {
     char *tags_json;        /* what people tagged it with: a JSON array text, "[]" for none
                              * (malloc'd; opaque here, checked by the caller) */
     char *note;             /* their note on it, "" for none (malloc'd) */
+    int processes;          /* its configuration's "processes" (1 for runs before it existed) */
+    char *hosts_json;       /* the host of each process, in rank order, as a JSON array text
+                             * once a multi-process run started; NULL otherwise (malloc'd) */
 } StoreRun;
 
 /* Stage states: "pending", "running", "succeeded", "failed", "canceled", "skipped". */
@@ -174,6 +177,9 @@ int store_run_resume(Store *st, int64_t id, int64_t from, const char *kind, cons
 int store_runs_in_state(Store *st, RunStatus s, int64_t **ids, int *n, GsErr *err);
 /* Sets a run's tags (a JSON array text) and note; NULL keeps that one as it is. Any run
  * state. */
+/* Records the hosts of run id's processes (a JSON array text, as the caller wrote it). 0,
+ * STORE_NOT_FOUND or -1. */
+int store_run_set_hosts(Store *st, int64_t id, const char *hosts_json, GsErr *err);
 int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char *note,
                        GsErr *err);
 /* Deletes a terminal run and everything it owns. STORE_CONFLICT when not terminal. */

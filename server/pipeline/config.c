@@ -40,6 +40,8 @@ void run_config_defaults(RunConfig *cfg)
     cfg->test_subset = 0;                      /* whole test set: accuracies comparable */
     cfg->seed = 1;                             /* fixed, so a run is reproducible by default */
     cfg->threads = 2;                          /* the cores of the machine kind we target */
+    cfg->processes = 1;                        /* one process; more through the daemon's
+                                                * launcher (mpirun), issue 14 */
 
     cfg->dae.net = dae_defaults();             /* the paper's 32/64/128 filters, halved: */
     cfg->dae.net.filters[0] = 16;              /* the autoencoder only feeds k-means, so its */
@@ -794,12 +796,12 @@ static int parse_dataset(const cJSON *root, RunConfig *c, GsErr *err)
 static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
 {
     static const char *const keys[] = {"method", "name", "dataset", "subset", "subset_random",
-                                       "test_subset", "seed", "threads", "dae", "kmeans",
-                                       "simclr", "eval"};
+                                       "test_subset", "seed", "threads", "processes", "dae",
+                                       "kmeans", "simclr", "eval"};
     int method = (int)c->method, bad;
     const cJSON *seed, *sec;
     double v = 0.0;
-    if (obj_check_keys(o, "", keys, 12, err) != 0 ||
+    if (obj_check_keys(o, "", keys, 13, err) != 0 ||
         get_enum(o, "", "method", METHOD_NAMES, 3, &method, err) != 0 ||
         get_string(o, "", "name", c->name, sizeof c->name, false, err) != 0 ||
         parse_dataset(o, c, err) != 0 ||
@@ -807,7 +809,9 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
         get_bool(o, "", "subset_random", &c->subset_random, err) != 0 ||
         get_int(o, "", "test_subset", 0, 100000000, &c->test_subset, err) != 0 ||
         /* more threads than any machine we target has cores only slows a run down */
-        get_int(o, "", "threads", 1, 64, &c->threads, err) != 0)
+        get_int(o, "", "threads", 1, 64, &c->threads, err) != 0 ||
+        /* processes of a data-parallel run (MPI); each takes simclr.batch / processes */
+        get_int(o, "", "processes", 1, RUN_MAX_PROCESSES, &c->processes, err) != 0)
         return -1;
     c->method = (Method)method;
     seed = obj_get(o, "seed");
@@ -874,6 +878,13 @@ int run_config_parse(RunConfig *cfg, const char *json, size_t len, GsErr *err)
     }
     if (parse_root(root, &tmp, err) != 0)
         goto out;
+    /* checked on the whole configuration, whichever of the two fields came last */
+    if (tmp.simclr.batch % tmp.processes != 0) {
+        gs_errf(err, "processes: simclr.batch (%d) must be a multiple of processes (%d): each "
+                "process takes an equal share of the global batch", tmp.simclr.batch,
+                tmp.processes);
+        goto out;
+    }
     rc = 0;
 out:
     cJSON_Delete(root);
@@ -1024,6 +1035,7 @@ char *run_config_to_json(const RunConfig *cfg)
     snprintf(seed, sizeof seed, "%" PRIu64, cfg->seed);
     add_item(&b, root, "seed", cJSON_CreateRaw(seed));
     add_int(&b, root, "threads", cfg->threads);
+    add_int(&b, root, "processes", cfg->processes);
 
     dae = add_obj(&b, root, "dae");
     add_int_array(&b, dae, "filters", cfg->dae.net.filters, cfg->dae.net.n_filters);

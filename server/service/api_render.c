@@ -201,6 +201,12 @@ cJSON *api_run_view_json(const StoreRun *r, const RunView *view, bool with_confi
     else
         cJSON_AddArrayToObject(o, "tags");
     cJSON_AddStringToObject(o, "note", r->note ? r->note : "");
+    /* processes, and where they run (written by jobs.c from the ranks' host names) */
+    cJSON_AddNumberToObject(o, "processes", r->processes > 0 ? r->processes : 1);
+    if (r->hosts_json && *r->hosts_json)
+        cJSON_AddRawToObject(o, "hosts", r->hosts_json);
+    else
+        cJSON_AddNullToObject(o, "hosts");
     api_add_num(o, "progress", view->progress);
     if (view->running >= 0)
         cJSON_AddStringToObject(o, "stage", STAGE_NAMES[view->running]);

@@ -14,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "crashpoint.h"
+#include "launch.h"
 #include "shared.h"
 #include "gs/checkpoint.h"
 #include "gs/config.h"
@@ -54,6 +57,13 @@ struct Jobs {
     double wait_sum;
     atomic_long last_notify_ms;
     SharedClaims *claims;   /* shared stages being computed (shared.h) */
+    /* guarded by mu: processes lost by each multi-process run this daemon ran (the newest
+     * JOBS_MAX_WORKERS runs that lost one), for the bound on its resumes */
+    struct {
+        int64_t run;
+        int lost;
+    } losses[JOBS_MAX_WORKERS];
+    int next_loss;
 };
 
 static double now_s(void)
@@ -373,6 +383,52 @@ static int sink_features(void *ctx, int d, const float *train, const int32_t *tr
     return 0;
 }
 
+/* The hosts of a multi-process run's processes, once its ranks told them: stored with the
+ * run (GET /v1/runs/{id}: "hosts") and logged. */
+static void sink_hosts(void *ctx, const char *const *hosts, int n)
+{
+    RunSink *rs = ctx;
+    GsErr err;
+    cJSON *arr = cJSON_CreateArray();
+    char line[600];
+    size_t used = 0;
+    line[0] = 0;
+    for (int i = 0; arr && i < n; i++) {
+        cJSON_AddItemToArray(arr, cJSON_CreateString(hosts[i]));
+        if (used < sizeof line)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? ", " : "",
+                                     hosts[i]);
+    }
+    char *json = arr ? cJSON_PrintUnformatted(arr) : NULL;
+    cJSON_Delete(arr);
+    if (!json || store_run_set_hosts(rs->w->jobs->st, rs->run, json, &err))
+        report(rs->run, "hosts", json ? &err : &(GsErr){"out of memory"});
+    free(json);
+    char esc[700];
+    log_run(rs->run, "%d processes on %s", n, one_line(esc, sizeof esc, line));
+    changed(rs->w->jobs, true);
+}
+
+/* One more process lost by run id: the count so far, this one included. */
+static int count_loss(Jobs *j, int64_t id)
+{
+    int n = 0;
+    pthread_mutex_lock(&j->mu);
+    int at = -1;
+    for (int i = 0; i < JOBS_MAX_WORKERS; i++)
+        if (j->losses[i].run == id)
+            at = i;
+    if (at < 0) {
+        at = j->next_loss;
+        j->next_loss = (j->next_loss + 1) % JOBS_MAX_WORKERS;
+        j->losses[at].run = id;
+        j->losses[at].lost = 0;
+    }
+    n = ++j->losses[at].lost;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
 /* ---- one run ---------------------------------------------------------------------- */
 
 static void event(Jobs *j, int64_t run, const char *kind, const char *fmt, ...)
@@ -527,6 +583,29 @@ static void stopped(Worker *w, int64_t id)
     }
 }
 
+/* A process of a multi-process run was lost (why: err): back to the queue to resume from its
+ * newest checkpoint, as after a crash, unless that already happened JOBS_MAX_LOSSES times. */
+static void lost(Worker *w, int64_t id, const GsErr *why)
+{
+    Jobs *j = w->jobs;
+    GsErr err;
+    int n = count_loss(j, id);
+    if (n >= JOBS_MAX_LOSSES) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s (the %d%s time: giving up)", why->msg, n,
+                 n == 2 ? "nd" : n == 3 ? "rd" : "th");
+        finish(w, id, RUN_FAILED, NULL, msg);
+        return;
+    }
+    char where[32];
+    if (store_run_requeue(j->st, id, &err))
+        report(id, "requeue", &err);
+    event(j, id, "status", "%s; queued to resume from its newest checkpoint (%d of %d losses "
+          "allowed)", why->msg, n, JOBS_MAX_LOSSES - 1);
+    log_run(id, "lost a process after %.1f s%s: %s; queued to resume", mono_s() - w->t0,
+            in_stage(w, where, sizeof where), why->msg);
+}
+
 static void run_one(Worker *w, int64_t id)
 {
     Jobs *j = w->jobs;
@@ -538,6 +617,7 @@ static void run_one(Worker *w, int64_t id)
     size_t resume_len = 0;
     bool have_data = false;
     RunSink rs = {.stage = -1};
+    RelayOwned owned = {0};     /* the texts of a multi-process run's result */
 
     crash_point("claim");
     if (store_run_get(j->st, id, &run, &err)) {
@@ -578,11 +658,13 @@ static void run_one(Worker *w, int64_t id)
         finish(w, id, RUN_CANCELED, NULL, NULL);
         goto done;
     }
-    if (pipeline_load_data(&cfg, j->cfg.data_root, j->cfg.cache_dir, &train, &test, &err)) {
+    /* a run of several processes: its processes load the data */
+    if (cfg.processes == 1 &&
+        pipeline_load_data(&cfg, j->cfg.data_root, j->cfg.cache_dir, &train, &test, &err)) {
         finish(w, id, RUN_FAILED, NULL, err.msg);
         goto done;
     }
-    have_data = true;
+    have_data = cfg.processes == 1;
 
     rs = (RunSink){.w = w, .run = id, .stage = -1, .epoch = -1, .stage_t0 = now_s()};
     for (int i = 0; i < N_KEY_FIGURES; i++)
@@ -620,7 +702,27 @@ static void run_one(Worker *w, int64_t id)
                  .ctx = &rs,
                  .cancel = &w->cancel};
     RunResult res;
-    bool ok = pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err) == 0;
+    int prc;
+    if (cfg.processes > 1) {
+        /* launched through mpirun; the relay calls this same sink (launch.h) */
+        LaunchConfig lc = {.mpirun = j->cfg.mpirun,
+                           .train_exe = j->cfg.train_exe,
+                           .relay_listen = j->cfg.relay_listen,
+                           .relay_host = j->cfg.relay_host,
+                           .silence_s = j->cfg.relay_silence_s,
+                           .cancel_wait_s = j->cfg.cancel_wait_s};
+        LaunchResult lr;
+        prc = launch_run(&lc, (int)(w - j->workers), cfg.processes, run.config_json,
+                         j->cfg.data_root, j->cfg.cache_dir, &sink, resume, resume_len,
+                         sink_hosts, &rs, &lr, &err);
+        if (prc == 0) {
+            res = lr.res;
+            owned = lr.owned;
+        }
+    } else {
+        prc = pipeline_run(&cfg, &train, &test, &sink, resume, resume_len, &res, &err);
+    }
+    bool ok = prc == 0;
     if (ok) {
         crash_point("done");
         shared_run_result(&rs.share, &res);
@@ -642,10 +744,13 @@ static void run_one(Worker *w, int64_t id)
         free(json);
     } else if (w->cancel) {
         stopped(w, id);
+    } else if (prc == LAUNCH_LOST) {
+        lost(w, id, &err);
     } else {
         finish(w, id, RUN_FAILED, NULL, err.msg);
     }
 done:
+    relay_owned_free(&owned);
     shared_run_end(j->claims, &rs.share);
     free(resume);
     if (have_data) {

@@ -17,6 +17,7 @@
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
 #include "gs/service.h"
+#include "relay.h"
 
 static atomic_int g_cancel;
 
@@ -111,6 +112,7 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: gsimclrd [OPTIONS]              the HTTP service (docs/API.md)\n"
+            "       gsimclrd --mpi-worker ADDR     one process of a run the daemon launched\n"
             "       gsimclrd --run CONFIG.json [--checkpoint FILE [--resume]] [--features FILE]\n"
             "                [--data-root DIR]\n"
             "       gsimclrd --status\n"
@@ -135,6 +137,20 @@ static int usage(void)
             "                        per 64 KiB of --max-body)\n"
             "  --keep-checkpoints N  newest checkpoints kept per run and stage (default 3)\n"
             "  --web-dir DIR         the web page's folder (default: web/ beside bin/)\n"
+            "runs of several processes (config \"processes\" > 1; README: several machines):\n"
+            "  --mpirun \"WORDS\"      the launcher, split on blanks, run as WORDS -np P EXE\n"
+            "                        --mpi-worker ADDR (default: mpirun on this host only,\n"
+            "                        over loopback, --bind-to none; --allow-run-as-root as\n"
+            "                        root, --oversubscribe when P > cores)\n"
+            "  --train-exe PATH      the executable every process runs (default: this one;\n"
+            "                        the same path on every host)\n"
+            "  --relay-listen HOST[:PORT]  where the daemon listens for rank 0 (default\n"
+            "                        127.0.0.1, any port; a PORT is used plus the worker's\n"
+            "                        index 0..N-1)\n"
+            "  --relay-host NAME     the name rank 0 reaches it by (default: the listen host,\n"
+            "                        or this host's name when that is 0.0.0.0)\n"
+            "  --relay-timeout S     silence of rank 0 (no heartbeat) that ends the attempt\n"
+            "                        as a lost process (default 60)\n"
             "one job in the foreground (no HTTP):\n"
             "  --run CONFIG.json     run one job; last stdout line: the results as JSON\n"
             "  --checkpoint FILE     store each checkpoint in FILE (atomically replaced)\n"
@@ -272,6 +288,10 @@ int main(int argc, char **argv)
     ServiceConfig sc;
     service_config_defaults(&sc);
     sc.allow_hosts = hosts;
+    /* one process of a multi-process run, started by the daemon's launcher under mpirun
+     * (alone, without mpirun, a group of one) */
+    if (argc == 3 && strcmp(argv[1], "--mpi-worker") == 0)
+        return mpi_worker_main(comm, argv[2]);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -307,6 +327,16 @@ int main(int argc, char **argv)
             sc.token_file = v;
         else if (strcmp(a, "--web-dir") == 0)
             sc.web_dir = v;
+        else if (strcmp(a, "--mpirun") == 0)
+            sc.mpirun = v;
+        else if (strcmp(a, "--train-exe") == 0)
+            sc.train_exe = v;
+        else if (strcmp(a, "--relay-listen") == 0)
+            sc.relay_listen = v;
+        else if (strcmp(a, "--relay-host") == 0)
+            sc.relay_host = v;
+        else if (strcmp(a, "--relay-timeout") == 0 && (n = parse_count(v, 5, 86400)) > 0)
+            sc.relay_timeout_s = (int)n;
         else if (strcmp(a, "--allow-host") == 0 && sc.n_allow_hosts < 8)
             hosts[sc.n_allow_hosts++] = v;
         else if (strcmp(a, "--max-body") == 0 && (n = parse_count(v, 1024, 1L << 30)) > 0)

@@ -148,6 +148,11 @@ int service_start(Service **out, const ServiceConfig *cfg, GsErr *err)
                      .cache_dir = cfg->data_dir,
                      .keep_checkpoints = cfg->keep_checkpoints,
                      .embeddings_dir = s->embeddings_dir,
+                     .mpirun = cfg->mpirun,
+                     .train_exe = cfg->train_exe,
+                     .relay_listen = cfg->relay_listen,
+                     .relay_host = cfg->relay_host,
+                     .relay_silence_s = cfg->relay_timeout_s,
                      .notify = wake_streams,
                      .notify_ctx = s};
     if (jobs_start(&s->jobs, s->store, &jc, err))

@@ -26,6 +26,8 @@ enum {
     Q_VERSION_GET, Q_VERSION_ADD,
     /* store_runs.c: a run's tags and note (schema/003_run_notes.sql) */
     Q_RUN_ANNOTATE,
+    /* store_runs.c: a run's processes and their hosts (schema/005_processes.sql) */
+    Q_RUN_HOSTS,
     /* store_runs.c: runs and their stages */
     Q_RUN_INSERT, Q_STAGE_INSERT, Q_RUN_GET, Q_RUN_STATUS, Q_RUN_COUNT, Q_RUN_LIST,
     Q_RUN_CLAIM, Q_RUN_CANCEL_QUEUED, Q_STAGES_CANCEL, Q_RUN_CANCEL_REQUEST,

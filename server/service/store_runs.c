@@ -35,7 +35,7 @@ static int stage_status_parse(const char *name)
 }
 
 #define RUN_COLS "id, status, method, name, result, error, created_at, started_at, " \
-                 "finished_at, cancel_requested, resumes, attempts, tags, note"
+                 "finished_at, cancel_requested, resumes, attempts, tags, note, processes, hosts"
 /* ?1 status (NULL: any), ?2 method (NULL: any), ?5 a LIKE pattern matched against the name,
  * method, status, tags and note (NULL: any; escaped with backslashes by like_pattern) */
 #define RUN_FILTER "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR method = ?2) " \
@@ -44,8 +44,9 @@ static int stage_status_parse(const char *name)
                    "OR note LIKE ?5 ESCAPE '\\')"
 
 const char *const STORE_SQL_RUNS[Q_COUNT] = {
-    [Q_RUN_INSERT] = "INSERT INTO runs (status, method, name, config, created_at) "
-                     "VALUES ('queued', ?1, ?2, ?3, ?4)",
+    [Q_RUN_INSERT] = "INSERT INTO runs (status, method, name, config, created_at, processes) "
+                     "VALUES ('queued', ?1, ?2, ?3, ?4, "
+                     "coalesce(json_extract(?3, '$.processes'), 1))",
     [Q_STAGE_INSERT] = "INSERT INTO stages (run_id, stage, status) VALUES (?1, ?2, ?3)",
     [Q_RUN_GET] = "SELECT " RUN_COLS ", config FROM runs WHERE id = ?1",
     /* an attempt after the first is a resume (SET reads the values from before the update) */
@@ -78,6 +79,7 @@ const char *const STORE_SQL_RUNS[Q_COUNT] = {
     /* ?2 tags, ?3 note: NULL keeps the stored one */
     [Q_RUN_ANNOTATE] = "UPDATE runs SET tags = coalesce(?2, tags), note = coalesce(?3, note) "
                        "WHERE id = ?1",
+    [Q_RUN_HOSTS] = "UPDATE runs SET hosts = ?2 WHERE id = ?1",
 
     [Q_STAGE_PUT] = "UPDATE stages SET status = ?3, epoch = ?4, epochs = ?5, step = ?6, "
                     "steps = ?7, loss = ?8, items_per_s = ?9, eta_s = ?10, seconds = ?11, "
@@ -206,7 +208,7 @@ int store_run_insert(Store *st, const char *method, const char *name, const char
     return rc;
 }
 
-/* Fills r from a row of RUN_COLS (then config at column 14 when with_config). */
+/* Fills r from a row of RUN_COLS (then config at column 16 when with_config). */
 static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
 {
     memset(r, 0, sizeof *r);
@@ -223,9 +225,11 @@ static int read_run(sqlite3_stmt *s, StoreRun *r, bool with_config, GsErr *err)
     r->cancel_requested = sqlite3_column_int(s, 9) != 0;
     r->resumes = sqlite3_column_int(s, 10);
     r->attempts = sqlite3_column_int(s, 11);
+    r->processes = sqlite3_column_int(s, 14);
     if (db_col_strdup(s, 4, &r->result_json) || db_col_strdup(s, 5, &r->error) ||
         db_col_strdup(s, 12, &r->tags_json) || db_col_strdup(s, 13, &r->note) ||
-        (with_config && db_col_strdup(s, 14, &r->config_json))) {
+        db_col_strdup(s, 15, &r->hosts_json) ||
+        (with_config && db_col_strdup(s, 16, &r->config_json))) {
         store_run_free(r);
         return db_oom(err, "read a run");
     }
@@ -265,7 +269,8 @@ void store_run_free(StoreRun *r)
     free(r->error);
     free(r->tags_json);
     free(r->note);
-    r->config_json = r->result_json = r->error = r->tags_json = r->note = NULL;
+    free(r->hosts_json);
+    r->config_json = r->result_json = r->error = r->tags_json = r->note = r->hosts_json = NULL;
 }
 
 void store_run_list_free(StoreRun *runs, int n)
@@ -630,6 +635,29 @@ int store_run_annotate(Store *st, int64_t id, const char *tags_json, const char 
     if (!w)
         return -1;
     return db_write_end(st, run_annotate_tx(w, id, tags_json, note, err), err);
+}
+
+static int run_hosts_tx(Conn *w, int64_t id, const char *hosts_json, GsErr *err)
+{
+    int rc = db_run_exists(w, id, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *s = db_stmt(w, Q_RUN_HOSTS, err);
+    if (!s)
+        return -1;
+    if (sqlite3_bind_int64(s, 1, id) || db_bind_text(s, 2, hosts_json)) {
+        db_release(s);
+        return db_err(err, w->db, id, "bind");
+    }
+    return db_run_to_end(w, s, id, "set its hosts", err);
+}
+
+int store_run_set_hosts(Store *st, int64_t id, const char *hosts_json, GsErr *err)
+{
+    Conn *w = db_write_begin(st, true, err);
+    if (!w)
+        return -1;
+    return db_write_end(st, run_hosts_tx(w, id, hosts_json, err), err);
 }
 
 int store_run_counts(Store *st, long counts[RUN_STATUS_COUNT], GsErr *err)

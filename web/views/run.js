@@ -98,6 +98,13 @@ export function runView(ctx, root, id) {
       ['Wall time', h('span', { id: 'wall-time' }, dur == null ? DASH : fmtDur(dur))],
     ];
     if (run.resumes) rows.push(['Resumed', `${run.resumes} time${run.resumes === 1 ? '' : 's'}`]);
+    if (run.processes > 1) {
+      // a data-parallel run: its processes, and their hosts once launched (host x count)
+      const counts = new Map();
+      for (const host of run.hosts || []) counts.set(host, (counts.get(host) || 0) + 1);
+      const where = [...counts].map(([host, n]) => (n > 1 ? `${host} \u00d7 ${n}` : host)).join(', ');
+      rows.push(['Processes', h('span', { id: 'run-processes' }, where ? `${run.processes} on ${where}` : `${run.processes}`)]);
+    }
     if (run.sweep) rows.push(['Sweep', h('a', { href: `#/sweeps/${run.sweep}`, id: 'run-sweep' }, `Sweep ${run.sweep}`)]);
     for (const sh of (run.shared_stages || []).filter((x) => x.reused))
       rows.push(['Reused', [`${sh.stage === 'kmeans' ? 'autoencoder and k-means' : 'autoencoder'} of `,
