@@ -2312,7 +2312,7 @@ TEST(cli_daemon_finetune_and_supervised)
      * only its from-scratch column */
     char scratch1[32] = "", scratch2[32] = "";
     for (int id = 1; id <= 2; id++) {
-        char ids[8];
+        char ids[16];
         snprintf(ids, sizeof ids, "%d", id);
         r = run_cli(d.url, (const char *[]){"show", ids, NULL});
         CHECK_RUN(r, 0);
