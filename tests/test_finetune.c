@@ -545,14 +545,16 @@ TEST(finetune_config_refused_naming_the_field)
 /* What pretraining is worth with 1 % of the labels: an encoder trained by SimCLR (the fixture
  * tests/fixtures/pretrained-cnn3w16.gsck, made by tests/fixtures/make-pretrained-encoder:
  * plain SimCLR, cnn3 width 16, 10 epochs on all 60,000 training images; linear probe 81.5 %)
- * fine-tuned on 1 % of the labels of all 60,000 images (600, 120 of them held out), against
- * the same recipe, images, order and views from a random initialisation, over three draws of
- * the labelled images: the pretrained encoder must be ahead by at least a point on average,
- * and in at least two draws of three (on this machine type +3.4, +0.9 and +2.0 points; on
- * OpenBLAS's other kernels within half a point of that). The test set is 2,000 test images. */
+ * fine-tuned on 1 % of the labels of the 10,000 training images the other tests use (100, 20
+ * of them held out), against the same recipe, images, order and views from a random
+ * initialisation, over five draws of the labelled images, on all 10,000 test images: the
+ * pretrained encoder must be ahead by at least 3 points on average and in at least four draws
+ * of five. Measured: ahead in 5 of 5 by 6.1 to 17.4 points, mean +9.3. (With 600 labels the
+ * gain is +1 to +2 points, within what another build's rounding moves a draw: the -O1
+ * sanitizer build measured +0.15 over three draws of those.) */
 TEST(finetune_pretrained_encoder_beats_scratch_at_1_percent)
 {
-    enum { DRAWS = 3 };
+    enum { DRAWS = 5 };
     Dataset train, test;
     RunConfig cfg;
     GsErr err;
@@ -567,7 +569,7 @@ TEST(finetune_pretrained_encoder_beats_scratch_at_1_percent)
         CHECK_MSG(0, "%s", err.msg);
         return;
     }
-    if (load_small(&train, &test, 60000, 2000)) {
+    if (load_small(&train, &test, 10000, 10000)) {
         free(buf);
         return;
     }
