@@ -603,7 +603,7 @@ TEST(finetune_pretrained_encoder_beats_scratch_at_1_percent)
     }
     printf("    mean gain %+.4f, pretrained ahead in %d of %d draws\n", gain, wins, DRAWS);
     CHECK_MSG(wins >= DRAWS - 1, "pretrained ahead in only %d of %d draws", wins, DRAWS);
-    CHECK_MSG(gain >= 0.01, "mean gain %+.4f: less than a point", gain);
+    CHECK_MSG(gain >= 0.03, "mean gain %+.4f: less than 3 points", gain);
     model_free(&m);
 out:
     free(buf);
