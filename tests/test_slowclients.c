@@ -628,9 +628,18 @@ TEST(slow_reserve_keeps_room)
     while (atomic_load(&a.opened) < 300 && now_s() - t0 < 10)
         sleep_s(0.02);
     double lat[20];
-    int ok = 0;
+    int ok = 0, retried = 0;
     for (int i = 0; i < 20; i++) {
-        if (probe(port, "/fast", &lat[i]) == 200)
+        /* The attack opens a connection every few microseconds, so a probe can itself be the
+         * oldest unfinished request by the time the server polls it, and be shut to make
+         * room (seen once in ~10 runs on a loaded machine): a client that retries at once
+         * must get in. More than two such retries in 20 probes is a failure. */
+        int code = probe(port, "/fast", &lat[i]);
+        if (code != 200) {
+            retried++;
+            code = probe(port, "/fast", &lat[i]);
+        }
+        if (code == 200)
             ok++;
         else
             lat[i] = HUGE_VAL;
@@ -645,9 +654,10 @@ TEST(slow_reserve_keeps_room)
     qsort(lat, 20, sizeof lat[0], cmp_double);
     HttpStats st;
     http_server_stats(s, &st);
-    printf("    limit 64, attack of 150 (%ld opened): %d/20 probes ok, max %.1f ms; %lu evicted\n",
-           atomic_load(&a.opened), ok, lat[19] * 1e3, st.evicted);
+    printf("    limit 64, attack of 150 (%ld opened): %d/20 probes ok (%d retried), max %.1f ms; "
+           "%lu evicted\n", atomic_load(&a.opened), ok, retried, lat[19] * 1e3, st.evicted);
     CHECK_INT_EQ(ok, 20);
+    CHECK_MSG(retried <= 2, "%d probes of 20 needed a second try", retried);
     CHECK_MSG(lat[19] < 1.0, "a probe took %.1f ms", lat[19] * 1e3);
     CHECK(st.evicted > 0);
     CHECK(st.open <= 64);
