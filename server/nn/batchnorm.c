@@ -95,6 +95,51 @@ static void channel_affine(float *out, const float *inp, int B, int C, int S, in
     }
 }
 
+/* The training forward of channel c once its mean m and sum of squared deviations sq over
+ * n values are known (from this batch, or combined from every process's share): batch
+ * statistics saved for backward, running statistics updated (unbiased variance), y written. */
+static void channel_train(float *out, float *mean, float *rstd, float *run_mean, float *run_var,
+                          const float *inp, const float *gamma, const float *beta, int B, int C,
+                          int S, int c, double m, double sq, double n, float eps, float momentum,
+                          bool relu)
+{
+    double var = sq / n;
+    double rs = 1.0 / sqrt(var + (double)eps);
+    mean[c] = (float)m;
+    rstd[c] = (float)rs;
+    double unbiased = n > 1 ? sq / (n - 1) : var;
+    run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
+    run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+    channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c], relu);
+}
+
+/* dx += k * g + k1 * (x - m) + k0 over every plane of channel c, g = dy (or, with a fused
+ * ReLU, dy where its output y is positive and 0 elsewhere): the backward's last pass, with
+ * the per-channel constants folded by the caller. */
+static void channel_dinp(float *dinp, const float *dout, const float *relu_out,
+                         const float *inp, int B, int C, int S, int c, float fk, float fk1,
+                         float fk0, float fm)
+{
+    for (int b = 0; b < B; b++) {
+        size_t off = ((size_t)b * C + c) * S;
+        const float *dy = dout + off, *x = inp + off;
+        float *dx = dinp + off;
+        if (relu_out) {
+            const float *y = relu_out + off;
+#pragma omp simd
+            for (int i = 0; i < S; i++) {
+                float d = dy[i];
+                float g = y[i] > 0.0f ? d : 0.0f;
+                dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
+            }
+        } else {
+#pragma omp simd
+            for (int i = 0; i < S; i++)
+                dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+        }
+    }
+}
+
 static void forward_train(float *out, float *mean, float *rstd, float *run_mean,
                           float *run_var, const float *inp, const float *gamma,
                           const float *beta, int B, int C, int S, float eps, float momentum,
@@ -116,14 +161,8 @@ static void forward_train(float *out, float *mean, float *rstd, float *run_mean,
         double sq = s2 - s1 * dm;  /* sum of squared deviations from the mean */
         if (sq < 0.0)
             sq = 0.0;
-        double var = sq / n;
-        double rs = 1.0 / sqrt(var + (double)eps);
-        mean[c] = (float)m;
-        rstd[c] = (float)rs;
-        double unbiased = n > 1 ? sq / (n - 1) : var;
-        run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
-        run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
-        channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c], relu);
+        channel_train(out, mean, rstd, run_mean, run_var, inp, gamma, beta, B, C, S, c, m, sq,
+                      n, eps, momentum, relu);
     }
 }
 
@@ -167,24 +206,7 @@ static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         double k1 = -k * (sdyxhat / n) * rs;
         double k0 = -k * (sdy / n);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        for (int b = 0; b < B; b++) {
-            size_t off = ((size_t)b * C + c) * S;
-            const float *dy = dout + off, *x = inp + off;
-            float *dx = dinp + off;
-            if (relu_out) {
-                const float *y = relu_out + off;
-#pragma omp simd
-                for (int i = 0; i < S; i++) {
-                    float d = dy[i];
-                    float g = y[i] > 0.0f ? d : 0.0f;
-                    dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
-                }
-            } else {
-#pragma omp simd
-                for (int i = 0; i < S; i++)
-                    dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
-            }
-        }
+        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm);
     }
 }
 
@@ -264,16 +286,8 @@ void batchnorm_forward_global(float *out, float *mean, float *rstd, float *run_m
 {
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        double m = gmean[c], sq = gm2[c] < 0.0 ? 0.0 : gm2[c];
-        double var = sq / gn;
-        double rs = 1.0 / sqrt(var + (double)eps);
-        mean[c] = (float)m;
-        rstd[c] = (float)rs;
-        double unbiased = gn > 1 ? sq / (gn - 1) : var;
-        run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
-        run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
-        channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c],
-                       relu != 0);
+        channel_train(out, mean, rstd, run_mean, run_var, inp, gamma, beta, B, C, S, c, gmean[c],
+                      gm2[c] < 0.0 ? 0.0 : gm2[c], gn, eps, momentum, relu != 0);
     }
 }
 
@@ -312,23 +326,6 @@ void batchnorm_backward_global(float *dinp, float *dgamma, float *dbeta, const f
         double k1 = -k * (gsdyx[c] * rs / gn) * rs;
         double k0 = -k * (gsdy[c] / gn);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        for (int b = 0; b < B; b++) {
-            size_t off = ((size_t)b * C + c) * S;
-            const float *dy = dout + off, *x = inp + off;
-            float *dx = dinp + off;
-            if (relu_out) {
-                const float *y = relu_out + off;
-#pragma omp simd
-                for (int i = 0; i < S; i++) {
-                    float d = dy[i];
-                    float g = y[i] > 0.0f ? d : 0.0f;
-                    dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
-                }
-            } else {
-#pragma omp simd
-                for (int i = 0; i < S; i++)
-                    dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
-            }
-        }
+        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm);
     }
 }
