@@ -7,6 +7,7 @@
 #ifndef GS_LAYERS_H
 #define GS_LAYERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,13 @@ size_t conv2d_ws_floats(const ConvShape *s, int B);
 /* out (B, Cout, Ho, Wo) = conv(inp (B, Cin, H, W), w (Cout, Cin*K*K)) + b (Cout) or no bias */
 void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
                     const float *b, float *ws);
+/* How convolutions are computed. Others than 3x3 stride-1 "same" ones always use im2col +
+ * SGEMM; those (nearly all of this product's) have a choice: CONV_AUTO picks per layer and
+ * pass (conv.c), the others force one for every such layer. Process-wide, for tests and
+ * benchmarks that compare them; set before training, not during. */
+typedef enum { CONV_AUTO, CONV_IM2COL, CONV_WINOGRAD, CONV_DIRECT } ConvAlgo;
+void conv2d_set_algo(ConvAlgo a);
+ConvAlgo conv2d_algo(void);
 /* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */
 void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *db,
                      const float *dout, const float *inp, const float *w, float *ws);

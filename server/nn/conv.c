@@ -11,6 +11,40 @@
 
 #include "gs/blas.h"
 #include "gs/layers.h"
+#include "conv3x3.h"
+
+/* Process-wide, set before training (tests and benchmarks compare the algorithms). */
+static ConvAlgo g_algo = CONV_AUTO;
+
+void conv2d_set_algo(ConvAlgo a)
+{
+    g_algo = a;
+}
+
+ConvAlgo conv2d_algo(void)
+{
+    return g_algo;
+}
+
+/* The algorithm of one pass. Only 3x3 same convolutions have a choice. Automatic, measured
+ * per layer of the default networks (BENCHMARKS.md): a direct loop when one side has fewer
+ * than 8 channels (a GEMM with a dimension that small spends its time moving im2col's
+ * columns); else Winograd, except for the forward pass over odd planes: a 7x7 plane pads to
+ * 8x8 tiles, leaving 1.7x fewer multiply-adds instead of 2.25x, and the forward's
+ * GEMMs then have only Cin as their inner dimension, which OpenBLAS runs at about 3/4 the
+ * speed of im2col's 9 Cin; the backward's GEMMs run over Cout or the tiles and stay ahead. */
+static ConvAlgo pick_algo(const ConvShape *s, bool forward)
+{
+    if (!conv3x3_same(s))
+        return CONV_IM2COL;
+    if (g_algo != CONV_AUTO)
+        return g_algo;
+    if (s->Cin < 8 || s->Cout < 8)
+        return CONV_DIRECT;
+    if (forward && (s->H % 2 || s->W % 2))
+        return CONV_IM2COL;
+    return CONV_WINOGRAD;
+}
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's
  * packing reads it from cache right after im2col wrote it; larger buffers measured slower
@@ -103,10 +137,19 @@ int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int strid
     return 0;
 }
 
+/* Room for either algorithm, so switching (tests, benchmarks) never needs a new ws. */
 size_t conv2d_ws_floats(const ConvShape *s, int B)
 {
     ConvPlan p = conv_plan(s, B);
-    return p.per_thread * (size_t)p.T;
+    size_t n = p.per_thread * (size_t)p.T;
+    if (conv3x3_same(s)) {
+        size_t wn = winograd_ws_floats(s, B), dn = direct3x3_ws_floats(s, B);
+        if (wn > n)
+            n = wn;
+        if (dn > n)
+            n = dn;
+    }
+    return n;
 }
 
 /* Output columns ox whose input column ox*stride - pad + kj lies inside [0, W). */
@@ -336,6 +379,16 @@ void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, con
     const size_t in_img = (size_t)s->Cin * s->H * s->W;
     const size_t out_img = (size_t)s->Cout * howo;
 
+    switch (pick_algo(s, true)) {
+    case CONV_WINOGRAD:
+        winograd_forward(s, B, out, inp, w, b, ws);
+        return;
+    case CONV_DIRECT:
+        direct3x3_forward(s, B, out, inp, w, b, ws);
+        return;
+    default:
+        break;
+    }
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
@@ -418,6 +471,16 @@ void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *d
     }
     if (!dw && !dinp)
         return;
+    switch (pick_algo(s, false)) {
+    case CONV_WINOGRAD:
+        winograd_backward(s, B, dinp, dw, dout, inp, w, ws);
+        return;
+    case CONV_DIRECT:
+        direct3x3_backward(s, B, dinp, dw, dout, inp, w, ws);
+        return;
+    default:
+        break;
+    }
 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
