@@ -30,7 +30,13 @@ void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, con
  * SGEMM; those (nearly all of this product's) have a choice: CONV_AUTO picks per layer and
  * pass (conv.c), the others force one for every such layer. Process-wide, for tests and
  * benchmarks that compare them; set before training, not during. */
-typedef enum { CONV_AUTO, CONV_IM2COL, CONV_WINOGRAD, CONV_DIRECT } ConvAlgo;
+typedef enum {
+    CONV_AUTO,
+    CONV_IM2COL,
+    CONV_WINOGRAD,  /* F(2x2, 3x3) */
+    CONV_DIRECT,
+    CONV_WINOGRAD4  /* F(4x4, 3x3) */
+} ConvAlgo;
 void conv2d_set_algo(ConvAlgo a);
 ConvAlgo conv2d_algo(void);
 /* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */

@@ -143,11 +143,11 @@ size_t conv2d_ws_floats(const ConvShape *s, int B)
     ConvPlan p = conv_plan(s, B);
     size_t n = p.per_thread * (size_t)p.T;
     if (conv3x3_same(s)) {
-        size_t wn = winograd_ws_floats(s, B), dn = direct3x3_ws_floats(s, B);
-        if (wn > n)
-            n = wn;
-        if (dn > n)
-            n = dn;
+        size_t w2 = winograd_ws_floats(s, B, 2), w4 = winograd_ws_floats(s, B, 4),
+               dn = direct3x3_ws_floats(s, B);
+        n = w2 > n ? w2 : n;
+        n = w4 > n ? w4 : n;
+        n = dn > n ? dn : n;
     }
     return n;
 }
@@ -381,7 +381,10 @@ void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, con
 
     switch (pick_algo(s, true)) {
     case CONV_WINOGRAD:
-        winograd_forward(s, B, out, inp, w, b, ws);
+        winograd_forward(s, 2, B, out, inp, w, b, ws);
+        return;
+    case CONV_WINOGRAD4:
+        winograd_forward(s, 4, B, out, inp, w, b, ws);
         return;
     case CONV_DIRECT:
         direct3x3_forward(s, B, out, inp, w, b, ws);
@@ -473,7 +476,10 @@ void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *d
         return;
     switch (pick_algo(s, false)) {
     case CONV_WINOGRAD:
-        winograd_backward(s, B, dinp, dw, dout, inp, w, ws);
+        winograd_backward(s, 2, B, dinp, dw, dout, inp, w, ws);
+        return;
+    case CONV_WINOGRAD4:
+        winograd_backward(s, 4, B, dinp, dw, dout, inp, w, ws);
         return;
     case CONV_DIRECT:
         direct3x3_backward(s, B, dinp, dw, dout, inp, w, ws);

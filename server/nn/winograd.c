@@ -1,12 +1,16 @@
-/* winograd.c — 3x3, stride 1, pad 1 convolutions by Winograd's minimal filtering F(2x2, 3x3)
- * (Lavin & Gray 2016): every 2x2 block of outputs is A^T [(G g G^T) . (B^T d B)] A, with d the
- * 4x4 input patch around it. In the transformed domain the sum over input channels becomes 16
- * independent GEMMs, (Cout, Cin) x (Cin, tiles), doing 16 multiply-adds per tile and channel
- * pair where im2col + GEMM does 36: 2.25x fewer on planes of even size (a 7x7 plane pads to
- * 8x8: 1.7x). The backward pass is the chain rule through the same identities, so it is the
- * exact gradient of what the forward computes:
+/* winograd.c — 3x3, stride 1, pad 1 convolutions by Winograd's minimal filtering F(mxm, 3x3)
+ * (Lavin & Gray 2016), m = 2 or 4: every mxm block of outputs is A^T [(G g G^T) . (B^T d B)] A,
+ * with d the (m+2)x(m+2) input patch around it. In the transformed domain the sum over input
+ * channels becomes (m+2)^2 independent GEMMs, (Cout, Cin) x (Cin, tiles): per output and
+ * channel pair 4 multiply-adds for F(2x2) and 2.25 for F(4x4) where im2col + GEMM does 9
+ * (planes not a multiple of m pad up: a 7x7 plane is 8x8 of tiles). The transforms cost
+ * memory passes per channel, so the saving shows with many channels (conv.c: pick_algo);
+ * F(4x4)'s larger coefficients (up to 8 and 1/24) also cost precision: about 1e-6 relative
+ * against 1e-7 (tests/test_layers.c bounds both, and checks the gradients by finite
+ * differences). The backward pass is the chain rule through the same identities, so it is
+ * the exact gradient of what the forward computes:
  *   dM = A dY A^T;  dU = sum over tiles of dM . V  -> dW = G^T dU G;
- *   dV = U^T dM (16 GEMMs)                          -> dX += B dV B^T, tiles overlapping.
+ *   dV = U^T dM (one GEMM per point)                -> dX += B dV B^T, tiles overlapping.
  * The work is split like conv.c's: T contiguous ranges of images, one per OpenMP thread, each
  * in chunks of a few images; weight-gradient partials per thread, summed in thread order, so
  * results are bit-identical for a fixed thread count. Everything lives in the caller's ws. */
@@ -16,25 +20,170 @@
 #include "gs/layers.h"
 #include "conv3x3.h"
 
-/* Transformed input and product of one chunk per thread, in bytes: measured against 0.5, 2
- * and 4 MiB on the default encoder's convolutions (BENCHMARKS.md). */
+/* Transformed input and product of one chunk per thread, in bytes (BENCHMARKS.md). */
 #ifndef WINO_BYTES_TARGET
 #define WINO_BYTES_TARGET (1u << 20)
 #endif
 #define PAD_FLOATS 16
+#define A_MAX 6 /* inputs per tile side, at most */
+
+/* A pass of a 1-D transform over n columns: out[k][c] = (F in[.][c])[k] (+ bias). */
+typedef void (*RowsFn)(const float *const *in, float *const *out, size_t n, float bias);
+
+/* One tile size: its 1-D transforms as row passes, and the weights' as single vectors. */
+typedef struct {
+    int m, a;                  /* outputs and inputs per tile side: a = m + 2 */
+    RowsFn bt, b, at, at_tr;   /* B^T d, B v (its transpose), A^T q, A y (its transpose) */
+    void (*g)(const float *g, float *o);  /* G g (3 -> a) */
+    void (*gt)(const float *u, float *o); /* G^T u (a -> 3) */
+} WinoKind;
 
 typedef struct {
+    const WinoKind *k;
     int T, chunk;        /* threads; images per chunk */
     int th, tw;          /* tiles per column and row of a plane */
-    int ph, pw;          /* the zero-padded plane a tile reads from: 2 th + 2, 2 tw + 2 */
+    int ph, pw;          /* the zero-padded plane a tile reads from: m th + 2, m tw + 2 */
+    int nx;              /* transform points a * a: one GEMM each */
     size_t tiles;        /* th * tw */
-    size_t u_n;          /* transformed weights (16, Cout, Cin), shared */
-    size_t v_n, m_n;     /* per thread: (16, Cin, chunk * tiles), (16, Cout, chunk * tiles) */
-    size_t du_n;         /* per thread: weight-gradient partial (16, Cout, Cin) */
+    size_t u_n;          /* transformed weights (nx, Cout, Cin), shared */
+    size_t v_n, m_n;     /* per thread: (nx, Cin, chunk * tiles), (nx, Cout, chunk * tiles) */
+    size_t du_n;         /* per thread: weight-gradient partial (nx, Cout, Cin) */
     size_t pad_n;        /* per thread: one padded plane */
-    size_t tmp_n;        /* per thread: 16 values per tile of one plane */
+    size_t tmp_n;        /* per thread, twice (tmp and mid): nx rows of a chunk's tiles */
     size_t per_thread;
 } WinoPlan;
+
+/* ---- F(2x2, 3x3): 4x4 transforms ---- */
+
+static inline void bt4(const float *d, float *o)
+{
+    o[0] = d[0] - d[2];
+    o[1] = d[1] + d[2];
+    o[2] = d[2] - d[1];
+    o[3] = d[1] - d[3];
+}
+
+static inline void b4(const float *v, float *o)
+{
+    o[0] = v[0];
+    o[1] = v[1] - v[2] + v[3];
+    o[2] = -v[0] + v[1] + v[2];
+    o[3] = -v[3];
+}
+
+static inline void at4(const float *q, float *o)
+{
+    o[0] = q[0] + q[1] + q[2];
+    o[1] = q[1] - q[2] - q[3];
+}
+
+static inline void a4(const float *y, float *o)
+{
+    o[0] = y[0];
+    o[1] = y[0] + y[1];
+    o[2] = y[0] - y[1];
+    o[3] = -y[1];
+}
+
+static void g4(const float *g, float *o)
+{
+    o[0] = g[0];
+    o[1] = 0.5f * (g[0] + g[1] + g[2]);
+    o[2] = 0.5f * (g[0] - g[1] + g[2]);
+    o[3] = g[2];
+}
+
+static void gt4(const float *u, float *o)
+{
+    o[0] = u[0] + 0.5f * (u[1] + u[2]);
+    o[1] = 0.5f * (u[1] - u[2]);
+    o[2] = 0.5f * (u[1] + u[2]) + u[3];
+}
+
+/* ---- F(4x4, 3x3): 6x6 transforms ---- */
+
+static inline void bt6(const float *d, float *o)
+{
+    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    o[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    o[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    o[3] = -2.0f * (d[1] - d[3]) - d[2] + d[4];
+    o[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+static inline void b6(const float *v, float *o)
+{
+    o[0] = 4.0f * v[0];
+    o[1] = -4.0f * (v[1] - v[2]) - 2.0f * (v[3] - v[4]) + 4.0f * v[5];
+    o[2] = -5.0f * v[0] - 4.0f * (v[1] + v[2]) - v[3] - v[4];
+    o[3] = v[1] - v[2] + 2.0f * (v[3] - v[4]) - 5.0f * v[5];
+    o[4] = v[0] + v[1] + v[2] + v[3] + v[4];
+    o[5] = v[5];
+}
+
+static inline void at6(const float *q, float *o)
+{
+    float s12 = q[1] + q[2], d12 = q[1] - q[2], s34 = q[3] + q[4], d34 = q[3] - q[4];
+    o[0] = q[0] + s12 + s34;
+    o[1] = d12 + 2.0f * d34;
+    o[2] = s12 + 4.0f * s34;
+    o[3] = d12 + 8.0f * d34 + q[5];
+}
+
+static inline void a6(const float *y, float *o)
+{
+    float s02 = y[0] + y[2], s13 = y[1] + y[3];
+    o[0] = y[0];
+    o[1] = s02 + s13;
+    o[2] = s02 - s13;
+    o[3] = y[0] + 2.0f * y[1] + 4.0f * y[2] + 8.0f * y[3];
+    o[4] = y[0] - 2.0f * y[1] + 4.0f * y[2] - 8.0f * y[3];
+    o[5] = y[3];
+}
+
+static void g6(const float *g, float *o)
+{
+    o[0] = 0.25f * g[0];
+    o[1] = -(g[0] + g[1] + g[2]) / 6.0f;
+    o[2] = -(g[0] - g[1] + g[2]) / 6.0f;
+    o[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
+    o[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
+    o[5] = g[2];
+}
+
+static void gt6(const float *u, float *o)
+{
+    o[0] = 0.25f * u[0] - (u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 24.0f;
+    o[1] = (u[2] - u[1]) / 6.0f + (u[3] - u[4]) / 12.0f;
+    o[2] = -(u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 6.0f + u[5];
+}
+
+/* A row pass of the 1-D transform FN (NI -> NO values per column), vectorised over columns. */
+#define ROWS_FN(NAME, FN, NI, NO)                                                             \
+    static void NAME(const float *const *in, float *const *out, size_t n, float bias)        \
+    {                                                                                         \
+        _Pragma("omp simd") for (size_t c = 0; c < n; c++)                                    \
+        {                                                                                     \
+            float d[NI], o[NO];                                                               \
+            for (int i = 0; i < NI; i++)                                                      \
+                d[i] = in[i][c];                                                              \
+            FN(d, o);                                                                         \
+            for (int k = 0; k < NO; k++)                                                      \
+                out[k][c] = o[k] + bias;                                                      \
+        }                                                                                     \
+    }
+ROWS_FN(bt4_rows, bt4, 4, 4)
+ROWS_FN(b4_rows, b4, 4, 4)
+ROWS_FN(at4_rows, at4, 4, 2)
+ROWS_FN(a4_rows, a4, 2, 4)
+ROWS_FN(bt6_rows, bt6, 6, 6)
+ROWS_FN(b6_rows, b6, 6, 6)
+ROWS_FN(at6_rows, at6, 6, 4)
+ROWS_FN(a6_rows, a6, 4, 6)
+
+static const WinoKind F2 = {2, 4, bt4_rows, b4_rows, at4_rows, a4_rows, g4, gt4};
+static const WinoKind F4 = {4, 6, bt6_rows, b6_rows, at6_rows, a6_rows, g6, gt6};
 
 static size_t round_up(size_t n)
 {
@@ -46,39 +195,42 @@ bool conv3x3_same(const ConvShape *s)
     return s->K == 3 && s->stride == 1 && s->pad == 1 && s->Ho == s->H && s->Wo == s->W;
 }
 
-static WinoPlan wino_plan(const ConvShape *s, int B)
+static WinoPlan wino_plan(const ConvShape *s, int B, int m)
 {
     WinoPlan p;
+    p.k = m == 4 ? &F4 : &F2;
     int T = gs_threads_get();
     if (T < 1)
         T = 1;
     int per = B > 0 ? (B + T - 1) / T : 1;
     p.T = T;
-    p.th = (s->H + 1) / 2;
-    p.tw = (s->W + 1) / 2;
-    p.ph = 2 * p.th + 2;
-    p.pw = 2 * p.tw + 2;
+    p.nx = p.k->a * p.k->a;
+    p.th = (s->H + m - 1) / m;
+    p.tw = (s->W + m - 1) / m;
+    p.ph = m * p.th + 2;
+    p.pw = m * p.tw + 2;
     p.tiles = (size_t)p.th * p.tw;
-    size_t per_image = 16 * sizeof(float) * (size_t)(s->Cin + s->Cout) * p.tiles;
+    size_t nx = (size_t)p.nx;
+    size_t per_image = nx * sizeof(float) * (size_t)(s->Cin + s->Cout) * p.tiles;
     int chunk = (int)(WINO_BYTES_TARGET / per_image);
     if (chunk < 1)
         chunk = 1;
     if (chunk > per)
         chunk = per;
     p.chunk = chunk;
-    p.u_n = round_up(16 * (size_t)s->Cout * s->Cin);
-    p.v_n = round_up(16 * (size_t)s->Cin * p.tiles * (size_t)chunk);
-    p.m_n = round_up(16 * (size_t)s->Cout * p.tiles * (size_t)chunk);
-    p.du_n = round_up(16 * (size_t)s->Cout * s->Cin);
+    p.u_n = round_up(nx * (size_t)s->Cout * s->Cin);
+    p.v_n = round_up(nx * (size_t)s->Cin * p.tiles * (size_t)chunk);
+    p.m_n = round_up(nx * (size_t)s->Cout * p.tiles * (size_t)chunk);
+    p.du_n = round_up(nx * (size_t)s->Cout * s->Cin);
     p.pad_n = round_up((size_t)p.ph * p.pw);
-    p.tmp_n = round_up(16 * p.tiles);
-    p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + p.tmp_n;
+    p.tmp_n = round_up(nx * p.tiles * (size_t)chunk);
+    p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n;
     return p;
 }
 
-size_t winograd_ws_floats(const ConvShape *s, int B)
+size_t winograd_ws_floats(const ConvShape *s, int B, int m)
 {
-    WinoPlan p = wino_plan(s, B);
+    WinoPlan p = wino_plan(s, B, m);
     return p.u_n + p.per_thread * (size_t)p.T;
 }
 
@@ -88,27 +240,59 @@ static void image_range(int B, int T, int t, int *b0, int *b1)
     *b1 = (int)((long long)B * (t + 1) / T);
 }
 
-/* U[xi][co][ci] = (G g G^T)[xi] for every filter g (3x3) of w (Cout, Cin*9). */
-static void weights_transform(const ConvShape *s, const float *w, float *u, int T)
+/* U[x][co][ci] = (G g G^T)[x] for every filter g (3x3) of w (Cout, Cin*9). */
+static void weights_transform(const ConvShape *s, const WinoPlan *p, const float *w, float *u)
 {
     const size_t plane = (size_t)s->Cout * s->Cin;
-#pragma omp parallel for schedule(static) num_threads(T)
+    const WinoKind *k = p->k;
+    const int a = k->a;
+#pragma omp parallel for schedule(static) num_threads(p->T)
     for (int co = 0; co < s->Cout; co++) {
         for (int ci = 0; ci < s->Cin; ci++) {
             const float *g = w + ((size_t)co * s->Cin + ci) * 9;
-            float t[4][3];
-            for (int c = 0; c < 3; c++) {
-                t[0][c] = g[c];
-                t[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
-                t[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
-                t[3][c] = g[6 + c];
+            float c[3][A_MAX], o[A_MAX];
+            for (int j = 0; j < 3; j++) {
+                const float col[3] = {g[j], g[3 + j], g[6 + j]};
+                k->g(col, c[j]);              /* c[col][i] = (G g)[i][col] */
             }
             float *dst = u + (size_t)co * s->Cin + ci;
-            for (int r = 0; r < 4; r++) {
-                dst[(size_t)(4 * r + 0) * plane] = t[r][0];
-                dst[(size_t)(4 * r + 1) * plane] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-                dst[(size_t)(4 * r + 2) * plane] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-                dst[(size_t)(4 * r + 3) * plane] = t[r][2];
+            for (int i = 0; i < a; i++) {
+                const float row[3] = {c[0][i], c[1][i], c[2][i]};
+                k->g(row, o);
+                for (int j = 0; j < a; j++)
+                    dst[(size_t)(a * i + j) * plane] = o[j];
+            }
+        }
+    }
+}
+
+/* dw (Cout, Cin*9) += G^T dU G, dU summed over the threads' partials in thread order. */
+static void weights_grad(const ConvShape *s, const WinoPlan *p, const float *ws, float *dw)
+{
+    const size_t plane = (size_t)s->Cout * s->Cin;
+    const WinoKind *k = p->k;
+    const int a = k->a;
+#pragma omp parallel for schedule(static) num_threads(p->T)
+    for (int co = 0; co < s->Cout; co++) {
+        for (int ci = 0; ci < s->Cin; ci++) {
+            float q[A_MAX][A_MAX], c[A_MAX][3], o[3];
+            for (int x = 0; x < p->nx; x++) {
+                float acc = 0.0f;
+                for (int t = 0; t < p->T; t++)
+                    acc += ws[p->u_n + (size_t)t * p->per_thread + p->v_n + p->m_n +
+                              (size_t)x * plane + (size_t)co * s->Cin + ci];
+                q[x % a][x / a] = acc;        /* q[col][row] */
+            }
+            for (int j = 0; j < a; j++)
+                k->gt(q[j], c[j]);            /* c[col][r] = (G^T dU)[r][col] */
+            float *g = dw + ((size_t)co * s->Cin + ci) * 9;
+            for (int r = 0; r < 3; r++) {
+                float row[A_MAX];
+                for (int j = 0; j < a; j++)
+                    row[j] = c[j][r];
+                k->gt(row, o);
+                for (int j = 0; j < 3; j++)
+                    g[3 * r + j] += o[j];
             }
         }
     }
@@ -130,183 +314,146 @@ static void pad_plane(const ConvShape *s, const WinoPlan *p, const float *x, flo
         memset(pad + (size_t)y * p->pw, 0, sizeof(float) * (size_t)p->pw);
 }
 
-/* The transforms below run over all tiles of a plane at once, each loop reading and writing
- * unit-stride rows (one per transform entry), so the compiler vectorises them over tiles;
- * the placing of 2x2 outputs and 4x4 input gradients in the plane is a separate pass. */
-
-/* V[xi * xs + t] = (B^T d B)[xi] for every tile t of one padded plane. */
-static void input_transform(const WinoPlan *p, const float *pad, float *v, size_t xs)
+/* The transforms run over the columns of a chunk: every tile of every image of the chunk for
+ * one channel. A 2-D transform is two passes of 1-D ones, each over whole rows of n columns
+ * (one row per transform point), so every loop is a plain vectorised pass over memory; mid
+ * holds the rows between the passes. Moving tiles between planes and rows is separate.
+ * dst = F src F^T per column: src rows ni x ni (row (i, j) at src + (i ni + j) ls), dst rows
+ * no x no at dst + (i no + j) ds; bias added to every output. */
+static void cols_2d(RowsFn fn, int ni, int no, const float *src, size_t ls, float *dst,
+                    size_t ds, float *mid, size_t n, float bias)
 {
-    const int tw = p->tw;
-    for (int ty = 0; ty < p->th; ty++) {
-        const float *r0 = pad + (size_t)(2 * ty) * p->pw;
-        const float *r1 = r0 + p->pw, *r2 = r1 + p->pw, *r3 = r2 + p->pw;
-        float *dst = v + (size_t)ty * tw;
-#pragma omp simd
-        for (int tx = 0; tx < tw; tx++) {
-            const int x = 2 * tx;
-            float t[4][4];
-            for (int c = 0; c < 4; c++) {
-                t[0][c] = r0[x + c] - r2[x + c];
-                t[1][c] = r1[x + c] + r2[x + c];
-                t[2][c] = r2[x + c] - r1[x + c];
-                t[3][c] = r1[x + c] - r3[x + c];
-            }
-            for (int r = 0; r < 4; r++) {
-                dst[(size_t)(4 * r + 0) * xs + tx] = t[r][0] - t[r][2];
-                dst[(size_t)(4 * r + 1) * xs + tx] = t[r][1] + t[r][2];
-                dst[(size_t)(4 * r + 2) * xs + tx] = t[r][2] - t[r][1];
-                dst[(size_t)(4 * r + 3) * xs + tx] = t[r][1] - t[r][3];
-            }
-        }
+    const float *in[A_MAX];
+    float *out[A_MAX];
+    for (int j = 0; j < ni; j++) {           /* down column j: mid row (r, j) */
+        for (int i = 0; i < ni; i++)
+            in[i] = src + (size_t)(ni * i + j) * ls;
+        for (int r = 0; r < no; r++)
+            out[r] = mid + (size_t)(ni * r + j) * n;
+        fn(in, out, n, 0.0f);
+    }
+    for (int r = 0; r < no; r++) {           /* along row r */
+        for (int j = 0; j < ni; j++)
+            in[j] = mid + (size_t)(ni * r + j) * n;
+        for (int k = 0; k < no; k++)
+            out[k] = dst + (size_t)(no * r + k) * ds;
+        fn(in, out, n, bias);
     }
 }
 
-/* y (H, W) = A^T m A + bias for every tile; m[xi * xs + t] is the tile's product; tmp holds
- * 4 * tiles floats. */
-static void output_transform(const ConvShape *s, const WinoPlan *p, const float *m, size_t xs,
-                             float bias, float *y, float *tmp)
+static void gather_patches(const ConvShape *s, const WinoPlan *p, const float *inp, int c0,
+                           int nb, int ci, float *pad, float *tmp, size_t ld)
 {
-    const size_t n = p->tiles;
-#pragma omp simd
-    for (size_t t = 0; t < n; t++) {
-        float q[4][4];
-        for (int i = 0; i < 16; i++)
-            q[i / 4][i % 4] = m[(size_t)i * xs + t];
-        float a[2][4];
-        for (int c = 0; c < 4; c++) {
-            a[0][c] = q[0][c] + q[1][c] + q[2][c];
-            a[1][c] = q[1][c] - q[2][c] - q[3][c];
-        }
-        for (int r = 0; r < 2; r++) {
-            tmp[(size_t)(2 * r) * n + t] = a[r][0] + a[r][1] + a[r][2] + bias;
-            tmp[(size_t)(2 * r + 1) * n + t] = a[r][1] - a[r][2] - a[r][3] + bias;
-        }
-    }
-    const int W = s->W, full = W / 2; /* tiles whose two columns are both inside */
-    for (int ty = 0; ty < p->th; ty++)
-        for (int r = 0; r < 2 && 2 * ty + r < s->H; r++) {
-            float *row = y + (size_t)(2 * ty + r) * W;
-            const float *e0 = tmp + (size_t)(2 * r) * n + (size_t)ty * p->tw;
-            const float *e1 = e0 + n;
-            for (int tx = 0; tx < full; tx++) {
-                row[2 * tx] = e0[tx];
-                row[2 * tx + 1] = e1[tx];
+    const int tm = p->k->m, ta = p->k->a;
+    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
+    for (int i = 0; i < nb; i++) {
+        pad_plane(s, p, inp + (size_t)(c0 + i) * in_img + (size_t)ci * hw, pad);
+        for (int a = 0; a < ta; a++)
+            for (int b = 0; b < ta; b++) {
+                float *dst = tmp + (size_t)(ta * a + b) * ld + (size_t)i * p->tiles;
+                for (int ty = 0; ty < p->th; ty++) {
+                    const float *row = pad + (size_t)(tm * ty + a) * p->pw + b;
+                    for (int tx = 0; tx < p->tw; tx++)
+                        dst[(size_t)ty * p->tw + tx] = row[tm * tx];
+                }
             }
-            if (full < p->tw)
-                row[2 * full] = e0[full];
-        }
-}
-
-/* dm[xi * xs + t] = (A dY A^T)[xi] for every tile of the output gradient plane dy (H, W);
- * outputs beyond the plane (odd sizes) have no gradient. tmp holds 4 * tiles floats. */
-static void grad_output_transform(const ConvShape *s, const WinoPlan *p, const float *dy,
-                                  float *dm, size_t xs, float *tmp)
-{
-    const size_t n = p->tiles;
-    const int W = s->W, full = W / 2;
-    for (int ty = 0; ty < p->th; ty++)
-        for (int r = 0; r < 2; r++) {
-            float *e0 = tmp + (size_t)(2 * r) * n + (size_t)ty * p->tw, *e1 = e0 + n;
-            if (2 * ty + r >= s->H) {
-                for (int tx = 0; tx < p->tw; tx++)
-                    e0[tx] = e1[tx] = 0.0f;
-                continue;
-            }
-            const float *row = dy + (size_t)(2 * ty + r) * W;
-            for (int tx = 0; tx < full; tx++) {
-                e0[tx] = row[2 * tx];
-                e1[tx] = row[2 * tx + 1];
-            }
-            if (full < p->tw) {
-                e0[full] = row[2 * full];
-                e1[full] = 0.0f;
-            }
-        }
-#pragma omp simd
-    for (size_t t = 0; t < n; t++) {
-        float g[2][2] = {{tmp[t], tmp[n + t]}, {tmp[2 * n + t], tmp[3 * n + t]}};
-        float a[4][2];
-        for (int c = 0; c < 2; c++) {
-            a[0][c] = g[0][c];
-            a[1][c] = g[0][c] + g[1][c];
-            a[2][c] = g[0][c] - g[1][c];
-            a[3][c] = -g[1][c];
-        }
-        for (int r = 0; r < 4; r++) {
-            dm[(size_t)(4 * r + 0) * xs + t] = a[r][0];
-            dm[(size_t)(4 * r + 1) * xs + t] = a[r][0] + a[r][1];
-            dm[(size_t)(4 * r + 2) * xs + t] = a[r][0] - a[r][1];
-            dm[(size_t)(4 * r + 3) * xs + t] = -a[r][1];
-        }
     }
 }
 
-/* The plane dx (H, W) += B dv B^T of every tile at its place, the padding's share dropped;
- * tmp holds 16 * tiles floats, pad one padded plane. */
-static void grad_input_transform(const ConvShape *s, const WinoPlan *p, const float *dv,
-                                 size_t xs, float *tmp, float *pad, float *dx)
-{
-    const size_t n = p->tiles;
-#pragma omp simd
-    for (size_t t = 0; t < n; t++) {
-        float q[4][4];
-        for (int i = 0; i < 16; i++)
-            q[i / 4][i % 4] = dv[(size_t)i * xs + t];
-        float a[4][4];
-        for (int c = 0; c < 4; c++) {
-            a[0][c] = q[0][c];
-            a[1][c] = q[1][c] - q[2][c] + q[3][c];
-            a[2][c] = -q[0][c] + q[1][c] + q[2][c];
-            a[3][c] = -q[3][c];
-        }
-        for (int r = 0; r < 4; r++) {
-            tmp[(size_t)(4 * r + 0) * n + t] = a[r][0];
-            tmp[(size_t)(4 * r + 1) * n + t] = a[r][1] - a[r][2] + a[r][3];
-            tmp[(size_t)(4 * r + 2) * n + t] = -a[r][0] + a[r][1] + a[r][2];
-            tmp[(size_t)(4 * r + 3) * n + t] = -a[r][3];
-        }
-    }
-    /* tiles of one parity (even tx, then odd tx) do not overlap within a row of tiles */
-    memset(pad, 0, sizeof(float) * (size_t)p->ph * p->pw);
-    for (int ty = 0; ty < p->th; ty++)
-        for (int r = 0; r < 4; r++) {
-            float *row = pad + (size_t)(2 * ty + r) * p->pw;
-            for (int c = 0; c < 4; c++) {
-                const float *e = tmp + (size_t)(4 * r + c) * n + (size_t)ty * p->tw;
-                for (int tx = 0; tx < p->tw; tx++)
-                    row[2 * tx + c] += e[tx];
-            }
-        }
-    for (int y = 0; y < s->H; y++) {
-        const float *src = pad + (size_t)(y + 1) * p->pw + 1;
-        float *dst = dx + (size_t)y * s->W;
-#pragma omp simd
-        for (int x = 0; x < s->W; x++)
-            dst[x] += src[x];
-    }
-}
-
-/* Inputs of images [c0, c0 + nb) into V (16, Cin, nb * tiles). */
+/* Inputs of images [c0, c0 + nb) into V (p->nx, Cin, nb * tiles). */
 static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const float *inp, int c0, int nb,
-                         float *v, float *pad)
+                         float *v, float *pad, float *tmp, float *mid)
 {
+    const int ta = p->k->a;
     const size_t ld = (size_t)nb * p->tiles, xs = (size_t)s->Cin * ld;
-    const size_t in_img = (size_t)s->Cin * s->H * s->W;
-    for (int i = 0; i < nb; i++)
-        for (int ci = 0; ci < s->Cin; ci++) {
-            pad_plane(s, p, inp + (size_t)(c0 + i) * in_img + (size_t)ci * s->H * s->W, pad);
-            input_transform(p, pad, v + (size_t)ci * ld + (size_t)i * p->tiles, xs);
-        }
+    for (int ci = 0; ci < s->Cin; ci++) {
+        gather_patches(s, p, inp, c0, nb, ci, pad, tmp, ld);
+        cols_2d(p->k->bt, ta, ta, tmp, ld, v + (size_t)ci * ld, xs, mid, ld, 0.0f);
+    }
 }
 
-void winograd_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
-                      const float *b, float *ws)
+/* The outputs tmp[k * ld + i * tiles + t] into channel co of images [c0, c0 + nb). */
+static void place_outputs(const ConvShape *s, const WinoPlan *p, const float *tmp, size_t ld,
+                          int nb, float *out, int c0, int co)
 {
-    const WinoPlan p = wino_plan(s, B);
-    const size_t out_img = (size_t)s->Cout * s->H * s->W;
+    const int tm = p->k->m;
+    const size_t out_img = (size_t)s->Cout * s->H * s->W, hw = (size_t)s->H * s->W;
+    for (int i = 0; i < nb; i++) {
+        float *y = out + (size_t)(c0 + i) * out_img + (size_t)co * hw;
+        for (int ty = 0; ty < p->th; ty++)
+            for (int r = 0; r < tm && tm * ty + r < s->H; r++) {
+                float *row = y + (size_t)(tm * ty + r) * s->W;
+                for (int k = 0; k < tm; k++) {
+                    const float *e = tmp + (size_t)(tm * r + k) * ld + (size_t)i * p->tiles +
+                                     (size_t)ty * p->tw;
+                    for (int tx = 0; tx < p->tw && tm * tx + k < s->W; tx++)
+                        row[tm * tx + k] = e[tx];
+                }
+            }
+    }
+}
+
+/* The output gradient of channel co of images [c0, c0 + nb) as tiles: tmp[k * ld + col];
+ * outputs beyond the plane have none. */
+static void gather_grad_outputs(const ConvShape *s, const WinoPlan *p, const float *dout,
+                                int c0, int nb, int co, float *tmp, size_t ld)
+{
+    const int tm = p->k->m;
+    const size_t out_img = (size_t)s->Cout * s->H * s->W, hw = (size_t)s->H * s->W;
+    for (int i = 0; i < nb; i++) {
+        const float *dy = dout + (size_t)(c0 + i) * out_img + (size_t)co * hw;
+        for (int ty = 0; ty < p->th; ty++)
+            for (int r = 0; r < tm; r++) {
+                const int oy = tm * ty + r;
+                for (int k = 0; k < tm; k++) {
+                    float *e = tmp + (size_t)(tm * r + k) * ld + (size_t)i * p->tiles +
+                               (size_t)ty * p->tw;
+                    for (int tx = 0; tx < p->tw; tx++) {
+                        const int ox = tm * tx + k;
+                        e[tx] = oy < s->H && ox < s->W ? dy[(size_t)oy * s->W + ox] : 0.0f;
+                    }
+                }
+            }
+    }
+}
+
+/* Channel ci of the input gradient of images [c0, c0 + nb) += the patches' gradients
+ * tmp[x * ld + col], overlapping tiles added, the padding's share dropped. */
+static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const float *tmp,
+                                size_t ld, int nb, float *pad, float *dinp, int c0, int ci)
+{
+    const int tm = p->k->m, ta = p->k->a;
+    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
+    for (int i = 0; i < nb; i++) {
+        memset(pad, 0, sizeof(float) * (size_t)p->ph * p->pw);
+        for (int ty = 0; ty < p->th; ty++)
+            for (int a = 0; a < ta; a++) {
+                float *row = pad + (size_t)(tm * ty + a) * p->pw;
+                for (int b = 0; b < ta; b++) {
+                    const float *e = tmp + (size_t)(ta * a + b) * ld + (size_t)i * p->tiles +
+                                     (size_t)ty * p->tw;
+                    for (int tx = 0; tx < p->tw; tx++)
+                        row[tm * tx + b] += e[tx];
+                }
+            }
+        float *dx = dinp + (size_t)(c0 + i) * in_img + (size_t)ci * hw;
+        for (int y = 0; y < s->H; y++) {
+            const float *src = pad + (size_t)(y + 1) * p->pw + 1;
+            float *dst = dx + (size_t)y * s->W;
+#pragma omp simd
+            for (int x = 0; x < s->W; x++)
+                dst[x] += src[x];
+        }
+    }
+}
+
+void winograd_forward(const ConvShape *s, int m_tile, int B, float *out, const float *inp,
+                      const float *w, const float *b, float *ws)
+{
+    const WinoPlan p = wino_plan(s, B, m_tile);
+    const int tm = p.k->m, ta = p.k->a;
     float *u = ws;
-    weights_transform(s, w, u, p.T);
+    weights_transform(s, &p, w, u);
 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
@@ -314,69 +461,35 @@ void winograd_forward(const ConvShape *s, int B, float *out, const float *inp, c
         image_range(B, p.T, t, &b0, &b1);
         float *v = ws + p.u_n + (size_t)t * p.per_thread;
         float *m = v + p.v_n, *pad = m + p.m_n + p.du_n, *tmp = pad + p.pad_n;
+        float *mid = tmp + p.tmp_n;
         for (int c0 = b0; c0 < b1; c0 += p.chunk) {
             int nb = b1 - c0 < p.chunk ? b1 - c0 : p.chunk;
             const size_t ld = (size_t)nb * p.tiles;
             const size_t vx = (size_t)s->Cin * ld, mx = (size_t)s->Cout * ld;
-            chunk_inputs(s, &p, inp, c0, nb, v, pad);
-            for (int xi = 0; xi < 16; xi++)
+            chunk_inputs(s, &p, inp, c0, nb, v, pad, tmp, mid);
+            for (int xi = 0; xi < p.nx; xi++)
                 gs_sgemm(false, false, s->Cout, (int)ld, s->Cin, 1.0f,
                          u + (size_t)xi * s->Cout * s->Cin, s->Cin, v + (size_t)xi * vx,
                          (int)ld, 0.0f, m + (size_t)xi * mx, (int)ld);
-            for (int i = 0; i < nb; i++)
-                for (int co = 0; co < s->Cout; co++)
-                    output_transform(s, &p, m + (size_t)co * ld + (size_t)i * p.tiles, mx,
-                                     b ? b[co] : 0.0f,
-                                     out + (size_t)(c0 + i) * out_img +
-                                         (size_t)co * s->H * s->W,
-                                     tmp);
-        }
-    }
-}
-
-/* dw (Cout, Cin*9) += G^T dU G, dU summed over the threads' partials in thread order. */
-static void weights_grad(const ConvShape *s, const WinoPlan *p, const float *ws, float *dw)
-{
-    const size_t plane = (size_t)s->Cout * s->Cin;
-#pragma omp parallel for schedule(static) num_threads(p->T)
-    for (int co = 0; co < s->Cout; co++) {
-        for (int ci = 0; ci < s->Cin; ci++) {
-            float q[4][4];
-            for (int i = 0; i < 16; i++) {
-                float acc = 0.0f;
-                for (int t = 0; t < p->T; t++)
-                    acc += ws[p->u_n + (size_t)t * p->per_thread + p->v_n + p->m_n +
-                              (size_t)i * plane + (size_t)co * s->Cin + ci];
-                q[i / 4][i % 4] = acc;
-            }
-            float a[3][4];
-            for (int c = 0; c < 4; c++) {
-                a[0][c] = q[0][c] + 0.5f * (q[1][c] + q[2][c]);
-                a[1][c] = 0.5f * (q[1][c] - q[2][c]);
-                a[2][c] = 0.5f * (q[1][c] + q[2][c]) + q[3][c];
-            }
-            float *g = dw + ((size_t)co * s->Cin + ci) * 9;
-            for (int r = 0; r < 3; r++) {
-                g[3 * r + 0] += a[r][0] + 0.5f * (a[r][1] + a[r][2]);
-                g[3 * r + 1] += 0.5f * (a[r][1] - a[r][2]);
-                g[3 * r + 2] += 0.5f * (a[r][1] + a[r][2]) + a[r][3];
+            for (int co = 0; co < s->Cout; co++) {
+                cols_2d(p.k->at, ta, tm, m + (size_t)co * ld, mx, tmp, ld, mid, ld,
+                        b ? b[co] : 0.0f);
+                place_outputs(s, &p, tmp, ld, nb, out, c0, co);
             }
         }
     }
 }
 
-void winograd_backward(const ConvShape *s, int B, float *dinp, float *dw, const float *dout,
-                       const float *inp, const float *w, float *ws)
+void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float *dw,
+                       const float *dout, const float *inp, const float *w, float *ws)
 {
-    const WinoPlan p = wino_plan(s, B);
-    const size_t in_img = (size_t)s->Cin * s->H * s->W;
-    const size_t out_img = (size_t)s->Cout * s->H * s->W;
-    const size_t hw = (size_t)s->H * s->W;
+    const WinoPlan p = wino_plan(s, B, m_tile);
+    const int tm = p.k->m, ta = p.k->a;
     float *u = ws;
     if (!dw && !dinp)
         return;
     if (dinp)
-        weights_transform(s, w, u, p.T);
+        weights_transform(s, &p, w, u);
 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
@@ -384,35 +497,34 @@ void winograd_backward(const ConvShape *s, int B, float *dinp, float *dw, const 
         image_range(B, p.T, t, &b0, &b1);
         float *v = ws + p.u_n + (size_t)t * p.per_thread;
         float *m = v + p.v_n, *du = m + p.m_n, *pad = du + p.du_n, *tmp = pad + p.pad_n;
+        float *mid = tmp + p.tmp_n;
         if (dw)
-            memset(du, 0, sizeof(float) * 16 * (size_t)s->Cout * s->Cin);
+            memset(du, 0, sizeof(float) * p.nx * (size_t)s->Cout * s->Cin);
         for (int c0 = b0; c0 < b1; c0 += p.chunk) {
             int nb = b1 - c0 < p.chunk ? b1 - c0 : p.chunk;
             const size_t ld = (size_t)nb * p.tiles;
             const size_t vx = (size_t)s->Cin * ld, mx = (size_t)s->Cout * ld;
-            for (int i = 0; i < nb; i++)
-                for (int co = 0; co < s->Cout; co++)
-                    grad_output_transform(s, &p, dout + (size_t)(c0 + i) * out_img +
-                                                     (size_t)co * hw,
-                                          m + (size_t)co * ld + (size_t)i * p.tiles, mx, tmp);
+            for (int co = 0; co < s->Cout; co++) {
+                gather_grad_outputs(s, &p, dout, c0, nb, co, tmp, ld);
+                cols_2d(p.k->at_tr, tm, ta, tmp, ld, m + (size_t)co * ld, mx, mid, ld, 0.0f);
+            }
             if (dw) {
-                chunk_inputs(s, &p, inp, c0, nb, v, pad);
-                for (int xi = 0; xi < 16; xi++)
+                chunk_inputs(s, &p, inp, c0, nb, v, pad, tmp, mid);
+                for (int xi = 0; xi < p.nx; xi++)
                     gs_sgemm(false, true, s->Cout, s->Cin, (int)ld, 1.0f, m + (size_t)xi * mx,
                              (int)ld, v + (size_t)xi * vx, (int)ld, 1.0f,
                              du + (size_t)xi * s->Cout * s->Cin, s->Cin);
             }
             if (dinp) {
                 /* v is free again once dU has used it: it takes dV */
-                for (int xi = 0; xi < 16; xi++)
+                for (int xi = 0; xi < p.nx; xi++)
                     gs_sgemm(true, false, s->Cin, (int)ld, s->Cout, 1.0f,
                              u + (size_t)xi * s->Cout * s->Cin, s->Cin, m + (size_t)xi * mx,
                              (int)ld, 0.0f, v + (size_t)xi * vx, (int)ld);
-                for (int i = 0; i < nb; i++)
-                    for (int ci = 0; ci < s->Cin; ci++)
-                        grad_input_transform(s, &p, v + (size_t)ci * ld + (size_t)i * p.tiles,
-                                             vx, tmp, pad,
-                                             dinp + (size_t)(c0 + i) * in_img + (size_t)ci * hw);
+                for (int ci = 0; ci < s->Cin; ci++) {
+                    cols_2d(p.k->b, ta, ta, v + (size_t)ci * ld, vx, tmp, ld, mid, ld, 0.0f);
+                    scatter_grad_inputs(s, &p, tmp, ld, nb, pad, dinp, c0, ci);
+                }
             }
         }
     }
