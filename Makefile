@@ -45,11 +45,12 @@ EMBED_BIN := $(BUILD)/bench/dae_embed
 PIXELS_BIN := $(BUILD)/bench/eval_pixels
 DECODE_BIN := $(BUILD)/bench/bench_decode
 DISTB_BIN := $(BUILD)/bench/bench_dist
+CONVB_BIN := $(BUILD)/bench/bench_conv
 # the data-parallel tests' driver (tests/test_dist.c runs it under mpirun)
 DIST_BIN  := $(BUILD)/tests/dist/dist_check
 EMBEDDINGS := build/embeddings.gsem
 
-.PHONY: all test test-web test-openapi asan tsan bench bench-step bench-kmeans bench-api bench-decode bench-dist \
+.PHONY: all test test-web test-openapi asan tsan bench bench-conv bench-step bench-kmeans bench-api bench-decode bench-dist \
         demo clean deps fixtures soak fuzz fuzz-build fuzz-bins fuzz-seeds
 all: $(DEPS_OK) bin/gsimclrd bin/gsimclr $(TEST_BIN) $(DIST_BIN)
 
@@ -118,7 +119,7 @@ $(DIST_BIN): $(BUILD)/tests/dist/dist_check.o $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
-$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN) $(DISTB_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
+$(BENCH_BIN) $(KMEANS_BIN) $(EMBED_BIN) $(PIXELS_BIN) $(DECODE_BIN) $(DISTB_BIN) $(CONVB_BIN): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -232,6 +233,11 @@ bench-decode: $(DEPS_OK) $(DECODE_BIN)
 bench-api: $(DEPS_OK) bin/gsimclrd
 	scripts/install-deps --bench
 	bench/bench_api.sh bin/gsimclrd
+
+# Every 3x3 convolution of the default networks by every algorithm conv.c has (no reference:
+# the figures behind its automatic choice).
+bench-conv: $(DEPS_OK) $(CONVB_BIN)
+	$(CONVB_BIN) $${THREADS:-2} $${REPS:-7}
 
 # Needs the reference packages: scripts/install-deps --bench
 bench-step: $(DEPS_OK) $(BENCH_BIN)

@@ -26,24 +26,22 @@ ConvAlgo conv2d_algo(void)
     return g_algo;
 }
 
-/* The algorithm of one pass. Only 3x3 same convolutions have a choice. Automatic, measured
- * per layer of the default networks (BENCHMARKS.md): a direct loop when one side has fewer
- * than 8 channels (a GEMM with a dimension that small spends its time moving im2col's
- * columns); else Winograd, except for the forward pass over odd planes: a 7x7 plane pads to
- * 8x8 tiles, leaving 1.7x fewer multiply-adds instead of 2.25x, and the forward's
- * GEMMs then have only Cin as their inner dimension, which OpenBLAS runs at about 3/4 the
- * speed of im2col's 9 Cin; the backward's GEMMs run over Cout or the tiles and stay ahead. */
+/* The algorithm of one pass. Only 3x3 same convolutions have a choice. Automatic, from
+ * `make bench-conv` on every layer of the default networks at their batch and in whole
+ * training steps, 2 threads, idle (BENCHMARKS.md): im2col + SGEMM is the fastest or level
+ * almost everywhere (OpenBLAS's kernel runs near peak; Winograd's transforms are passes over
+ * memory per channel, which its fewer multiply-adds repay only with many channels: F(4x4)
+ * was 1.3x faster on the encoder's 24->48 backward alone, yet the step with it 2-8 % slower);
+ * a direct loop when the output has fewer than 8 channels (an autoencoder's last layer,
+ * where im2col's GEMM has M = 1 and moves 9x the data: 2.7x slower forward, 2.6x backward). */
 static ConvAlgo pick_algo(const ConvShape *s, bool forward)
 {
     if (!conv3x3_same(s))
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
-    if (s->Cin < 8 || s->Cout < 8)
-        return CONV_DIRECT;
-    if (forward && (s->H % 2 || s->W % 2))
-        return CONV_IM2COL;
-    return CONV_WINOGRAD;
+    (void)forward; /* both passes choose alike, for now */
+    return s->Cout < 8 ? CONV_DIRECT : CONV_IM2COL;
 }
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's

@@ -12,6 +12,7 @@
 #include "gs/blas.h"
 #include "gs/layers.h"
 #include "conv3x3.h"
+#include "simd.h"
 
 #define PAD_FLOATS 16
 
@@ -72,14 +73,14 @@ static void pad_image(const ConvShape *s, const DirectPlan *p, const float *x, f
 }
 
 /* acc[i] += w * src[i] over the flat plane. */
-static inline void axpy(float *restrict acc, const float *restrict src, float w, size_t n)
+GS_SIMD static void axpy(float *restrict acc, const float *restrict src, float w, size_t n)
 {
 #pragma omp simd
     for (size_t i = 0; i < n; i++)
         acc[i] += w * src[i];
 }
 
-static inline float dot(const float *restrict a, const float *restrict b, size_t n)
+GS_SIMD static float dot(const float *restrict a, const float *restrict b, size_t n)
 {
     float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)

@@ -19,6 +19,7 @@
 #include "gs/blas.h"
 #include "gs/layers.h"
 #include "conv3x3.h"
+#include "simd.h"
 
 /* Transformed input and product of one chunk per thread, in bytes (BENCHMARKS.md). */
 #ifndef WINO_BYTES_TARGET
@@ -27,10 +28,10 @@
 #define PAD_FLOATS 16
 #define A_MAX 6 /* inputs per tile side, at most */
 
-/* A pass of a 1-D transform over n columns: out[k][c] = (F in[.][c])[k] (+ bias). */
-typedef void (*RowsFn)(const float *const *in, float *const *out, size_t n, float bias);
+/* A row pass of a 1-D transform (below). */
+typedef void (*RowsFn)(const float *in, size_t is, float *out, size_t os, size_t n,
+                       float bias);
 
-/* One tile size: its 1-D transforms as row passes, and the weights' as single vectors. */
 typedef struct {
     int m, a;                  /* outputs and inputs per tile side: a = m + 2 */
     RowsFn bt, b, at, at_tr;   /* B^T d, B v (its transpose), A^T q, A y (its transpose) */
@@ -53,37 +54,7 @@ typedef struct {
     size_t per_thread;
 } WinoPlan;
 
-/* ---- F(2x2, 3x3): 4x4 transforms ---- */
-
-static inline void bt4(const float *d, float *o)
-{
-    o[0] = d[0] - d[2];
-    o[1] = d[1] + d[2];
-    o[2] = d[2] - d[1];
-    o[3] = d[1] - d[3];
-}
-
-static inline void b4(const float *v, float *o)
-{
-    o[0] = v[0];
-    o[1] = v[1] - v[2] + v[3];
-    o[2] = -v[0] + v[1] + v[2];
-    o[3] = -v[3];
-}
-
-static inline void at4(const float *q, float *o)
-{
-    o[0] = q[0] + q[1] + q[2];
-    o[1] = q[1] - q[2] - q[3];
-}
-
-static inline void a4(const float *y, float *o)
-{
-    o[0] = y[0];
-    o[1] = y[0] + y[1];
-    o[2] = y[0] - y[1];
-    o[3] = -y[1];
-}
+/* ---- the weights' transforms, G g (3 -> a) and G^T u (a -> 3) ---- */
 
 static void g4(const float *g, float *o)
 {
@@ -100,47 +71,6 @@ static void gt4(const float *u, float *o)
     o[2] = 0.5f * (u[1] + u[2]) + u[3];
 }
 
-/* ---- F(4x4, 3x3): 6x6 transforms ---- */
-
-static inline void bt6(const float *d, float *o)
-{
-    o[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-    o[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
-    o[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
-    o[3] = -2.0f * (d[1] - d[3]) - d[2] + d[4];
-    o[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
-    o[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
-}
-
-static inline void b6(const float *v, float *o)
-{
-    o[0] = 4.0f * v[0];
-    o[1] = -4.0f * (v[1] - v[2]) - 2.0f * (v[3] - v[4]) + 4.0f * v[5];
-    o[2] = -5.0f * v[0] - 4.0f * (v[1] + v[2]) - v[3] - v[4];
-    o[3] = v[1] - v[2] + 2.0f * (v[3] - v[4]) - 5.0f * v[5];
-    o[4] = v[0] + v[1] + v[2] + v[3] + v[4];
-    o[5] = v[5];
-}
-
-static inline void at6(const float *q, float *o)
-{
-    float s12 = q[1] + q[2], d12 = q[1] - q[2], s34 = q[3] + q[4], d34 = q[3] - q[4];
-    o[0] = q[0] + s12 + s34;
-    o[1] = d12 + 2.0f * d34;
-    o[2] = s12 + 4.0f * s34;
-    o[3] = d12 + 8.0f * d34 + q[5];
-}
-
-static inline void a6(const float *y, float *o)
-{
-    float s02 = y[0] + y[2], s13 = y[1] + y[3];
-    o[0] = y[0];
-    o[1] = s02 + s13;
-    o[2] = s02 - s13;
-    o[3] = y[0] + 2.0f * y[1] + 4.0f * y[2] + 8.0f * y[3];
-    o[4] = y[0] - 2.0f * y[1] + 4.0f * y[2] - 8.0f * y[3];
-    o[5] = y[3];
-}
 
 static void g6(const float *g, float *o)
 {
@@ -159,28 +89,141 @@ static void gt6(const float *u, float *o)
     o[2] = -(u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 6.0f + u[5];
 }
 
-/* A row pass of the 1-D transform FN (NI -> NO values per column), vectorised over columns. */
-#define ROWS_FN(NAME, FN, NI, NO)                                                             \
-    static void NAME(const float *const *in, float *const *out, size_t n, float bias)        \
-    {                                                                                         \
-        _Pragma("omp simd") for (size_t c = 0; c < n; c++)                                    \
-        {                                                                                     \
-            float d[NI], o[NO];                                                               \
-            for (int i = 0; i < NI; i++)                                                      \
-                d[i] = in[i][c];                                                              \
-            FN(d, o);                                                                         \
-            for (int k = 0; k < NO; k++)                                                      \
-                out[k][c] = o[k] + bias;                                                      \
-        }                                                                                     \
+/* Row passes of the 1-D transforms over n columns: input row i at in + i is, output row k at
+ * out + k os; out[k os + c] = (F (in[i is + c])_i)[k] + bias. Written out per transform with
+ * a named pointer per row, the form both compilers vectorise. */
+
+GS_SIMD static void bt4_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                             float bias) /* B^T d, F(2x2) */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c];
+        o0[c] = a0 - a2 + bias;
+        o1[c] = a1 + a2 + bias;
+        o2[c] = a2 - a1 + bias;
+        o3[c] = a1 - a3 + bias;
     }
-ROWS_FN(bt4_rows, bt4, 4, 4)
-ROWS_FN(b4_rows, b4, 4, 4)
-ROWS_FN(at4_rows, at4, 4, 2)
-ROWS_FN(a4_rows, a4, 2, 4)
-ROWS_FN(bt6_rows, bt6, 6, 6)
-ROWS_FN(b6_rows, b6, 6, 6)
-ROWS_FN(at6_rows, at6, 6, 4)
-ROWS_FN(a6_rows, a6, 4, 6)
+}
+
+GS_SIMD static void b4_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                            float bias) /* B v, the transpose of bt4_rows */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c];
+        o0[c] = a0 + bias;
+        o1[c] = a1 - a2 + a3 + bias;
+        o2[c] = -a0 + a1 + a2 + bias;
+        o3[c] = -a3 + bias;
+    }
+}
+
+GS_SIMD static void at4_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                             float bias) /* A^T q, F(2x2) */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c];
+        o0[c] = a0 + a1 + a2 + bias;
+        o1[c] = a1 - a2 - a3 + bias;
+    }
+}
+
+GS_SIMD static void a4_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                            float bias) /* A y, the transpose of at4_rows */
+{
+    const float *d0 = in, *d1 = in + is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c];
+        o0[c] = a0 + bias;
+        o1[c] = a0 + a1 + bias;
+        o2[c] = a0 - a1 + bias;
+        o3[c] = -a1 + bias;
+    }
+}
+
+GS_SIMD static void bt6_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                             float bias) /* B^T d, F(4x4) */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is,
+                *d4 = in + 4 * is, *d5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os,
+          *o4 = out + 4 * os, *o5 = out + 5 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c], a4 = d4[c], a5 = d5[c];
+        o0[c] = 4.0f * a0 - 5.0f * a2 + a4 + bias;
+        o1[c] = -4.0f * (a1 + a2) + a3 + a4 + bias;
+        o2[c] = 4.0f * (a1 - a2) - a3 + a4 + bias;
+        o3[c] = -2.0f * (a1 - a3) - a2 + a4 + bias;
+        o4[c] = 2.0f * (a1 - a3) - a2 + a4 + bias;
+        o5[c] = 4.0f * a1 - 5.0f * a3 + a5 + bias;
+    }
+}
+
+GS_SIMD static void b6_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                            float bias) /* B v, the transpose of bt6_rows */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is,
+                *d4 = in + 4 * is, *d5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os,
+          *o4 = out + 4 * os, *o5 = out + 5 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c], a4 = d4[c], a5 = d5[c];
+        o0[c] = 4.0f * a0 + bias;
+        o1[c] = -4.0f * (a1 - a2) - 2.0f * (a3 - a4) + 4.0f * a5 + bias;
+        o2[c] = -5.0f * a0 - 4.0f * (a1 + a2) - a3 - a4 + bias;
+        o3[c] = a1 - a2 + 2.0f * (a3 - a4) - 5.0f * a5 + bias;
+        o4[c] = a0 + a1 + a2 + a3 + a4 + bias;
+        o5[c] = a5 + bias;
+    }
+}
+
+GS_SIMD static void at6_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                             float bias) /* A^T q, F(4x4) */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is,
+                *d4 = in + 4 * is, *d5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float s12 = d1[c] + d2[c], t12 = d1[c] - d2[c], s34 = d3[c] + d4[c],
+              t34 = d3[c] - d4[c];
+        o0[c] = d0[c] + s12 + s34 + bias;
+        o1[c] = t12 + 2.0f * t34 + bias;
+        o2[c] = s12 + 4.0f * s34 + bias;
+        o3[c] = t12 + 8.0f * t34 + d5[c] + bias;
+    }
+}
+
+GS_SIMD static void a6_rows(const float *in, size_t is, float *out, size_t os, size_t n,
+                            float bias) /* A y, the transpose of at6_rows */
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os,
+          *o4 = out + 4 * os, *o5 = out + 5 * os;
+#pragma omp simd
+    for (size_t c = 0; c < n; c++) {
+        float a0 = d0[c], a1 = d1[c], a2 = d2[c], a3 = d3[c];
+        float s02 = a0 + a2, s13 = a1 + a3;
+        o0[c] = a0 + bias;
+        o1[c] = s02 + s13 + bias;
+        o2[c] = s02 - s13 + bias;
+        o3[c] = a0 + 2.0f * a1 + 4.0f * a2 + 8.0f * a3 + bias;
+        o4[c] = a0 - 2.0f * a1 + 4.0f * a2 - 8.0f * a3 + bias;
+        o5[c] = a3 + bias;
+    }
+}
 
 static const WinoKind F2 = {2, 4, bt4_rows, b4_rows, at4_rows, a4_rows, g4, gt4};
 static const WinoKind F4 = {4, 6, bt6_rows, b6_rows, at6_rows, a6_rows, g6, gt6};
@@ -323,22 +366,10 @@ static void pad_plane(const ConvShape *s, const WinoPlan *p, const float *x, flo
 static void cols_2d(RowsFn fn, int ni, int no, const float *src, size_t ls, float *dst,
                     size_t ds, float *mid, size_t n, float bias)
 {
-    const float *in[A_MAX];
-    float *out[A_MAX];
-    for (int j = 0; j < ni; j++) {           /* down column j: mid row (r, j) */
-        for (int i = 0; i < ni; i++)
-            in[i] = src + (size_t)(ni * i + j) * ls;
-        for (int r = 0; r < no; r++)
-            out[r] = mid + (size_t)(ni * r + j) * n;
-        fn(in, out, n, 0.0f);
-    }
-    for (int r = 0; r < no; r++) {           /* along row r */
-        for (int j = 0; j < ni; j++)
-            in[j] = mid + (size_t)(ni * r + j) * n;
-        for (int k = 0; k < no; k++)
-            out[k] = dst + (size_t)(no * r + k) * ds;
-        fn(in, out, n, bias);
-    }
+    for (int j = 0; j < ni; j++) /* down column j: rows (i, j) -> mid rows (r, j) */
+        fn(src + (size_t)j * ls, (size_t)ni * ls, mid + (size_t)j * n, (size_t)ni * n, n, 0.0f);
+    for (int r = 0; r < no; r++) /* along row r: mid rows (r, j) -> rows (r, k) */
+        fn(mid + (size_t)ni * r * n, n, dst + (size_t)no * r * ds, ds, n, bias);
 }
 
 static void gather_patches(const ConvShape *s, const WinoPlan *p, const float *inp, int c0,
