@@ -18,11 +18,12 @@ def mlp(c_in, head):
     return nn.Sequential(*layers)
 
 
-def cnn3(in_c=1, width=32, stages=3, head=(128, 64)):
-    """encoder_cnn3(): [conv3x3 s1 p1 + bias, BN, ReLU, maxpool 2] x stages, GAP, MLP head."""
+def cnn3(in_c=1, width=32, stages=3, head=(128, 64), widths=None):
+    """encoder_cnn3(): [conv3x3 s1 p1 + bias, BN, ReLU, maxpool 2] x stages, GAP, MLP head;
+    the stage widths double from `width` unless `widths` gives each."""
     layers, c_in = [], in_c
-    for s in range(stages):
-        c = width << s
+    widths = widths or [width << s for s in range(stages)]
+    for c in widths:
         layers += [nn.Conv2d(c_in, c, 3, 1, 1, bias=True), nn.BatchNorm2d(c), nn.ReLU(),
                    nn.MaxPool2d(2)]
         c_in = c
