@@ -3,6 +3,8 @@
  * the trained encoder's linear accuracy beats the same encoder at random initialisation; and
  * a run stopped after a checkpoint and resumed from it ends bit-identical to one left alone. */
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +27,30 @@ typedef struct {
     float *feat_train, *feat_test; /* copies of what the features callback was given */
     const int32_t *feat_train_labels, *feat_test_labels;
     int feat_d, feat_n_train, feat_n_test, n_features;
+    int n_times[STAGE_COUNT];      /* "STAGE: epoch E time: ..." profile lines per stage */
+    double time_sum[STAGE_COUNT];  /* their seconds, added up */
+    bool times_named;              /* every one named forward and backward */
 } Capture;
+
+/* The per-epoch profile lines (stage.h: Phases): "dae: epoch 2 time: batch 0.01 s (1.0 %),
+ * ..."; their seconds are added up to compare with the stage's time. */
+static void cap_log(void *ctx, int stage, int epoch, const char *line)
+{
+    Capture *c = ctx;
+    char head[64];
+    snprintf(head, sizeof head, "%s: epoch %d time:", STAGE_NAMES[stage], epoch);
+    if (strncmp(line, head, strlen(head)) != 0)
+        return;
+    c->n_times[stage]++;
+    if (!strstr(line, " forward ") || !strstr(line, " backward "))
+        c->times_named = false;
+    for (const char *p = line + strlen(head); (p = strstr(p, " s (")) != NULL; p += 4) {
+        const char *q = p;
+        while (q > line && q[-1] != ' ')
+            q--;
+        c->time_sum[stage] += strtod(q, NULL);
+    }
+}
 
 static int cap_features(void *ctx, int d, const float *train, const int32_t *train_labels,
                         int n_train, const float *test, const int32_t *test_labels, int n_test)
@@ -98,8 +123,9 @@ static void cap_progress(void *ctx, const StageProgress *p)
 static Sink sink_for(Capture *c)
 {
     Sink s = {.progress = cap_progress, .metric = cap_metric, .checkpoint = cap_checkpoint,
-              .features = cap_features, .ctx = c, .cancel = &c->cancel};
+              .features = cap_features, .log = cap_log, .ctx = c, .cancel = &c->cancel};
     c->stop_stage = -1;
+    c->times_named = true;
     return s;
 }
 
@@ -175,6 +201,19 @@ TEST(pipeline_end_to_end_small)
     CHECK_INT_EQ(total, 3000);
     CHECK_INT_EQ(cap.n_loss[STAGE_SIMCLR], 4);
     CHECK(cap.last[STAGE_SIMCLR] < cap.first[STAGE_SIMCLR]);
+    /* every training epoch logs where its time went, and that is most of the stage's time
+     * (checkpoints and the kNN monitor are outside it) and no more than all of it */
+    CHECK_INT_EQ(cap.n_times[STAGE_DAE], 3);
+    CHECK_INT_EQ(cap.n_times[STAGE_SIMCLR], 4);
+    CHECK(cap.times_named);
+    static const int timed[] = {STAGE_DAE, STAGE_SIMCLR};
+    for (size_t i = 0; i < 2; i++) {
+        int st = timed[i];
+        CHECK_MSG(cap.time_sum[st] > 0.5 * trained.seconds[st] &&
+                      cap.time_sum[st] <= trained.seconds[st] + 0.05,
+                  "%s: phases add up to %.2f s of %.2f s", STAGE_NAMES[st], cap.time_sum[st],
+                  trained.seconds[st]);
+    }
 
     /* the features handed out (--features) are exactly the ones evaluated: the same linear
      * evaluation on them gives the same accuracy to the last digit */

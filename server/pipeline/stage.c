@@ -136,6 +136,37 @@ void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
     sink->log(sink->ctx, stage, epoch, line);
 }
 
+void phases_begin(Phases *p, const char *const *names, int n)
+{
+    memset(p, 0, sizeof *p);
+    p->names = names;
+    p->n = n < PHASES_MAX ? n : PHASES_MAX;
+    p->mark = stage_now();
+}
+
+void phases_lap(Phases *p, int i)
+{
+    double t = stage_now();
+    p->sec[i] += t - p->mark;
+    p->mark = t;
+}
+
+void phases_log(const Phases *p, const Sink *sink, int stage, int epoch)
+{
+    char line[400];
+    double total = 0;
+    size_t used = (size_t)snprintf(line, sizeof line, "%s: epoch %d time:", STAGE_NAMES[stage],
+                                   epoch);
+    for (int i = 0; i < p->n; i++)
+        total += p->sec[i];
+    for (int i = 0; i < p->n && used < sizeof line; i++)
+        if (p->sec[i] >= 0.005)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s %s %.2f s (%.1f %%)",
+                                     used > 0 && line[used - 1] == ':' ? "" : ",", p->names[i],
+                                     p->sec[i], total > 0 ? 100 * p->sec[i] / total : 0.0);
+    stage_log(sink, stage, epoch, "%s", line);
+}
+
 /* The summary is a fixed list of doubles, in this order; a new field goes at the end and
  * readers accept older, shorter lists. */
 enum {

@@ -115,6 +115,24 @@ void stage_metric(const Sink *sink, int stage, int epoch, long step, const char 
 void stage_log(const Sink *sink, int stage, int epoch, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Where a training stage's epoch spends its time: seconds per phase of its step loop, one
+ * clock read at the end of each phase (tens of nanoseconds against steps of milliseconds).
+ * Logged at the end of every epoch, so a run's own log is its profile (BENCHMARKS.md). */
+#define PHASES_MAX 12
+typedef struct {
+    const char *const *names;
+    int n;
+    double sec[PHASES_MAX];
+    double mark;
+} Phases;
+
+/* Zeroes the n (<= PHASES_MAX) phases and starts the clock. */
+void phases_begin(Phases *p, const char *const *names, int n);
+/* The time since the previous lap (or the start) goes to phase i. */
+void phases_lap(Phases *p, int i);
+/* "STAGE: epoch E time: NAME S s (PCT %), ..." of the phases that took any time. */
+void phases_log(const Phases *p, const Sink *sink, int stage, int epoch);
+
 /* The state every checkpoint carries: which stage and epoch it closes, the run's summary so
  * far (RunResult's numbers), and, for training stages, the network, optimiser and RNG. */
 int state_write(CkptWriter *w, int stage, int epoch, const RunResult *so_far, const Net *net,

@@ -16,6 +16,13 @@
 #include "gs/loss.h"
 #include "stage.h"
 
+/* The phases of a step, timed per epoch and logged (stage.h: Phases). */
+enum { PH_SHUFFLE, PH_BATCH, PH_ZERO_GRAD, PH_FORWARD, PH_LOSS, PH_BACKWARD, PH_ALL_REDUCE,
+       PH_OPTIMIZER, PH_PROGRESS, PH_COUNT };
+static const char *const PHASE_NAMES[PH_COUNT] = {
+    "shuffle", "batch", "zero-grad", "forward", "loss", "backward", "all-reduce", "optimizer",
+    "progress"};
+
 /* Every process embeds its share of the training images (ceil(n / P) each, the last fewer),
  * on its own (the cancel flag is rank 0's, and the processes agree on the outcome before
  * the shares are gathered into emb (n, dim) on every process). */
@@ -96,6 +103,8 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
     long total = steps_per_epoch * cfg->dae.epochs;
     for (int epoch = start_epoch; epoch < cfg->dae.epochs; epoch++) {
         double e0 = stage_now(), sum = 0;
+        Phases ph;
+        phases_begin(&ph, PHASE_NAMES, PH_COUNT);
         /* the epoch's order is drawn from the RNG state the checkpoint saved */
         for (int i = 0; i < train->n; i++)
             order[i] = i;
@@ -105,16 +114,21 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
             order[i] = order[j];
             order[j] = t;
         }
+        phases_lap(&ph, PH_SHUFFLE);
         for (long s = 0; s < steps_per_epoch; s++) {
             int i0 = (int)(s * B), count = train->n - i0 < B ? train->n - i0 : B;
             if (stage_canceled(sink, err))
                 goto done;
+            phases_lap(&ph, PH_PROGRESS); /* the cancel check */
             batch_to_float(clean, train, order + i0, count);
             augment_noise(noisy, clean, isz * (size_t)count, cfg->dae.noise, &rng);
+            phases_lap(&ph, PH_BATCH);
             net_zero_grad(&m.net);
+            phases_lap(&ph, PH_ZERO_GRAD);
             float loss;
             if (P == 1) {
                 net_forward(&m.net, noisy, count, true);
+                phases_lap(&ph, PH_FORWARD);
                 float *out = net_act(&m.net, m.output);
                 loss = mse_forward(out, clean, isz * (size_t)count);
                 if (!isfinite(loss)) {
@@ -124,12 +138,15 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                 }
                 net_backward_begin(&m.net, count);
                 mse_backward(net_dact(&m.net, m.output), out, clean, isz * (size_t)count, 1.0f);
+                phases_lap(&ph, PH_LOSS);
                 net_backward(&m.net, count);
+                phases_lap(&ph, PH_BACKWARD);
             } else {
                 /* this process's images of the batch: [lo, hi) */
                 int lo = (int)((long)count * rank / P), hi = (int)((long)count * (rank + 1) / P);
                 size_t mine = isz * (size_t)(hi - lo), all = isz * (size_t)count;
                 net_forward(&m.net, noisy + (size_t)lo * isz, hi - lo, true);
+                phases_lap(&ph, PH_FORWARD);
                 float *out = net_act(&m.net, m.output);
                 double sse = mse_part_sum(out, clean + (size_t)lo * isz, mine);
                 if (comm_sum_f64(comm, &sse, 1, err))
@@ -143,13 +160,17 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                 net_backward_begin(&m.net, hi - lo);
                 mse_part_backward(net_dact(&m.net, m.output), out, clean + (size_t)lo * isz,
                                   mine, all, 1.0f);
+                phases_lap(&ph, PH_LOSS);
                 net_backward(&m.net, hi - lo);
+                phases_lap(&ph, PH_BACKWARD);
                 if (net_comm_error(&m.net, err) ||
                     comm_sum_f32(comm, m.net.grads, m.net.n_params, err))
                     goto done;
+                phases_lap(&ph, PH_ALL_REDUCE);
             }
             optim_step(&opt, m.net.params, m.net.grads, m.net.spans, m.net.n_spans,
                        cfg->dae.lr);
+            phases_lap(&ph, PH_OPTIMIZER);
             sum += loss;
             double el = stage_now() - e0;
             long done_steps = (long)epoch * steps_per_epoch + s + 1;
@@ -157,6 +178,7 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
             stage_progress(sink, STAGE_DAE, epoch + 1, cfg->dae.epochs, done_steps, total,
                            sum / (double)(s + 1), rate,
                            (double)(total - done_steps) * el / (double)(s + 1));
+            phases_lap(&ph, PH_PROGRESS);
         }
         res->dae_loss = sum / (double)steps_per_epoch;
         stage_metric(sink, STAGE_DAE, epoch + 1, -1, "loss", res->dae_loss);
@@ -164,6 +186,7 @@ int stage_dae_run(const RunConfig *cfg, const Dataset *train, const Sink *sink,
                      (double)train->n / (stage_now() - e0));
         stage_log(sink, STAGE_DAE, epoch + 1, "dae: epoch %d/%d loss %.5f", epoch + 1,
                   cfg->dae.epochs, res->dae_loss);
+        phases_log(&ph, sink, STAGE_DAE, epoch + 1);
         res->seconds[STAGE_DAE] = spent_before + stage_now() - t0;
 
         if (stage_check_same(sink, STAGE_DAE, epoch + 1, &m.net, &opt, err))

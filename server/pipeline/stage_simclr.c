@@ -29,6 +29,13 @@ static inline int view_of(int jl, int n, int N, int rank)
     return jl < n ? rank * n + jl : N + rank * n + (jl - n);
 }
 
+/* The phases of a step, timed per epoch and logged (stage.h: Phases). */
+enum { PH_SAMPLER, PH_AUGMENT, PH_ZERO_GRAD, PH_FORWARD, PH_LOSS, PH_BACKWARD, PH_ALL_REDUCE,
+       PH_OPTIMIZER, PH_PROGRESS, PH_COUNT };
+static const char *const PHASE_NAMES[PH_COUNT] = {
+    "sampler", "augment", "zero-grad", "forward", "loss", "backward", "all-reduce",
+    "optimizer", "progress"};
+
 static int knn_monitor(const RunConfig *cfg, Model *m, const Dataset *train,
                        const Dataset *test, const Sink *sink, double *top1, GsErr *err)
 {
@@ -177,12 +184,15 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                     .final_lr = 0.0f};
     for (int epoch = start_epoch; epoch < cfg->simclr.epochs; epoch++) {
         double e0 = stage_now(), sum = epoch == start_epoch ? start_sum : 0;
+        Phases ph;
+        phases_begin(&ph, PHASE_NAMES, PH_COUNT);
         Rng epoch_rng = rng;
         sampler_epoch(&smp, &rng);
         uint64_t epoch_seed = rng_u64(&rng);
         const long b0 = epoch == start_epoch ? start_step : 0; /* steps done before */
         for (long b = b0; b < per_epoch; b++) {
             const int32_t *ids = sampler_batch(&smp, (int)b);
+            phases_lap(&ph, PH_SAMPLER);
             if (stage_canceled(sink, err)) {
                 /* stopped inside the epoch: keep its steps (a daemon's shutdown resumes
                  * from here); a store failure here changes nothing, the run stops anyway */
@@ -192,6 +202,7 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                                     &ignored);
                 goto done;
             }
+            phases_lap(&ph, PH_PROGRESS); /* the cancel check */
             /* local view jl is global view j: the first n are the first views of this
              * process's images, the next n their second views */
 #pragma omp parallel for schedule(static)
@@ -202,8 +213,11 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                 augment_view(x + (size_t)jl * isz, train->pixels + (size_t)ids[j % N] * isz,
                              train->c, train->h, train->w, &cfg->simclr.aug, &r);
             }
+            phases_lap(&ph, PH_AUGMENT);
             net_zero_grad(&m->net);
+            phases_lap(&ph, PH_ZERO_GRAD);
             net_forward(&m->net, x, 2 * n, true);
+            phases_lap(&ph, PH_FORWARD);
             float loss;
             if (P == 1) {
                 loss = ntxent_forward(&nt, net_act(&m->net, m->output));
@@ -239,13 +253,17 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                         dz[(size_t)jl * D + d] += src[d];
                 }
             }
+            phases_lap(&ph, PH_LOSS);
             net_backward(&m->net, 2 * n);
+            phases_lap(&ph, PH_BACKWARD);
             if (P > 1 && (net_comm_error(&m->net, err) ||
                           comm_sum_f32(comm, m->net.grads, m->net.n_params, err)))
                 goto done;
+            phases_lap(&ph, PH_ALL_REDUCE);
             long step = (long)epoch * per_epoch + b;
             float lr = schedule_lr(&sch, step);
             optim_step(&opt, m->net.params, m->net.grads, m->net.spans, m->net.n_spans, lr);
+            phases_lap(&ph, PH_OPTIMIZER);
             sum += loss;
             double el = stage_now() - e0;
             stage_progress(sink, STAGE_SIMCLR, epoch + 1, cfg->simclr.epochs, step + 1, total,
@@ -256,6 +274,7 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                 /* per step too, so the warm-up shows; the epoch's "lr" is its last step's */
                 stage_metric(sink, STAGE_SIMCLR, epoch + 1, step + 1, "step_lr", lr);
             }
+            phases_lap(&ph, PH_PROGRESS);
         }
         double secs = stage_now() - e0;
         res->simclr_loss = per_epoch ? sum / (double)per_epoch : NAN;
@@ -273,6 +292,7 @@ int stage_simclr_run(const RunConfig *cfg, const Dataset *train, const Dataset *
                   epoch + 1,
                   cfg->simclr.epochs, res->simclr_loss, (double)(per_epoch - b0) * N / secs,
                   guided ? "" : " (plain batches)");
+        phases_log(&ph, sink, STAGE_SIMCLR, epoch + 1);
         if (cfg->simclr.knn_every > 0 && (epoch + 1) % cfg->simclr.knn_every == 0 &&
             train->labels && test && test->labels) {
             double top1 = NAN;
