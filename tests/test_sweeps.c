@@ -232,6 +232,64 @@ TEST(sweep_committed_examples_plan)
     }
 }
 
+/* A fine-tuning figure as a sweep's metric (NAME@FRACTION): planned only when every run
+ * fine-tunes on that fraction, and read from the fraction's row of each result's list. */
+TEST(sweep_metric_finetuning)
+{
+    const char *body = "{\"base\": {\"eval\": {\"finetune\": {\"fractions\": [0.01, 0.1]}}},"
+                       " \"grid\": {\"method\": [\"gsimclr\", \"simclr\"], \"seed\": [1, 2]},"
+                       " \"metric\": \"finetune_gain@0.01\"}";
+    SweepPlan plan;
+    SweepError where;
+    GsErr err = {{0}};
+    memset(&where, 0, sizeof where);
+    int rc = sweep_plan(body, strlen(body), NULL, 0, &plan, &where, &err);
+    CHECK_MSG(rc == 0, "%s (field %s)", err.msg, where.field);
+    if (rc != 0)
+        return;
+    CHECK_INT_EQ(plan.n_points, 4);
+    /* points in grid order: (gsimclr, 1), (gsimclr, 2), (simclr, 1), (simclr, 2); each its
+     * own run; the 0.01 row's gain is what the table must average, the 0.1 row a decoy */
+    static const double gain[4] = {0.020, 0.030, -0.010, 0.004};
+    StoreSweepPoint pts[4];
+    char *results[4];
+    for (int p = 0; p < 4; p++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"linear_top1\": 0.88, \"finetune\": [{\"fraction\": 0.1, \"gain\": 0.5, "
+                 "\"finetuned_top1\": 0.9, \"scratch_top1\": 0.4}, {\"fraction\": 0.01, "
+                 "\"gain\": %.3f, \"finetuned_top1\": %.3f, \"scratch_top1\": 0.7}]}",
+                 gain[p], 0.7 + gain[p]);
+        results[p] = strdup(text);
+        pts[p] = (StoreSweepPoint){.point = p, .run = plan.run_of[p] + 1,
+                                   .status = RUN_SUCCEEDED, .result_json = results[p]};
+    }
+    StoreSweep sw = {.id = 1, .runs = 4, .spec_json = plan.spec_json};
+    snprintf(sw.name, sizeof sw.name, "ft");
+    snprintf(sw.metric, sizeof sw.metric, "%s", "finetune_gain@0.01");
+    cJSON *j = sweep_json(&sw, pts, 4, true, &err);
+    CHECK_MSG(j != NULL, "%s", err.msg);
+    CHECK(streq(jstr(j, "unit"), "fraction"));
+    const cJSON *row;
+    int rows = 0;
+    cJSON_ArrayForEach(row, jget(j, "rows"))
+    {
+        const char *label = jstr(row, "label");
+        double want = label && strstr(label, "simclr") && !strstr(label, "gsimclr")
+                          ? (gain[2] + gain[3]) / 2
+                          : (gain[0] + gain[1]) / 2;
+        double got = jnum(row, "mean");
+        CHECK_MSG(fabs(got - want) < 1e-9, "row %s: mean %g, want %g", label, got, want);
+        CHECK_INT_EQ((int)jnum(row, "n"), 2);
+        rows++;
+    }
+    CHECK_INT_EQ(rows, 2);
+    cJSON_Delete(j);
+    for (int p = 0; p < 4; p++)
+        free(results[p]);
+    sweep_plan_free(&plan);
+}
+
 TEST(sweep_refused_whole_and_nothing_stored)
 {
     Svc t;
@@ -283,6 +341,20 @@ TEST(sweep_refused_whole_and_nothing_stored)
          "must be one of linear_top1"},
         {"{\"grid\": {\"seed\": [1]}, \"seeds\": 3}", 400, "invalid_sweep", "seeds",
          "unknown field"},
+        /* a fine-tuning metric: its fraction fine-tuned (and from scratch) in every run */
+        {"{\"grid\": {\"seed\": [1]}, \"metric\": \"finetuned_top1@0.01\"}", 400,
+         "invalid_sweep", "metric", "needs eval.finetune.fractions to hold 0.01"},
+        {"{\"base\": {\"eval\": {\"finetune\": {\"fractions\": [0.01]}}}, \"grid\": "
+         "{\"eval.finetune.fractions\": [[0.01], [0.1]]}, \"metric\": \"scratch_top1@0.01\"}",
+         400, "invalid_sweep", "metric", "grid point 1"},
+        {"{\"base\": {\"eval\": {\"finetune\": {\"fractions\": [0.01], \"from_scratch\": "
+         "false}}}, \"grid\": {\"seed\": [1]}, \"metric\": \"finetune_gain@0.01\"}", 400,
+         "invalid_sweep", "metric", "needs eval.finetune.from_scratch"},
+        {"{\"base\": {\"eval\": {\"finetune\": {\"fractions\": [0.01]}}}, \"grid\": "
+         "{\"seed\": [1]}, \"metric\": \"finetuned_top1@1.5\"}", 400, "invalid_sweep",
+         "metric", "finetuned_top1@F"},
+        {"{\"grid\": {\"seed\": [1]}, \"metric\": \"finetuned_top1@0.01x\"}", 400,
+         "invalid_sweep", "metric", "must be one of"},
         {"{\"name\": \"a\\u0001b\", \"grid\": {\"seed\": [1]}}", 400, "invalid_sweep", "name",
          "control characters"},
         /* a combination refused as POST /v1/runs refuses it, naming the point */

@@ -37,11 +37,51 @@ static const char *const FIGURES[] = {
 /* The seed key: the replicate axis the table's statistics run over. */
 #define SEED_KEY "seed"
 
+/* Fine-tuning metrics name a figure of one fraction's row of the result's "finetune" list:
+ * NAME@FRACTION, e.g. finetuned_top1@0.01. */
+static const struct {
+    const char *metric, *field;
+} FINETUNE_METRICS[] = {
+    {"finetuned_top1", "finetuned_top1"},
+    {"scratch_top1", "scratch_top1"},
+    {"finetune_gain", "gain"},
+};
+#define N_FINETUNE_METRICS (sizeof FINETUNE_METRICS / sizeof FINETUNE_METRICS[0])
+
+/* For a fine-tuning metric: true, its row's field and the fraction (in (0, 1]). */
+static bool finetune_metric(const char *metric, const char **field, double *fraction)
+{
+    const char *at = strchr(metric, '@');
+    if (!at)
+        return false;
+    for (size_t i = 0; i < N_FINETUNE_METRICS; i++) {
+        size_t n = strlen(FINETUNE_METRICS[i].metric);
+        if ((size_t)(at - metric) != n || strncmp(metric, FINETUNE_METRICS[i].metric, n) != 0)
+            continue;
+        char *end;
+        double f = strtod(at + 1, &end);
+        if (end == at + 1 || *end != '\0' || !(f > 0 && f <= 1))
+            return false;
+        *field = FINETUNE_METRICS[i].field;
+        *fraction = f;
+        return true;
+    }
+    return false;
+}
+
+/* Fractions are compared as the run configuration stores them (float). */
+static bool same_fraction(double a, double b)
+{
+    return fabs(a - b) <= 1e-6;
+}
+
 bool sweep_metric_is_fraction(const char *metric)
 {
+    const char *field;
+    double f;
     return strcmp(metric, "linear_top1") == 0 || strcmp(metric, "knn_top1") == 0 ||
            strcmp(metric, "linear_top1_head") == 0 || strcmp(metric, "purity") == 0 ||
-           strcmp(metric, "nmi") == 0;
+           strcmp(metric, "nmi") == 0 || finetune_metric(metric, &field, &f);
 }
 
 static int serr(GsErr *err, SweepError *where, const char *field, const char *fmt, ...)
@@ -361,15 +401,25 @@ static int read_top(const cJSON *root, SweepPlan *plan, const cJSON **base, cons
     snprintf(plan->metric, sizeof plan->metric, "linear_top1");
     if (metric) {
         bool ok = false;
+        const char *field;
+        double fraction;
         for (int i = 0; cJSON_IsString(metric) && SWEEP_METRICS[i]; i++)
             ok = ok || strcmp(metric->valuestring, SWEEP_METRICS[i]) == 0;
+        ok = ok || (cJSON_IsString(metric) && strlen(metric->valuestring) < sizeof plan->metric &&
+                    finetune_metric(metric->valuestring, &field, &fraction));
         if (!ok) {
-            char list[256] = "";
+            char list[400] = "";
             for (int i = 0; SWEEP_METRICS[i]; i++) {
                 size_t o = strlen(list);
                 snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", SWEEP_METRICS[i]);
             }
-            return serr(err, where, "metric", "metric: must be one of %s", list);
+            for (size_t i = 0; i < N_FINETUNE_METRICS; i++) {
+                size_t o = strlen(list);
+                snprintf(list + o, sizeof list - o, ", %s@F", FINETUNE_METRICS[i].metric);
+            }
+            return serr(err, where, "metric",
+                        "metric: must be one of %s (F: a fraction of eval.finetune.fractions)",
+                        list);
         }
         snprintf(plan->metric, sizeof plan->metric, "%s", metric->valuestring);
     }
@@ -597,6 +647,33 @@ static int point_run(const Grid *g, int p, const cJSON *base, const char *sweep_
     return 0;
 }
 
+/* A fine-tuning metric needs its fraction fine-tuned in every run (and trained from scratch
+ * for scratch_top1 and finetune_gain); other metrics any run has. */
+static int point_has_metric(const Grid *g, int p, const RunConfig *cfg, const char *metric,
+                            SweepError *where, GsErr *err)
+{
+    const char *field;
+    double fraction;
+    if (!finetune_metric(metric, &field, &fraction))
+        return 0;
+    const FinetuneConfig *ft = &cfg->eval.finetune;
+    bool has = false;
+    for (int i = 0; i < ft->n_fractions; i++)
+        has = has || same_fraction(ft->fractions[i], fraction);
+    const cJSON *vals[SWEEP_MAX_KEYS];
+    char label[400];
+    grid_point(g, p, vals);
+    point_label(g, vals, -1, -1, label, sizeof label);
+    if (!has)
+        return serr(err, where, "metric", "metric: %s needs eval.finetune.fractions to hold %g "
+                    "in every run; grid point %d (%s) fine-tunes on %d fraction(s)", metric,
+                    fraction, p, label, ft->n_fractions);
+    if (strcmp(field, "finetuned_top1") != 0 && !ft->from_scratch)
+        return serr(err, where, "metric", "metric: %s needs eval.finetune.from_scratch; grid "
+                    "point %d (%s) turns it off", metric, p, label);
+    return 0;
+}
+
 static int build_runs(const Grid *g, const cJSON *base, SweepPlan *plan, const char *data_root,
                       int max_threads, SweepError *where, GsErr *err)
 {
@@ -611,9 +688,14 @@ static int build_runs(const Grid *g, const cJSON *base, SweepPlan *plan, const c
         RunConfig cfg;
         char *config = NULL, *identity = NULL, *name = NULL;
         rc = point_run(g, p, base, plan->name, data_root, max_threads, &cfg, &config, &identity,
-                       &name, where, err);
-        if (rc)
+                       &name, where, err) ||
+             point_has_metric(g, p, &cfg, plan->metric, where, err);
+        if (rc) {
+            free(config);
+            free(identity);
+            free(name);
             break;
+        }
         int r = 0;
         while (r < plan->n_runs && strcmp(identities[r], identity) != 0)
             r++;
@@ -750,8 +832,23 @@ static cJSON *interval(double lo, double hi)
 }
 
 /* A number field of a run's result text, NaN when absent or null. */
+/* A metric's value in a run's result: a field, or a fine-tuning figure of one fraction. */
 static double result_field(const cJSON *result, const char *name)
 {
+    const char *field;
+    double fraction;
+    if (finetune_metric(name, &field, &fraction)) {
+        const cJSON *row;
+        cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(result, "finetune"))
+        {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(row, "fraction");
+            if (cJSON_IsNumber(f) && same_fraction(f->valuedouble, fraction)) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, field);
+                return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+            }
+        }
+        return NAN;
+    }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(result, name);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
