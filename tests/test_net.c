@@ -40,9 +40,25 @@ static void check_model_grads(Model *m, int B, const char *what)
 
     net_zero_grad(n);
     net_forward(n, x, B, true);
+    /* NaN in every activation gradient first: whatever net_backward_begin leaves unzeroed
+     * must be written whole by the one layer reading it (Node.dinp_set), or NaN shows */
+    memset(n->dacts, 0xff, sizeof(float) * n->n_acts);
     net_backward_begin(n, B);
     memcpy(net_dact(n, m->output), r, sizeof(float) * out * B);
     net_backward(n, B);
+    /* and a second backward over what the first left gives the same gradients exactly */
+    float *g1 = malloc(sizeof(float) * n->n_params);
+    CHECK(g1 != NULL);
+    if (g1) {
+        memcpy(g1, n->grads, sizeof(float) * n->n_params);
+        net_zero_grad(n);
+        net_backward_begin(n, B);
+        memcpy(net_dact(n, m->output), r, sizeof(float) * out * B);
+        net_backward(n, B);
+        CHECK_MSG(memcmp(g1, n->grads, sizeof(float) * n->n_params) == 0,
+                  "%s: a second backward gave other gradients", what);
+        free(g1);
+    }
 
     /* The floor is a small fraction of the network's largest gradient: a conv bias right
      * before batch-norm has a true gradient of 0, and its float rounding noise must not count. */
@@ -86,6 +102,43 @@ TEST(net_gradcheck_cnn3_encoder)
     cfg.head[1] = 3;
     CHECK(model_build_encoder(&m, &cfg, 4, 5, &err) == 0);
     check_model_grads(&m, 4, "cnn3");
+    model_free(&m);
+}
+
+/* The residual encoder (adds: buffers two layers write into) and the autoencoder (upsampling,
+ * a conv that reads a bn without a relu): the checks above, including the NaN-poisoned
+ * activation gradients that only the layers writing them whole may leave unzeroed. */
+TEST(net_gradcheck_resnet_and_dae)
+{
+    EncoderConfig cfg = encoder_defaults();
+    Model m;
+    GsErr err;
+    cfg.in_h = cfg.in_w = 8;
+    cfg.width = 2;
+    cfg.head[0] = 6;
+    cfg.head[1] = 3;
+    CHECK(model_build_encoder(&m, &cfg, 4, 5, &err) == 0);
+    check_model_grads(&m, 4, "resnet");
+    model_free(&m);
+    /* a conv read by a bn and by a max-pool: its gradient buffer has two writers, so
+     * neither may write it whole (both add, into a zeroed buffer) */
+    Model t = {0};
+    net_init(&t.net);
+    t.input = net_input(&t.net, 2, 8, 8);
+    int c = net_conv(&t.net, t.input, 3, 3, 1, 1, true);
+    int up = net_upsample(&t.net, net_maxpool(&t.net, c, 2, 2), 2);
+    t.output = net_add(&t.net, net_bn(&t.net, c), up);
+    t.feature = t.output;
+    CHECK_MSG(net_finalize(&t.net, 3, 7, &err) == 0, "%s", err.msg);
+    check_model_grads(&t, 3, "conv read twice");
+    model_free(&t);
+    DaeConfig dc = dae_defaults();
+    dc.in_h = dc.in_w = 8;
+    dc.filters[0] = 2;
+    dc.filters[1] = 3;
+    dc.filters[2] = 4;
+    CHECK(model_build_dae(&m, &dc, 3, 6, &err) == 0);
+    check_model_grads(&m, 3, "dae");
     model_free(&m);
 }
 

@@ -72,6 +72,14 @@ void batchnorm_relu_forward_infer(float *out, const float *inp, const float *gam
 void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                              const float *out, const float *inp, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int S);
+/* The same two backwards writing dinp (=) instead of adding to it: for a caller whose dinp
+ * has no other contribution, so it need not be zeroed first (net.c). */
+void batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                            const float *inp, const float *mean, const float *rstd,
+                            const float *gamma, int B, int C, int S);
+void batchnorm_relu_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                                 const float *out, const float *inp, const float *mean,
+                                 const float *rstd, const float *gamma, int B, int C, int S);
 
 /* ---- batch normalisation over a batch shared by several processes ----
  * SimCLR's global batch-norm: each process holds a share of the batch (B images, possibly
@@ -118,6 +126,9 @@ void maxpool_forward(float *out, int32_t *idx, const float *inp, int B, int C, i
                      int K, int stride);
 void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C,
                       int H, int W, int K, int stride);
+/* dinp = (not +=) the scattered gradient, zero where no window's maximum was. */
+void maxpool_backward_set(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                          int H, int W, int K, int stride);
 
 /* ---- nearest upsampling by an integer factor: (B, C, H, W) -> (B, C, H*f, W*f) ---- */
 void upsample_forward(float *out, const float *inp, int B, int C, int H, int W, int f);

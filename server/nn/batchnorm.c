@@ -115,10 +115,10 @@ static void channel_train(float *out, float *mean, float *rstd, float *run_mean,
 
 /* dx += k * g + k1 * (x - m) + k0 over every plane of channel c, g = dy (or, with a fused
  * ReLU, dy where its output y is positive and 0 elsewhere): the backward's last pass, with
- * the per-channel constants folded by the caller. */
+ * the per-channel constants folded by the caller. set: dx = instead of +=. */
 static void channel_dinp(float *dinp, const float *dout, const float *relu_out,
                          const float *inp, int B, int C, int S, int c, float fk, float fk1,
-                         float fk0, float fm)
+                         float fk0, float fm, bool set)
 {
     for (int b = 0; b < B; b++) {
         size_t off = ((size_t)b * C + c) * S;
@@ -130,12 +130,15 @@ static void channel_dinp(float *dinp, const float *dout, const float *relu_out,
             for (int i = 0; i < S; i++) {
                 float d = dy[i];
                 float g = y[i] > 0.0f ? d : 0.0f;
-                dx[i] += fk * g + fk1 * (x[i] - fm) + fk0;
+                float v = fk * g + fk1 * (x[i] - fm) + fk0;
+                dx[i] = set ? v : dx[i] + v;
             }
         } else {
 #pragma omp simd
-            for (int i = 0; i < S; i++)
-                dx[i] += fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+            for (int i = 0; i < S; i++) {
+                float v = fk * dy[i] + fk1 * (x[i] - fm) + fk0;
+                dx[i] = set ? v : dx[i] + v;
+            }
         }
     }
 }
@@ -182,7 +185,7 @@ static void forward_infer(float *out, const float *inp, const float *gamma, cons
  *   dx = gamma * rstd / N * (N * dy - sum dy - xhat * sum(dy * xhat)). */
 static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                      const float *relu_out, const float *inp, const float *mean,
-                     const float *rstd, const float *gamma, int B, int C, int S)
+                     const float *rstd, const float *gamma, int B, int C, int S, bool set)
 {
     const double n = (double)B * S;
 #pragma omp parallel for schedule(static)
@@ -206,7 +209,7 @@ static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         double k1 = -k * (sdyxhat / n) * rs;
         double k0 = -k * (sdy / n);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm);
+        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm, set);
     }
 }
 
@@ -246,14 +249,28 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *inp, const float *mean, const float *rstd,
                         const float *gamma, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S);
+    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S, false);
+}
+
+void batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                            const float *inp, const float *mean, const float *rstd,
+                            const float *gamma, int B, int C, int S)
+{
+    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S, true);
 }
 
 void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                              const float *out, const float *inp, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S);
+    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S, false);
+}
+
+void batchnorm_relu_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                                 const float *out, const float *inp, const float *mean,
+                                 const float *rstd, const float *gamma, int B, int C, int S)
+{
+    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S, true);
 }
 
 /* ---- a batch shared by several processes ----------------------------------------------- */
@@ -326,6 +343,6 @@ void batchnorm_backward_global(float *dinp, float *dgamma, float *dbeta, const f
         double k1 = -k * (gsdyx[c] * rs / gn) * rs;
         double k0 = -k * (gsdy[c] / gn);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm);
+        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm, false);
     }
 }

@@ -289,6 +289,13 @@ static float *alloc_floats(size_t count)
 
 /* Fuses each batch-norm with a ReLU that is its only consumer, then lays out the activation
  * buffers for max_batch images; a fused ReLU shares its batch-norm's buffer. */
+/* The node whose activation (and gradient) buffer node i's output lives in: a fused relu's
+ * is its bn's. */
+static int buffer_owner(const Net *n, int i)
+{
+    return n->nodes[i].fused ? n->nodes[i].a : i;
+}
+
 static int fuse_and_place(Net *n)
 {
     int *consumers = calloc((size_t)n->n_nodes, sizeof *consumers);
@@ -307,6 +314,32 @@ static int fuse_and_place(Net *n)
             relu->fused = true;
         }
     }
+    /* a bn or max-pool that alone writes into its input's gradient buffer (its input a conv or
+     * a bn, read by nothing else, a fused relu seen through) writes it instead of adding */
+    int *writers = calloc((size_t)n->n_nodes, sizeof *writers);
+    if (!writers) {
+        free(consumers);
+        return -1;
+    }
+    for (int i = 1; i < n->n_nodes; i++) {
+        const Node *nd = &n->nodes[i];
+        if (nd->fused)
+            continue;
+        if (nd->a >= 0)
+            writers[buffer_owner(n, nd->a)]++;
+        if (nd->b >= 0)
+            writers[buffer_owner(n, nd->b)]++;
+    }
+    for (int i = 1; i < n->n_nodes; i++) {
+        Node *nd = &n->nodes[i];
+        nd->dinp_set = false;
+        if (nd->fused || nd->a < 0 || (nd->kind != NODE_BN && nd->kind != NODE_MAXPOOL))
+            continue;
+        int o = buffer_owner(n, nd->a);
+        NodeKind ok = n->nodes[o].kind;
+        nd->dinp_set = writers[o] == 1 && (ok == NODE_CONV || ok == NODE_BN);
+    }
+    free(writers);
     free(consumers);
     n->n_acts = 0;
     for (int i = 0; i < n->n_nodes; i++) {
@@ -619,10 +652,22 @@ void net_forward(Net *n, const float *x, int B, bool train)
     }
 }
 
+/* Whether node i's gradient buffer is written whole by the one layer reading it. In a
+ * process group a bn adds (its shared backward), so its input's buffer is zeroed. */
+static bool dact_written(const Net *n, int i)
+{
+    for (int j = i + 1; j < n->n_nodes; j++) {
+        const Node *nd = &n->nodes[j];
+        if (nd->dinp_set && buffer_owner(n, nd->a) == i)
+            return !(nd->kind == NODE_BN && n->comm);
+    }
+    return false;
+}
+
 void net_backward_begin(Net *n, int B)
 {
     for (int i = 0; i < n->n_nodes; i++)
-        if (!n->nodes[i].fused)
+        if (!n->nodes[i].fused && n->nodes[i].kind != NODE_INPUT && !dact_written(n, i))
             memset(n->dacts + n->nodes[i].act_off, 0,
                (size_t)B * net_node_size(n, i) * sizeof(float));
 }
@@ -666,14 +711,13 @@ void net_backward(Net *n, int B)
             if (n->comm)
                 bn_backward_shared(n, nd, dinp, dout, out, in, B);
             else if (nd->relu)
-                batchnorm_relu_backward(dinp, g + nd->w_off, g + nd->b_off, dout, out, in,
-                                        n->saved + nd->save_off,
-                                        n->saved + nd->save_off + nd->C, p + nd->w_off, B,
-                                        nd->C, nd->H * nd->W);
+                (nd->dinp_set ? batchnorm_relu_backward_set : batchnorm_relu_backward)(
+                    dinp, g + nd->w_off, g + nd->b_off, dout, out, in, n->saved + nd->save_off,
+                    n->saved + nd->save_off + nd->C, p + nd->w_off, B, nd->C, nd->H * nd->W);
             else
-                batchnorm_backward(dinp, g + nd->w_off, g + nd->b_off, dout, in,
-                                   n->saved + nd->save_off, n->saved + nd->save_off + nd->C,
-                                   p + nd->w_off, B, nd->C, nd->H * nd->W);
+                (nd->dinp_set ? batchnorm_backward_set : batchnorm_backward)(
+                    dinp, g + nd->w_off, g + nd->b_off, dout, in, n->saved + nd->save_off,
+                    n->saved + nd->save_off + nd->C, p + nd->w_off, B, nd->C, nd->H * nd->W);
             break;
         case NODE_RELU:
             if (dinp && !nd->fused)
@@ -685,8 +729,9 @@ void net_backward(Net *n, int B)
             break;
         case NODE_MAXPOOL:
             if (dinp)
-                maxpool_backward(dinp, dout, n->idx + nd->save_off, B, src->C, src->H, src->W,
-                                 nd->k, nd->stride);
+                (nd->dinp_set ? maxpool_backward_set : maxpool_backward)(
+                    dinp, dout, n->idx + nd->save_off, B, src->C, src->H, src->W, nd->k,
+                    nd->stride);
             break;
         case NODE_UPSAMPLE:
             if (dinp)

@@ -7,6 +7,7 @@
  * a NaN to the last NaN. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "gs/layers.h"
 
@@ -79,8 +80,10 @@ void maxpool_forward(float *out, int32_t *idx, const float *inp, int B, int C, i
     }
 }
 
-void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C,
-                      int H, int W, int K, int stride)
+/* set: each input plane is zeroed just before its scatter (a few kB, in cache), so the
+ * caller need not zero the whole buffer beforehand. */
+static void maxpool_scatter(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                            int H, int W, int K, int stride, bool set)
 {
     const int Ho = (H - K) / stride + 1, Wo = (W - K) / stride + 1;
     const long long planes = (long long)B * C;
@@ -90,9 +93,23 @@ void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B,
         float *dx = dinp + (size_t)p * H * W;         // (H, W)
         const float *dy = dout + (size_t)p * no;      // (Ho, Wo)
         const int32_t *ix = idx + (size_t)p * no;     // (Ho, Wo)
+        if (set)
+            memset(dx, 0, sizeof(float) * (size_t)H * W);
         for (size_t i = 0; i < no; i++)
             dx[ix[i]] += dy[i];
     }
+}
+
+void maxpool_backward(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                      int H, int W, int K, int stride)
+{
+    maxpool_scatter(dinp, dout, idx, B, C, H, W, K, stride, false);
+}
+
+void maxpool_backward_set(float *dinp, const float *dout, const int32_t *idx, int B, int C,
+                          int H, int W, int K, int stride)
+{
+    maxpool_scatter(dinp, dout, idx, B, C, H, W, K, stride, true);
 }
 
 void upsample_forward(float *out, const float *inp, int B, int C, int H, int W, int f)
