@@ -4,7 +4,8 @@
  * channels becomes (m+2)^2 independent GEMMs, (Cout, Cin) x (Cin, tiles): per output and
  * channel pair 4 multiply-adds for F(2x2) and 2.25 for F(4x4) where im2col + GEMM does 9
  * (planes not a multiple of m pad up: a 7x7 plane is 8x8 of tiles). The transforms cost
- * memory passes per channel, so the saving shows with many channels (conv.c: pick_algo);
+ * memory passes per channel, which at this product's 16-256 channels ate the saving on the
+ * CPUs measured (BENCHMARKS.md), so conv.c uses it only when asked (conv2d_set_algo);
  * F(4x4)'s larger coefficients (up to 8 and 1/24) also cost precision: about 1e-6 relative
  * against 1e-7 (tests/test_layers.c bounds both, and checks the gradients by finite
  * differences). The backward pass is the chain rule through the same identities, so it is
@@ -21,7 +22,8 @@
 #include "conv3x3.h"
 #include "simd.h"
 
-/* Transformed input and product of one chunk per thread, in bytes (BENCHMARKS.md). */
+/* Transformed input and product of one chunk per thread, in bytes: like conv.c's im2col
+ * buffer; 4 and 16 MiB were slower on the default encoder's layers. */
 #ifndef WINO_BYTES_TARGET
 #define WINO_BYTES_TARGET (1u << 20)
 #endif
