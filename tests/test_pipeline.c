@@ -32,19 +32,20 @@ typedef struct {
     bool times_named;              /* every one named forward and backward */
 } Capture;
 
-/* The per-epoch profile lines (stage.h: Phases): "dae: epoch 2 time: batch 0.01 s (1.0 %),
+/* The per-epoch profile lines (stage.h: Phases): "dae: epoch 2 time (s): batch 0.01 (1.0 %),
  * ..."; their seconds are added up to compare with the stage's time. */
 static void cap_log(void *ctx, int stage, int epoch, const char *line)
 {
     Capture *c = ctx;
     char head[64];
-    snprintf(head, sizeof head, "%s: epoch %d time:", STAGE_NAMES[stage], epoch);
+    snprintf(head, sizeof head, "%s: epoch %d time (s):", STAGE_NAMES[stage], epoch);
     if (strncmp(line, head, strlen(head)) != 0)
         return;
     c->n_times[stage]++;
     if (!strstr(line, " forward ") || !strstr(line, " backward "))
         c->times_named = false;
-    for (const char *p = line + strlen(head); (p = strstr(p, " s (")) != NULL; p += 4) {
+    /* each phase is "NAME SECONDS (PCT %)": the number before every " (" */
+    for (const char *p = line + strlen(head); (p = strstr(p, " (")) != NULL; p += 2) {
         const char *q = p;
         while (q > line && q[-1] != ' ')
             q--;

@@ -130,7 +130,9 @@ typedef struct {
 void phases_begin(Phases *p, const char *const *names, int n);
 /* The time since the previous lap (or the start) goes to phase i. */
 void phases_lap(Phases *p, int i);
-/* "STAGE: epoch E time: NAME S s (PCT %), ..." of the phases that took any time. */
+/* "STAGE: epoch E time (s): NAME S (PCT %), ..." of the phases that took 5 ms or more; the
+ * figures come after the first '(' so that logs compared without their figures (the soak
+ * test's twins) read alike. */
 void phases_log(const Phases *p, const Sink *sink, int stage, int epoch);
 
 /* The state every checkpoint carries: which stage and epoch it closes, the run's summary so
