@@ -9,19 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gs/blas.h"
 #include "gs/config.h"
 #include "gs/layers.h"
 #include "gs/model.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static float *fill(size_t n, unsigned seed)
 {
@@ -36,12 +29,6 @@ static float *fill(size_t n, unsigned seed)
     return p;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median of reps timings of one pass. */
 static double time_pass(const ConvShape *s, int B, bool forward, bool first, int reps,
                         float *out, float *inp, float *w, float *b, float *dinp, float *dw,
@@ -51,16 +38,15 @@ static double time_pass(const ConvShape *s, int B, bool forward, bool first, int
     if (reps > 32)
         reps = 32;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (forward)
             conv2d_forward(s, B, out, inp, w, b, ws);
         else
             conv2d_backward(s, B, first ? NULL : dinp, dw, NULL, out, inp, w, ws);
         if (r > 0) /* the first call warms the caches */
-            t[r - 1] = now() - t0;
+            t[r - 1] = bench_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-    return t[reps / 2] * 1e3;
+    return bench_median(t, reps) * 1e3;
 }
 
 static void bench_net(const char *name, const Net *net, int B, int reps)
@@ -75,17 +61,19 @@ static void bench_net(const char *name, const Net *net, int B, int reps)
             continue;
         const ConvShape *s = &nd->conv;
         bool first = net->nodes[nd->a].kind == NODE_INPUT;
-        size_t n_in = (size_t)B * s->Cin * s->H * s->W, n_out = (size_t)B * s->Cout * s->Ho * s->Wo;
+        size_t n_in = (size_t)B * s->Cin * s->H * s->W;
+        size_t n_out = (size_t)B * s->Cout * s->Ho * s->Wo;
         size_t n_w = (size_t)s->Cout * s->Cin * s->K * s->K;
         float *inp = fill(n_in, 1), *w = fill(n_w, 2), *b = fill((size_t)s->Cout, 3),
-              *out = fill(n_out, 4), *dinp = fill(n_in, 5), *dw = fill(n_w, 6),
-              *ws = fill(conv2d_ws_floats(s, B), 7);
+              *out = fill(n_out, 4), *dinp = fill(n_in, 5), *dw = fill(n_w, 6);
         for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
-            conv2d_set_algo(algos[a]);
+            conv2d_set_algo(algos[a]); /* before sizing: the ws is the algorithm's */
+            float *ws = fill(conv2d_ws_floats(s, B), 7);
             for (int pass = 0; pass < 2; pass++)
                 printf("conv %s %d %dx%dx%d->%d %s %s ms=%.2f\n", name, layer, s->Cin, s->H,
                        s->W, s->Cout, names[a], pass == 0 ? "fwd" : "bwd",
                        time_pass(s, B, pass == 0, first, reps, out, inp, w, b, dinp, dw, ws));
+            free(ws);
         }
         conv2d_set_algo(CONV_AUTO);
         free(inp);
@@ -94,7 +82,6 @@ static void bench_net(const char *name, const Net *net, int B, int reps)
         free(out);
         free(dinp);
         free(dw);
-        free(ws);
         layer++;
     }
 }

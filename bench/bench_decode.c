@@ -4,16 +4,9 @@
  * PIL on the same folder. Usage: bench_decode FOLDER THREADS [SIZE] [REPEATS] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gs/dataset.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -31,12 +24,12 @@ int main(int argc, char **argv)
     for (int r = 0; r < repeats; r++) {
         Dataset train, test;
         GsErr err;
-        double t0 = now_s();
+        double t0 = bench_now();
         if (dataset_load(argv[1], &o, &train, &test, NULL, &err)) {
             fprintf(stderr, "bench_decode: %s\n", err.msg);
             return 1;
         }
-        double t = now_s() - t0;
+        double t = bench_now() - t0;
         best = t < best ? t : best;
         n = train.n + test.n;
         dataset_free(&train);

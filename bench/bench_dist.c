@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gs/comm.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
@@ -24,23 +24,16 @@ typedef struct {
     long warm_step, last_step;
 } Clock;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void on_progress(void *ctx, const StageProgress *p)
 {
     Clock *c = ctx;
     if (p->stage != STAGE_SIMCLR)
         return;
     if (p->step == WARMUP) {
-        c->t_warm = now();
+        c->t_warm = bench_now();
         c->warm_step = p->step;
     }
-    c->t_last = now();
+    c->t_last = bench_now();
     c->last_step = p->step;
 }
 

@@ -7,17 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gs/blas.h"
 #include "gs/kmeans.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static float *read_gsem(const char *path, int *n, int *d)
 {
@@ -68,13 +61,13 @@ int main(int argc, char **argv)
     cfg.seed = argc > 6 ? strtoull(argv[6], NULL, 10) : 0;
     KmeansResult res;
     GsErr err;
-    double t0 = now();
+    double t0 = bench_now();
     if (kmeans_fit(&res, x, n, d, &cfg, NULL, &err)) {
         fprintf(stderr, "bench_kmeans: %s\n", err.msg);
         free(x);
         return 1;
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     printf("ours k=%d seconds=%.4f inertia=%.6e n_iter=%d best_init=%d\n", cfg.k, t, res.inertia,
            res.n_iter, res.best_init);
     kmeans_result_free(&res);

@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
 
+#include "bench_util.h"
 #include "gs/blas.h"
 #include "gs/config.h"
 #include "gs/layers.h"
@@ -29,25 +29,6 @@
 #include "gs/model.h"
 #include "gs/optim.h"
 #include "gs/rng.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void *xmalloc(size_t bytes)
 {
@@ -96,15 +77,15 @@ static double sgemm_gflops(int reps)
     if (reps > 16)
         reps = 16;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
 #pragma omp parallel for schedule(static)
         for (int t = 0; t < T; t++) {
             int c0 = S * t / T, c1 = S * (t + 1) / T;
             gs_sgemm(false, false, S, c1 - c0, S, 1.0f, a, S, b + c0, S, 0.0f, c + c0, S);
         }
-        times[r] = now() - t0;
+        times[r] = bench_now() - t0;
     }
-    double g = 2.0 * S * S * S / median(times, reps) * 1e-9;
+    double g = 2.0 * S * S * S / bench_median(times, reps) * 1e-9;
     free(a);
     free(b);
     free(c);
@@ -162,14 +143,14 @@ static double fma_peak_gflops(const char **isa)
     double times[5];
     volatile float sink = 0;
     for (int r = 0; r < 5; r++) {
-        double t0 = now();
+        double t0 = bench_now();
 #pragma omp parallel for schedule(static) reduction(+ : sink)
         for (int t = 0; t < T; t++)
             sink += lanes == 16 ? fma_chains_512(iters) : fma_chains_256(iters);
-        times[r] = now() - t0;
+        times[r] = bench_now() - t0;
     }
     (void)sink;
-    return 2.0 * lanes * FMA_CHAINS * (double)iters * T / median(times, 5) * 1e-9;
+    return 2.0 * lanes * FMA_CHAINS * (double)iters * T / bench_median(times, 5) * 1e-9;
 #else
     return 0;
 #endif
@@ -299,7 +280,7 @@ int main(int argc, char **argv)
 
     float loss = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        double t0 = now();
+        double t0 = bench_now();
         net_zero_grad(&m.net);
         net_forward(&m.net, x, views, true);
         float *out = net_act(&m.net, m.output);
@@ -314,9 +295,9 @@ int main(int argc, char **argv)
         net_backward(&m.net, views);
         optim_step(&opt, m.net.params, m.net.grads, m.net.spans, m.net.n_spans, 1e-3f);
         if (s >= warmup)
-            times[s - warmup] = now() - t0;
+            times[s - warmup] = bench_now() - t0;
     }
-    double t = median(times, steps);
+    double t = bench_median(times, steps);
     double flops = step_flops_per_view(&m.net) * views;
     printf("ours %s views_per_s=%.1f step_ms=%.2f gflops=%.1f params=%zu loss=%.4f torch=%s "
            "batch=%d tau=%g\n",

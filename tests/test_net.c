@@ -41,7 +41,7 @@ static void check_model_grads(Model *m, int B, const char *what)
     net_zero_grad(n);
     net_forward(n, x, B, true);
     /* NaN in every activation gradient first: whatever net_backward_begin leaves unzeroed
-     * must be written whole by the one layer reading it (Node.dinp_set), or NaN shows */
+     * must be written whole by the one layer reading it (Node.grad_writer), or NaN shows */
     memset(n->dacts, 0xff, sizeof(float) * n->n_acts);
     net_backward_begin(n, B);
     memcpy(net_dact(n, m->output), r, sizeof(float) * out * B);
@@ -120,8 +120,8 @@ TEST(net_gradcheck_resnet_and_dae)
     CHECK(model_build_encoder(&m, &cfg, 4, 5, &err) == 0);
     check_model_grads(&m, 4, "resnet");
     model_free(&m);
-    /* a conv read by a bn and by a max-pool: its gradient buffer has two writers, so
-     * neither may write it whole (both add, into a zeroed buffer) */
+    /* a conv read by a max-pool and then by a bn: backward reaches the bn first, which
+     * writes the conv's gradient; the max-pool must add to it */
     Model t = {0};
     net_init(&t.net);
     t.input = net_input(&t.net, 2, 8, 8);

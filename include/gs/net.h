@@ -39,9 +39,11 @@ typedef struct {
     bool bias;           /* conv, linear */
     bool relu;           /* bn: a following ReLU is fused in (set by net_finalize) */
     bool fused;          /* relu: computed by the bn before it; shares its buffers */
-    bool dinp_set;       /* bn, max-pool: the only layer whose backward reaches its input's
-                          * gradient buffer, a conv's or a bn's, so it writes it (=) and
-                          * net_backward_begin leaves it alone (set by net_finalize) */
+    int grad_writer;     /* conv, bn: the layer whose backward reaches this output's gradient
+                          * first (the highest-numbered reader, through a fused relu too),
+                          * when it is a bn or a max-pool: it writes (=) and any other reader
+                          * adds after it, so net_backward_begin leaves the buffer alone; -1
+                          * otherwise (set by net_finalize) */
     size_t w_off, b_off; /* parameters: conv/linear weight and bias, bn gamma and beta */
     size_t buf_off;      /* bn running mean (C) then running var (C), in buffers */
     size_t act_off;      /* output activation (max_batch, C, H, W) in acts and dacts */
@@ -106,9 +108,10 @@ void net_free(Net *n);
 void net_forward(Net *n, const float *x, int B, bool train);
 /* Zeroes the activation gradients of the first B images; call before filling a loss gradient
  * into net_dact of an output node and calling net_backward. A caller may add to the gradient
- * of any node but a convolution's or a batch-norm's output read by nothing else than one
- * batch-norm or max-pool: that layer writes those (Node.dinp_set), so they are not zeroed
- * (they were 45-90 % of the bytes zeroed, 4-6 % of a training step: BENCHMARKS.md). */
+ * of any node but a convolution's or a batch-norm's output whose last reader is a
+ * batch-norm or max-pool: that layer writes those (Node.grad_writer), so they are not zeroed
+ * (in the default encoder 89 % of the bytes zeroed, counted from the layer sizes; the step
+ * 8 % faster without: BENCHMARKS.md). */
 void net_backward_begin(Net *n, int B);
 /* Back-propagates from every node's activation gradient, accumulating into grads. */
 void net_backward(Net *n, int B);

@@ -14,7 +14,8 @@
 #include "gs/layers.h"
 #include "conv3x3.h"
 
-/* Process-wide, set before training (tests and benchmarks compare the algorithms). */
+/* Process-wide, set before training (tests and benchmarks compare the algorithms): the
+ * workspace a network sizes at net_finalize is the chosen algorithm's. */
 static ConvAlgo g_algo = CONV_AUTO;
 
 void conv2d_set_algo(ConvAlgo a)
@@ -27,21 +28,21 @@ ConvAlgo conv2d_algo(void)
     return g_algo;
 }
 
-/* The algorithm of one pass. Only 3x3 same convolutions have a choice. Automatic, from
- * `make bench-conv` on every layer of the default networks at their batch and in whole
- * training steps, 2 threads, idle (BENCHMARKS.md): im2col + SGEMM is the fastest or level
- * almost everywhere (OpenBLAS's kernel runs near peak; Winograd's transforms are passes over
- * memory per channel, which its fewer multiply-adds repay only with many channels: F(4x4)
- * was 1.3x faster on the encoder's 24->48 backward alone, yet the step with it 2-8 % slower);
- * a direct loop when the output has fewer than 8 channels (an autoencoder's last layer,
- * where im2col's GEMM has M = 1 and moves 9x the data: 2.7x slower forward, 2.6x backward). */
-static ConvAlgo pick_algo(const ConvShape *s, bool forward)
+/* The algorithm of a convolution (both passes). Only 3x3 same convolutions have a choice.
+ * Automatic, from `make bench-conv` on every layer of the default networks at their batch and
+ * from whole training steps, 2 threads, idle (BENCHMARKS.md): im2col + SGEMM is the fastest
+ * or level almost everywhere (OpenBLAS's kernel runs near peak; Winograd's transforms are
+ * passes over memory per channel, which its fewer multiply-adds repay only with many
+ * channels: F(4x4) was 1.3x faster on the encoder's 24->48 backward alone, yet the step with
+ * it slower in 5 of 6 alternating rounds, by 4 % in the median); a direct loop when the
+ * output has fewer than 8 channels (an autoencoder's last layer, where im2col's GEMM has
+ * M = 1 and moves 9x the data: 2.7x slower forward, 2.6x backward). */
+static ConvAlgo pick_algo(const ConvShape *s)
 {
     if (!conv3x3_same(s))
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
-    (void)forward; /* both passes choose alike, for now */
     return s->Cout < 8 ? CONV_DIRECT : CONV_IM2COL;
 }
 
@@ -58,10 +59,6 @@ static ConvAlgo pick_algo(const ConvShape *s, bool forward)
 #ifndef COLS_MAX
 #define COLS_MAX 8192
 #endif
-/* Per-thread blocks start on 64-byte boundaries (relative to ws) to keep threads' writes off
- * each other's cache lines. */
-#define PAD_FLOATS 16
-
 typedef struct {
     int T;          /* threads (= ranges of images) */
     int chunk;      /* images per GEMM */
@@ -70,11 +67,6 @@ typedef struct {
     size_t dw_n;    /* floats of weight-gradient partial per thread: (Cin*K*K, Cout) */
     size_t per_thread;
 } ConvPlan;
-
-static size_t round_up(size_t n)
-{
-    return (n + PAD_FLOATS - 1) / PAD_FLOATS * PAD_FLOATS;
-}
 
 static int is_pointwise(const ConvShape *s)
 {
@@ -104,13 +96,13 @@ static ConvPlan conv_plan(const ConvShape *s, int B)
         chunk = per;
     p.T = T;
     p.chunk = chunk;
-    p.dw_n = round_up((size_t)s->Cout * ckk);
+    p.dw_n = conv_round_up((size_t)s->Cout * ckk);
     if (is_pointwise(s)) {
         p.col_n = 0;
         p.mat_n = 0;
     } else {
-        p.col_n = round_up(ckk * howo * (size_t)chunk);
-        p.mat_n = round_up((size_t)s->Cout * howo * (size_t)chunk);
+        p.col_n = conv_round_up(ckk * howo * (size_t)chunk);
+        p.mat_n = conv_round_up((size_t)s->Cout * howo * (size_t)chunk);
     }
     p.per_thread = p.col_n + p.mat_n + p.dw_n;
     return p;
@@ -136,19 +128,21 @@ int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int strid
     return 0;
 }
 
-/* Room for either algorithm, so switching (tests, benchmarks) never needs a new ws. */
+/* For the algorithm pick_algo takes under the current setting (conv2d_set_algo comes first). */
 size_t conv2d_ws_floats(const ConvShape *s, int B)
 {
-    ConvPlan p = conv_plan(s, B);
-    size_t n = p.per_thread * (size_t)p.T;
-    if (conv3x3_same(s)) {
-        size_t w2 = winograd_ws_floats(s, B, 2), w4 = winograd_ws_floats(s, B, 4),
-               dn = direct3x3_ws_floats(s, B);
-        n = w2 > n ? w2 : n;
-        n = w4 > n ? w4 : n;
-        n = dn > n ? dn : n;
+    switch (pick_algo(s)) {
+    case CONV_WINOGRAD:
+        return winograd_ws_floats(s, B, 2);
+    case CONV_WINOGRAD4:
+        return winograd_ws_floats(s, B, 4);
+    case CONV_DIRECT:
+        return direct3x3_ws_floats(s, B);
+    default: {
+        ConvPlan p = conv_plan(s, B);
+        return p.per_thread * (size_t)p.T;
     }
-    return n;
+    }
 }
 
 /* Output columns ox whose input column ox*stride - pad + kj lies inside [0, W). */
@@ -343,12 +337,6 @@ static void col2im(const ConvShape *s, float *col, size_t ld, float *img)
     }
 }
 
-static void image_range(int B, int T, int t, int *b0, int *b1)
-{
-    *b0 = (int)((long long)B * t / T);
-    *b1 = (int)((long long)B * (t + 1) / T);
-}
-
 static void forward_pointwise(const ConvShape *s, int b0, int b1, float *out, const float *inp,
                               const float *w, const float *b)
 {
@@ -378,7 +366,7 @@ void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, con
     const size_t in_img = (size_t)s->Cin * s->H * s->W;
     const size_t out_img = (size_t)s->Cout * howo;
 
-    switch (pick_algo(s, true)) {
+    switch (pick_algo(s)) {
     case CONV_WINOGRAD:
         winograd_forward(s, 2, B, out, inp, w, b, ws);
         return;
@@ -394,7 +382,7 @@ void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, con
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         if (is_pointwise(s)) {
             forward_pointwise(s, b0, b1, out, inp, w, b);
             continue;
@@ -473,7 +461,7 @@ void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *d
     }
     if (!dw && !dinp)
         return;
-    switch (pick_algo(s, false)) {
+    switch (pick_algo(s)) {
     case CONV_WINOGRAD:
         winograd_backward(s, 2, B, dinp, dw, dout, inp, w, ws);
         return;
@@ -490,7 +478,7 @@ void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *d
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         float *col = ws + (size_t)t * p.per_thread;  // (Cin*K*K, chunk*Ho*Wo), then dcol
         float *mat = col + p.col_n;                   // (Cout, chunk*Ho*Wo) gathered dout
         float *dwp = dw ? mat + p.mat_n : NULL;       // (Cin*K*K, Cout) this thread's dW^T

@@ -1,8 +1,8 @@
 /* conv3x3.h — conv.c's other algorithms for 3x3, stride 1, pad 1 convolutions (output plane =
  * input plane; nearly all of this product's): Winograd's F(2x2, 3x3) and F(4x4, 3x3)
- * (winograd.c) and a
- * direct loop for few channels (direct3x3.c). Private to server/nn: callers go through
- * conv2d_*, which picks the algorithm (conv.c: pick_algo). */
+ * (winograd.c) and a direct loop for few channels (direct3x3.c), and what the three
+ * convolution files share. Private to server/nn: callers go through conv2d_*, which picks
+ * the algorithm (conv.c: pick_algo). */
 #ifndef GS_CONV3X3_H
 #define GS_CONV3X3_H
 
@@ -12,7 +12,26 @@
 #include "gs/layers.h"
 
 /* True for the shapes both compute: K 3, stride 1, pad 1, output plane = input plane. */
-bool conv3x3_same(const ConvShape *s);
+static inline bool conv3x3_same(const ConvShape *s)
+{
+    return s->K == 3 && s->stride == 1 && s->pad == 1 && s->Ho == s->H && s->Wo == s->W;
+}
+
+/* Per-thread blocks of a ws start on 64-byte boundaries (relative to ws) to keep threads'
+ * writes off each other's cache lines. */
+#define CONV_PAD_FLOATS 16
+
+static inline size_t conv_round_up(size_t n)
+{
+    return (n + CONV_PAD_FLOATS - 1) / CONV_PAD_FLOATS * CONV_PAD_FLOATS;
+}
+
+/* Thread t's contiguous range [b0, b1) of B images split over T threads. */
+static inline void conv_image_range(int B, int T, int t, int *b0, int *b1)
+{
+    *b0 = (int)((long long)B * t / T);
+    *b1 = (int)((long long)B * (t + 1) / T);
+}
 
 /* As conv2d_forward / conv2d_backward (without the bias gradient) for such shapes; m: the
  * tile's outputs per side, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)). */

@@ -14,24 +14,18 @@
 #include "conv3x3.h"
 #include "simd.h"
 
-#define PAD_FLOATS 16
 
 typedef struct {
     int T;
     int pw;            /* padded row stride: W + 2 */
     size_t plane;      /* H * pw: an output plane in the padded-stride layout */
-    size_t padded;     /* (H + 2) * pw + PAD_FLOATS: a zero-padded input plane, with slack
-                        * for the last taps' reads past its end */
+    size_t padded;     /* (H + 2) * pw and some slack, rounded: a zero-padded input plane
+                        * (the slack for the last taps' reads past its end) */
     size_t in_n;       /* per thread: Cin padded planes (input, or the input's gradient) */
     size_t dy_n;       /* per thread: Cout planes in the padded-stride layout */
     size_t dw_n;       /* per thread: weight-gradient partial (Cout, Cin * 9) */
     size_t per_thread;
 } DirectPlan;
-
-static size_t round_up(size_t n)
-{
-    return (n + PAD_FLOATS - 1) / PAD_FLOATS * PAD_FLOATS;
-}
 
 static DirectPlan direct_plan(const ConvShape *s)
 {
@@ -41,10 +35,10 @@ static DirectPlan direct_plan(const ConvShape *s)
         p.T = 1;
     p.pw = s->W + 2;
     p.plane = (size_t)s->H * p.pw;
-    p.padded = round_up((size_t)(s->H + 2) * p.pw + PAD_FLOATS);
+    p.padded = conv_round_up((size_t)(s->H + 2) * p.pw + CONV_PAD_FLOATS);
     p.in_n = p.padded * (size_t)s->Cin;
-    p.dy_n = round_up(p.plane * (size_t)s->Cout);
-    p.dw_n = round_up((size_t)s->Cout * s->Cin * 9);
+    p.dy_n = conv_round_up(p.plane * (size_t)s->Cout);
+    p.dw_n = conv_round_up((size_t)s->Cout * s->Cin * 9);
     p.per_thread = p.in_n + p.dy_n + p.dw_n;
     return p;
 }
@@ -54,12 +48,6 @@ size_t direct3x3_ws_floats(const ConvShape *s, int B)
     (void)B;
     DirectPlan p = direct_plan(s);
     return p.per_thread * (size_t)p.T;
-}
-
-static void image_range(int B, int T, int t, int *b0, int *b1)
-{
-    *b0 = (int)((long long)B * t / T);
-    *b1 = (int)((long long)B * (t + 1) / T);
 }
 
 /* The Cin planes of one image, zero-padded by one on every side, into pad (Cin padded). */
@@ -97,7 +85,7 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         float *pad = ws + (size_t)t * p.per_thread, *acc = pad + p.in_n;
         for (int n = b0; n < b1; n++) {
             pad_image(s, &p, inp + (size_t)n * in_img, pad);
@@ -131,7 +119,7 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         float *pad = ws + (size_t)t * p.per_thread, *dy = pad + p.in_n, *dwp = dy + p.dy_n;
         if (dw)
             memset(dwp, 0, sizeof(float) * nw);

@@ -287,8 +287,6 @@ static float *alloc_floats(size_t count)
     return calloc(count ? count : 1, sizeof(float));
 }
 
-/* Fuses each batch-norm with a ReLU that is its only consumer, then lays out the activation
- * buffers for max_batch images; a fused ReLU shares its batch-norm's buffer. */
 /* The node whose activation (and gradient) buffer node i's output lives in: a fused relu's
  * is its bn's. */
 static int buffer_owner(const Net *n, int i)
@@ -296,6 +294,35 @@ static int buffer_owner(const Net *n, int i)
     return n->nodes[i].fused ? n->nodes[i].a : i;
 }
 
+/* Node.grad_writer of every node. Backward visits layers from the last to the first, so of
+ * the layers reading a buffer the highest-numbered reaches its gradient first: when that one
+ * is a bn or a max-pool (whose backwards can write their input's gradient whole) and the
+ * buffer a conv's or a bn's output, it writes and the others add after it. */
+static void mark_grad_writers(Net *n)
+{
+    for (int i = 0; i < n->n_nodes; i++)
+        n->nodes[i].grad_writer = -1;
+    for (int i = 1; i < n->n_nodes; i++) { /* rising: each buffer keeps its last reader */
+        const Node *nd = &n->nodes[i];
+        if (nd->fused)
+            continue; /* computed by its bn; its readers reach the bn's buffer */
+        if (nd->a >= 0)
+            n->nodes[buffer_owner(n, nd->a)].grad_writer = i;
+        if (nd->b >= 0)
+            n->nodes[buffer_owner(n, nd->b)].grad_writer = i;
+    }
+    for (int i = 0; i < n->n_nodes; i++) {
+        Node *o = &n->nodes[i];
+        NodeKind w = o->grad_writer >= 0 ? n->nodes[o->grad_writer].kind : NODE_INPUT;
+        if (!((o->kind == NODE_CONV || o->kind == NODE_BN) &&
+              (w == NODE_BN || w == NODE_MAXPOOL)))
+            o->grad_writer = -1;
+    }
+}
+
+/* Fuses each batch-norm with a ReLU that is its only consumer, marks the gradients written
+ * whole (mark_grad_writers), then lays out the activation buffers for max_batch images; a
+ * fused ReLU shares its batch-norm's buffer. */
 static int fuse_and_place(Net *n)
 {
     int *consumers = calloc((size_t)n->n_nodes, sizeof *consumers);
@@ -314,33 +341,8 @@ static int fuse_and_place(Net *n)
             relu->fused = true;
         }
     }
-    /* a bn or max-pool that alone writes into its input's gradient buffer (its input a conv or
-     * a bn, read by nothing else, a fused relu seen through) writes it instead of adding */
-    int *writers = calloc((size_t)n->n_nodes, sizeof *writers);
-    if (!writers) {
-        free(consumers);
-        return -1;
-    }
-    for (int i = 1; i < n->n_nodes; i++) {
-        const Node *nd = &n->nodes[i];
-        if (nd->fused)
-            continue;
-        if (nd->a >= 0)
-            writers[buffer_owner(n, nd->a)]++;
-        if (nd->b >= 0)
-            writers[buffer_owner(n, nd->b)]++;
-    }
-    for (int i = 1; i < n->n_nodes; i++) {
-        Node *nd = &n->nodes[i];
-        nd->dinp_set = false;
-        if (nd->fused || nd->a < 0 || (nd->kind != NODE_BN && nd->kind != NODE_MAXPOOL))
-            continue;
-        int o = buffer_owner(n, nd->a);
-        NodeKind ok = n->nodes[o].kind;
-        nd->dinp_set = writers[o] == 1 && (ok == NODE_CONV || ok == NODE_BN);
-    }
-    free(writers);
     free(consumers);
+    mark_grad_writers(n);
     n->n_acts = 0;
     for (int i = 0; i < n->n_nodes; i++) {
         Node *nd = &n->nodes[i];
@@ -652,24 +654,24 @@ void net_forward(Net *n, const float *x, int B, bool train)
     }
 }
 
-/* Whether node i's gradient buffer is written whole by the one layer reading it. In a
- * process group a bn adds (its shared backward), so its input's buffer is zeroed. */
-static bool dact_written(const Net *n, int i)
+/* Whether layer i (a bn or max-pool) writes its input's gradient whole. In a process group
+ * a bn adds (its shared backward), so that buffer is zeroed first like the others. */
+static bool writes_dinp(const Net *n, int i)
 {
-    for (int j = i + 1; j < n->n_nodes; j++) {
-        const Node *nd = &n->nodes[j];
-        if (nd->dinp_set && buffer_owner(n, nd->a) == i)
-            return !(nd->kind == NODE_BN && n->comm);
-    }
-    return false;
+    const Node *nd = &n->nodes[i];
+    return n->nodes[buffer_owner(n, nd->a)].grad_writer == i &&
+           !(nd->kind == NODE_BN && n->comm);
 }
 
 void net_backward_begin(Net *n, int B)
 {
-    for (int i = 0; i < n->n_nodes; i++)
-        if (!n->nodes[i].fused && n->nodes[i].kind != NODE_INPUT && !dact_written(n, i))
-            memset(n->dacts + n->nodes[i].act_off, 0,
-               (size_t)B * net_node_size(n, i) * sizeof(float));
+    for (int i = 0; i < n->n_nodes; i++) {
+        const Node *nd = &n->nodes[i];
+        if (nd->fused || nd->kind == NODE_INPUT ||
+            (nd->grad_writer >= 0 && writes_dinp(n, nd->grad_writer)))
+            continue;
+        memset(n->dacts + nd->act_off, 0, (size_t)B * net_node_size(n, i) * sizeof(float));
+    }
 }
 
 void net_zero_grad(Net *n)
@@ -711,11 +713,11 @@ void net_backward(Net *n, int B)
             if (n->comm)
                 bn_backward_shared(n, nd, dinp, dout, out, in, B);
             else if (nd->relu)
-                (nd->dinp_set ? batchnorm_relu_backward_set : batchnorm_relu_backward)(
+                (writes_dinp(n, i) ? batchnorm_relu_backward_set : batchnorm_relu_backward)(
                     dinp, g + nd->w_off, g + nd->b_off, dout, out, in, n->saved + nd->save_off,
                     n->saved + nd->save_off + nd->C, p + nd->w_off, B, nd->C, nd->H * nd->W);
             else
-                (nd->dinp_set ? batchnorm_backward_set : batchnorm_backward)(
+                (writes_dinp(n, i) ? batchnorm_backward_set : batchnorm_backward)(
                     dinp, g + nd->w_off, g + nd->b_off, dout, in, n->saved + nd->save_off,
                     n->saved + nd->save_off + nd->C, p + nd->w_off, B, nd->C, nd->H * nd->W);
             break;
@@ -729,7 +731,7 @@ void net_backward(Net *n, int B)
             break;
         case NODE_MAXPOOL:
             if (dinp)
-                (nd->dinp_set ? maxpool_backward_set : maxpool_backward)(
+                (writes_dinp(n, i) ? maxpool_backward_set : maxpool_backward)(
                     dinp, dout, n->idx + nd->save_off, B, src->C, src->H, src->W, nd->k,
                     nd->stride);
             break;

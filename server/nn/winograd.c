@@ -27,7 +27,6 @@
 #ifndef WINO_BYTES_TARGET
 #define WINO_BYTES_TARGET (1u << 20)
 #endif
-#define PAD_FLOATS 16
 #define A_MAX 6 /* inputs per tile side, at most */
 
 /* A row pass of a 1-D transform (below). */
@@ -230,16 +229,6 @@ GS_SIMD static void a6_rows(const float *in, size_t is, float *out, size_t os, s
 static const WinoKind F2 = {2, 4, bt4_rows, b4_rows, at4_rows, a4_rows, g4, gt4};
 static const WinoKind F4 = {4, 6, bt6_rows, b6_rows, at6_rows, a6_rows, g6, gt6};
 
-static size_t round_up(size_t n)
-{
-    return (n + PAD_FLOATS - 1) / PAD_FLOATS * PAD_FLOATS;
-}
-
-bool conv3x3_same(const ConvShape *s)
-{
-    return s->K == 3 && s->stride == 1 && s->pad == 1 && s->Ho == s->H && s->Wo == s->W;
-}
-
 static WinoPlan wino_plan(const ConvShape *s, int B, int m)
 {
     WinoPlan p;
@@ -263,12 +252,12 @@ static WinoPlan wino_plan(const ConvShape *s, int B, int m)
     if (chunk > per)
         chunk = per;
     p.chunk = chunk;
-    p.u_n = round_up(nx * (size_t)s->Cout * s->Cin);
-    p.v_n = round_up(nx * (size_t)s->Cin * p.tiles * (size_t)chunk);
-    p.m_n = round_up(nx * (size_t)s->Cout * p.tiles * (size_t)chunk);
-    p.du_n = round_up(nx * (size_t)s->Cout * s->Cin);
-    p.pad_n = round_up((size_t)p.ph * p.pw);
-    p.tmp_n = round_up(nx * p.tiles * (size_t)chunk);
+    p.u_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
+    p.v_n = conv_round_up(nx * (size_t)s->Cin * p.tiles * (size_t)chunk);
+    p.m_n = conv_round_up(nx * (size_t)s->Cout * p.tiles * (size_t)chunk);
+    p.du_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
+    p.pad_n = conv_round_up((size_t)p.ph * p.pw);
+    p.tmp_n = conv_round_up(nx * p.tiles * (size_t)chunk);
     p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n;
     return p;
 }
@@ -277,12 +266,6 @@ size_t winograd_ws_floats(const ConvShape *s, int B, int m)
 {
     WinoPlan p = wino_plan(s, B, m);
     return p.u_n + p.per_thread * (size_t)p.T;
-}
-
-static void image_range(int B, int T, int t, int *b0, int *b1)
-{
-    *b0 = (int)((long long)B * t / T);
-    *b1 = (int)((long long)B * (t + 1) / T);
 }
 
 /* U[x][co][ci] = (G g G^T)[x] for every filter g (3x3) of w (Cout, Cin*9). */
@@ -491,7 +474,7 @@ void winograd_forward(const ConvShape *s, int m_tile, int B, float *out, const f
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         float *v = ws + p.u_n + (size_t)t * p.per_thread;
         float *m = v + p.v_n, *pad = m + p.m_n + p.du_n, *tmp = pad + p.pad_n;
         float *mid = tmp + p.tmp_n;
@@ -527,7 +510,7 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
-        image_range(B, p.T, t, &b0, &b1);
+        conv_image_range(B, p.T, t, &b0, &b1);
         float *v = ws + p.u_n + (size_t)t * p.per_thread;
         float *m = v + p.v_n, *du = m + p.m_n, *pad = du + p.du_n, *tmp = pad + p.pad_n;
         float *mid = tmp + p.tmp_n;
