@@ -549,7 +549,7 @@ TEST(finetune_config_refused_naming_the_field)
  * of them held out), against the same recipe, images, order and views from a random
  * initialisation, over five draws of the labelled images, on all 10,000 test images: the
  * pretrained encoder must be ahead by at least 3 points on average and in at least four draws
- * of five. Measured: ahead in 5 of 5 by 6.1 to 17.4 points, mean +9.3. (With 600 labels the
+ * of five. Measured: ahead in 5 of 5 by 6.0 to 17.4 points, mean +9.3. (With 600 labels the
  * gain is +1 to +2 points, within what another build's rounding moves a draw: the -O1
  * sanitizer build measured +0.15 over three draws of those.) */
 TEST(finetune_pretrained_encoder_beats_scratch_at_1_percent)

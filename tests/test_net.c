@@ -91,18 +91,24 @@ done:
     free(r);
 }
 
-TEST(net_gradcheck_cnn3_encoder)
+/* Builds the encoder cfg describes, shrunk to 8x8 inputs, width 2 and a 6-3 head, for a
+ * batch of 4, and checks its gradients. */
+static void check_small_encoder(EncoderConfig cfg, const char *what)
 {
-    EncoderConfig cfg = encoder_cnn3();
     Model m;
     GsErr err;
     cfg.in_h = cfg.in_w = 8;
     cfg.width = 2;
     cfg.head[0] = 6;
     cfg.head[1] = 3;
-    CHECK(model_build_encoder(&m, &cfg, 4, 5, &err) == 0);
-    check_model_grads(&m, 4, "cnn3");
+    CHECK_MSG(model_build_encoder(&m, &cfg, 4, 5, &err) == 0, "%s", err.msg);
+    check_model_grads(&m, 4, what);
     model_free(&m);
+}
+
+TEST(net_gradcheck_cnn3_encoder)
+{
+    check_small_encoder(encoder_cnn3(), "cnn3");
 }
 
 /* The residual encoder (adds: buffers two layers write into) and the autoencoder (upsampling,
@@ -110,16 +116,9 @@ TEST(net_gradcheck_cnn3_encoder)
  * activation gradients that only the layers writing them whole may leave unzeroed. */
 TEST(net_gradcheck_resnet_and_dae)
 {
-    EncoderConfig cfg = encoder_defaults();
     Model m;
     GsErr err;
-    cfg.in_h = cfg.in_w = 8;
-    cfg.width = 2;
-    cfg.head[0] = 6;
-    cfg.head[1] = 3;
-    CHECK(model_build_encoder(&m, &cfg, 4, 5, &err) == 0);
-    check_model_grads(&m, 4, "resnet");
-    model_free(&m);
+    check_small_encoder(encoder_defaults(), "resnet");
     /* a conv read by a max-pool and then by a bn: backward reaches the bn first, which
      * writes the conv's gradient; the max-pool must add to it */
     Model t = {0};

@@ -100,5 +100,7 @@ char *run_config_to_json(const RunConfig *cfg);
 
 /* "gsimclr", "simclr" or "supervised". */
 const char *run_config_method_name(Method m);
+/* Whether name is one of those. */
+bool run_config_method_known(const char *name);
 
 #endif

@@ -558,11 +558,21 @@ static int get_pair(const cJSON *obj, const char *prefix, const char *name, Rang
 
 static const char *const OPT_NAMES[] = {"sgd", "adam", "adamw", "lars"}; /* order of OptKind */
 static const char *const METHOD_NAMES[] = {"gsimclr", "simclr", "supervised"}; /* order of Method */
+#define N_METHODS ((int)(sizeof METHOD_NAMES / sizeof *METHOD_NAMES))
 
 const char *run_config_method_name(Method m)
 {
-    return (unsigned)m < sizeof METHOD_NAMES / sizeof *METHOD_NAMES ? METHOD_NAMES[m] : "?";
+    return (int)m >= 0 && (int)m < N_METHODS ? METHOD_NAMES[m] : "?";
 }
+
+bool run_config_method_known(const char *name)
+{
+    for (int i = 0; name && i < N_METHODS; i++)
+        if (strcmp(name, METHOD_NAMES[i]) == 0)
+            return true;
+    return false;
+}
+
 static const char *const ARCH_NAMES[] = {"cnn3", "resnet"};            /* order of Arch */
 
 /* Ranges: epochs 0..10000 everywhere training is optional (0 = skip, e.g. the random-init
@@ -802,7 +812,7 @@ static int parse_root(const cJSON *o, RunConfig *c, GsErr *err)
     const cJSON *seed, *sec;
     double v = 0.0;
     if (obj_check_keys(o, "", keys, 13, err) != 0 ||
-        get_enum(o, "", "method", METHOD_NAMES, 3, &method, err) != 0 ||
+        get_enum(o, "", "method", METHOD_NAMES, N_METHODS, &method, err) != 0 ||
         get_string(o, "", "name", c->name, sizeof c->name, false, err) != 0 ||
         parse_dataset(o, c, err) != 0 ||
         get_int(o, "", "subset", 0, 100000000, &c->subset, err) != 0 ||
@@ -1010,7 +1020,7 @@ char *run_config_to_json(const RunConfig *cfg)
 
     if (!root)
         return NULL;
-    add_item(&b, root, "method", json_enum(METHOD_NAMES, 3, (int)cfg->method));
+    add_item(&b, root, "method", json_enum(METHOD_NAMES, N_METHODS, (int)cfg->method));
     add_str(&b, root, "name", cfg->name);
     /* the short form while every dataset option is at its default, so the configurations of
      * IDX and CIFAR runs read as they always have */

@@ -230,12 +230,14 @@ int pipeline_run(const RunConfig *cfg, const Dataset *train, const Dataset *test
     have_enc = true;
     /* a checkpoint of eval holds the trained encoder: simclr is done; method supervised
      * skips it and fine-tunes the encoder's initial weights */
-    if (from_stage == STAGE_EVAL ? state_read_net(from, &enc.net, err)
-        : (pipeline_skipped_stages(cfg) & (1u << STAGE_SIMCLR))
-            ? 0
-            : stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
-                               res, &enc, err))
+    if (from_stage == STAGE_EVAL) {
+        if (state_read_net(from, &enc.net, err))
+            goto done;
+    } else if (!(pipeline_skipped_stages(cfg) & (1u << STAGE_SIMCLR)) &&
+               stage_simclr_run(cfg, train, test, sink, from_stage == STAGE_SIMCLR ? from : NULL,
+                                res, &enc, err)) {
         goto done;
+    }
     if (test && test->n > 0 && train->labels && test->labels &&
         eval_on_rank0(cfg, train, test, &enc, sink, from_stage == STAGE_EVAL ? from : NULL,
                       res, err))

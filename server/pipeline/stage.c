@@ -155,15 +155,18 @@ void phases_log(const Phases *p, const Sink *sink, int stage, int epoch)
 {
     char line[400];
     double total = 0;
+    const char *sep = "";
     size_t used = (size_t)snprintf(line, sizeof line, "%s: epoch %d time (s):",
                                    STAGE_NAMES[stage], epoch);
     for (int i = 0; i < p->n; i++)
         total += p->sec[i];
     for (int i = 0; i < p->n && used < sizeof line; i++)
-        if (p->sec[i] >= 0.005)
+        if (p->sec[i] >= 0.005) {
             used += (size_t)snprintf(line + used, sizeof line - used, "%s %s %.2f (%.1f %%)",
-                                     used > 0 && line[used - 1] == ':' ? "" : ",", p->names[i],
-                                     p->sec[i], total > 0 ? 100 * p->sec[i] / total : 0.0);
+                                     sep, p->names[i], p->sec[i],
+                                     total > 0 ? 100 * p->sec[i] / total : 0.0);
+            sep = ",";
+        }
     stage_log(sink, stage, epoch, "%s", line);
 }
 

@@ -221,15 +221,15 @@ static int finetune_all(const RunConfig *cfg, const Dataset *train, const Datase
         if (tuned)
             stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_top1",
                          row->finetuned_top1);
-        if (!tuned) {
+        if (scratch)
             stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "scratch_top1", row->scratch_top1);
+        if (!tuned) {
             stage_log(sink, STAGE_EVAL, rep.eval_epoch,
                       "eval: trained from scratch on %g of the labels (%d images, %d held out): "
                       "top-1 %.4f (epoch %d), %.1f s",
                       (double)frac, row->labels, n_val, row->scratch_top1, row->scratch_epoch,
                       row->seconds);
         } else if (scratch) {
-            stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "scratch_top1", row->scratch_top1);
             stage_metric(sink, STAGE_EVAL, rep.eval_epoch, -1, "finetune_gain",
                          row->finetuned_top1 - row->scratch_top1);
             stage_log(sink, STAGE_EVAL, rep.eval_epoch,

@@ -129,8 +129,7 @@ void api_runs_list(Api *api, const ApiCall *call, HttpResponse *resp)
                   "status: must be one of queued, running, succeeded, failed, canceled");
         return;
     }
-    if (method && strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0 &&
-        strcmp(method, "supervised") != 0) {
+    if (method && !run_config_method_known(method)) {
         api_error(resp, 400, "bad_request", "method",
                   "method: must be gsimclr, simclr or supervised");
         return;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gs/config.h"
 #include "store_internal.h"
 
 /* The schema's stages table holds stages 0..3 (a CHECK constraint). */
@@ -174,8 +175,7 @@ int db_run_insert(Conn *w, const char *method, const char *name, const char *con
 int db_run_check(const char *method, const char *name, const char *config_json,
                  unsigned skipped, GsErr *err)
 {
-    if (!method || (strcmp(method, "gsimclr") != 0 && strcmp(method, "simclr") != 0 &&
-                    strcmp(method, "supervised") != 0))
+    if (!run_config_method_known(method))
         return gs_errf(err, "store: method must be gsimclr, simclr or supervised");
     if (!name)
         name = "";

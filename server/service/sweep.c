@@ -660,6 +660,9 @@ static int point_has_metric(const Grid *g, int p, const RunConfig *cfg, const ch
     bool has = false;
     for (int i = 0; i < ft->n_fractions; i++)
         has = has || same_fraction(ft->fractions[i], fraction);
+    bool scratch = strcmp(field, "finetuned_top1") == 0 || ft->from_scratch;
+    if (has && scratch)
+        return 0;
     const cJSON *vals[SWEEP_MAX_KEYS];
     char label[400];
     grid_point(g, p, vals);
@@ -668,10 +671,8 @@ static int point_has_metric(const Grid *g, int p, const RunConfig *cfg, const ch
         return serr(err, where, "metric", "metric: %s needs eval.finetune.fractions to hold %g "
                     "in every run; grid point %d (%s) fine-tunes on %d fraction(s)", metric,
                     fraction, p, label, ft->n_fractions);
-    if (strcmp(field, "finetuned_top1") != 0 && !ft->from_scratch)
-        return serr(err, where, "metric", "metric: %s needs eval.finetune.from_scratch; grid "
-                    "point %d (%s) turns it off", metric, p, label);
-    return 0;
+    return serr(err, where, "metric", "metric: %s needs eval.finetune.from_scratch; grid "
+                "point %d (%s) turns it off", metric, p, label);
 }
 
 static int build_runs(const Grid *g, const cJSON *base, SweepPlan *plan, const char *data_root,
