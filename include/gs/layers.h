@@ -27,9 +27,10 @@ size_t conv2d_ws_floats(const ConvShape *s, int B);
 void conv2d_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
                     const float *b, float *ws);
 /* How convolutions are computed. Others than 3x3 stride-1 "same" ones always use im2col +
- * SGEMM; those (nearly all of this product's) have a choice: CONV_AUTO picks per layer and
- * pass (conv.c), the others force one for every such layer. Process-wide, for tests and
- * benchmarks that compare them; set before training, not during. */
+ * SGEMM; those (nearly all of this product's) have a choice: CONV_AUTO picks per layer
+ * (conv.c), the others force one for every such layer. Process-wide, for tests and
+ * benchmarks that compare them; set before sizing a workspace (conv2d_ws_floats, a network's
+ * net_finalize) and training, not during. */
 typedef enum {
     CONV_AUTO,
     CONV_IM2COL,
