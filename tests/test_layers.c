@@ -133,6 +133,47 @@ static void conv_naive(const ConvShape *s, int B, float *out, const float *inp, 
                 }
 }
 
+/* The gradients of sum(out * dout) by the definition, in double: dinp (B, Cin, H, W) and
+ * dw (Cout, Cin*K*K), both set. */
+static void conv_naive_backward(const ConvShape *s, int B, float *dinp, float *dw,
+                                const float *dout, const float *inp, const float *w)
+{
+    const size_t n_in = (size_t)B * s->Cin * s->H * s->W;
+    const size_t n_w = (size_t)s->Cout * s->Cin * s->K * s->K;
+    double *gi = calloc(n_in, sizeof *gi), *gw = calloc(n_w, sizeof *gw);
+    if (!gi || !gw) {
+        free(gi);
+        free(gw);
+        CHECK_MSG(0, "out of memory");
+        return;
+    }
+    for (int n = 0; n < B; n++)
+        for (int co = 0; co < s->Cout; co++)
+            for (int oy = 0; oy < s->Ho; oy++)
+                for (int ox = 0; ox < s->Wo; ox++) {
+                    double g = dout[(((size_t)n * s->Cout + co) * s->Ho + oy) * s->Wo + ox];
+                    for (int ci = 0; ci < s->Cin; ci++)
+                        for (int ki = 0; ki < s->K; ki++)
+                            for (int kj = 0; kj < s->K; kj++) {
+                                int iy = oy * s->stride - s->pad + ki;
+                                int ix = ox * s->stride - s->pad + kj;
+                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W)
+                                    continue;
+                                size_t i = (((size_t)n * s->Cin + ci) * s->H + iy) * s->W + ix;
+                                size_t k = ((size_t)co * s->Cin + ci) * s->K * s->K +
+                                           (size_t)ki * s->K + kj;
+                                gi[i] += g * w[k];
+                                gw[k] += g * inp[i];
+                            }
+                }
+    for (size_t i = 0; i < n_in; i++)
+        dinp[i] = (float)gi[i];
+    for (size_t k = 0; k < n_w; k++)
+        dw[k] = (float)gw[k];
+    free(gi);
+    free(gw);
+}
+
 /* Checks d<out,r>/d{inp, w, b} of one conv geometry; returns the number of bad elements. */
 static int conv_gradcheck(int B, int Cin, int H, int W, int Cout, int K, int stride, int pad,
                           size_t max_checks)
@@ -201,7 +242,7 @@ TEST(layer_conv_gradcheck_many_chunks)
     CHECK_INT_EQ(conv_gradcheck(11, 1, 40, 40, 2, 3, 1, 1, 400), 0);
 }
 
-/* Forward against the direct loop, and backward against itself, at 1, 2 and 3 threads. */
+/* Forward and backward against the definition, and backward at 2 and 3 threads against 1. */
 static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int stride, int pad,
                           int bias)
 {
@@ -211,8 +252,9 @@ static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int str
         CHECK_MSG(0, "bad geometry");
         return;
     }
-    float *ref = fbuf(c.n_out);
+    float *ref = fbuf(c.n_out), *dinp_ref = fbuf(c.n_in), *dw_ref = fbuf(c.n_w);
     conv_naive(&c.s, B, ref, c.inp, c.w, c.b);
+    conv_naive_backward(&c.s, B, dinp_ref, dw_ref, c.r, c.inp, c.w);
     float *dinp1 = NULL, *dw1 = NULL;
     for (int T = 1; T <= 3; T++) {
         gs_threads_set(T);
@@ -224,6 +266,11 @@ static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int str
                   Cin, H, W, Cout, K, stride, pad, T, d);
         conv2d_backward(&c.s, B, dinp, dw, NULL, c.r, c.inp, c.w, ws);
         if (T == 1) {
+            double dd = rel_diff(dinp, dinp_ref, c.n_in), dwd = rel_diff(dw, dw_ref, c.n_w);
+            CHECK_MSG(dd < 1e-5 && dwd < 1e-5,
+                      "backward vs naive B=%d Cin=%d %dx%d Cout=%d K=%d: dinp off by %g, dw by "
+                      "%g of the largest (algorithm %d)",
+                      B, Cin, H, W, Cout, K, dd, dwd, (int)conv2d_algo());
             dinp1 = dinp;
             dw1 = dw;
         } else {
@@ -241,6 +288,8 @@ static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int str
         free(ws);
     }
     gs_threads_set(keep);
+    free(dinp_ref);
+    free(dw_ref);
     free(dinp1);
     free(dw1);
     free(ref);
@@ -335,12 +384,15 @@ static int conv_accumulates(int B, int Cin, int H, int W, int Cout)
  * choice's bound of 8, planes large enough for several chunks per thread. */
 TEST(layer_conv_every_algorithm)
 {
+    /* the direct convolution twice: its AVX2 kernels (where the CPU has them) and its
+     * portable loops */
     static const ConvAlgo algos[] = {CONV_IM2COL, CONV_WINOGRAD, CONV_WINOGRAD4, CONV_DIRECT,
-                                     CONV_AUTO};
+                                     CONV_DIRECT, CONV_AUTO};
     static const char *const names[] = {"im2col", "winograd 2x2", "winograd 4x4", "direct",
-                                        "auto"};
+                                        "direct (portable)", "auto"};
     for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
         conv2d_set_algo(algos[a]);
+        conv2d_allow_avx2(strstr(names[a], "portable") == NULL);
         CHECK(conv2d_algo() == algos[a]);
         conv_vs_naive(5, 3, 5, 7, 4, 3, 1, 1, 1);   /* odd planes, few channels */
         conv_vs_naive(3, 9, 8, 6, 10, 3, 1, 1, 1);  /* even planes, 8+ channels */
@@ -362,6 +414,7 @@ TEST(layer_conv_every_algorithm)
         CHECK_MSG(acc == 0, "algorithm %s: %d accumulation checks failed", names[a], acc);
     }
     conv2d_set_algo(CONV_AUTO);
+    conv2d_allow_avx2(true);
 }
 
 /* -------------------------------------------------------------- batchnorm */

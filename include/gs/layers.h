@@ -40,6 +40,10 @@ typedef enum {
 } ConvAlgo;
 void conv2d_set_algo(ConvAlgo a);
 ConvAlgo conv2d_algo(void);
+/* Whether the direct convolutions may use their AVX2 + FMA kernels where the CPU has them
+ * (the default); false forces their portable loops, which tests check too. Process-wide,
+ * like conv2d_set_algo. */
+void conv2d_allow_avx2(bool on);
 /* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */
 void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *db,
                      const float *dout, const float *inp, const float *w, float *ws);

@@ -30,20 +30,25 @@ ConvAlgo conv2d_algo(void)
 
 /* The algorithm of a convolution (both passes). Only 3x3 same convolutions have a choice.
  * Automatic, from `make bench-conv` on every layer of the default networks at their batch and
- * from whole training steps, 2 threads, idle (BENCHMARKS.md): im2col + SGEMM is the fastest
- * or level almost everywhere (OpenBLAS's kernel runs near peak; Winograd's transforms are
- * passes over memory per channel, which its fewer multiply-adds repay only with many
- * channels: F(4x4) was 1.3x faster on the encoder's 24->48 backward alone, yet the step with
- * it slower in 5 of 6 alternating rounds, by 4 % in the median); a direct loop when the
- * output has fewer than 8 channels (an autoencoder's last layer, where im2col's GEMM has
- * M = 1 and moves 9x the data: 2.7x slower forward, 2.6x backward). */
+ * `bench_step resnet --profile` under GS_CONV=im2col and =direct, 2 threads, idle
+ * (BENCHMARKS.md): the register-blocked direct kernels where im2col's GEMM is small in a
+ * dimension or its column matrix large: few channels on a side (< 8), planes of 28x28 and up
+ * (measured to 32 channels: 1.3x faster), and 14x14 planes up to 48 output channels (1.1x to
+ * 1.7x); im2col + SGEMM elsewhere (OpenBLAS runs near peak with 64 channels on 14x14 and 32
+ * or more on 7x7, where the direct tiles also compute the padding columns of short rows).
+ * Winograd never: its transforms are passes over memory per channel, which its fewer
+ * multiply-adds repay only with many channels (F(4x4) was 1.3x faster on the encoder's
+ * 24->48 backward alone against im2col, yet the step with it slower). */
 static ConvAlgo pick_algo(const ConvShape *s)
 {
     if (!conv3x3_same(s))
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
-    return s->Cout < 8 ? CONV_DIRECT : CONV_IM2COL;
+    int plane = s->H * s->W;
+    if (s->Cin < 8 || s->Cout < 8 || plane >= 28 * 28 || (plane >= 14 * 14 && s->Cout <= 48))
+        return CONV_DIRECT;
+    return CONV_IM2COL;
 }
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's

@@ -1,31 +1,77 @@
-/* direct3x3.c — 3x3, stride 1, pad 1 convolutions with few channels on one side (the first
- * layer of an encoder reads 1 channel, an autoencoder's last writes 1), computed directly:
- * there im2col's GEMM has a dimension of 1 to 8 and spends its time moving the 9x larger
- * column matrix, while a direct loop does 9 multiply-adds per output and channel pair.
- * Planes are kept zero-padded with a row stride of W + 2, so every tap of the kernel is one
- * multiply-add over the whole flat plane, shifted by ki * (W + 2) + kj (the two columns of
- * padding in each output row are computed and dropped). Images are split over the OpenMP
- * threads in contiguous ranges; weight-gradient partials per thread are summed in thread
- * order, so results are bit-identical for a fixed thread count. */
+/* direct3x3.c — 3x3, stride 1, pad 1 convolutions computed directly, by register-blocked
+ * kernels: where im2col's GEMM has a small dimension (few channels on one side, 1 to 16) it
+ * runs far below SGEMM's speed and moves a 9x larger column matrix, while these kernels keep
+ * a block of outputs in registers and do one multiply-add per input load for most of them.
+ *
+ * Layout: an image's planes are kept zero-padded with row stride pw = W + 2, so output
+ * position q = y * pw + x reads tap (ky, kx) of its input plane at q + ky * pw + kx: every tap
+ * is the whole flat plane shifted (the two padding columns of each output row are computed
+ * and dropped when the rows are copied out).
+ * - forward: a tile of cb output channels (up to 4) by nv vectors of 8 positions holds
+ *   cb * nv = 9 to 12 accumulators; per input channel and tap it loads nv input vectors and
+ *   broadcasts cb weights.
+ * - the input's gradient is the same kernel run on the zero-padded output gradient with the
+ *   weights' channels swapped and taps reversed (dx[ci](q) = sum over co and taps of
+ *   w[co][ci][8 - k] * dypad[co](q + off[k])).
+ * - the weights' gradient: for cb output channels and a row of 3 taps (all 9 for one
+ *   channel), dot products over the plane, 9 to 12 accumulators of 8 lanes summed at the end.
+ * AVX2 + FMA kernels where the CPU has them, portable loops elsewhere (and when a test asks:
+ * conv2d_allow_avx2). Images are split over the OpenMP threads in contiguous ranges;
+ * weight-gradient partials per thread are summed in thread order, so results are
+ * bit-identical for a fixed thread count and kernel. */
 #include <string.h>
 
 #include "gs/blas.h"
 #include "gs/layers.h"
 #include "conv3x3.h"
-#include "simd.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GS_HAVE_AVX2_KERNELS 1
+#include <immintrin.h>
+#else
+#define GS_HAVE_AVX2_KERNELS 0
+#endif
+
+/* The largest tile, in positions: one output channel by 12 vectors. Planes are computed in
+ * tiles of 24 or 96 positions; the last tile of a plane is moved back to end at its end. */
+#define TILE_MAX 96
+#define CB_MAX 4
+
+static bool g_allow_avx2 = true;
+
+void conv2d_allow_avx2(bool on)
+{
+    g_allow_avx2 = on;
+}
+
+static bool use_avx2(void)
+{
+#if GS_HAVE_AVX2_KERNELS
+    return g_allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
 
 typedef struct {
     int T;
     int pw;            /* padded row stride: W + 2 */
-    size_t plane;      /* H * pw: an output plane in the padded-stride layout */
-    size_t padded;     /* (H + 2) * pw and some slack, rounded: a zero-padded input plane
-                        * (the slack for the last taps' reads past its end) */
-    size_t in_n;       /* per thread: Cin padded planes (input, or the input's gradient) */
-    size_t dy_n;       /* per thread: Cout planes in the padded-stride layout */
-    size_t dw_n;       /* per thread: weight-gradient partial (Cout, Cin * 9) */
+    size_t plane8;     /* H * pw rounded up to 8: the positions computed */
+    size_t plane_r;    /* an output tile buffer's plane: plane8, at least TILE_MAX */
+    size_t padded;     /* a zero-padded plane: its (H + 2) rows and the reads past them of
+                        * the tiles and taps reaching furthest, rounded */
+    size_t pack_n;     /* shared: packed weights, (ceil(C / 4), other C, 9, 4) both ways */
+    size_t pad_n;      /* per thread: Cin padded input planes */
+    size_t dy_n;       /* per thread: Cout (rounded to 4) padded output-gradient planes */
+    size_t out_n;      /* per thread: CB_MAX output planes of plane_r */
+    size_t dw_n;       /* per thread: weight-gradient partial (Cout rounded to 4, Cin * 9) */
     size_t per_thread;
 } DirectPlan;
+
+static size_t round4(int c)
+{
+    return ((size_t)c + 3) / 4 * 4;
+}
 
 static DirectPlan direct_plan(const ConvShape *s)
 {
@@ -34,12 +80,17 @@ static DirectPlan direct_plan(const ConvShape *s)
     if (p.T < 1)
         p.T = 1;
     p.pw = s->W + 2;
-    p.plane = (size_t)s->H * p.pw;
-    p.padded = conv_round_up((size_t)(s->H + 2) * p.pw + CONV_PAD_FLOATS);
-    p.in_n = p.padded * (size_t)s->Cin;
-    p.dy_n = conv_round_up(p.plane * (size_t)s->Cout);
-    p.dw_n = conv_round_up((size_t)s->Cout * s->Cin * 9);
-    p.per_thread = p.in_n + p.dy_n + p.dw_n;
+    p.plane8 = ((size_t)s->H * p.pw + 7) / 8 * 8;
+    p.plane_r = p.plane8 > TILE_MAX ? p.plane8 : TILE_MAX;
+    /* a tile at q reads up to q + TILE_MAX - 1 + 2 * pw + 2 < plane_r + 2 * pw + 2 */
+    p.padded = conv_round_up(p.plane_r + 2 * (size_t)p.pw + 2);
+    size_t fwd = round4(s->Cout) * (size_t)s->Cin * 9, bwd = round4(s->Cin) * (size_t)s->Cout * 9;
+    p.pack_n = conv_round_up(fwd > bwd ? fwd : bwd);
+    p.pad_n = p.padded * (size_t)s->Cin;
+    p.dy_n = p.padded * round4(s->Cout); /* a zero-padded last block of 2 or 3 */
+    p.out_n = p.plane_r * CB_MAX;
+    p.dw_n = conv_round_up(round4(s->Cout) * s->Cin * 9);
+    p.per_thread = p.pad_n + p.dy_n + p.out_n + p.dw_n;
     return p;
 }
 
@@ -47,64 +98,352 @@ size_t direct3x3_ws_floats(const ConvShape *s, int B)
 {
     (void)B;
     DirectPlan p = direct_plan(s);
-    return p.per_thread * (size_t)p.T;
+    return p.pack_n + p.per_thread * (size_t)p.T;
 }
 
-/* The Cin planes of one image, zero-padded by one on every side, into pad (Cin padded). */
-static void pad_image(const ConvShape *s, const DirectPlan *p, const float *x, float *pad)
+/* Packs weights for the tile kernel: pk[((blk * n_in + i) * 9 + k) * 4 + c] is the weight
+ * from input channel i to output channel 4 * blk + c at tap k (zero past n_out). Forward:
+ * w (Cout, Cin, 9) as it is; the input's gradient: channels swapped and taps reversed. */
+static void pack_weights(const float *w, int Cout, int Cin, bool transpose, float *pk)
 {
-    memset(pad, 0, sizeof(float) * p->in_n);
-    for (int c = 0; c < s->Cin; c++)
-        for (int y = 0; y < s->H; y++)
+    int n_out = transpose ? Cin : Cout, n_in = transpose ? Cout : Cin;
+    for (int blk = 0; blk < (n_out + 3) / 4; blk++)
+        for (int i = 0; i < n_in; i++)
+            for (int k = 0; k < 9; k++)
+                for (int c = 0; c < 4; c++) {
+                    int o = 4 * blk + c;
+                    float v = 0.0f;
+                    if (o < n_out)
+                        v = transpose ? w[((size_t)i * Cin + o) * 9 + (8 - k)]
+                                      : w[((size_t)o * Cin + i) * 9 + k];
+                    pk[(((size_t)blk * n_in + i) * 9 + k) * 4 + c] = v;
+                }
+}
+
+/* The C planes (H, W) of src into the interiors of zero-padded planes (their borders and
+ * slack are zeroed once per call and never written). */
+static void fill_padded(const DirectPlan *p, int C, int H, int W, const float *src, float *pad)
+{
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < H; y++)
             memcpy(pad + (size_t)c * p->padded + (size_t)(y + 1) * p->pw + 1,
-                   x + ((size_t)c * s->H + y) * s->W, sizeof(float) * (size_t)s->W);
+                   src + ((size_t)c * H + y) * W, sizeof(float) * (size_t)W);
 }
 
-/* acc[i] += w * src[i] over the flat plane. */
-GS_SIMD static void axpy(float *restrict acc, const float *restrict src, float w, size_t n)
+/* ---- kernels: a tile of outputs, a row of weight gradients ----
+ * Two shapes each: 4 output channels (a block of 4, or the zero-padded last block of 2 or 3)
+ * and 1 output channel (a last block of 1, which is every block of a 1-channel output). */
+
+/* Tile width in positions: 4 channels by 3 vectors of 8, or 1 channel by 12: 12
+ * accumulators, so that enough independent multiply-adds are in flight. */
+static int tile_positions(int cb)
 {
-#pragma omp simd
-    for (size_t i = 0; i < n; i++)
-        acc[i] += w * src[i];
+    return cb == 4 ? 24 : 96;
 }
 
-GS_SIMD static float dot(const float *restrict a, const float *restrict b, size_t n)
+typedef struct {
+    const float *x;    /* the first padded input plane, at the tile's first position */
+    size_t padded;     /* planes' stride */
+    int cin;
+    const float *wp;   /* packed weights of the tile's output-channel block */
+    float bias[4];
+    float *o;          /* the first output plane at the tile's first position */
+    size_t o_stride;
+    const int *off;    /* the 9 taps' offsets */
+} Tile;
+
+/* Weight-gradient row: g[c * g_stride + t] += sum over q < n of dy[c * dy_stride + q] *
+ * x[t / 3 * pw + t % 3 + q], for c < cb and taps t < 3 (cb 4) or 9 (cb 1). */
+typedef struct {
+    const float *dy;
+    size_t dy_stride;
+    const float *x;
+    int pw;
+    size_t n;
+    float *g;
+    size_t g_stride;
+} DwRow;
+
+static void tile_generic(int cb, const Tile *t)
 {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (size_t i = 0; i < n; i++)
-        acc += a[i] * b[i];
-    return acc;
+    const int bs = tile_positions(cb);
+    for (int c = 0; c < cb; c++) {
+        float *o = t->o + (size_t)c * t->o_stride;
+        for (int i = 0; i < bs; i++)
+            o[i] = t->bias[c];
+        for (int ci = 0; ci < t->cin; ci++)
+            for (int k = 0; k < 9; k++) {
+                const float *x = t->x + (size_t)ci * t->padded + t->off[k];
+                float wv = t->wp[((size_t)ci * 9 + k) * 4 + c];
+                for (int i = 0; i < bs; i++)
+                    o[i] += wv * x[i];
+            }
+    }
+}
+
+static void dw_generic(int cb, const DwRow *r)
+{
+    for (int c = 0; c < cb; c++)
+        for (int t = 0; t < (cb == 4 ? 3 : 9); t++) {
+            const float *d = r->dy + (size_t)c * r->dy_stride;
+            const float *x = r->x + (size_t)(t / 3) * r->pw + t % 3;
+            float acc = 0.0f;
+            for (size_t q = 0; q < r->n; q++)
+                acc += d[q] * x[q];
+            r->g[(size_t)c * r->g_stride + t] += acc;
+        }
+}
+
+#if GS_HAVE_AVX2_KERNELS
+/* The accumulators are named variables: compilers keep an array of them in memory. */
+#define AVX2_FN __attribute__((target("avx2,fma")))
+#define FMA(acc, a, b) acc = _mm256_fmadd_ps(a, b, acc)
+
+/* 4 channels x 24 positions: per tap 3 input vectors, each broadcast weight meets all 3. */
+AVX2_FN static void tile4_avx2(const Tile *t)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    a00 = a01 = a02 = _mm256_set1_ps(t->bias[0]);
+    a10 = a11 = a12 = _mm256_set1_ps(t->bias[1]);
+    a20 = a21 = a22 = _mm256_set1_ps(t->bias[2]);
+    a30 = a31 = a32 = _mm256_set1_ps(t->bias[3]);
+    for (int ci = 0; ci < t->cin; ci++) {
+        const float *xc = t->x + (size_t)ci * t->padded;
+        const float *w = t->wp + (size_t)ci * 36;
+        for (int k = 0; k < 9; k++, w += 4) {
+            const float *xk = xc + t->off[k];
+            __m256 x0 = _mm256_loadu_ps(xk), x1 = _mm256_loadu_ps(xk + 8);
+            __m256 x2 = _mm256_loadu_ps(xk + 16), wv;
+            wv = _mm256_broadcast_ss(w);
+            FMA(a00, wv, x0), FMA(a01, wv, x1), FMA(a02, wv, x2);
+            wv = _mm256_broadcast_ss(w + 1);
+            FMA(a10, wv, x0), FMA(a11, wv, x1), FMA(a12, wv, x2);
+            wv = _mm256_broadcast_ss(w + 2);
+            FMA(a20, wv, x0), FMA(a21, wv, x1), FMA(a22, wv, x2);
+            wv = _mm256_broadcast_ss(w + 3);
+            FMA(a30, wv, x0), FMA(a31, wv, x1), FMA(a32, wv, x2);
+        }
+    }
+    float *o = t->o;
+    const size_t st = t->o_stride;
+    _mm256_storeu_ps(o, a00), _mm256_storeu_ps(o + 8, a01), _mm256_storeu_ps(o + 16, a02);
+    o += st;
+    _mm256_storeu_ps(o, a10), _mm256_storeu_ps(o + 8, a11), _mm256_storeu_ps(o + 16, a12);
+    o += st;
+    _mm256_storeu_ps(o, a20), _mm256_storeu_ps(o + 8, a21), _mm256_storeu_ps(o + 16, a22);
+    o += st;
+    _mm256_storeu_ps(o, a30), _mm256_storeu_ps(o + 8, a31), _mm256_storeu_ps(o + 16, a32);
+}
+
+/* 1 channel x 96 positions: per tap one broadcast weight meets 12 input vectors. */
+AVX2_FN static void tile1_avx2(const Tile *t)
+{
+    __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm256_set1_ps(t->bias[0]);
+    for (int ci = 0; ci < t->cin; ci++) {
+        const float *xc = t->x + (size_t)ci * t->padded;
+        const float *w = t->wp + (size_t)ci * 36;
+        for (int k = 0; k < 9; k++) {
+            const float *x = xc + t->off[k];
+            __m256 wv = _mm256_broadcast_ss(w + 4 * k);
+            FMA(a0, wv, _mm256_loadu_ps(x)), FMA(a1, wv, _mm256_loadu_ps(x + 8));
+            FMA(a2, wv, _mm256_loadu_ps(x + 16)), FMA(a3, wv, _mm256_loadu_ps(x + 24));
+            FMA(a4, wv, _mm256_loadu_ps(x + 32)), FMA(a5, wv, _mm256_loadu_ps(x + 40));
+            FMA(a6, wv, _mm256_loadu_ps(x + 48)), FMA(a7, wv, _mm256_loadu_ps(x + 56));
+            FMA(a8, wv, _mm256_loadu_ps(x + 64)), FMA(a9, wv, _mm256_loadu_ps(x + 72));
+            FMA(a10, wv, _mm256_loadu_ps(x + 80)), FMA(a11, wv, _mm256_loadu_ps(x + 88));
+        }
+    }
+    float *o = t->o;
+    _mm256_storeu_ps(o, a0), _mm256_storeu_ps(o + 8, a1), _mm256_storeu_ps(o + 16, a2);
+    _mm256_storeu_ps(o + 24, a3), _mm256_storeu_ps(o + 32, a4), _mm256_storeu_ps(o + 40, a5);
+    _mm256_storeu_ps(o + 48, a6), _mm256_storeu_ps(o + 56, a7), _mm256_storeu_ps(o + 64, a8);
+    _mm256_storeu_ps(o + 72, a9), _mm256_storeu_ps(o + 80, a10), _mm256_storeu_ps(o + 88, a11);
+}
+
+AVX2_FN static void tile_avx2(int cb, const Tile *t)
+{
+    if (cb == 4)
+        tile4_avx2(t);
+    else
+        tile1_avx2(t);
+}
+
+AVX2_FN static float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/* 4 channels x a row of 3 taps. */
+AVX2_FN static void dw4_avx2(const DwRow *r)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
+    const float *d0 = r->dy, *d1 = d0 + r->dy_stride, *d2 = d1 + r->dy_stride;
+    const float *d3 = d2 + r->dy_stride;
+    for (size_t q = 0; q < r->n; q += 8) {
+        const float *x = r->x + q;
+        __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 1);
+        __m256 x2 = _mm256_loadu_ps(x + 2), d;
+        d = _mm256_loadu_ps(d0 + q);
+        FMA(a00, d, x0), FMA(a01, d, x1), FMA(a02, d, x2);
+        d = _mm256_loadu_ps(d1 + q);
+        FMA(a10, d, x0), FMA(a11, d, x1), FMA(a12, d, x2);
+        d = _mm256_loadu_ps(d2 + q);
+        FMA(a20, d, x0), FMA(a21, d, x1), FMA(a22, d, x2);
+        d = _mm256_loadu_ps(d3 + q);
+        FMA(a30, d, x0), FMA(a31, d, x1), FMA(a32, d, x2);
+    }
+    float *g = r->g;
+    const size_t st = r->g_stride;
+    g[0] += hsum(a00), g[1] += hsum(a01), g[2] += hsum(a02);
+    g += st;
+    g[0] += hsum(a10), g[1] += hsum(a11), g[2] += hsum(a12);
+    g += st;
+    g[0] += hsum(a20), g[1] += hsum(a21), g[2] += hsum(a22);
+    g += st;
+    g[0] += hsum(a30), g[1] += hsum(a31), g[2] += hsum(a32);
+}
+
+/* 1 channel x all 9 taps. */
+AVX2_FN static void dw1_avx2(const DwRow *r)
+{
+    __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8;
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = _mm256_setzero_ps();
+    const size_t pw = (size_t)r->pw;
+    for (size_t q = 0; q < r->n; q += 8) {
+        const float *x = r->x + q, *x1 = x + pw, *x2 = x1 + pw;
+        __m256 d = _mm256_loadu_ps(r->dy + q);
+        FMA(a0, d, _mm256_loadu_ps(x)), FMA(a1, d, _mm256_loadu_ps(x + 1));
+        FMA(a2, d, _mm256_loadu_ps(x + 2)), FMA(a3, d, _mm256_loadu_ps(x1));
+        FMA(a4, d, _mm256_loadu_ps(x1 + 1)), FMA(a5, d, _mm256_loadu_ps(x1 + 2));
+        FMA(a6, d, _mm256_loadu_ps(x2)), FMA(a7, d, _mm256_loadu_ps(x2 + 1));
+        FMA(a8, d, _mm256_loadu_ps(x2 + 2));
+    }
+    float *g = r->g;
+    g[0] += hsum(a0), g[1] += hsum(a1), g[2] += hsum(a2), g[3] += hsum(a3), g[4] += hsum(a4);
+    g[5] += hsum(a5), g[6] += hsum(a6), g[7] += hsum(a7), g[8] += hsum(a8);
+}
+
+AVX2_FN static void dw_avx2(int cb, const DwRow *r)
+{
+    if (cb == 4)
+        dw4_avx2(r);
+    else
+        dw1_avx2(r);
+}
+#endif
+
+typedef struct {
+    void (*tile)(int cb, const Tile *t);
+    void (*dw)(int cb, const DwRow *r);
+} Kernels;
+
+static Kernels kernels(void)
+{
+#if GS_HAVE_AVX2_KERNELS
+    if (use_avx2())
+        return (Kernels){tile_avx2, dw_avx2};
+#endif
+    return (Kernels){tile_generic, dw_generic};
+}
+
+/* The kernel shape for the block of output channels starting at c0 of n: 1 for a last block
+ * of 1, else 4 (a last block of 2 or 3 is computed zero-padded to 4). */
+static int block_channels(int c0, int n)
+{
+    return n - c0 == 1 ? 1 : 4;
+}
+
+/* ---- one image ---- */
+
+/* Output channels [0, n_out) of one image from its n_in padded planes `pad`, by blocks of 4
+ * into the tile buffer, each block's rows then copied into dst (H, W) planes: set, or added
+ * to when `add`. */
+static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
+                       const int *off, const float *pad, int n_in, const float *pk, int n_out,
+                       const float *bias, float *obuf, float *dst, bool add)
+{
+    const size_t hw = (size_t)s->H * s->W;
+    for (int blk = 0; blk * 4 < n_out; blk++) {
+        int cb = block_channels(4 * blk, n_out), n = n_out - 4 * blk < 4 ? n_out - 4 * blk : 4;
+        size_t bs = (size_t)tile_positions(cb);
+        Tile t = {.padded = p->padded, .cin = n_in, .wp = pk + (size_t)blk * n_in * 36,
+                  .o_stride = p->plane_r, .off = off};
+        for (int c = 0; c < 4; c++)
+            t.bias[c] = bias && c < n ? bias[4 * blk + c] : 0.0f;
+        for (size_t q = 0; q < p->plane8; q += bs) {
+            size_t q0 = q + bs <= p->plane_r ? q : p->plane_r - bs;
+            t.x = pad + q0;
+            t.o = obuf + q0;
+            kn->tile(cb, &t);
+        }
+        for (int c = 0; c < n; c++) {
+            float *d = dst + (size_t)(4 * blk + c) * hw;
+            const float *o = obuf + (size_t)c * p->plane_r;
+            for (int y = 0; y < s->H; y++) {
+                const float *src = o + (size_t)y * p->pw;
+                float *row = d + (size_t)y * s->W;
+                if (add)
+                    for (int x = 0; x < s->W; x++)
+                        row[x] += src[x];
+                else
+                    memcpy(row, src, sizeof(float) * (size_t)s->W);
+            }
+        }
+    }
+}
+
+static void tap_offsets(const DirectPlan *p, int off[9])
+{
+    for (int k = 0; k < 9; k++)
+        off[k] = k / 3 * p->pw + k % 3;
 }
 
 void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
                        const float *b, float *ws)
 {
     const DirectPlan p = direct_plan(s);
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
+    const Kernels kn = kernels();
+    const size_t in_img = (size_t)s->Cin * s->H * s->W, out_img = (size_t)s->Cout * s->H * s->W;
+    int off[9];
+    tap_offsets(&p, off);
+    pack_weights(w, s->Cout, s->Cin, false, ws);
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
         conv_image_range(B, p.T, t, &b0, &b1);
-        float *pad = ws + (size_t)t * p.per_thread, *acc = pad + p.in_n;
+        float *pad = ws + p.pack_n + (size_t)t * p.per_thread, *obuf = pad + p.pad_n + p.dy_n;
+        if (b0 < b1)
+            memset(pad, 0, sizeof(float) * p.pad_n);
         for (int n = b0; n < b1; n++) {
-            pad_image(s, &p, inp + (size_t)n * in_img, pad);
-            for (int co = 0; co < s->Cout; co++) {
-                float bias = b ? b[co] : 0.0f;
-                for (size_t i = 0; i < p.plane; i++)
-                    acc[i] = bias;
-                for (int ci = 0; ci < s->Cin; ci++) {
-                    const float *g = w + ((size_t)co * s->Cin + ci) * 9;
-                    const float *src = pad + (size_t)ci * p.padded;
-                    for (int k = 0; k < 9; k++)
-                        axpy(acc, src + (size_t)(k / 3) * p.pw + k % 3, g[k], p.plane);
-                }
-                float *y = out + (size_t)n * s->Cout * hw + (size_t)co * hw;
-                for (int r = 0; r < s->H; r++)
-                    memcpy(y + (size_t)r * s->W, acc + (size_t)r * p.pw,
-                           sizeof(float) * (size_t)s->W);
-            }
+            fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, pad);
+            conv_image(&kn, &p, s, off, pad, s->Cin, ws, s->Cout, b, obuf,
+                       out + (size_t)n * out_img, false);
         }
+    }
+}
+
+/* Weight gradients of one image: dyflat (Cout planes of stride padded, position q at q) with
+ * zeros at the padding columns and past the plane, pad the padded input. */
+static void dw_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
+                     const float *dyflat, const float *pad, float *dwp)
+{
+    const size_t row = (size_t)s->Cin * 9;
+    for (int blk = 0; blk * 4 < s->Cout; blk++) {
+        int cb = block_channels(4 * blk, s->Cout);
+        for (int ci = 0; ci < s->Cin; ci++)
+            for (int ky = 0; ky < 3; ky += cb == 4 ? 1 : 3) {
+                DwRow r = {.dy = dyflat + (size_t)4 * blk * p->padded, .dy_stride = p->padded,
+                           .x = pad + (size_t)ci * p->padded + (size_t)ky * p->pw, .pw = p->pw,
+                           .n = p->plane8,
+                           .g = dwp + (size_t)4 * blk * row + (size_t)ci * 9 + (size_t)ky * 3,
+                           .g_stride = row};
+                kn->dw(cb, &r);
+            }
     }
 }
 
@@ -112,59 +451,35 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
                         const float *inp, const float *w, float *ws)
 {
     const DirectPlan p = direct_plan(s);
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
+    const Kernels kn = kernels();
+    const size_t in_img = (size_t)s->Cin * s->H * s->W, out_img = (size_t)s->Cout * s->H * s->W;
     const size_t nw = (size_t)s->Cout * s->Cin * 9;
     if (!dw && !dinp)
         return;
+    int off[9];
+    tap_offsets(&p, off);
+    if (dinp)
+        pack_weights(w, s->Cout, s->Cin, true, ws);
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
         conv_image_range(B, p.T, t, &b0, &b1);
-        float *pad = ws + (size_t)t * p.per_thread, *dy = pad + p.in_n, *dwp = dy + p.dy_n;
+        float *pad = ws + p.pack_n + (size_t)t * p.per_thread, *dypad = pad + p.pad_n;
+        float *obuf = dypad + p.dy_n, *dwp = obuf + p.out_n;
+        memset(pad, 0, sizeof(float) * (p.pad_n + p.dy_n));
         if (dw)
-            memset(dwp, 0, sizeof(float) * nw);
+            memset(dwp, 0, sizeof(float) * p.dw_n);
         for (int n = b0; n < b1; n++) {
-            /* the output gradient in the padded-stride layout, zero in the two extra columns */
-            const float *g = dout + (size_t)n * s->Cout * hw;
-            for (int co = 0; co < s->Cout; co++)
-                for (int r = 0; r < s->H; r++) {
-                    float *row = dy + (size_t)co * p.plane + (size_t)r * p.pw;
-                    memcpy(row, g + (size_t)co * hw + (size_t)r * s->W,
-                           sizeof(float) * (size_t)s->W);
-                    row[s->W] = row[s->W + 1] = 0.0f;
-                }
+            /* the output gradient zero-padded: its interior starts at pw + 1, and read from
+             * there it is the flat layout with zeros in the padding columns */
+            fill_padded(&p, s->Cout, s->H, s->W, dout + (size_t)n * out_img, dypad);
             if (dw) {
-                pad_image(s, &p, inp + (size_t)n * in_img, pad);
-                for (int co = 0; co < s->Cout; co++)
-                    for (int ci = 0; ci < s->Cin; ci++) {
-                        float *gw = dwp + ((size_t)co * s->Cin + ci) * 9;
-                        const float *src = pad + (size_t)ci * p.padded;
-                        for (int k = 0; k < 9; k++)
-                            gw[k] += dot(dy + (size_t)co * p.plane,
-                                         src + (size_t)(k / 3) * p.pw + k % 3, p.plane);
-                    }
+                fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, pad);
+                dw_image(&kn, &p, s, dypad + p.pw + 1, pad, dwp);
             }
-            if (dinp) {
-                /* the padded input's gradient: every output spreads back over its 9 taps */
-                memset(pad, 0, sizeof(float) * p.in_n);
-                for (int ci = 0; ci < s->Cin; ci++) {
-                    float *dst = pad + (size_t)ci * p.padded;
-                    for (int co = 0; co < s->Cout; co++) {
-                        const float *gk = w + ((size_t)co * s->Cin + ci) * 9;
-                        for (int k = 0; k < 9; k++)
-                            axpy(dst + (size_t)(k / 3) * p.pw + k % 3, dy + (size_t)co * p.plane,
-                                 gk[k], p.plane);
-                    }
-                    float *dx = dinp + (size_t)n * in_img + (size_t)ci * hw;
-                    for (int r = 0; r < s->H; r++) {
-                        const float *src = dst + (size_t)(r + 1) * p.pw + 1;
-                        float *row = dx + (size_t)r * s->W;
-#pragma omp simd
-                        for (int x = 0; x < s->W; x++)
-                            row[x] += src[x];
-                    }
-                }
-            }
+            if (dinp)
+                conv_image(&kn, &p, s, off, dypad, s->Cout, ws, s->Cin, NULL, obuf,
+                           dinp + (size_t)n * in_img, true);
         }
     }
     if (dw) {
@@ -172,7 +487,7 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
         for (size_t k = 0; k < nw; k++) {
             float acc = 0.0f;
             for (int t = 0; t < p.T; t++)
-                acc += ws[(size_t)t * p.per_thread + p.in_n + p.dy_n + k];
+                acc += ws[p.pack_n + (size_t)t * p.per_thread + p.pad_n + p.dy_n + p.out_n + k];
             dw[k] += acc;
         }
     }
