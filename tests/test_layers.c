@@ -402,6 +402,8 @@ TEST(layer_conv_every_algorithm)
         conv_vs_naive(3, 8, 1, 1, 8, 3, 1, 1, 1);   /* 1x1 plane */
         conv_vs_naive(3, 2, 2, 1, 3, 3, 1, 1, 1);
         conv_vs_naive(7, 8, 40, 36, 9, 3, 1, 1, 1); /* several chunks per thread */
+        conv_vs_naive(19, 9, 7, 7, 6, 3, 1, 1, 1);  /* the direct kernels' groups of 8 7x7
+                                                     * images: full and partial ones */
         int bad = conv_gradcheck(5, 3, 5, 7, 4, 3, 1, 1, 0) +
                   conv_gradcheck(3, 9, 6, 4, 10, 3, 1, 1, 300) +
                   conv_gradcheck(3, 8, 5, 3, 9, 3, 1, 1, 300) +

@@ -31,13 +31,12 @@ ConvAlgo conv2d_algo(void)
 /* The algorithm of a convolution (both passes). Only 3x3 same convolutions have a choice.
  * Automatic, from `make bench-conv` on every layer of the default networks at their batch and
  * `bench_step resnet --profile` under GS_CONV=im2col and =direct, 2 threads, idle
- * (BENCHMARKS.md): the register-blocked direct kernels where im2col's GEMM is small in a
- * dimension or its column matrix large: few channels on a side (< 8), planes of 28x28 and up
- * (measured to 32 channels: 1.3x faster), and 14x14 planes up to 48 output channels (1.1x to
- * 1.7x); im2col + SGEMM elsewhere (OpenBLAS runs near peak with 64 channels on 14x14 and 32
- * or more on 7x7, where the direct tiles also compute the padding columns of short rows).
- * Winograd never: its transforms are passes over memory per channel, which its fewer
- * multiply-adds repay only with many channels (F(4x4) was 1.3x faster on the encoder's
+ * (BENCHMARKS.md): the register-blocked direct kernels up to 64 output channels (1.1x to 2.4x
+ * faster than im2col there on 7x7 to 28x28 planes: its GEMM has a small dimension), and for
+ * fewer than 8 input channels (im2col's GEMM then has an inner dimension of 9 to 63); im2col
+ * + SGEMM above (level at 128 on 7x7, 1.15x faster at 256: OpenBLAS runs near peak with many
+ * channels). Winograd never: its transforms are passes over memory per channel, which its
+ * fewer multiply-adds repay only with many channels (F(4x4) was 1.3x faster on the encoder's
  * 24->48 backward alone against im2col, yet the step with it slower). */
 static ConvAlgo pick_algo(const ConvShape *s)
 {
@@ -45,10 +44,7 @@ static ConvAlgo pick_algo(const ConvShape *s)
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
-    int plane = s->H * s->W;
-    if (s->Cin < 8 || s->Cout < 8 || plane >= 28 * 28 || (plane >= 14 * 14 && s->Cout <= 48))
-        return CONV_DIRECT;
-    return CONV_IM2COL;
+    return s->Cout <= 64 || s->Cin < 8 ? CONV_DIRECT : CONV_IM2COL;
 }
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's

@@ -3,10 +3,13 @@
  * runs far below SGEMM's speed and moves a 9x larger column matrix, while these kernels keep
  * a block of outputs in registers and do one multiply-add per input load for most of them.
  *
- * Layout: an image's planes are kept zero-padded with row stride pw = W + 2, so output
- * position q = y * pw + x reads tap (ky, kx) of its input plane at q + ky * pw + kx: every tap
- * is the whole flat plane shifted (the two padding columns of each output row are computed
- * and dropped when the rows are copied out).
+ * Layout: a group of G images is kept side by side in zero-padded planes, one zero column
+ * before, between and after them, one zero row above and below: row stride pw = G (W + 1) + 1.
+ * Output position q = y * pw + x then reads tap (ky, kx) of its input plane at
+ * q + ky * pw + kx: every tap is the whole flat plane shifted, and the G images of a group are
+ * computed as one plane (the one column per image that falls on a padding column is computed
+ * and dropped when the rows are copied out). Small planes are grouped so that rows are long:
+ * a 7x7 image alone would compute 9 columns per 7, eight side by side 65 per 56.
  * - forward: a tile of cb output channels (up to 4) by nv vectors of 8 positions holds
  *   cb * nv = 9 to 12 accumulators; per input channel and tap it loads nv input vectors and
  *   broadcasts cb weights.
@@ -36,6 +39,7 @@
  * tiles of 24 or 96 positions; the last tile of a plane is moved back to end at its end. */
 #define TILE_MAX 96
 #define CB_MAX 4
+#define GROUP_COLUMNS 64
 
 static bool g_allow_avx2 = true;
 
@@ -55,7 +59,8 @@ static bool use_avx2(void)
 
 typedef struct {
     int T;
-    int pw;            /* padded row stride: W + 2 */
+    int G;             /* images side by side in a group */
+    int pw;            /* padded row stride: G * (W + 1) + 1 */
     size_t plane8;     /* H * pw rounded up to 8: the positions computed */
     size_t plane_r;    /* an output tile buffer's plane: plane8, at least TILE_MAX */
     size_t padded;     /* a zero-padded plane: its (H + 2) rows and the reads past them of
@@ -79,7 +84,11 @@ static DirectPlan direct_plan(const ConvShape *s)
     p.T = gs_threads_get();
     if (p.T < 1)
         p.T = 1;
-    p.pw = s->W + 2;
+    /* rows of up to GROUP_COLUMNS floats: 2 images of 28x28, 4 of 14x14, 8 of 7x7 */
+    p.G = GROUP_COLUMNS / (s->W + 1);
+    if (p.G < 1)
+        p.G = 1;
+    p.pw = p.G * (s->W + 1) + 1;
     p.plane8 = ((size_t)s->H * p.pw + 7) / 8 * 8;
     p.plane_r = p.plane8 > TILE_MAX ? p.plane8 : TILE_MAX;
     /* a tile at q reads up to q + TILE_MAX - 1 + 2 * pw + 2 < plane_r + 2 * pw + 2 */
@@ -120,14 +129,22 @@ static void pack_weights(const float *w, int Cout, int Cin, bool transpose, floa
                 }
 }
 
-/* The C planes (H, W) of src into the interiors of zero-padded planes (their borders and
- * slack are zeroed once per call and never written). */
-static void fill_padded(const DirectPlan *p, int C, int H, int W, const float *src, float *pad)
+/* The C planes (H, W) of each of the g images at src into their places in a group's
+ * zero-padded planes (borders and slack are zeroed once per call and never written; the
+ * places of images a last group lacks are zeroed). */
+static void fill_padded(const DirectPlan *p, int C, int H, int W, const float *src, int g,
+                        float *pad)
 {
-    for (int c = 0; c < C; c++)
-        for (int y = 0; y < H; y++)
-            memcpy(pad + (size_t)c * p->padded + (size_t)(y + 1) * p->pw + 1,
-                   src + ((size_t)c * H + y) * W, sizeof(float) * (size_t)W);
+    for (int i = 0; i < p->G; i++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++) {
+                float *d = pad + (size_t)c * p->padded + (size_t)(y + 1) * p->pw + 1 +
+                           (size_t)i * (W + 1);
+                if (i < g)
+                    memcpy(d, src + (((size_t)i * C + c) * H + y) * W, sizeof(float) * (size_t)W);
+                else
+                    memset(d, 0, sizeof(float) * (size_t)W);
+            }
 }
 
 /* ---- kernels: a tile of outputs, a row of weight gradients ----
@@ -360,12 +377,12 @@ static int block_channels(int c0, int n)
 
 /* ---- one image ---- */
 
-/* Output channels [0, n_out) of one image from its n_in padded planes `pad`, by blocks of 4
- * into the tile buffer, each block's rows then copied into dst (H, W) planes: set, or added
- * to when `add`. */
+/* Output channels [0, n_out) of a group's g images from their n_in padded planes `pad`, by
+ * blocks of 4 into the tile buffer, each block's rows then copied into the images' (n_out,
+ * H, W) planes at dst: set, or added to when `add`. */
 static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
                        const int *off, const float *pad, int n_in, const float *pk, int n_out,
-                       const float *bias, float *obuf, float *dst, bool add)
+                       const float *bias, float *obuf, int g, float *dst, bool add)
 {
     const size_t hw = (size_t)s->H * s->W;
     for (int blk = 0; blk * 4 < n_out; blk++) {
@@ -381,19 +398,20 @@ static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *
             t.o = obuf + q0;
             kn->tile(cb, &t);
         }
-        for (int c = 0; c < n; c++) {
-            float *d = dst + (size_t)(4 * blk + c) * hw;
-            const float *o = obuf + (size_t)c * p->plane_r;
-            for (int y = 0; y < s->H; y++) {
-                const float *src = o + (size_t)y * p->pw;
-                float *row = d + (size_t)y * s->W;
-                if (add)
-                    for (int x = 0; x < s->W; x++)
-                        row[x] += src[x];
-                else
-                    memcpy(row, src, sizeof(float) * (size_t)s->W);
+        for (int i = 0; i < g; i++)
+            for (int c = 0; c < n; c++) {
+                float *d = dst + ((size_t)i * n_out + 4 * blk + c) * hw;
+                const float *o = obuf + (size_t)c * p->plane_r + (size_t)i * (s->W + 1);
+                for (int y = 0; y < s->H; y++) {
+                    const float *src = o + (size_t)y * p->pw;
+                    float *row = d + (size_t)y * s->W;
+                    if (add)
+                        for (int x = 0; x < s->W; x++)
+                            row[x] += src[x];
+                    else
+                        memcpy(row, src, sizeof(float) * (size_t)s->W);
+                }
             }
-        }
     }
 }
 
@@ -419,15 +437,16 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
         float *pad = ws + p.pack_n + (size_t)t * p.per_thread, *obuf = pad + p.pad_n + p.dy_n;
         if (b0 < b1)
             memset(pad, 0, sizeof(float) * p.pad_n);
-        for (int n = b0; n < b1; n++) {
-            fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, pad);
-            conv_image(&kn, &p, s, off, pad, s->Cin, ws, s->Cout, b, obuf,
+        for (int n = b0; n < b1; n += p.G) {
+            int g = b1 - n < p.G ? b1 - n : p.G;
+            fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, g, pad);
+            conv_image(&kn, &p, s, off, pad, s->Cin, ws, s->Cout, b, obuf, g,
                        out + (size_t)n * out_img, false);
         }
     }
 }
 
-/* Weight gradients of one image: dyflat (Cout planes of stride padded, position q at q) with
+/* Weight gradients of a group: dyflat (Cout planes of stride padded, position q at q) with
  * zeros at the padding columns and past the plane, pad the padded input. */
 static void dw_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
                      const float *dyflat, const float *pad, float *dwp)
@@ -469,16 +488,17 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
         memset(pad, 0, sizeof(float) * (p.pad_n + p.dy_n));
         if (dw)
             memset(dwp, 0, sizeof(float) * p.dw_n);
-        for (int n = b0; n < b1; n++) {
+        for (int n = b0; n < b1; n += p.G) {
+            int g = b1 - n < p.G ? b1 - n : p.G;
             /* the output gradient zero-padded: its interior starts at pw + 1, and read from
              * there it is the flat layout with zeros in the padding columns */
-            fill_padded(&p, s->Cout, s->H, s->W, dout + (size_t)n * out_img, dypad);
+            fill_padded(&p, s->Cout, s->H, s->W, dout + (size_t)n * out_img, g, dypad);
             if (dw) {
-                fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, pad);
+                fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, g, pad);
                 dw_image(&kn, &p, s, dypad + p.pw + 1, pad, dwp);
             }
             if (dinp)
-                conv_image(&kn, &p, s, off, dypad, s->Cout, ws, s->Cin, NULL, obuf,
+                conv_image(&kn, &p, s, off, dypad, s->Cout, ws, s->Cin, NULL, obuf, g,
                            dinp + (size_t)n * in_img, true);
         }
     }
