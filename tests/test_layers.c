@@ -419,6 +419,76 @@ TEST(layer_conv_every_algorithm)
     conv2d_allow_avx2(true);
 }
 
+/* A conv reading its input upsampled (conv2d_reads_upsampled) against upsample_forward then
+ * the definition, and its input's gradient against the definition's then upsample_backward:
+ * forward, input and weight gradients, by the AVX2 and the portable kernels. */
+static void conv_up_vs_naive(int B, int Cin, int h, int w, int Cout, int up)
+{
+    ConvShape s;
+    CHECK(conv2d_shape(&s, Cin, h * up, w * up, Cout, 3, 1, 1) == 0);
+    const size_t n_small = (size_t)B * Cin * h * w, n_big = n_small * up * up;
+    const size_t n_out = (size_t)B * Cout * h * up * w * up, n_w = (size_t)Cout * Cin * 9;
+    float *x = fbuf(n_small), *xb = fbuf(n_big), *wt = fbuf(n_w), *b = fbuf((size_t)Cout);
+    float *r = fbuf(n_out), *ref = fbuf(n_out), *dxb = fbuf(n_big), *dx_ref = fbuf(n_small);
+    float *dw_ref = fbuf(n_w), *out = fbuf(n_out);
+    gc_fill(x, n_small, 31u, -1, 1);
+    gc_fill(wt, n_w, 32u, -0.5f, 0.5f);
+    gc_fill(b, (size_t)Cout, 33u, -0.5f, 0.5f);
+    gc_fill(r, n_out, 34u, -1, 1);
+    upsample_forward(xb, x, B, Cin, h, w, up);
+    conv_naive(&s, B, ref, xb, wt, b);
+    conv_naive_backward(&s, B, dxb, dw_ref, r, xb, wt);
+    upsample_backward(dx_ref, dxb, B, Cin, h, w, up);
+    ConvShape su = s;
+    CHECK(conv2d_reads_upsampled(&su, up) && su.up == up);
+    for (int avx2 = 1; avx2 >= 0; avx2--) {
+        conv2d_allow_avx2(avx2);
+        float *ws = fbuf(conv2d_ws_floats(&su, B)), *dx = fbuf(n_small), *dw = fbuf(n_w);
+        conv2d_forward(&su, B, out, x, wt, b, ws);
+        conv2d_backward(&su, B, dx, dw, NULL, r, x, wt, ws);
+        double d = max_abs_diff(out, ref, n_out), dd = rel_diff(dx, dx_ref, n_small);
+        double dwd = rel_diff(dw, dw_ref, n_w);
+        CHECK_MSG(d < 1e-4 && dd < 1e-5 && dwd < 1e-5,
+                  "upsampled x%d input B=%d Cin=%d %dx%d Cout=%d (%s): out off by %g, dinp by "
+                  "%g, dw by %g",
+                  up, B, Cin, h, w, Cout, avx2 ? "avx2" : "portable", d, dd, dwd);
+        free(ws);
+        free(dx);
+        free(dw);
+    }
+    conv2d_allow_avx2(true);
+    free(x);
+    free(xb);
+    free(wt);
+    free(b);
+    free(r);
+    free(ref);
+    free(dxb);
+    free(dx_ref);
+    free(dw_ref);
+    free(out);
+}
+
+TEST(layer_conv_reads_upsampled_input)
+{
+    conv_up_vs_naive(5, 3, 3, 5, 6, 2);
+    conv_up_vs_naive(11, 9, 7, 7, 4, 2); /* 14x14: groups of 4 images, full and partial */
+    conv_up_vs_naive(3, 16, 14, 14, 16, 2); /* as the autoencoder's last upsampled layer */
+    conv_up_vs_naive(3, 2, 2, 3, 1, 3);  /* factor 3, one output channel */
+    /* refused where the algorithm taken cannot: im2col forced, a plane the factor does not
+     * divide, a factor of 1, or many output channels (im2col's by the automatic choice) */
+    ConvShape s;
+    CHECK(conv2d_shape(&s, 4, 14, 14, 8, 3, 1, 1) == 0);
+    conv2d_set_algo(CONV_IM2COL);
+    CHECK(!conv2d_reads_upsampled(&s, 2) && s.up == 1);
+    conv2d_set_algo(CONV_AUTO);
+    CHECK(!conv2d_reads_upsampled(&s, 3) && !conv2d_reads_upsampled(&s, 1) && s.up == 1);
+    CHECK(conv2d_shape(&s, 64, 14, 14, 128, 3, 1, 1) == 0);
+    CHECK(!conv2d_reads_upsampled(&s, 2) && s.up == 1);
+    CHECK(conv2d_shape(&s, 64, 14, 14, 64, 3, 1, 1) == 0);
+    CHECK(conv2d_reads_upsampled(&s, 2) && s.up == 2);
+}
+
 /* -------------------------------------------------------------- batchnorm */
 
 typedef struct {

@@ -137,6 +137,12 @@ TEST(net_gradcheck_resnet_and_dae)
     dc.filters[1] = 3;
     dc.filters[2] = 4;
     CHECK(model_build_dae(&m, &dc, 3, 6, &err) == 0);
+    /* both of its upsamples are read by the conv after them, upsampled (the gradients
+     * checked are those of that path) */
+    int folded = 0;
+    for (int i = 0; i < m.net.n_nodes; i++)
+        folded += m.net.nodes[i].kind == NODE_UPSAMPLE && m.net.nodes[i].folded;
+    CHECK_INT_EQ(folded, 2);
     check_model_grads(&m, 3, "dae");
     model_free(&m);
 }

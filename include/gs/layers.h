@@ -16,9 +16,12 @@ typedef struct {
     int Cin, H, W;       /* input plane */
     int Cout, K, stride, pad;
     int Ho, Wo;          /* output plane, filled by conv2d_shape */
+    int up;              /* 1, or: the input arrives as (H / up, W / up) planes, to be read
+                          * upsampled by nearest neighbour, as upsample_forward would (the
+                          * input's gradient leaves at that size too); conv2d_reads_upsampled */
 } ConvShape;
 
-/* Fills Ho, Wo; returns -1 when the geometry gives an empty output. */
+/* Fills Ho, Wo (and up = 1); returns -1 when the geometry gives an empty output. */
 int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int stride, int pad);
 /* Scratch floats the conv needs for a batch of B images (per-thread im2col and GEMM
  * buffers, per-thread weight-gradient partials). */
@@ -44,6 +47,10 @@ ConvAlgo conv2d_algo(void);
  * (the default); false forces their portable loops, which tests check too. Process-wide,
  * like conv2d_set_algo. */
 void conv2d_allow_avx2(bool on);
+/* Sets s->up = f when the algorithm taken for s can read its input upsampled by f (the
+ * direct 3x3 kernels build their padded planes from the smaller input, saving the upsampled
+ * map's writes and reads both ways) and returns true; else leaves s as it is: false. */
+bool conv2d_reads_upsampled(ConvShape *s, int f);
 /* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */
 void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *db,
                      const float *dout, const float *inp, const float *w, float *ws);

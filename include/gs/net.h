@@ -4,7 +4,10 @@
  * activations, one for activation gradients, one for saved state and one scratch workspace.
  * After that, training steps allocate nothing. Nodes run in the order they were added.
  * A batch-norm whose only consumer is the ReLU right after it runs fused with that ReLU: both
- * nodes then share one activation buffer holding the ReLU's output. */
+ * nodes then share one activation buffer holding the ReLU's output. An upsample whose only
+ * consumer is a convolution that can read its input upsampled (conv2d_reads_upsampled) is
+ * folded into it: the upsampled map is never made (nor its gradient), and net_act of that
+ * node is not its output. */
 #ifndef GS_NET_H
 #define GS_NET_H
 
@@ -39,6 +42,8 @@ typedef struct {
     bool bias;           /* conv, linear */
     bool relu;           /* bn: a following ReLU is fused in (set by net_finalize) */
     bool fused;          /* relu: computed by the bn before it; shares its buffers */
+    bool folded;         /* upsample: read upsampled by the conv consuming it, which takes
+                          * this node's input instead; no buffer of its own */
     int grad_writer;     /* conv, bn: the layer whose backward reaches this output's gradient
                           * first (the highest-numbered reader, through a fused relu too),
                           * when it is a bn or a max-pool: it writes (=) and any other reader

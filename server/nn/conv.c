@@ -40,11 +40,21 @@ ConvAlgo conv2d_algo(void)
  * 24->48 backward alone against im2col, yet the step with it slower). */
 static ConvAlgo pick_algo(const ConvShape *s)
 {
+    if (s->up > 1)
+        return CONV_DIRECT; /* only the direct kernels read an upsampled input */
     if (!conv3x3_same(s))
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
     return s->Cout <= 64 || s->Cin < 8 ? CONV_DIRECT : CONV_IM2COL;
+}
+
+bool conv2d_reads_upsampled(ConvShape *s, int f)
+{
+    if (f < 2 || s->H % f || s->W % f || pick_algo(s) != CONV_DIRECT)
+        return false;
+    s->up = f;
+    return true;
 }
 
 /* Aim for this many bytes of im2col buffer per thread: about half of a 2 MiB L2, so the GEMM's
@@ -120,6 +130,7 @@ int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int strid
     s->pad = pad;
     s->Ho = 0;
     s->Wo = 0;
+    s->up = 1;
     if (Cin < 1 || Cout < 1 || K < 1 || stride < 1 || pad < 0 || H < 1 || W < 1)
         return -1;
     if (H + 2 * pad < K || W + 2 * pad < K)

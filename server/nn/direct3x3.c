@@ -18,6 +18,9 @@
  *   w[co][ci][8 - k] * dypad[co](q + off[k])).
  * - the weights' gradient: for cb output channels and a row of 3 taps (all 9 for one
  *   channel), dot products over the plane, 9 to 12 accumulators of 8 lanes summed at the end.
+ * - an input read upsampled (ConvShape.up, an autoencoder's decoder): the padded planes are
+ *   filled from the smaller input, each value repeated, and the input's gradient leaves
+ *   summed over each repeated square, so the upsampled map and its gradient are never made.
  * AVX2 + FMA kernels where the CPU has them, portable loops elsewhere (and when a test asks:
  * conv2d_allow_avx2). Images are split over the OpenMP threads in contiguous ranges;
  * weight-gradient partials per thread are summed in thread order, so results are
@@ -131,19 +134,30 @@ static void pack_weights(const float *w, int Cout, int Cin, bool transpose, floa
 
 /* The C planes (H, W) of each of the g images at src into their places in a group's
  * zero-padded planes (borders and slack are zeroed once per call and never written; the
- * places of images a last group lacks are zeroed). */
-static void fill_padded(const DirectPlan *p, int C, int H, int W, const float *src, int g,
-                        float *pad)
+ * places of images a last group lacks are zeroed). With up > 1 the source planes are
+ * (H / up, W / up) and are written upsampled by nearest neighbour. */
+static void fill_padded(const DirectPlan *p, int C, int H, int W, int up, const float *src,
+                        int g, float *pad)
 {
+    const int h = H / up, w = W / up;
     for (int i = 0; i < p->G; i++)
         for (int c = 0; c < C; c++)
             for (int y = 0; y < H; y++) {
                 float *d = pad + (size_t)c * p->padded + (size_t)(y + 1) * p->pw + 1 +
                            (size_t)i * (W + 1);
-                if (i < g)
-                    memcpy(d, src + (((size_t)i * C + c) * H + y) * W, sizeof(float) * (size_t)W);
-                else
+                const float *row = src + (((size_t)i * C + c) * h + y / up) * w;
+                if (i >= g)
                     memset(d, 0, sizeof(float) * (size_t)W);
+                else if (up == 1)
+                    memcpy(d, row, sizeof(float) * (size_t)W);
+                else if (y % up)
+                    memcpy(d, d - p->pw, sizeof(float) * (size_t)W); /* the row above again */
+                else if (up == 2)
+                    for (int x = 0; x < w; x++)
+                        d[2 * x] = d[2 * x + 1] = row[x];
+                else
+                    for (int x = 0; x < W; x++)
+                        d[x] = row[x / up];
             }
 }
 
@@ -377,14 +391,39 @@ static int block_channels(int c0, int n)
 
 /* ---- one image ---- */
 
+/* d (h, w) += the sums of the up x up squares of o (h * up rows of stride pw): an
+ * upsample's backward. */
+static void sum_squares(const float *o, int pw, int h, int w, int up, float *d)
+{
+    for (int y = 0; y < h; y++) {
+        const float *r0 = o + (size_t)y * up * pw;
+        float *row = d + (size_t)y * w;
+        if (up == 2) {
+            const float *r1 = r0 + pw;
+            for (int x = 0; x < w; x++)
+                row[x] += (r0[2 * x] + r0[2 * x + 1]) + (r1[2 * x] + r1[2 * x + 1]);
+            continue;
+        }
+        for (int x = 0; x < w; x++) {
+            float acc = 0.0f;
+            for (int r = 0; r < up; r++)
+                for (int k = 0; k < up; k++)
+                    acc += r0[(size_t)r * pw + x * up + k];
+            row[x] += acc;
+        }
+    }
+}
+
 /* Output channels [0, n_out) of a group's g images from their n_in padded planes `pad`, by
  * blocks of 4 into the tile buffer, each block's rows then copied into the images' (n_out,
- * H, W) planes at dst: set, or added to when `add`. */
+ * H, W) planes at dst: set, or added to when `add`; with up > 1 (the input's gradient of an
+ * upsampled input), each up x up square added into one value of (n_out, H / up, W / up)
+ * planes. */
 static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
                        const int *off, const float *pad, int n_in, const float *pk, int n_out,
-                       const float *bias, float *obuf, int g, float *dst, bool add)
+                       const float *bias, float *obuf, int g, float *dst, bool add, int up)
 {
-    const size_t hw = (size_t)s->H * s->W;
+    const size_t hw = (size_t)(s->H / up) * (s->W / up);
     for (int blk = 0; blk * 4 < n_out; blk++) {
         int cb = block_channels(4 * blk, n_out), n = n_out - 4 * blk < 4 ? n_out - 4 * blk : 4;
         size_t bs = (size_t)tile_positions(cb);
@@ -402,6 +441,10 @@ static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *
             for (int c = 0; c < n; c++) {
                 float *d = dst + ((size_t)i * n_out + 4 * blk + c) * hw;
                 const float *o = obuf + (size_t)c * p->plane_r + (size_t)i * (s->W + 1);
+                if (up > 1) {
+                    sum_squares(o, p->pw, s->H / up, s->W / up, up, d);
+                    continue;
+                }
                 for (int y = 0; y < s->H; y++) {
                     const float *src = o + (size_t)y * p->pw;
                     float *row = d + (size_t)y * s->W;
@@ -426,7 +469,9 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, out_img = (size_t)s->Cout * s->H * s->W;
+    const int up = s->up > 1 ? s->up : 1;
+    const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
+    const size_t out_img = (size_t)s->Cout * s->H * s->W;
     int off[9];
     tap_offsets(&p, off);
     pack_weights(w, s->Cout, s->Cin, false, ws);
@@ -439,9 +484,9 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
             memset(pad, 0, sizeof(float) * p.pad_n);
         for (int n = b0; n < b1; n += p.G) {
             int g = b1 - n < p.G ? b1 - n : p.G;
-            fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, g, pad);
+            fill_padded(&p, s->Cin, s->H, s->W, up, inp + (size_t)n * in_img, g, pad);
             conv_image(&kn, &p, s, off, pad, s->Cin, ws, s->Cout, b, obuf, g,
-                       out + (size_t)n * out_img, false);
+                       out + (size_t)n * out_img, false, 1);
         }
     }
 }
@@ -471,7 +516,9 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, out_img = (size_t)s->Cout * s->H * s->W;
+    const int up = s->up > 1 ? s->up : 1;
+    const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
+    const size_t out_img = (size_t)s->Cout * s->H * s->W;
     const size_t nw = (size_t)s->Cout * s->Cin * 9;
     if (!dw && !dinp)
         return;
@@ -492,14 +539,14 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
             int g = b1 - n < p.G ? b1 - n : p.G;
             /* the output gradient zero-padded: its interior starts at pw + 1, and read from
              * there it is the flat layout with zeros in the padding columns */
-            fill_padded(&p, s->Cout, s->H, s->W, dout + (size_t)n * out_img, g, dypad);
+            fill_padded(&p, s->Cout, s->H, s->W, 1, dout + (size_t)n * out_img, g, dypad);
             if (dw) {
-                fill_padded(&p, s->Cin, s->H, s->W, inp + (size_t)n * in_img, g, pad);
+                fill_padded(&p, s->Cin, s->H, s->W, up, inp + (size_t)n * in_img, g, pad);
                 dw_image(&kn, &p, s, dypad + p.pw + 1, pad, dwp);
             }
             if (dinp)
                 conv_image(&kn, &p, s, off, dypad, s->Cout, ws, s->Cin, NULL, obuf, g,
-                           dinp + (size_t)n * in_img, true);
+                           dinp + (size_t)n * in_img, true, up);
         }
     }
     if (dw) {

@@ -294,6 +294,14 @@ static int buffer_owner(const Net *n, int i)
     return n->nodes[i].fused ? n->nodes[i].a : i;
 }
 
+/* The node whose output node i reads as its (first) input: a conv reading a folded upsample
+ * takes the upsample's input. */
+static int input_of(const Net *n, int i)
+{
+    int a = n->nodes[i].a;
+    return a >= 0 && n->nodes[a].folded ? n->nodes[a].a : a;
+}
+
 /* Node.grad_writer of every node. Backward visits layers from the last to the first, so of
  * the layers reading a buffer the highest-numbered reaches its gradient first: when that one
  * is a bn or a max-pool (whose backwards can write their input's gradient whole) and the
@@ -304,10 +312,10 @@ static void mark_grad_writers(Net *n)
         n->nodes[i].grad_writer = -1;
     for (int i = 1; i < n->n_nodes; i++) { /* rising: each buffer keeps its last reader */
         const Node *nd = &n->nodes[i];
-        if (nd->fused)
-            continue; /* computed by its bn; its readers reach the bn's buffer */
+        if (nd->fused || nd->folded)
+            continue; /* computed by its bn or its conv; its readers reach that buffer */
         if (nd->a >= 0)
-            n->nodes[buffer_owner(n, nd->a)].grad_writer = i;
+            n->nodes[buffer_owner(n, input_of(n, i))].grad_writer = i;
         if (nd->b >= 0)
             n->nodes[buffer_owner(n, nd->b)].grad_writer = i;
     }
@@ -320,9 +328,10 @@ static void mark_grad_writers(Net *n)
     }
 }
 
-/* Fuses each batch-norm with a ReLU that is its only consumer, marks the gradients written
- * whole (mark_grad_writers), then lays out the activation buffers for max_batch images; a
- * fused ReLU shares its batch-norm's buffer. */
+/* Fuses each batch-norm with a ReLU that is its only consumer, folds an upsample into the
+ * conv that is its only consumer when that conv can read it upsampled, marks the gradients
+ * written whole (mark_grad_writers), then lays out the activation buffers for max_batch
+ * images; a fused ReLU shares its batch-norm's buffer, a folded upsample has none. */
 static int fuse_and_place(Net *n)
 {
     int *consumers = calloc((size_t)n->n_nodes, sizeof *consumers);
@@ -341,13 +350,19 @@ static int fuse_and_place(Net *n)
             relu->fused = true;
         }
     }
+    for (int i = 0; i < n->n_nodes; i++) {
+        Node *c = &n->nodes[i];
+        if (c->kind == NODE_CONV && c->a >= 0 && n->nodes[c->a].kind == NODE_UPSAMPLE &&
+            consumers[c->a] == 1 && conv2d_reads_upsampled(&c->conv, n->nodes[c->a].k))
+            n->nodes[c->a].folded = true;
+    }
     free(consumers);
     mark_grad_writers(n);
     n->n_acts = 0;
     for (int i = 0; i < n->n_nodes; i++) {
         Node *nd = &n->nodes[i];
-        if (nd->fused) {
-            nd->act_off = n->nodes[nd->a].act_off;
+        if (nd->fused || nd->folded) {
+            nd->act_off = n->nodes[nd->a].act_off; /* a folded upsample: never used */
             continue;
         }
         nd->act_off = n->n_acts;
@@ -583,7 +598,7 @@ void net_forward(Net *n, const float *x, int B, bool train)
     for (int i = 0; i < n->n_nodes; i++) {
         const Node *nd = &n->nodes[i];
         float *out = n->acts + nd->act_off;
-        const float *in = nd->a >= 0 ? n->acts + n->nodes[nd->a].act_off : NULL;
+        const float *in = nd->a >= 0 ? n->acts + n->nodes[input_of(n, i)].act_off : NULL;
         const Node *src = nd->a >= 0 ? &n->nodes[nd->a] : NULL;
         size_t count = (size_t)B * nd->C * nd->H * nd->W;
         float *p = n->params;
@@ -636,7 +651,8 @@ void net_forward(Net *n, const float *x, int B, bool train)
                             nd->stride);
             break;
         case NODE_UPSAMPLE:
-            upsample_forward(out, in, B, src->C, src->H, src->W, nd->k);
+            if (!nd->folded)
+                upsample_forward(out, in, B, src->C, src->H, src->W, nd->k);
             break;
         case NODE_GAP:
             gap_forward(out, in, B, src->C, src->H * src->W);
@@ -667,7 +683,7 @@ void net_backward_begin(Net *n, int B)
 {
     for (int i = 0; i < n->n_nodes; i++) {
         const Node *nd = &n->nodes[i];
-        if (nd->fused || nd->kind == NODE_INPUT ||
+        if (nd->fused || nd->folded || nd->kind == NODE_INPUT ||
             (nd->grad_writer >= 0 && writes_dinp(n, nd->grad_writer)))
             continue;
         memset(n->dacts + nd->act_off, 0, (size_t)B * net_node_size(n, i) * sizeof(float));
@@ -695,8 +711,8 @@ void net_backward(Net *n, int B)
         const Node *nd = &n->nodes[i];
         const float *out = n->acts + nd->act_off;
         const float *dout = n->dacts + nd->act_off;
-        const float *in = n->acts + n->nodes[nd->a].act_off;
-        float *dinp = dinp_of(n, nd->a);
+        const float *in = n->acts + n->nodes[input_of(n, i)].act_off;
+        float *dinp = dinp_of(n, input_of(n, i));
         const Node *src = &n->nodes[nd->a];
         size_t count = (size_t)B * nd->C * nd->H * nd->W;
         float *p = n->params, *g = n->grads;
@@ -736,7 +752,7 @@ void net_backward(Net *n, int B)
                     nd->stride);
             break;
         case NODE_UPSAMPLE:
-            if (dinp)
+            if (dinp && !nd->folded)
                 upsample_backward(dinp, dout, B, src->C, src->H, src->W, nd->k);
             break;
         case NODE_GAP:
