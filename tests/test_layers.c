@@ -531,7 +531,7 @@ static int bn_gradcheck_mode(int B, int C, int S, bool relu)
     float *dinp = fbuf(n), *dg = fbuf((size_t)C), *dbeta = fbuf((size_t)C);
     bn_loss(&c);
     if (relu)
-        batchnorm_relu_backward(dinp, dg, dbeta, c.r, c.out, c.inp, c.mean, c.rstd, c.gamma, B,
+        batchnorm_relu_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, c.beta, B,
                                 C, S);
     else
         batchnorm_backward(dinp, dg, dbeta, c.r, c.inp, c.mean, c.rstd, c.gamma, B, C, S);
@@ -570,6 +570,33 @@ TEST(layer_bn_relu_gradcheck)
     CHECK_INT_EQ(bn_gradcheck_mode(7, 3, 1, true), 0);
 }
 
+/* The fused backward recomputes the ReLU's mask from the input: where forward's normalised
+ * value is exactly 0 (its output 0, the ReLU closed) backward must see it closed too. Half
+ * the values sit exactly there: x in {0, 1}, gamma 1, beta = (mean - 0) * rstd. */
+TEST(layer_bn_relu_mask_at_zero)
+{
+    enum { B = 2, C = 1, S = 4, N = B * C * S };
+    float x[N] = {0, 1, 0, 1, 1, 0, 0, 1}, y[N], dy[N], g[N], d1[N] = {0}, d2[N] = {0};
+    float gamma[C] = {1.0f}, beta[C] = {0.0f}, m[C], rs[C], rm[C] = {0}, rv[C] = {1};
+    float dg1[C] = {0}, db1[C] = {0}, dg2[C] = {0}, db2[C] = {0};
+    batchnorm_relu_forward_train(y, m, rs, rm, rv, x, gamma, beta, B, C, S, 1e-5f, 0.1f);
+    beta[0] = -((0.0f - m[0]) * rs[0]);
+    batchnorm_relu_forward_train(y, m, rs, rm, rv, x, gamma, beta, B, C, S, 1e-5f, 0.1f);
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        dy[i] = 1.0f + 0.25f * (float)i;
+        g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        closed += x[i] == 0.0f && y[i] == 0.0f;
+    }
+    CHECK_INT_EQ(closed, 4);
+    batchnorm_backward(d1, dg1, db1, g, x, m, rs, gamma, B, C, S);
+    batchnorm_relu_backward(d2, dg2, db2, dy, x, m, rs, gamma, beta, B, C, S);
+    for (int i = 0; i < N; i++)
+        CHECK_CLOSE(d2[i], d1[i], 1e-6);
+    CHECK_CLOSE(dg2[0], dg1[0], 1e-6);
+    CHECK_CLOSE(db2[0], db1[0], 1e-6);
+}
+
 TEST(layer_bn_relu_matches_bn_then_relu)
 {
     enum { B = 4, C = 3, S = 37 };
@@ -585,7 +612,7 @@ TEST(layer_bn_relu_matches_bn_then_relu)
     relu_forward(y1, y1, n);
     batchnorm_backward(d1, dg1, db1, dr, x, m, rs, g, B, C, S);
     batchnorm_relu_forward_train(y2, m, rs, rm, rv, x, g, be, B, C, S, 1e-5f, 0.1f);
-    batchnorm_relu_backward(d2, dg2, db2, dy, y2, x, m, rs, g, B, C, S);
+    batchnorm_relu_backward(d2, dg2, db2, dy, x, m, rs, g, be, B, C, S);
     for (size_t i = 0; i < n; i++) {
         CHECK_CLOSE(y2[i], y1[i], 1e-6);
         CHECK_CLOSE(d2[i], d1[i], 1e-5);

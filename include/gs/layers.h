@@ -81,17 +81,19 @@ void batchnorm_relu_forward_train(float *out, float *mean, float *rstd, float *r
 void batchnorm_relu_forward_infer(float *out, const float *inp, const float *gamma,
                                   const float *beta, const float *run_mean,
                                   const float *run_var, int B, int C, int S, float eps);
+/* The fused backward takes beta instead of the output: the ReLU's mask is recomputed from
+ * inp exactly as forward decided it (one stream fewer to read). */
 void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                             const float *out, const float *inp, const float *mean,
-                             const float *rstd, const float *gamma, int B, int C, int S);
+                             const float *inp, const float *mean, const float *rstd,
+                             const float *gamma, const float *beta, int B, int C, int S);
 /* The same two backwards writing dinp (=) instead of adding to it: for a caller whose dinp
  * has no other contribution, so it need not be zeroed first (net.c). */
 void batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
                             const float *inp, const float *mean, const float *rstd,
                             const float *gamma, int B, int C, int S);
 void batchnorm_relu_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                 const float *out, const float *inp, const float *mean,
-                                 const float *rstd, const float *gamma, int B, int C, int S);
+                                 const float *inp, const float *mean, const float *rstd,
+                                 const float *gamma, const float *beta, int B, int C, int S);
 
 /* ---- batch normalisation over a batch shared by several processes ----
  * SimCLR's global batch-norm: each process holds a share of the batch (B images, possibly

@@ -5,7 +5,10 @@
  * not depend on the thread count. The layer is memory-bound on conv maps, so each function
  * reads its inputs as few times as it can: forward once for the statistics and once to
  * normalise, backward once for the two sums and once for dinp. The batchnorm_relu_* variants
- * apply a following ReLU in the same passes, so the network never writes the pre-ReLU map. */
+ * apply a following ReLU in the same passes, so the network never writes the pre-ReLU map;
+ * their backward recomputes the ReLU's mask from the input, bit for bit as forward decided
+ * it (bn_scale), rather than reading the output too: two streams per value instead of three
+ * in each pass. */
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,17 +42,41 @@ static void plane_moments(const float *x, size_t n, float shift, double *s1, dou
     *s2 += t2;
 }
 
-/* sum g and sum g * (x - mean) over one plane, g = dy, or with a fused ReLU g = dy where the
- * ReLU's output y is positive and 0 elsewhere */
+/* The fused ReLU's mask, as forward decides it: the ReLU's output y > 0 where a caller has
+ * it (the shared batch's backward), else the normalised value (x - mean) * scale + shift > 0
+ * recomputed with forward's very operations and constants. */
+typedef struct {
+    const float *y;
+    bool relu;
+    float scale, shift;
+} Mask;
+
+/* Forward's per-channel scale, from the rstd it saves, so backward can recompute it. */
+static float bn_scale(float gamma, float rstd)
+{
+    return (float)((double)gamma * (double)rstd);
+}
+
+/* sum g and sum g * (x - mean) over one plane, g = dy, or with a fused ReLU g = dy where its
+ * mask is set and 0 elsewhere */
 static void plane_dsums(const float *restrict dy, const float *restrict y,
-                        const float *restrict x, size_t n, float mean, double *sdy,
-                        double *sdyx)
+                        const float *restrict x, size_t n, float mean, const Mask *mk,
+                        double *sdy, double *sdyx)
 {
     double t1 = 0.0, t2 = 0.0;
+    const float scale = mk->scale, shift = mk->shift;
     for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
         size_t m = n - i0 < BLOCK ? n - i0 : BLOCK;
         float a = 0.0f, c = 0.0f;
-        if (y) {
+        if (mk->relu && !y) {
+#pragma omp simd reduction(+ : a, c)
+            for (size_t i = i0; i < i0 + m; i++) {
+                float d = x[i] - mean, e = dy[i];
+                float g = d * scale + shift > 0.0f ? e : 0.0f;
+                a += g;
+                c += g * d;
+            }
+        } else if (y) {
 #pragma omp simd reduction(+ : a, c)
             for (size_t i = i0; i < i0 + m; i++) {
                 float d = dy[i];
@@ -72,7 +99,8 @@ static void plane_dsums(const float *restrict dy, const float *restrict y,
 }
 
 /* y = (x - center) * scale + shift over every plane of channel c. Centring first, rather
- * than folding the mean into the shift, keeps precision when |mean| >> std. */
+ * than folding the mean into the shift, keeps precision when |mean| >> std. (Backward's
+ * Mask repeats this expression: keep them one.) */
 static void channel_affine(float *out, const float *inp, int B, int C, int S, int c,
                            float center, float scale, float shift, bool relu)
 {
@@ -107,24 +135,34 @@ static void channel_train(float *out, float *mean, float *rstd, float *run_mean,
     double rs = 1.0 / sqrt(var + (double)eps);
     mean[c] = (float)m;
     rstd[c] = (float)rs;
+    float scale = bn_scale(gamma[c], rstd[c]);
     double unbiased = n > 1 ? sq / (n - 1) : var;
     run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * m);
     run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
-    channel_affine(out, inp, B, C, S, c, (float)m, (float)(gamma[c] * rs), beta[c], relu);
+    channel_affine(out, inp, B, C, S, c, mean[c], scale, beta[c], relu);
 }
 
 /* dx += k * g + k1 * (x - m) + k0 over every plane of channel c, g = dy (or, with a fused
- * ReLU, dy where its output y is positive and 0 elsewhere): the backward's last pass, with
- * the per-channel constants folded by the caller. set: dx = instead of +=. */
+ * ReLU, dy where its mask is set and 0 elsewhere): the backward's last pass, with the
+ * per-channel constants folded by the caller. set: dx = instead of +=. */
 static void channel_dinp(float *dinp, const float *dout, const float *relu_out,
                          const float *inp, int B, int C, int S, int c, float fk, float fk1,
-                         float fk0, float fm, bool set)
+                         float fk0, float fm, const Mask *mk, bool set)
 {
+    const float scale = mk->scale, shift = mk->shift;
     for (int b = 0; b < B; b++) {
         size_t off = ((size_t)b * C + c) * S;
         const float *dy = dout + off, *x = inp + off;
         float *dx = dinp + off;
-        if (relu_out) {
+        if (mk->relu && !relu_out) {
+#pragma omp simd
+            for (int i = 0; i < S; i++) {
+                float d = x[i] - fm, e = dy[i];
+                float g = d * scale + shift > 0.0f ? e : 0.0f;
+                float v = fk * g + fk1 * d + fk0;
+                dx[i] = set ? v : dx[i] + v;
+            }
+        } else if (relu_out) {
             const float *y = relu_out + off;
 #pragma omp simd
             for (int i = 0; i < S; i++) {
@@ -183,19 +221,21 @@ static void forward_infer(float *out, const float *inp, const float *gamma, cons
 /* With xhat = (x - mean) * rstd and N = B*S:
  *   dbeta = sum dy, dgamma = sum dy * xhat,
  *   dx = gamma * rstd / N * (N * dy - sum dy - xhat * sum(dy * xhat)). */
+/* beta: with a fused ReLU (its mask recomputed), else NULL. */
 static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                     const float *relu_out, const float *inp, const float *mean,
-                     const float *rstd, const float *gamma, int B, int C, int S, bool set)
+                     const float *inp, const float *mean, const float *rstd, const float *gamma,
+                     const float *beta, int B, int C, int S, bool set)
 {
     const double n = (double)B * S;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         double sdy = 0.0, sdyx = 0.0;
         const double m = mean[c], rs = rstd[c];
+        const Mask mk = {.relu = beta != NULL, .scale = bn_scale(gamma[c], rstd[c]),
+                         .shift = beta ? beta[c] : 0.0f};
         for (int b = 0; b < B; b++) {
             size_t off = ((size_t)b * C + c) * S;
-            plane_dsums(dout + off, relu_out ? relu_out + off : NULL, inp + off, (size_t)S,
-                        (float)m, &sdy, &sdyx);
+            plane_dsums(dout + off, NULL, inp + off, (size_t)S, (float)m, &mk, &sdy, &sdyx);
         }
         double sdyxhat = sdyx * rs;
         if (dbeta)
@@ -209,7 +249,7 @@ static void backward(float *dinp, float *dgamma, float *dbeta, const float *dout
         double k1 = -k * (sdyxhat / n) * rs;
         double k0 = -k * (sdy / n);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm, set);
+        channel_dinp(dinp, dout, NULL, inp, B, C, S, c, fk, fk1, fk0, fm, &mk, set);
     }
 }
 
@@ -249,28 +289,28 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *inp, const float *mean, const float *rstd,
                         const float *gamma, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S, false);
+    backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, NULL, B, C, S, false);
 }
 
 void batchnorm_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
                             const float *inp, const float *mean, const float *rstd,
                             const float *gamma, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, NULL, inp, mean, rstd, gamma, B, C, S, true);
+    backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, NULL, B, C, S, true);
 }
 
 void batchnorm_relu_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                             const float *out, const float *inp, const float *mean,
-                             const float *rstd, const float *gamma, int B, int C, int S)
+                             const float *inp, const float *mean, const float *rstd,
+                             const float *gamma, const float *beta, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S, false);
+    backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, beta, B, C, S, false);
 }
 
 void batchnorm_relu_backward_set(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                                 const float *out, const float *inp, const float *mean,
-                                 const float *rstd, const float *gamma, int B, int C, int S)
+                                 const float *inp, const float *mean, const float *rstd,
+                                 const float *gamma, const float *beta, int B, int C, int S)
 {
-    backward(dinp, dgamma, dbeta, dout, out, inp, mean, rstd, gamma, B, C, S, true);
+    backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, beta, B, C, S, true);
 }
 
 /* ---- a batch shared by several processes ----------------------------------------------- */
@@ -317,7 +357,7 @@ void batchnorm_share_dsums(const float *dout, const float *relu_out, const float
         for (int b = 0; b < B; b++) {
             size_t off = ((size_t)b * C + c) * S;
             plane_dsums(dout + off, relu_out ? relu_out + off : NULL, inp + off, (size_t)S,
-                        mean[c], &a, &q);
+                        mean[c], &(Mask){.relu = relu_out != NULL}, &a, &q);
         }
         sdy[c] = a;
         sdyx[c] = q;
@@ -343,6 +383,7 @@ void batchnorm_backward_global(float *dinp, float *dgamma, float *dbeta, const f
         double k1 = -k * (gsdyx[c] * rs / gn) * rs;
         double k0 = -k * (gsdy[c] / gn);
         float fk = (float)k, fk1 = (float)k1, fk0 = (float)k0, fm = (float)m;
-        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm, false);
+        channel_dinp(dinp, dout, relu_out, inp, B, C, S, c, fk, fk1, fk0, fm,
+                     &(Mask){.relu = relu_out != NULL}, false);
     }
 }

@@ -730,8 +730,9 @@ void net_backward(Net *n, int B)
                 bn_backward_shared(n, nd, dinp, dout, out, in, B);
             else if (nd->relu)
                 (writes_dinp(n, i) ? batchnorm_relu_backward_set : batchnorm_relu_backward)(
-                    dinp, g + nd->w_off, g + nd->b_off, dout, out, in, n->saved + nd->save_off,
-                    n->saved + nd->save_off + nd->C, p + nd->w_off, B, nd->C, nd->H * nd->W);
+                    dinp, g + nd->w_off, g + nd->b_off, dout, in, n->saved + nd->save_off,
+                    n->saved + nd->save_off + nd->C, p + nd->w_off, p + nd->b_off, B, nd->C,
+                    nd->H * nd->W);
             else
                 (writes_dinp(n, i) ? batchnorm_backward_set : batchnorm_backward)(
                     dinp, g + nd->w_off, g + nd->b_off, dout, in, n->saved + nd->save_off,
