@@ -2,8 +2,9 @@
  * configuration's defaults, at their default batch: 2 views per image for SimCLR), timed with
  * each algorithm conv.c has (im2col + SGEMM, Winograd F(2x2, 3x3) and F(4x4, 3x3), direct),
  * forward and backward (the input's gradient skipped for a first layer, as the network does),
- * and the one the automatic choice takes. The figures behind conv.c's pick_algo.
- * Prints one line per layer, algorithm and pass:
+ * and the one the automatic choice takes as the network runs the layer (ALGO "auto+upF" when
+ * it reads its input upsampled by F: a folded upsample). The figures behind conv.c's
+ * pick_algo. Prints one line per layer, algorithm and pass:
  *   conv NET LAYER CinxHxW->Cout ALGO fwd|bwd ms=M
  * Usage: bench_conv [threads] [reps] */
 #include <stdio.h>
@@ -59,7 +60,11 @@ static void bench_net(const char *name, const Net *net, int B, int reps)
         const Node *nd = &net->nodes[i];
         if (nd->kind != NODE_CONV)
             continue;
-        const ConvShape *s = &nd->conv;
+        /* the algorithms compared on the plain convolution; "auto" as the network runs it,
+         * which may read its input upsampled (a folded upsample: "auto+up2") */
+        ConvShape plain = nd->conv;
+        plain.up = 1;
+        const ConvShape *s = &plain;
         bool first = net->nodes[nd->a].kind == NODE_INPUT;
         size_t n_in = (size_t)B * s->Cin * s->H * s->W;
         size_t n_out = (size_t)B * s->Cout * s->Ho * s->Wo;
@@ -67,12 +72,16 @@ static void bench_net(const char *name, const Net *net, int B, int reps)
         float *inp = fill(n_in, 1), *w = fill(n_w, 2), *b = fill((size_t)s->Cout, 3),
               *out = fill(n_out, 4), *dinp = fill(n_in, 5), *dw = fill(n_w, 6);
         for (size_t a = 0; a < sizeof algos / sizeof algos[0]; a++) {
+            const ConvShape *sa = algos[a] == CONV_AUTO ? &nd->conv : s;
             conv2d_set_algo(algos[a]); /* before sizing: the ws is the algorithm's */
-            float *ws = fill(conv2d_ws_floats(s, B), 7);
+            float *ws = fill(conv2d_ws_floats(sa, B), 7);
+            char up[16] = "";
+            if (sa->up > 1)
+                snprintf(up, sizeof up, "+up%d", sa->up);
             for (int pass = 0; pass < 2; pass++)
-                printf("conv %s %d %dx%dx%d->%d %s %s ms=%.2f\n", name, layer, s->Cin, s->H,
-                       s->W, s->Cout, names[a], pass == 0 ? "fwd" : "bwd",
-                       time_pass(s, B, pass == 0, first, reps, out, inp, w, b, dinp, dw, ws));
+                printf("conv %s %d %dx%dx%d->%d %s%s %s ms=%.2f\n", name, layer, s->Cin, s->H,
+                       s->W, s->Cout, names[a], up, pass == 0 ? "fwd" : "bwd",
+                       time_pass(sa, B, pass == 0, first, reps, out, inp, w, b, dinp, dw, ws));
             free(ws);
         }
         conv2d_set_algo(CONV_AUTO);

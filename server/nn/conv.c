@@ -7,7 +7,8 @@
  * are bit-identical for a fixed thread count. 1x1 stride-1 unpadded convolutions skip im2col:
  * an NCHW image already is the (Cin, H*W) column matrix; "same" stride-1 convolutions build
  * each column row with one shifted copy (im2col_same). 3x3 "same" convolutions may instead
- * run by Winograd (winograd.c) or a direct loop (direct3x3.c): pick_algo decides. */
+ * run by register-blocked direct kernels (direct3x3.c, most of them) or Winograd
+ * (winograd.c, on request): pick_algo decides. */
 #include <string.h>
 
 #include "gs/blas.h"

@@ -1,6 +1,6 @@
 /* conv3x3.h — conv.c's other algorithms for 3x3, stride 1, pad 1 convolutions (output plane =
- * input plane; nearly all of this product's): Winograd's F(2x2, 3x3) and F(4x4, 3x3)
- * (winograd.c) and a direct loop for few channels (direct3x3.c), and what the three
+ * input plane; nearly all of this product's): register-blocked direct kernels
+ * (direct3x3.c), Winograd's F(2x2, 3x3) and F(4x4, 3x3) (winograd.c), and what the three
  * convolution files share. Private to server/nn: callers go through conv2d_*, which picks
  * the algorithm (conv.c: pick_algo). */
 #ifndef GS_CONV3X3_H
@@ -41,6 +41,7 @@ void winograd_forward(const ConvShape *s, int m, int B, float *out, const float 
 void winograd_backward(const ConvShape *s, int m, int B, float *dinp, float *dw,
                        const float *dout, const float *inp, const float *w, float *ws);
 
+/* As conv2d_*; these also take an input read upsampled (s->up > 1). */
 size_t direct3x3_ws_floats(const ConvShape *s, int B);
 void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
                        const float *b, float *ws);
