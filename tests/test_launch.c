@@ -88,6 +88,39 @@ static Sink rec_sink(Rec *r)
                   .log = r_log, .assignments = r_assign, .features = r_features, .ctx = r};
 }
 
+/* The byte buffer under the relay's frames (and the image cache, the events stream, a
+ * sweep's CSV): grows across many doublings keeping every byte, writes little-endian,
+ * refuses a length that would overflow (oom set, nothing written, later appends ignored),
+ * and stays on the caller's memory while it fits. */
+TEST(relay_bytebuf_grows_and_refuses_overflow)
+{
+    ByteBuf b = {0};
+    for (uint32_t i = 0; i < 5000; i++)
+        bytebuf_put_u32(&b, i * 2654435761u);
+    bytebuf_put_u64(&b, 0x0102030405060708ull);
+    CHECK(!b.oom && b.len == 5000 * 4 + 8 && b.cap >= b.len);
+    int bad = 0;
+    for (uint32_t i = 0; i < 5000; i++) {
+        uint32_t v = i * 2654435761u, got = (uint32_t)b.p[4 * i] | (uint32_t)b.p[4 * i + 1] << 8 |
+                                            (uint32_t)b.p[4 * i + 2] << 16 |
+                                            (uint32_t)b.p[4 * i + 3] << 24;
+        bad += got != v;
+    }
+    CHECK_INT_EQ(bad, 0);
+    CHECK(b.p[20000] == 8 && b.p[20007] == 1);
+    size_t len = b.len;
+    bytebuf_put(&b, "x", SIZE_MAX);
+    CHECK(b.oom && b.len == len);
+    bytebuf_put(&b, "y", 1);
+    CHECK(b.len == len);
+    bytebuf_free(&b);
+    CHECK(b.p == NULL && b.len == 0 && b.cap == 0 && !b.oom);
+    uint8_t mine[8];
+    ByteBuf m = {.p = mine, .cap = sizeof mine};
+    bytebuf_put_u64(&m, 42);
+    CHECK(m.p == mine && m.len == 8 && mine[0] == 42 && mine[7] == 0);
+}
+
 TEST(relay_result_round_trip)
 {
     static int32_t sizes[3] = {5, 0, 7}, assign[12] = {0, 2, 2, 1, 0, 0, 2, 2, 2, 0, 0, 2};

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "folder.h"
+#include "gs/bytebuf.h"
 #include "gs/zfile.h"
 
 #define CACHE_MAGIC "GSDC"
@@ -33,81 +34,43 @@
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-} Out;
-
-static void put(Out *o, const void *data, size_t n)
-{
-    if (o->oom)
-        return;
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->len + n)
-            cap *= 2;
-        uint8_t *np = realloc(o->p, cap);
-        if (!np) {
-            o->oom = true;
-            return;
-        }
-        o->p = np;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, data, n);
-    o->len += n;
-}
-
-static void put_u32(Out *o, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put(o, b, 4);
-}
-
-static void put_u64(Out *o, uint64_t v)
-{
-    put_u32(o, (uint32_t)v);
-    put_u32(o, (uint32_t)(v >> 32));
-}
-
-static void put_str(Out *o, const char *s)
+static void put_str(ByteBuf *o, const char *s)
 {
     size_t n = strlen(s);
-    put_u32(o, (uint32_t)n);
-    put(o, s, n);
+    bytebuf_put_u32(o, (uint32_t)n);
+    bytebuf_put(o, s, n);
 }
 
-static void put_meta(Out *o, const FolderScan *s, int size, ImageFit fit, long max_pixels,
+static void put_meta(ByteBuf *o, const FolderScan *s, int size, ImageFit fit, long max_pixels,
                      const FolderDecoded *d)
 {
-    put_u32(o, (uint32_t)size);
-    put_u32(o, (uint32_t)fit);
-    put_u64(o, (uint64_t)max_pixels);
+    bytebuf_put_u32(o, (uint32_t)size);
+    bytebuf_put_u32(o, (uint32_t)fit);
+    bytebuf_put_u64(o, (uint64_t)max_pixels);
     put_str(o, s->dir);
-    put_u32(o, (uint32_t)s->n_files);
-    put_u32(o, (uint32_t)s->n_train);
-    put_u32(o, (uint32_t)s->n_classes);
-    put_u32(o, s->labelled);
+    bytebuf_put_u32(o, (uint32_t)s->n_files);
+    bytebuf_put_u32(o, (uint32_t)s->n_train);
+    bytebuf_put_u32(o, (uint32_t)s->n_classes);
+    bytebuf_put_u32(o, s->labelled);
     for (int k = 0; k < s->n_classes; k++)
         put_str(o, s->classes[k]);
     for (int i = 0; i < s->n_files; i++) {
         const FolderFile *f = &s->files[i];
         put_str(o, f->rel);
-        put_u64(o, (uint64_t)f->size);
-        put_u64(o, (uint64_t)f->mtime_ns);
-        put_u32(o, (uint32_t)f->label);
-        put_u32(o, (uint32_t)f->split);
-        put_u32(o, (uint32_t)d->w[i]);
-        put_u32(o, (uint32_t)d->h[i]);
+        bytebuf_put_u64(o, (uint64_t)f->size);
+        bytebuf_put_u64(o, (uint64_t)f->mtime_ns);
+        bytebuf_put_u32(o, (uint32_t)f->label);
+        bytebuf_put_u32(o, (uint32_t)f->split);
+        bytebuf_put_u32(o, (uint32_t)d->w[i]);
+        bytebuf_put_u32(o, (uint32_t)d->h[i]);
         uint8_t bad = d->bad[i] != NULL;
-        put(o, &bad, 1);
+        bytebuf_put(o, &bad, 1);
         if (bad)
             put_str(o, d->bad[i]);
     }
-    put_u32(o, (uint32_t)d->c);
-    put_u32(o, (uint32_t)d->size);
-    put_u32(o, (uint32_t)d->n_ok);
+    bytebuf_put_u32(o, (uint32_t)d->c);
+    bytebuf_put_u32(o, (uint32_t)d->size);
+    bytebuf_put_u32(o, (uint32_t)d->n_ok);
 }
 
 /* All n bytes of p written (writing) or read, through EINTR and short transfers; -1 on an
@@ -135,34 +98,34 @@ static int write_all(int fd, const void *data, size_t n)
 int imagecache_write(const char *path, const FolderScan *s, int size, ImageFit fit,
                      long max_pixels, const FolderDecoded *d, GsErr *err)
 {
-    Out meta = {0}, head = {0};
+    ByteBuf meta = {0}, head = {0};
     size_t pixel_len = (size_t)d->n_ok * (size_t)d->c * (size_t)d->size * (size_t)d->size;
     put_meta(&meta, s, size, fit, max_pixels, d);
     uint32_t crc = zfile_crc32_update(zfile_crc32(meta.p, meta.len), d->pixels, pixel_len);
-    put(&head, CACHE_MAGIC, 4);
-    put_u32(&head, CACHE_VERSION);
-    put_u64(&head, meta.len);
-    put_u64(&head, pixel_len);
-    put_u32(&head, crc);
-    put_u32(&head, 0);
+    bytebuf_put(&head, CACHE_MAGIC, 4);
+    bytebuf_put_u32(&head, CACHE_VERSION);
+    bytebuf_put_u64(&head, meta.len);
+    bytebuf_put_u64(&head, pixel_len);
+    bytebuf_put_u32(&head, crc);
+    bytebuf_put_u32(&head, 0);
     if (meta.oom || head.oom) {
-        free(meta.p);
-        free(head.p);
+        bytebuf_free(&meta);
+        bytebuf_free(&head);
         return gs_errf(err, "%s: out of memory", path);
     }
     char tmp[PATH_MAX + 160];
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        free(meta.p);
-        free(head.p);
+        bytebuf_free(&meta);
+        bytebuf_free(&head);
         return gs_errf(err, "%s: cannot create: %s", tmp, strerror(errno));
     }
     int bad = write_all(fd, head.p, head.len) || write_all(fd, meta.p, meta.len) ||
               write_all(fd, d->pixels, pixel_len) || fsync(fd);
     int e = errno;
-    free(meta.p);
-    free(head.p);
+    bytebuf_free(&meta);
+    bytebuf_free(&head);
     if (close(fd) != 0 && !bad) {
         bad = 1;
         e = errno;

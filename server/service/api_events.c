@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api_handlers.h"
+#include "gs/bytebuf.h"
 #include "api_render.h"
 
 #define POLL_MIN_S 0.25      /* at most 4 polls (and progress events) a second */
@@ -32,31 +33,9 @@ typedef struct {
     int stage_status[STAGE_COUNT];
     double last_send, last_poll, terminal_seen;
     bool started, ended, more;
-    char *buf;              /* pending output: buf[off..len) */
-    size_t len, off, cap;
-    bool oom;
+    ByteBuf out;            /* pending output: out.p[off..out.len) */
+    size_t off;
 } Stream;
-
-static void out_append(Stream *s, const char *text, size_t n)
-{
-    if (s->oom)
-        return;
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
-            s->oom = true;
-            return;
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, text, n);
-    s->len += n;
-    s->buf[s->len] = 0;
-}
 
 static void out_printf(Stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -68,7 +47,7 @@ static void out_printf(Stream *s, const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n > 0)
-        out_append(s, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        bytebuf_put(&s->out, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 /* One event: its data is one line of JSON (cJSON's unformatted print escapes newlines). */
@@ -77,14 +56,14 @@ static void out_event(Stream *s, const char *name, int64_t id, cJSON *data)
     char *text = data ? cJSON_PrintUnformatted(data) : NULL;
     cJSON_Delete(data);
     if (!text) {
-        s->oom = true;
+        s->out.oom = true;
         return;
     }
     if (id > 0)
         out_printf(s, "id: %lld\n", (long long)id);
     out_printf(s, "event: %s\ndata: ", name);
-    out_append(s, text, strlen(text));
-    out_append(s, "\n\n", 2);
+    bytebuf_put(&s->out, text, strlen(text));
+    bytebuf_put(&s->out, "\n\n", 2);
     free(text);
 }
 
@@ -195,10 +174,10 @@ static void poll_run(Stream *s, uint64_t version, double now)
 
 static ssize_t flush(Stream *s, char *buf, size_t max)
 {
-    size_t n = s->len - s->off;
+    size_t n = s->out.len - s->off;
     if (n > max)
         n = max;
-    memcpy(buf, s->buf + s->off, n);
+    memcpy(buf, s->out.p + s->off, n);
     s->off += n;
     return (ssize_t)n;
 }
@@ -209,10 +188,10 @@ static ssize_t stream_read(void *ctx, char *buf, size_t max)
     Api *api = s->api;
     if (max == 0)
         return 0;
-    if (s->off < s->len)
+    if (s->off < s->out.len)
         return flush(s, buf, max);
-    s->off = s->len = 0;
-    if (s->ended || s->oom || atomic_load(&api->shutting_down))
+    s->off = s->out.len = 0;
+    if (s->ended || s->out.oom || atomic_load(&api->shutting_down))
         return -1;
 
     double now = api_mono();
@@ -222,11 +201,11 @@ static ssize_t stream_read(void *ctx, char *buf, size_t max)
                (s->terminal_seen > 0 && now - s->terminal_seen >= END_GRACE_S);
     if (due)
         poll_run(s, version, now);
-    if (s->len == 0 && !s->ended && now - s->last_send >= KEEPALIVE_S)
+    if (s->out.len == 0 && !s->ended && now - s->last_send >= KEEPALIVE_S)
         out_printf(s, ": keep-alive\n\n");
-    if (s->oom)
+    if (s->out.oom)
         return -1;
-    if (s->len == 0)
+    if (s->out.len == 0)
         return s->ended ? -1 : 0;
     s->last_send = now;
     return flush(s, buf, max);
@@ -237,7 +216,7 @@ static void stream_free(void *ctx)
     Stream *s = ctx;
     if (!s)
         return;
-    free(s->buf);
+    bytebuf_free(&s->out);
     free(s);
 }
 

@@ -63,38 +63,14 @@ const char *relay_type_name(uint32_t type)
 
 /* ---- building ------------------------------------------------------------------------- */
 
-static void put_raw(RelayBuf *b, const void *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
 void relay_put_u32(RelayBuf *b, uint32_t v)
 {
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put_raw(b, x, 4);
+    bytebuf_put_u32(b, v);
 }
 
 void relay_put_i64(RelayBuf *b, int64_t v)
 {
-    uint64_t u = (uint64_t)v;
-    relay_put_u32(b, (uint32_t)u);
-    relay_put_u32(b, (uint32_t)(u >> 32));
+    bytebuf_put_u64(b, (uint64_t)v);
 }
 
 void relay_put_f64(RelayBuf *b, double v)
@@ -108,13 +84,13 @@ void relay_put_str(RelayBuf *b, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     relay_put_u32(b, (uint32_t)(n + 1));
-    put_raw(b, s ? s : "", n + 1);
+    bytebuf_put(b, s ? s : "", n + 1);
 }
 
 void relay_put_bytes(RelayBuf *b, const void *p, size_t n)
 {
     relay_put_i64(b, (int64_t)n);
-    put_raw(b, p, n);
+    bytebuf_put(b, p, n);
 }
 
 /* n 32-bit values in little-endian order (this host's order on every machine we build for;
@@ -123,7 +99,7 @@ static void put_array32(RelayBuf *b, const void *p, size_t n)
 {
     const uint32_t one = 1;
     if (*(const uint8_t *)&one == 1) {
-        put_raw(b, p, n * 4);
+        bytebuf_put(b, p, n * 4);
         return;
     }
     const uint32_t *v = p;
@@ -133,8 +109,7 @@ static void put_array32(RelayBuf *b, const void *p, size_t n)
 
 void relay_buf_free(RelayBuf *b)
 {
-    free(b->p);
-    *b = (RelayBuf){0};
+    bytebuf_free(b);
 }
 
 /* ---- reading -------------------------------------------------------------------------- */

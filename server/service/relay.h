@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gs/bytebuf.h"
 #include "gs/comm.h"
 #include "gs/err.h"
 #include "gs/pipeline.h"
@@ -54,11 +55,7 @@ size_t relay_limit(uint32_t type);
 const char *relay_type_name(uint32_t type);
 
 /* A payload being built: grows as needed; oom is set (and stays set) when memory ran out. */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    bool oom;
-} RelayBuf;
+typedef ByteBuf RelayBuf;
 void relay_put_u32(RelayBuf *b, uint32_t v);
 void relay_put_i64(RelayBuf *b, int64_t v);
 void relay_put_f64(RelayBuf *b, double v);

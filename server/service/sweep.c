@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gs/bytebuf.h"
 #include "gs/config.h"
 #include "gs/dataset.h"
 #include "gs/pipeline.h"
@@ -1193,31 +1194,12 @@ cJSON *sweep_json(const StoreSweep *sw, const StoreSweepPoint *points, int n_poi
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} Text;
+/* The CSV being built (its terminating 0 appended at the end). */
+typedef ByteBuf Text;
 
 static void put(Text *t, const char *s, size_t n)
 {
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (!b) {
-            t->oom = true;
-            return;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = 0;
+    bytebuf_put(t, s, n);
 }
 
 static void put_str(Text *t, const char *s)
@@ -1296,9 +1278,10 @@ char *sweep_table_csv(const cJSON *sweep)
         }
         put(&t, "\n", 1);
     }
+    put(&t, "", 1);
     if (t.oom) {
-        free(t.buf);
+        bytebuf_free(&t);
         return NULL;
     }
-    return t.buf ? t.buf : strdup("");
+    return (char *)t.p;
 }
