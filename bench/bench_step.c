@@ -9,8 +9,9 @@
  * Usage: bench_step NET [batch] [steps] [threads] [--profile]
  *   NET: default (the run's default encoder, batch and temperature: run_config_defaults) |
  *        dae (the run's default autoencoder and batch) | cnn3 | cnn3:W1,W2,W3 | resnet
- *   batch 0 (or absent) means the network's own default. GS_CONV=im2col|winograd|winograd4|direct in
- * the environment computes every 3x3 same convolution with that algorithm (conv2d_set_algo). */
+ *   batch 0 (or absent) means the network's own default.
+ * GS_CONV=im2col|winograd|winograd4|direct in the environment computes every 3x3 same
+ * convolution with that algorithm (conv2d_set_algo). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -108,35 +108,10 @@ static void conv_free(ConvCtx *c)
     free(c->ws);
 }
 
-/* Direct convolution, the definition itself, in double. */
+/* Convolution by the definition itself, in double: out (B, Cout, Ho, Wo) set, and the
+ * gradients of sum(out * dout), dinp (B, Cin, H, W) and dw (Cout, Cin*K*K), set too. */
 static void conv_naive(const ConvShape *s, int B, float *out, const float *inp, const float *w,
-                       const float *b)
-{
-    for (int n = 0; n < B; n++)
-        for (int co = 0; co < s->Cout; co++)
-            for (int oy = 0; oy < s->Ho; oy++)
-                for (int ox = 0; ox < s->Wo; ox++) {
-                    double acc = b ? b[co] : 0.0;
-                    for (int ci = 0; ci < s->Cin; ci++)
-                        for (int ki = 0; ki < s->K; ki++)
-                            for (int kj = 0; kj < s->K; kj++) {
-                                int iy = oy * s->stride - s->pad + ki;
-                                int ix = ox * s->stride - s->pad + kj;
-                                if (iy < 0 || iy >= s->H || ix < 0 || ix >= s->W)
-                                    continue;
-                                acc += (double)inp[(((size_t)n * s->Cin + ci) * s->H + iy) *
-                                                       s->W + ix] *
-                                       w[((size_t)co * s->Cin + ci) * s->K * s->K +
-                                         ki * s->K + kj];
-                            }
-                    out[(((size_t)n * s->Cout + co) * s->Ho + oy) * s->Wo + ox] = (float)acc;
-                }
-}
-
-/* The gradients of sum(out * dout) by the definition, in double: dinp (B, Cin, H, W) and
- * dw (Cout, Cin*K*K), both set. */
-static void conv_naive_backward(const ConvShape *s, int B, float *dinp, float *dw,
-                                const float *dout, const float *inp, const float *w)
+                       const float *b, const float *dout, float *dinp, float *dw)
 {
     const size_t n_in = (size_t)B * s->Cin * s->H * s->W;
     const size_t n_w = (size_t)s->Cout * s->Cin * s->K * s->K;
@@ -151,7 +126,9 @@ static void conv_naive_backward(const ConvShape *s, int B, float *dinp, float *d
         for (int co = 0; co < s->Cout; co++)
             for (int oy = 0; oy < s->Ho; oy++)
                 for (int ox = 0; ox < s->Wo; ox++) {
-                    double g = dout[(((size_t)n * s->Cout + co) * s->Ho + oy) * s->Wo + ox];
+                    const size_t o = (((size_t)n * s->Cout + co) * s->Ho + oy) * s->Wo + ox;
+                    const double g = dout[o];
+                    double acc = b ? b[co] : 0.0;
                     for (int ci = 0; ci < s->Cin; ci++)
                         for (int ki = 0; ki < s->K; ki++)
                             for (int kj = 0; kj < s->K; kj++) {
@@ -162,9 +139,11 @@ static void conv_naive_backward(const ConvShape *s, int B, float *dinp, float *d
                                 size_t i = (((size_t)n * s->Cin + ci) * s->H + iy) * s->W + ix;
                                 size_t k = ((size_t)co * s->Cin + ci) * s->K * s->K +
                                            (size_t)ki * s->K + kj;
+                                acc += (double)inp[i] * w[k];
                                 gi[i] += g * w[k];
                                 gw[k] += g * inp[i];
                             }
+                    out[o] = (float)acc;
                 }
     for (size_t i = 0; i < n_in; i++)
         dinp[i] = (float)gi[i];
@@ -253,8 +232,7 @@ static void conv_vs_naive(int B, int Cin, int H, int W, int Cout, int K, int str
         return;
     }
     float *ref = fbuf(c.n_out), *dinp_ref = fbuf(c.n_in), *dw_ref = fbuf(c.n_w);
-    conv_naive(&c.s, B, ref, c.inp, c.w, c.b);
-    conv_naive_backward(&c.s, B, dinp_ref, dw_ref, c.r, c.inp, c.w);
+    conv_naive(&c.s, B, ref, c.inp, c.w, c.b, c.r, dinp_ref, dw_ref);
     float *dinp1 = NULL, *dw1 = NULL;
     for (int T = 1; T <= 3; T++) {
         gs_threads_set(T);
@@ -436,8 +414,7 @@ static void conv_up_vs_naive(int B, int Cin, int h, int w, int Cout, int up)
     gc_fill(b, (size_t)Cout, 33u, -0.5f, 0.5f);
     gc_fill(r, n_out, 34u, -1, 1);
     upsample_forward(xb, x, B, Cin, h, w, up);
-    conv_naive(&s, B, ref, xb, wt, b);
-    conv_naive_backward(&s, B, dxb, dw_ref, r, xb, wt);
+    conv_naive(&s, B, ref, xb, wt, b, r, dxb, dw_ref);
     upsample_backward(dx_ref, dxb, B, Cin, h, w, up);
     ConvShape su = s;
     CHECK(conv2d_reads_upsampled(&su, up) && su.up == up);

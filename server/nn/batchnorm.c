@@ -42,11 +42,17 @@ static void plane_moments(const float *x, size_t n, float shift, double *s1, dou
     *s2 += t2;
 }
 
-/* The fused ReLU's mask, as forward decides it: the ReLU's output y > 0 where a caller has
- * it (the shared batch's backward), else the normalised value (x - mean) * scale + shift > 0
- * recomputed with forward's very operations and constants. */
+/* The normalised value of a centred input d = x - mean: forward's output (before a fused
+ * ReLU) and, recomputed, backward's ReLU mask; one expression, so both round alike. */
+static inline float bn_value(float d, float scale, float shift)
+{
+    return d * scale + shift;
+}
+
+/* A fused ReLU's mask, as forward decided it: the ReLU's output y > 0 where a caller passes
+ * y (the shared batch's backward), else bn_value(x - mean, scale, shift) > 0 recomputed with
+ * forward's constants. relu false: no ReLU. */
 typedef struct {
-    const float *y;
     bool relu;
     float scale, shift;
 } Mask;
@@ -72,7 +78,7 @@ static void plane_dsums(const float *restrict dy, const float *restrict y,
 #pragma omp simd reduction(+ : a, c)
             for (size_t i = i0; i < i0 + m; i++) {
                 float d = x[i] - mean, e = dy[i];
-                float g = d * scale + shift > 0.0f ? e : 0.0f;
+                float g = bn_value(d, scale, shift) > 0.0f ? e : 0.0f;
                 a += g;
                 c += g * d;
             }
@@ -99,8 +105,7 @@ static void plane_dsums(const float *restrict dy, const float *restrict y,
 }
 
 /* y = (x - center) * scale + shift over every plane of channel c. Centring first, rather
- * than folding the mean into the shift, keeps precision when |mean| >> std. (Backward's
- * Mask repeats this expression: keep them one.) */
+ * than folding the mean into the shift, keeps precision when |mean| >> std. */
 static void channel_affine(float *out, const float *inp, int B, int C, int S, int c,
                            float center, float scale, float shift, bool relu)
 {
@@ -112,13 +117,13 @@ static void channel_affine(float *out, const float *inp, int B, int C, int S, in
             /* written so a NaN passes through, as in relu_forward */
 #pragma omp simd
             for (int i = 0; i < S; i++) {
-                float v = (x[i] - center) * scale + shift;
+                float v = bn_value(x[i] - center, scale, shift);
                 y[i] = v < 0.0f ? 0.0f : v;
             }
         } else {
 #pragma omp simd
             for (int i = 0; i < S; i++)
-                y[i] = (x[i] - center) * scale + shift;
+                y[i] = bn_value(x[i] - center, scale, shift);
         }
     }
 }
@@ -158,7 +163,7 @@ static void channel_dinp(float *dinp, const float *dout, const float *relu_out,
 #pragma omp simd
             for (int i = 0; i < S; i++) {
                 float d = x[i] - fm, e = dy[i];
-                float g = d * scale + shift > 0.0f ? e : 0.0f;
+                float g = bn_value(d, scale, shift) > 0.0f ? e : 0.0f;
                 float v = fk * g + fk1 * d + fk0;
                 dx[i] = set ? v : dx[i] + v;
             }

@@ -1,7 +1,7 @@
 /* direct3x3.c — 3x3, stride 1, pad 1 convolutions computed directly, by register-blocked
- * kernels: where im2col's GEMM has a small dimension (few channels on one side, 1 to 16) it
- * runs far below SGEMM's speed and moves a 9x larger column matrix, while these kernels keep
- * a block of outputs in registers and do one multiply-add per input load for most of them.
+ * kernels: where im2col's GEMM has a small dimension (up to 64 output channels, or few input
+ * channels) it runs below SGEMM's speed and moves a 9x larger column matrix, while these
+ * kernels keep a block of outputs in registers and do four multiply-adds per load.
  *
  * Layout: a group of G images is kept side by side in zero-padded planes, one zero column
  * before, between and after them, one zero row above and below: row stride pw = G (W + 1) + 1.
@@ -10,14 +10,14 @@
  * computed as one plane (the one column per image that falls on a padding column is computed
  * and dropped when the rows are copied out). Small planes are grouped so that rows are long:
  * a 7x7 image alone would compute 9 columns per 7, eight side by side 65 per 56.
- * - forward: a tile of cb output channels (up to 4) by nv vectors of 8 positions holds
- *   cb * nv = 9 to 12 accumulators; per input channel and tap it loads nv input vectors and
- *   broadcasts cb weights.
+ * - forward: a tile of 4 output channels by 3 vectors of 8 positions (1 channel by 12
+ *   vectors for a last block of 1) holds 12 accumulators; per input channel and tap it loads
+ *   3 input vectors and broadcasts 4 weights (or 12 and 1).
  * - the input's gradient is the same kernel run on the zero-padded output gradient with the
  *   weights' channels swapped and taps reversed (dx[ci](q) = sum over co and taps of
  *   w[co][ci][8 - k] * dypad[co](q + off[k])).
- * - the weights' gradient: for cb output channels and a row of 3 taps (all 9 for one
- *   channel), dot products over the plane, 9 to 12 accumulators of 8 lanes summed at the end.
+ * - the weights' gradient: for 4 output channels and a row of 3 taps (1 channel and all 9
+ *   taps), dot products over the plane, 12 (9) accumulators of 8 lanes summed at the end.
  * - an input read upsampled (ConvShape.up, an autoencoder's decoder): the padded planes are
  *   filled from the smaller input, each value repeated, and the input's gradient leaves
  *   summed over each repeated square, so the upsampled map and its gradient are never made.

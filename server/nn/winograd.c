@@ -72,7 +72,6 @@ static void gt4(const float *u, float *o)
     o[2] = 0.5f * (u[1] + u[2]) + u[3];
 }
 
-
 static void g6(const float *g, float *o)
 {
     o[0] = 0.25f * g[0];

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_handlers.h"
 #include "gs/bytebuf.h"
+#include "api_handlers.h"
 #include "api_render.h"
 
 #define POLL_MIN_S 0.25      /* at most 4 polls (and progress events) a second */

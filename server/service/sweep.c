@@ -833,8 +833,8 @@ static cJSON *interval(double lo, double hi)
     return a;
 }
 
-/* A number field of a run's result text, NaN when absent or null. */
-/* A metric's value in a run's result: a field, or a fine-tuning figure of one fraction. */
+/* A metric's value in a run's result (NaN when absent or null): a field, or a fine-tuning
+ * figure of one fraction. */
 static double result_field(const cJSON *result, const char *name)
 {
     const char *field;
@@ -1194,36 +1194,28 @@ cJSON *sweep_json(const StoreSweep *sw, const StoreSweepPoint *points, int n_poi
 
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
-/* The CSV being built (its terminating 0 appended at the end). */
-typedef ByteBuf Text;
-
-static void put(Text *t, const char *s, size_t n)
+static void put_str(ByteBuf *t, const char *s)
 {
-    bytebuf_put(t, s, n);
-}
-
-static void put_str(Text *t, const char *s)
-{
-    put(t, s, strlen(s));
+    bytebuf_put(t, s, strlen(s));
 }
 
 /* A CSV cell: quoted when it holds a comma, quote or line break. */
-static void put_cell(Text *t, const char *s)
+static void put_cell(ByteBuf *t, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         put_str(t, s);
         return;
     }
-    put(t, "\"", 1);
+    bytebuf_put(t, "\"", 1);
     for (const char *c = s; *c; c++) {
-        put(t, c, 1);
+        bytebuf_put(t, c, 1);
         if (*c == '"')
-            put(t, "\"", 1); /* a quote inside is doubled */
+            bytebuf_put(t, "\"", 1); /* a quote inside is doubled */
     }
-    put(t, "\"", 1);
+    bytebuf_put(t, "\"", 1);
 }
 
-static void put_num(Text *t, const cJSON *v)
+static void put_num(ByteBuf *t, const cJSON *v)
 {
     char b[40] = "";
     if (cJSON_IsNumber(v))
@@ -1233,20 +1225,20 @@ static void put_num(Text *t, const cJSON *v)
 
 char *sweep_table_csv(const cJSON *sweep)
 {
-    Text t = {0};
+    ByteBuf t = {0};
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(sweep, "params");
     const cJSON *rows = cJSON_GetObjectItemCaseSensitive(sweep, "rows"), *p, *r;
     cJSON_ArrayForEach(p, params)
     {
         put_cell(&t, cJSON_IsString(p) ? p->valuestring : "");
-        put(&t, ",", 1);
+        bytebuf_put(&t, ",", 1);
     }
     put_str(&t, "n,mean,sd,ci95_lo,ci95_hi,bootstrap95_lo,bootstrap95_hi");
     for (int f = 0; FIGURES[f]; f++) {
         put_str(&t, ",mean_");
         put_str(&t, FIGURES[f]);
     }
-    put(&t, "\n", 1);
+    bytebuf_put(&t, "\n", 1);
     cJSON_ArrayForEach(r, rows)
     {
         const cJSON *pv = cJSON_GetObjectItemCaseSensitive(r, "params");
@@ -1255,30 +1247,30 @@ char *sweep_table_csv(const cJSON *sweep)
             char v[256];
             value_text(cJSON_GetObjectItemCaseSensitive(pv, p->valuestring), v, sizeof v);
             put_cell(&t, v);
-            put(&t, ",", 1);
+            bytebuf_put(&t, ",", 1);
         }
         put_num(&t, cJSON_GetObjectItemCaseSensitive(r, "n"));
         const char *const names[] = {"mean", "sd"};
         for (int i = 0; i < 2; i++) {
-            put(&t, ",", 1);
+            bytebuf_put(&t, ",", 1);
             put_num(&t, cJSON_GetObjectItemCaseSensitive(r, names[i]));
         }
         const char *const ivs[] = {"ci95", "bootstrap95"};
         for (int i = 0; i < 2; i++) {
             const cJSON *iv = cJSON_GetObjectItemCaseSensitive(r, ivs[i]);
-            put(&t, ",", 1);
+            bytebuf_put(&t, ",", 1);
             put_num(&t, cJSON_GetArrayItem(iv, 0));
-            put(&t, ",", 1);
+            bytebuf_put(&t, ",", 1);
             put_num(&t, cJSON_GetArrayItem(iv, 1));
         }
         const cJSON *fig = cJSON_GetObjectItemCaseSensitive(r, "figures");
         for (int f = 0; FIGURES[f]; f++) {
-            put(&t, ",", 1);
+            bytebuf_put(&t, ",", 1);
             put_num(&t, cJSON_GetObjectItemCaseSensitive(fig, FIGURES[f]));
         }
-        put(&t, "\n", 1);
+        bytebuf_put(&t, "\n", 1);
     }
-    put(&t, "", 1);
+    bytebuf_put(&t, "", 1); /* the string's terminating 0 */
     if (t.oom) {
         bytebuf_free(&t);
         return NULL;
