@@ -7,8 +7,8 @@
  * are bit-identical for a fixed thread count. 1x1 stride-1 unpadded convolutions skip im2col:
  * an NCHW image already is the (Cin, H*W) column matrix; "same" stride-1 convolutions build
  * each column row with one shifted copy (im2col_same). 3x3 "same" convolutions may instead
- * run by register-blocked direct kernels (direct3x3.c, most of them) or Winograd
- * (winograd.c, on request): pick_algo decides. */
+ * run by register-blocked direct kernels (direct3x3.c: few channels) or Winograd F(4x4)
+ * (winograd.c: 32 channels and more on small planes): pick_algo decides. */
 #include <string.h>
 
 #include "gs/blas.h"
@@ -29,16 +29,24 @@ ConvAlgo conv2d_algo(void)
     return g_algo;
 }
 
-/* The algorithm of a convolution (both passes). Only 3x3 same convolutions have a choice.
- * Automatic, from `make bench-conv` on every layer of the default networks at their batch and
- * `bench_step resnet --profile` under GS_CONV=im2col and =direct, 2 threads, idle
- * (BENCHMARKS.md): the register-blocked direct kernels up to 64 output channels (1.1x to 2.4x
- * faster than im2col there on 7x7 to 28x28 planes: its GEMM has a small dimension), and for
- * fewer than 8 input channels (im2col's GEMM then has an inner dimension of 9 to 63); im2col
- * + SGEMM above (level at 128 on 7x7, 1.15x faster at 256: OpenBLAS runs near peak with many
- * channels). Winograd never: its transforms are passes over memory per channel, which its
- * fewer multiply-adds repay only with many channels (F(4x4) was 1.3x faster on the encoder's
- * 24->48 backward alone against im2col, yet the step with it slower). */
+/* The automatic choice for a 3x3 same convolution, from `make bench-conv` on every layer of
+ * the default networks at their batch and `bench_step resnet --profile` under
+ * GS_CONV=im2col|direct|winograd4, 2 threads, idle (BENCHMARKS.md):
+ * - Winograd F(4x4) where its fused AVX2 kernels run, from 32 channels in and out on planes
+ *   up to 14x14: 1.3x to 2x faster than the others there (its 2.25 multiply-adds per output
+ *   and channel pair against 9 pay once the transforms, passes over 36 rows per channel,
+ *   are shared by enough channels; at 16-24 channels or 28x28 planes the direct kernels win);
+ * - the register-blocked direct kernels up to 64 output channels (1.1x to 2.4x faster than
+ *   im2col there on 7x7 to 28x28 planes: its GEMM has a small dimension), and for fewer than
+ *   8 input channels (im2col's GEMM then has an inner dimension of 9 to 63);
+ * - im2col + SGEMM above (or where the AVX2 kernels do not run). */
+static ConvAlgo auto_algo(const ConvShape *s, bool avx2)
+{
+    if (avx2 && s->Cin >= 32 && s->Cout >= 32 && s->H * s->W <= 14 * 14)
+        return CONV_WINOGRAD4;
+    return s->Cout <= 64 || s->Cin < 8 ? CONV_DIRECT : CONV_IM2COL;
+}
+
 static ConvAlgo pick_algo(const ConvShape *s)
 {
     if (s->up > 1)
@@ -47,7 +55,7 @@ static ConvAlgo pick_algo(const ConvShape *s)
         return CONV_IM2COL;
     if (g_algo != CONV_AUTO)
         return g_algo;
-    return s->Cout <= 64 || s->Cin < 8 ? CONV_DIRECT : CONV_IM2COL;
+    return auto_algo(s, conv3x3_avx2());
 }
 
 bool conv2d_reads_upsampled(ConvShape *s, int f)
@@ -141,10 +149,9 @@ int conv2d_shape(ConvShape *s, int Cin, int H, int W, int Cout, int K, int strid
     return 0;
 }
 
-/* For the algorithm pick_algo takes under the current setting (conv2d_set_algo comes first). */
-size_t conv2d_ws_floats(const ConvShape *s, int B)
+static size_t ws_floats(const ConvShape *s, int B, ConvAlgo algo)
 {
-    switch (pick_algo(s)) {
+    switch (algo) {
     case CONV_WINOGRAD:
         return winograd_ws_floats(s, B, 2);
     case CONV_WINOGRAD4:
@@ -156,6 +163,20 @@ size_t conv2d_ws_floats(const ConvShape *s, int B)
         return p.per_thread * (size_t)p.T;
     }
     }
+}
+
+/* For the algorithm pick_algo takes under the current setting (conv2d_set_algo comes first);
+ * under the automatic choice, enough for it with the AVX2 kernels on or off (a test may turn
+ * them off once a network has sized its ws). */
+size_t conv2d_ws_floats(const ConvShape *s, int B)
+{
+    size_t n = ws_floats(s, B, pick_algo(s));
+    if (g_algo == CONV_AUTO && s->up == 1 && conv3x3_same(s)) {
+        size_t other = ws_floats(s, B, auto_algo(s, !conv3x3_avx2()));
+        if (other > n)
+            n = other;
+    }
+    return n;
 }
 
 /* Output columns ox whose input column ox*stride - pad + kj lies inside [0, W). */

@@ -33,6 +33,10 @@ static inline void conv_image_range(int B, int T, int t, int *b0, int *b1)
     *b1 = (int)((long long)B * (t + 1) / T);
 }
 
+/* True where the AVX2 + FMA kernels run (direct3x3.c's and Winograd F(4x4)'s): the CPU has
+ * both and conv2d_allow_avx2 did not turn them off. */
+bool conv3x3_avx2(void);
+
 /* As conv2d_forward / conv2d_backward (without the bias gradient) for such shapes; m: the
  * tile's outputs per side, 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)). */
 size_t winograd_ws_floats(const ConvShape *s, int B, int m);

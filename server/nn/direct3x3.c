@@ -51,7 +51,7 @@ void conv2d_allow_avx2(bool on)
     g_allow_avx2 = on;
 }
 
-static bool use_avx2(void)
+bool conv3x3_avx2(void)
 {
 #if GS_HAVE_AVX2_KERNELS
     return g_allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -376,7 +376,7 @@ typedef struct {
 static Kernels kernels(void)
 {
 #if GS_HAVE_AVX2_KERNELS
-    if (use_avx2())
+    if (conv3x3_avx2())
         return (Kernels){tile_avx2, dw_avx2};
 #endif
     return (Kernels){tile_generic, dw_generic};

@@ -8,7 +8,7 @@
 #define GS_SIMD_H
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GS_SIMD __attribute__((target_clones("arch=haswell", "default")))
+#define GS_SIMD __attribute__((target_clones("avx2", "default")))
 #else
 #define GS_SIMD
 #endif

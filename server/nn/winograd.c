@@ -3,14 +3,15 @@
  * with d the (m+2)x(m+2) input patch around it. In the transformed domain the sum over input
  * channels becomes (m+2)^2 independent GEMMs, (Cout, Cin) x (Cin, tiles): per output and
  * channel pair 4 multiply-adds for F(2x2) and 2.25 for F(4x4) where im2col + GEMM does 9
- * (planes not a multiple of m pad up: a 7x7 plane is 8x8 of tiles). The transforms cost
- * memory passes per channel, which at this product's 16-256 channels ate the saving on the
- * CPUs measured (BENCHMARKS.md), so conv.c uses it only when asked (conv2d_set_algo);
- * F(4x4)'s larger coefficients (up to 8 and 1/24) also cost precision: about 1e-6 relative
+ * (planes not a multiple of m pad up: a 7x7 plane is 8x8 of tiles). Run by SGEMM on chunks
+ * of images, the transforms' memory passes and the narrow GEMMs ate the saving at this
+ * product's channel counts (BENCHMARKS.md); F(4x4) with its products fused with the
+ * transforms (below, AVX2 + FMA) is what conv.c picks for 32 channels and more on small
+ * planes. F(4x4)'s larger coefficients (up to 8 and 1/24) also cost precision: about 1e-6 relative
  * against 1e-7 (tests/test_layers.c bounds both, and checks the gradients by finite
  * differences). The backward pass is the chain rule through the same identities, so it is
  * the exact gradient of what the forward computes:
- *   dM = A dY A^T;  dU = sum over tiles of dM . V  -> dW = G^T dU G;
+ *   dM = A dY A^T;  dU = sum over tiles of dM . V  -> dW = G^T dU G (as dU^T C: below);
  *   dV = U^T dM (one GEMM per point)                -> dX += B dV B^T, tiles overlapping.
  * The work is split like conv.c's: T contiguous ranges of images, one per OpenMP thread, each
  * in chunks of a few images; weight-gradient partials per thread, summed in thread order, so
@@ -21,6 +22,13 @@
 #include "gs/layers.h"
 #include "conv3x3.h"
 #include "simd.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GS_HAVE_AVX2_KERNELS 1
+#include <immintrin.h>
+#else
+#define GS_HAVE_AVX2_KERNELS 0
+#endif
 
 /* Transformed input and product of one chunk per thread, in bytes: like conv.c's im2col
  * buffer; 4 and 16 MiB were slower on the default encoder's layers. */
@@ -37,25 +45,31 @@ typedef struct {
     int m, a;                  /* outputs and inputs per tile side: a = m + 2 */
     RowsFn bt, b, at, at_tr;   /* B^T d, B v (its transpose), A^T q, A y (its transpose) */
     void (*g)(const float *g, float *o);  /* G g (3 -> a) */
-    void (*gt)(const float *u, float *o); /* G^T u (a -> 3) */
 } WinoKind;
 
 typedef struct {
     const WinoKind *k;
+    bool fused;          /* F(4x4) with its products in registers (below), not SGEMM */
     int T, chunk;        /* threads; images per chunk */
     int th, tw;          /* tiles per column and row of a plane */
     int ph, pw;          /* the zero-padded plane a tile reads from: m th + 2, m tw + 2 */
     int nx;              /* transform points a * a: one GEMM each */
     size_t tiles;        /* th * tw */
+    size_t ld;           /* a row of V or M: chunk * tiles columns (fused: rounded up to a
+                          * block of FB_COLS, the columns past the tiles zero) */
     size_t u_n;          /* transformed weights (nx, Cout, Cin), shared */
-    size_t v_n, m_n;     /* per thread: (nx, Cin, chunk * tiles), (nx, Cout, chunk * tiles) */
+    size_t pk_n;         /* fused: those weights packed for the kernel, shared */
+    size_t v_n, m_n;     /* per thread: V (nx, Cin, ld), M or dM (nx, Cout, ld) */
     size_t du_n;         /* per thread: weight-gradient partial (nx, Cout, Cin) */
     size_t pad_n;        /* per thread: one padded plane */
-    size_t tmp_n;        /* per thread, twice (tmp and mid): nx rows of a chunk's tiles */
+    size_t tmp_n;        /* per thread, twice (tmp and mid): nx rows of ld columns */
+    size_t blk_n;        /* fused, per thread: the products of a block of columns for every
+                          * channel block (nx, 4, FB_COLS each) and two rows of transforms */
+    size_t tab_n;        /* per thread: the tiles' positions in a plane (Tables) */
     size_t per_thread;
 } WinoPlan;
 
-/* ---- the weights' transforms, G g (3 -> a) and G^T u (a -> 3) ---- */
+/* ---- the weights' transform, G g (3 -> a); tap_coefficients makes it a matrix ---- */
 
 static void g4(const float *g, float *o)
 {
@@ -63,13 +77,6 @@ static void g4(const float *g, float *o)
     o[1] = 0.5f * (g[0] + g[1] + g[2]);
     o[2] = 0.5f * (g[0] - g[1] + g[2]);
     o[3] = g[2];
-}
-
-static void gt4(const float *u, float *o)
-{
-    o[0] = u[0] + 0.5f * (u[1] + u[2]);
-    o[1] = 0.5f * (u[1] - u[2]);
-    o[2] = 0.5f * (u[1] + u[2]) + u[3];
 }
 
 static void g6(const float *g, float *o)
@@ -80,13 +87,6 @@ static void g6(const float *g, float *o)
     o[3] = g[0] / 24.0f + g[1] / 12.0f + g[2] / 6.0f;
     o[4] = g[0] / 24.0f - g[1] / 12.0f + g[2] / 6.0f;
     o[5] = g[2];
-}
-
-static void gt6(const float *u, float *o)
-{
-    o[0] = 0.25f * u[0] - (u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 24.0f;
-    o[1] = (u[2] - u[1]) / 6.0f + (u[3] - u[4]) / 12.0f;
-    o[2] = -(u[1] + u[2]) / 6.0f + (u[3] + u[4]) / 6.0f + u[5];
 }
 
 /* Row passes of the 1-D transforms over n columns: input row i at in + i is, output row k at
@@ -225,13 +225,38 @@ GS_SIMD static void a6_rows(const float *in, size_t is, float *out, size_t os, s
     }
 }
 
-static const WinoKind F2 = {2, 4, bt4_rows, b4_rows, at4_rows, a4_rows, g4, gt4};
-static const WinoKind F4 = {4, 6, bt6_rows, b6_rows, at6_rows, a6_rows, g6, gt6};
+static const WinoKind F2 = {2, 4, bt4_rows, b4_rows, at4_rows, a4_rows, g4};
+static const WinoKind F4 = {4, 6, bt6_rows, b6_rows, at6_rows, a6_rows, g6};
 
-static WinoPlan wino_plan(const ConvShape *s, int B, int m)
+/* The fused F(4x4) path's block: FB_CH channels by FB_COLS columns (tiles). */
+#define FB_CH 4
+#define FB_COLS 24
+/* Forward: output channels whose products of a block of columns are made before any is
+ * transformed (a multiple of FB_CH; their products, FB_SUPER x nx x FB_COLS floats, stay in
+ * L2). */
+#define FB_SUPER 64
+/* Fused: V and dM of a chunk per thread, in bytes; the kernels read them a block of columns at
+ * a time, so a chunk can be a whole thread's images (the products' inner dimension is the
+ * channels either way). */
+#ifndef WINO_FUSED_BYTES
+#define WINO_FUSED_BYTES (16u << 20)
+#endif
+
+static bool fused_path(int m)
+{
+    return m == 4 && conv3x3_avx2();
+}
+
+static size_t round4(int c)
+{
+    return ((size_t)c + FB_CH - 1) / FB_CH * FB_CH;
+}
+
+static WinoPlan wino_plan(const ConvShape *s, int B, int m, bool fused)
 {
     WinoPlan p;
     p.k = m == 4 ? &F4 : &F2;
+    p.fused = fused && m == 4;
     int T = gs_threads_get();
     if (T < 1)
         T = 1;
@@ -245,100 +270,162 @@ static WinoPlan wino_plan(const ConvShape *s, int B, int m)
     p.tiles = (size_t)p.th * p.tw;
     size_t nx = (size_t)p.nx;
     size_t per_image = nx * sizeof(float) * (size_t)(s->Cin + s->Cout) * p.tiles;
-    int chunk = (int)(WINO_BYTES_TARGET / per_image);
+    int chunk = (int)((p.fused ? WINO_FUSED_BYTES : WINO_BYTES_TARGET) / per_image);
     if (chunk < 1)
         chunk = 1;
     if (chunk > per)
         chunk = per;
     p.chunk = chunk;
+    p.ld = p.tiles * (size_t)chunk;
+    if (p.fused)
+        p.ld = (p.ld + FB_COLS - 1) / FB_COLS * FB_COLS;
     p.u_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
-    p.v_n = conv_round_up(nx * (size_t)s->Cin * p.tiles * (size_t)chunk);
-    p.m_n = conv_round_up(nx * (size_t)s->Cout * p.tiles * (size_t)chunk);
+    p.pk_n = p.fused ? conv_round_up(nx * round4(s->Cout) * round4(s->Cin)) : 0;
+    p.v_n = conv_round_up(nx * (size_t)s->Cin * p.ld);
+    p.m_n = conv_round_up(nx * (size_t)s->Cout * p.ld);
     p.du_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
     p.pad_n = conv_round_up((size_t)p.ph * p.pw);
-    p.tmp_n = conv_round_up(nx * p.tiles * (size_t)chunk);
-    p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n;
+    p.tmp_n = conv_round_up(nx * p.ld);
+    size_t blocks = round4(s->Cin) > FB_SUPER ? round4(s->Cin) : FB_SUPER;
+    p.blk_n = p.fused ? conv_round_up(blocks * nx * FB_COLS + 2 * nx * FB_COLS) : 0;
+    p.tab_n = conv_round_up((nx + (size_t)m * m) * p.tiles);
+    p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n + p.blk_n + p.tab_n;
     return p;
 }
 
+/* Either path's: a test may turn the AVX2 kernels off after a network sized its ws. */
 size_t winograd_ws_floats(const ConvShape *s, int B, int m)
 {
-    WinoPlan p = wino_plan(s, B, m);
-    return p.u_n + p.per_thread * (size_t)p.T;
-}
-
-/* U[x][co][ci] = (G g G^T)[x] for every filter g (3x3) of w (Cout, Cin*9). */
-static void weights_transform(const ConvShape *s, const WinoPlan *p, const float *w, float *u)
-{
-    const size_t plane = (size_t)s->Cout * s->Cin;
-    const WinoKind *k = p->k;
-    const int a = k->a;
-#pragma omp parallel for schedule(static) num_threads(p->T)
-    for (int co = 0; co < s->Cout; co++) {
-        for (int ci = 0; ci < s->Cin; ci++) {
-            const float *g = w + ((size_t)co * s->Cin + ci) * 9;
-            float c[3][A_MAX], o[A_MAX];
-            for (int j = 0; j < 3; j++) {
-                const float col[3] = {g[j], g[3 + j], g[6 + j]};
-                k->g(col, c[j]);              /* c[col][i] = (G g)[i][col] */
-            }
-            float *dst = u + (size_t)co * s->Cin + ci;
-            for (int i = 0; i < a; i++) {
-                const float row[3] = {c[0][i], c[1][i], c[2][i]};
-                k->g(row, o);
-                for (int j = 0; j < a; j++)
-                    dst[(size_t)(a * i + j) * plane] = o[j];
-            }
-        }
+    size_t n = 0;
+    for (int fused = 0; fused < 2; fused++) {
+        WinoPlan p = wino_plan(s, B, m, fused);
+        size_t t = p.u_n + p.pk_n + p.per_thread * (size_t)p.T;
+        if (t > n)
+            n = t;
     }
+    return n;
 }
 
-/* dw (Cout, Cin*9) += G^T dU G, dU summed over the threads' partials in thread order. */
-static void weights_grad(const ConvShape *s, const WinoPlan *p, const float *ws, float *dw)
+/* C (nx, 9): row x holds U[x]'s coefficients on a filter's 9 taps, U = G g G^T, made by
+ * transforming the 9 unit filters. The weights' transform is then one small GEMM, U = C w^T
+ * over all filters at once, and the weights' gradient its transpose, dw += dU^T C (the chain
+ * rule through a linear map). */
+static void tap_coefficients(const WinoKind *k, float *c)
 {
-    const size_t plane = (size_t)s->Cout * s->Cin;
-    const WinoKind *k = p->k;
     const int a = k->a;
-#pragma omp parallel for schedule(static) num_threads(p->T)
-    for (int co = 0; co < s->Cout; co++) {
-        for (int ci = 0; ci < s->Cin; ci++) {
-            float q[A_MAX][A_MAX], c[A_MAX][3], o[3];
-            for (int x = 0; x < p->nx; x++) {
-                float acc = 0.0f;
-                for (int t = 0; t < p->T; t++)
-                    acc += ws[p->u_n + (size_t)t * p->per_thread + p->v_n + p->m_n +
-                              (size_t)x * plane + (size_t)co * s->Cin + ci];
-                q[x % a][x / a] = acc;        /* q[col][row] */
-            }
+    for (int tap = 0; tap < 9; tap++) {
+        float col[3][A_MAX], o[A_MAX];
+        for (int j = 0; j < 3; j++) {
+            const float unit[3] = {(float)(tap == j), (float)(tap == 3 + j),
+                                   (float)(tap == 6 + j)};
+            k->g(unit, col[j]); /* col[j][i] = (G g)[i][j] */
+        }
+        for (int i = 0; i < a; i++) {
+            const float row[3] = {col[0][i], col[1][i], col[2][i]};
+            k->g(row, o);
             for (int j = 0; j < a; j++)
-                k->gt(q[j], c[j]);            /* c[col][r] = (G^T dU)[r][col] */
-            float *g = dw + ((size_t)co * s->Cin + ci) * 9;
-            for (int r = 0; r < 3; r++) {
-                float row[A_MAX];
-                for (int j = 0; j < a; j++)
-                    row[j] = c[j][r];
-                k->gt(row, o);
-                for (int j = 0; j < 3; j++)
-                    g[3 * r + j] += o[j];
-            }
+                c[(size_t)(a * i + j) * 9 + tap] = o[j];
         }
     }
 }
 
-/* The input plane x (H, W) into pad (ph, pw) with one row and column of zeros before it and
- * zeros after it up to the tile grid's reach. */
-static void pad_plane(const ConvShape *s, const WinoPlan *p, const float *x, float *pad)
+/* Where weights_transform puts U[x][co][ci]: the SGEMM path's (nx, Cout, Cin), or packed
+ * for the fused kernels by blocks of FB_CH output channels, (Cout / 4, nx, Cin, 4), or of
+ * input channels, (Cin / 4, nx, Cout, 4) (channels past the end of a last block zero). */
+typedef enum { U_PLAIN, U_BY_OUT, U_BY_IN } ULayout;
+
+/* U of every filter of w (Cout, Cin*9) into u, laid out as lay says; a packed layout is
+ * made from the plain one in plain (nx * Cout * Cin floats). */
+static void weights_transform(const ConvShape *s, const WinoPlan *p, const float *w,
+                              ULayout lay, float *u, float *plain)
 {
-    memset(pad, 0, sizeof(float) * (size_t)p->pw);
-    for (int y = 0; y < s->H; y++) {
-        float *row = pad + (size_t)(y + 1) * p->pw;
-        row[0] = 0.0f;
-        memcpy(row + 1, x + (size_t)y * s->W, sizeof(float) * (size_t)s->W);
-        for (int c = s->W + 1; c < p->pw; c++)
-            row[c] = 0.0f;
+    const int nx = p->nx, Cin = s->Cin, Cout = s->Cout, T = p->T;
+    const size_t pairs = (size_t)Cout * Cin;
+    float c[A_MAX * A_MAX * 9];
+    tap_coefficients(p->k, c);
+    if (lay == U_PLAIN)
+        plain = u;
+#pragma omp parallel for schedule(static) num_threads(T)
+    for (int t = 0; t < T; t++) {
+        const size_t q0 = pairs * t / T, q1 = pairs * (t + 1) / T;
+        if (q1 > q0)
+            gs_sgemm(false, true, nx, (int)(q1 - q0), 9, 1.0f, c, 9, w + q0 * 9, 9, 0.0f,
+                     plain + q0, (int)pairs);
     }
-    for (int y = s->H + 1; y < p->ph; y++)
-        memset(pad + (size_t)y * p->pw, 0, sizeof(float) * (size_t)p->pw);
+    if (lay == U_PLAIN)
+        return;
+    const bool by_in = lay == U_BY_IN;
+    const int c1 = by_in ? Cin : Cout, c2 = by_in ? Cout : Cin;
+    const int nblk = (int)(round4(c1) / FB_CH);
+#pragma omp parallel for schedule(static) num_threads(T)
+    for (int bk = 0; bk < nblk; bk++)
+        for (int x = 0; x < nx; x++) {
+            float *dst = u + ((size_t)bk * nx + x) * c2 * FB_CH;
+            const float *ux = plain + (size_t)x * pairs;
+            for (int c = 0; c < FB_CH; c++) {
+                const int i = bk * FB_CH + c;
+                for (int j = 0; j < c2; j++)
+                    dst[(size_t)j * FB_CH + c] = i >= c1 ? 0.0f
+                                                 : by_in ? ux[(size_t)j * Cin + i]
+                                                         : ux[(size_t)i * Cin + j];
+            }
+        }
+}
+
+/* dw (Cout, Cin*9) += dU^T C for each of the threads' partials dU (nx, Cout, Cin): p->T of
+ * them, the first at parts, one every stride floats, added in thread order. */
+static void weights_grad(const ConvShape *s, const WinoPlan *p, const float *parts,
+                         size_t stride, float *dw)
+{
+    const int T = p->T;
+    const size_t pairs = (size_t)s->Cout * s->Cin;
+    float c[A_MAX * A_MAX * 9];
+    tap_coefficients(p->k, c);
+#pragma omp parallel for schedule(static) num_threads(T)
+    for (int t = 0; t < T; t++) {
+        const size_t q0 = pairs * t / T, q1 = pairs * (t + 1) / T;
+        for (int part = 0; q1 > q0 && part < T; part++)
+            gs_sgemm(true, false, (int)(q1 - q0), 9, p->nx, 1.0f,
+                     parts + (size_t)part * stride + q0, (int)pairs, c, 9, 1.0f, dw + q0 * 9,
+                     9);
+    }
+}
+
+/* Where the tiles read and write, per point and tile t, made once per call and thread:
+ * out[(m r + k) tiles + t]: output (r, k)'s place in the plane (H x W), or hw outside it;
+ * in[x tiles + t]: input point x's place in the plane, or hw in the padding.
+ * Moving a chunk's tiles is then one table-driven copy per point, without per-element
+ * bounds arithmetic; reads take a zero at hw (at(), a select, no branch), writes skip it. */
+typedef struct {
+    const int *in, *out;
+} Tables;
+
+static Tables make_tables(const ConvShape *s, const WinoPlan *p, float *region)
+{
+    int *in = (int *)region, *out = in + (size_t)p->nx * p->tiles;
+    const int m = p->k->m, a = p->k->a, hw = s->H * s->W;
+    for (int t = 0; t < (int)p->tiles; t++) {
+        const int ty = t / p->tw, tx = t % p->tw;
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < a; j++) {
+                const int y = m * ty + i - 1, c = m * tx + j - 1;
+                in[(size_t)(a * i + j) * p->tiles + t] =
+                    y >= 0 && y < s->H && c >= 0 && c < s->W ? y * s->W + c : hw;
+            }
+        for (int r = 0; r < m; r++)
+            for (int k = 0; k < m; k++) {
+                const int y = m * ty + r, c = m * tx + k;
+                out[(size_t)(m * r + k) * p->tiles + t] = y < s->H && c < s->W ? y * s->W + c : hw;
+            }
+    }
+    return (Tables){in, out};
+}
+
+/* plane[i], or zero for i == hw. */
+static inline float at(const float *plane, int i, int hw)
+{
+    const float v = plane[i < hw ? i : 0];
+    return i < hw ? v : 0.0f;
 }
 
 /* The transforms run over the columns of a chunk: every tile of every image of the chunk for
@@ -356,79 +443,94 @@ static void cols_2d(RowsFn fn, int ni, int no, const float *src, size_t ls, floa
         fn(mid + (size_t)ni * r * n, n, dst + (size_t)no * r * ds, ds, n, bias);
 }
 
-static void gather_patches(const ConvShape *s, const WinoPlan *p, const float *inp, int c0,
-                           int nb, int ci, float *pad, float *tmp, size_t ld)
+/* One thread's share of ws: wino_plan's per-thread blocks, in order, and its tables. */
+typedef struct {
+    float *v, *m, *du, *pad, *tmp, *mid, *blk;
+    Tables tb;
+} Scratch;
+
+static Scratch thread_scratch(const ConvShape *s, const WinoPlan *p, float *base, int t)
 {
-    const int tm = p->k->m, ta = p->k->a;
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
+    Scratch k;
+    k.v = base + (size_t)t * p->per_thread;
+    k.m = k.v + p->v_n;
+    k.du = k.m + p->m_n;
+    k.pad = k.du + p->du_n;
+    k.tmp = k.pad + p->pad_n;
+    k.mid = k.tmp + p->tmp_n;
+    k.blk = k.mid + p->tmp_n;
+    k.tb = make_tables(s, p, k.blk + p->blk_n);
+    return k;
+}
+
+/* Channel ci of images [c0, c0 + nb) as patches: tmp[x * ld + col]. */
+static void gather_patches(const ConvShape *s, const WinoPlan *p, const Tables *tb,
+                           const float *inp, int c0, int nb, int ci, float *tmp, size_t ld)
+{
+    const int hw = s->H * s->W;
+    const size_t in_img = (size_t)s->Cin * hw;
     for (int i = 0; i < nb; i++) {
-        pad_plane(s, p, inp + (size_t)(c0 + i) * in_img + (size_t)ci * hw, pad);
-        for (int a = 0; a < ta; a++)
-            for (int b = 0; b < ta; b++) {
-                float *dst = tmp + (size_t)(ta * a + b) * ld + (size_t)i * p->tiles;
-                for (int ty = 0; ty < p->th; ty++) {
-                    const float *row = pad + (size_t)(tm * ty + a) * p->pw + b;
-                    for (int tx = 0; tx < p->tw; tx++)
-                        dst[(size_t)ty * p->tw + tx] = row[tm * tx];
-                }
-            }
+        const float *x = inp + (size_t)(c0 + i) * in_img + (size_t)ci * hw;
+        for (int xi = 0; xi < p->nx; xi++) {
+            float *dst = tmp + (size_t)xi * ld + (size_t)i * p->tiles;
+            const int *pos = tb->in + (size_t)xi * p->tiles;
+            for (size_t t = 0; t < p->tiles; t++)
+                dst[t] = at(x, pos[t], hw);
+        }
     }
 }
 
-/* Inputs of images [c0, c0 + nb) into V (p->nx, Cin, nb * tiles). */
-static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const float *inp, int c0, int nb,
-                         float *v, float *pad, float *tmp, float *mid)
+/* Inputs of images [c0, c0 + nb) into V (p->nx, Cin, ldv): rows of ldv >= nb * tiles
+ * columns, those past the tiles zero. */
+static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
+                         const float *inp, int c0, int nb, float *v, size_t ldv, float *tmp,
+                         float *mid)
 {
     const int ta = p->k->a;
-    const size_t ld = (size_t)nb * p->tiles, xs = (size_t)s->Cin * ld;
+    const size_t ld = (size_t)nb * p->tiles, xs = (size_t)s->Cin * ldv;
     for (int ci = 0; ci < s->Cin; ci++) {
-        gather_patches(s, p, inp, c0, nb, ci, pad, tmp, ld);
-        cols_2d(p->k->bt, ta, ta, tmp, ld, v + (size_t)ci * ld, xs, mid, ld, 0.0f);
+        gather_patches(s, p, tb, inp, c0, nb, ci, tmp, ld);
+        cols_2d(p->k->bt, ta, ta, tmp, ld, v + (size_t)ci * ldv, xs, mid, ld, 0.0f);
     }
+    if (ldv > ld)
+        for (size_t r = 0; r < (size_t)p->nx * s->Cin; r++)
+            memset(v + r * ldv + ld, 0, sizeof(float) * (ldv - ld));
 }
 
 /* The outputs tmp[k * ld + i * tiles + t] into channel co of images [c0, c0 + nb). */
-static void place_outputs(const ConvShape *s, const WinoPlan *p, const float *tmp, size_t ld,
-                          int nb, float *out, int c0, int co)
+static void place_outputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
+                          const float *tmp, size_t ld, int nb, float *out, int c0, int co)
 {
-    const int tm = p->k->m;
-    const size_t out_img = (size_t)s->Cout * s->H * s->W, hw = (size_t)s->H * s->W;
+    const int mm = p->k->m * p->k->m, hw = s->H * s->W;
+    const size_t out_img = (size_t)s->Cout * hw;
     for (int i = 0; i < nb; i++) {
         float *y = out + (size_t)(c0 + i) * out_img + (size_t)co * hw;
-        for (int ty = 0; ty < p->th; ty++)
-            for (int r = 0; r < tm && tm * ty + r < s->H; r++) {
-                float *row = y + (size_t)(tm * ty + r) * s->W;
-                for (int k = 0; k < tm; k++) {
-                    const float *e = tmp + (size_t)(tm * r + k) * ld + (size_t)i * p->tiles +
-                                     (size_t)ty * p->tw;
-                    for (int tx = 0; tx < p->tw && tm * tx + k < s->W; tx++)
-                        row[tm * tx + k] = e[tx];
-                }
-            }
+        for (int k = 0; k < mm; k++) {
+            const float *e = tmp + (size_t)k * ld + (size_t)i * p->tiles;
+            const int *pos = tb->out + (size_t)k * p->tiles;
+            for (size_t t = 0; t < p->tiles; t++)
+                if (pos[t] < hw)
+                    y[pos[t]] = e[t];
+        }
     }
 }
 
 /* The output gradient of channel co of images [c0, c0 + nb) as tiles: tmp[k * ld + col];
- * outputs beyond the plane have none. */
-static void gather_grad_outputs(const ConvShape *s, const WinoPlan *p, const float *dout,
-                                int c0, int nb, int co, float *tmp, size_t ld)
+ * outputs beyond the plane have none (zero). */
+static void gather_grad_outputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
+                                const float *dout, int c0, int nb, int co, float *tmp,
+                                size_t ld)
 {
-    const int tm = p->k->m;
-    const size_t out_img = (size_t)s->Cout * s->H * s->W, hw = (size_t)s->H * s->W;
+    const int mm = p->k->m * p->k->m, hw = s->H * s->W;
+    const size_t out_img = (size_t)s->Cout * hw;
     for (int i = 0; i < nb; i++) {
         const float *dy = dout + (size_t)(c0 + i) * out_img + (size_t)co * hw;
-        for (int ty = 0; ty < p->th; ty++)
-            for (int r = 0; r < tm; r++) {
-                const int oy = tm * ty + r;
-                for (int k = 0; k < tm; k++) {
-                    float *e = tmp + (size_t)(tm * r + k) * ld + (size_t)i * p->tiles +
-                               (size_t)ty * p->tw;
-                    for (int tx = 0; tx < p->tw; tx++) {
-                        const int ox = tm * tx + k;
-                        e[tx] = oy < s->H && ox < s->W ? dy[(size_t)oy * s->W + ox] : 0.0f;
-                    }
-                }
-            }
+        for (int k = 0; k < mm; k++) {
+            float *e = tmp + (size_t)k * ld + (size_t)i * p->tiles;
+            const int *pos = tb->out + (size_t)k * p->tiles;
+            for (size_t t = 0; t < p->tiles; t++)
+                e[t] = at(dy, pos[t], hw);
+        }
     }
 }
 
@@ -462,34 +564,219 @@ static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const flo
     }
 }
 
+
+/* ---- F(4x4) with its products in registers (AVX2 + FMA) ----
+ * The SGEMM path above runs 36 products with an inner dimension of Cin (or Cout) on narrow
+ * chunks and makes a 36-fold product matrix that the output transform reads back. Here a
+ * kernel computes FB_CH channels by FB_COLS tiles of one transform point with all 12
+ * accumulators in registers, and a block's 36 points are transformed while they are in L1:
+ * - forward: for a block of columns, for every 4 output channels, the 36 products U[x] V[x]
+ *   (inner dimension Cin), then A^T m A and the bias into the output planes;
+ * - input gradient: dM = A dY A^T is made for the chunk; for a block of columns, for every
+ *   point, the products U[x]^T dM[x] of every 4 input channels (inner dimension Cout), then
+ *   B dV B^T of each channel added into the input gradient;
+ * - weight gradient: dU[x] += dM[x] V[x]^T by SGEMM (its inner dimension is the columns,
+ *   long), then G^T dU G as on the other path.
+ * The weights are transformed straight into the kernel's order (weights_transform's
+ * U_BY_OUT forward, U_BY_IN for the input gradient). */
+#if GS_HAVE_AVX2_KERNELS
+#define AVX2_FN __attribute__((target("avx2,fma")))
+#define FMA(acc, a, b) acc = _mm256_fmadd_ps(a, b, acc)
+
+/* o (4, FB_COLS) = sum over k < K of u[k] (4 channels) times v's row k (FB_COLS columns). */
+AVX2_FN static void prod4_avx2(const float *u, const float *v, int K, size_t ldv, float *o)
+{
+    __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    a00 = a01 = a02 = a10 = a11 = a12 = _mm256_setzero_ps();
+    a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++, u += 4, v += ldv) {
+        __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
+        __m256 x2 = _mm256_loadu_ps(v + 16), wv;
+        wv = _mm256_broadcast_ss(u);
+        FMA(a00, wv, x0), FMA(a01, wv, x1), FMA(a02, wv, x2);
+        wv = _mm256_broadcast_ss(u + 1);
+        FMA(a10, wv, x0), FMA(a11, wv, x1), FMA(a12, wv, x2);
+        wv = _mm256_broadcast_ss(u + 2);
+        FMA(a20, wv, x0), FMA(a21, wv, x1), FMA(a22, wv, x2);
+        wv = _mm256_broadcast_ss(u + 3);
+        FMA(a30, wv, x0), FMA(a31, wv, x1), FMA(a32, wv, x2);
+    }
+    _mm256_storeu_ps(o, a00), _mm256_storeu_ps(o + 8, a01), _mm256_storeu_ps(o + 16, a02);
+    _mm256_storeu_ps(o + 24, a10), _mm256_storeu_ps(o + 32, a11), _mm256_storeu_ps(o + 40, a12);
+    _mm256_storeu_ps(o + 48, a20), _mm256_storeu_ps(o + 56, a21), _mm256_storeu_ps(o + 64, a22);
+    _mm256_storeu_ps(o + 72, a30), _mm256_storeu_ps(o + 80, a31), _mm256_storeu_ps(o + 88, a32);
+}
+#else
+static void prod4_avx2(const float *u, const float *v, int K, size_t ldv, float *o)
+{
+    (void)u, (void)v, (void)K, (void)ldv, (void)o; /* never called: fused_path is false */
+}
+#endif
+
+/* A block's columns: image (from the chunk's first) and tile of each; returns how many of
+ * the block's FB_COLS columns are tiles (the last block of a chunk may have fewer). */
+static int block_columns(const WinoPlan *p, size_t cb, size_t ncols, int *img, int *tile)
+{
+    int n = 0;
+    for (size_t c = cb; c < cb + FB_COLS && c < ncols; c++, n++) {
+        img[n] = (int)(c / p->tiles);
+        tile[n] = (int)(c % p->tiles);
+    }
+    return n;
+}
+
+static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *out,
+                          const float *inp, const float *b, const float *pk, float *ws)
+{
+    const int nx = p->nx, hw = s->H * s->W;
+    const size_t out_img = (size_t)s->Cout * hw;
+#pragma omp parallel for schedule(static) num_threads(p->T)
+    for (int t = 0; t < p->T; t++) {
+        int b0, b1;
+        conv_image_range(B, p->T, t, &b0, &b1);
+        Scratch k = thread_scratch(s, p, ws, t);
+        float *res = k.blk + (size_t)FB_SUPER * nx * FB_COLS, *mid2 = res + (size_t)nx * FB_COLS;
+        int img[FB_COLS], tile[FB_COLS];
+        for (int c0 = b0; c0 < b1; c0 += p->chunk) {
+            const int nb = b1 - c0 < p->chunk ? b1 - c0 : p->chunk;
+            const size_t ncols = (size_t)nb * p->tiles;
+            const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
+            chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, k.tmp, k.mid);
+            for (size_t cb = 0; cb < ncols; cb += FB_COLS) {
+                const int nc = block_columns(p, cb, ncols, img, tile);
+                for (int sb = 0; sb < s->Cout; sb += FB_SUPER) {
+                    const int se = sb + FB_SUPER < s->Cout ? sb + FB_SUPER : s->Cout;
+                    /* point by point, so V's block (Cin x FB_COLS) stays in L1 for every
+                     * channel block of the super-block */
+                    for (int x = 0; x < nx; x++)
+                        for (int co0 = sb; co0 < se; co0 += FB_CH)
+                            prod4_avx2(pk + ((size_t)co0 * nx + (size_t)x * FB_CH) * s->Cin,
+                                       k.v + (size_t)x * s->Cin * ldv + cb, s->Cin, ldv,
+                                       k.blk + ((size_t)(co0 - sb) * nx + (size_t)x * FB_CH) *
+                                                   FB_COLS);
+                    for (int co = sb; co < se; co++) {
+                        const float *q = k.blk + (size_t)((co - sb) / FB_CH) * nx * FB_CH *
+                                                     FB_COLS + (size_t)(co % FB_CH) * FB_COLS;
+                        cols_2d(at6_rows, 6, 4, q, FB_CH * FB_COLS,
+                                res, FB_COLS, mid2, FB_COLS, b ? b[co] : 0.0f);
+                        for (int j = 0; j < nc; j++) {
+                            float *y = out + (size_t)(c0 + img[j]) * out_img + (size_t)co * hw;
+                            const int *pos = k.tb.out + tile[j];
+                            for (int e = 0; e < 16; e++)
+                                if (pos[(size_t)e * p->tiles] < hw)
+                                    y[pos[(size_t)e * p->tiles]] = res[(size_t)e * FB_COLS + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dM (nx, Cout, ldv) of images [c0, c0 + nb): A dY A^T per tile, the columns past the tiles
+ * zero. */
+static void grad_outputs(const ConvShape *s, const WinoPlan *p, const Scratch *k,
+                         const float *dout, int c0, int nb, size_t ldv, float *dm)
+{
+    const size_t ncols = (size_t)nb * p->tiles;
+    for (int co = 0; co < s->Cout; co++) {
+        gather_grad_outputs(s, p, &k->tb, dout, c0, nb, co, k->tmp, ldv);
+        for (int r = 0; r < 16; r++)
+            memset(k->tmp + (size_t)r * ldv + ncols, 0, sizeof(float) * (ldv - ncols));
+        cols_2d(a6_rows, 4, 6, k->tmp, ldv, dm + (size_t)co * ldv, (size_t)s->Cout * ldv,
+                k->mid, ldv, 0.0f);
+    }
+}
+
+static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *dinp,
+                           bool want_dw, const float *dout, const float *inp, const float *pk,
+                           float *ws)
+{
+    const int nx = p->nx, nblk = (int)(round4(s->Cin) / FB_CH), hw = s->H * s->W;
+    const size_t in_img = (size_t)s->Cin * hw;
+#pragma omp parallel for schedule(static) num_threads(p->T)
+    for (int t = 0; t < p->T; t++) {
+        int b0, b1;
+        conv_image_range(B, p->T, t, &b0, &b1);
+        Scratch k = thread_scratch(s, p, ws, t);
+        float *res = k.blk + (size_t)nblk * nx * FB_CH * FB_COLS;
+        float *mid2 = res + (size_t)nx * FB_COLS;
+        int img[FB_COLS], tile[FB_COLS];
+        if (want_dw)
+            memset(k.du, 0, sizeof(float) * (size_t)nx * s->Cout * s->Cin);
+        for (int c0 = b0; c0 < b1; c0 += p->chunk) {
+            const int nb = b1 - c0 < p->chunk ? b1 - c0 : p->chunk;
+            const size_t ncols = (size_t)nb * p->tiles;
+            const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
+            grad_outputs(s, p, &k, dout, c0, nb, ldv, k.m);
+            if (want_dw) {
+                chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, k.tmp, k.mid);
+                for (int x = 0; x < nx; x++)
+                    gs_sgemm(false, true, s->Cout, s->Cin, (int)ldv, 1.0f,
+                             k.m + (size_t)x * s->Cout * ldv, (int)ldv,
+                             k.v + (size_t)x * s->Cin * ldv, (int)ldv, 1.0f,
+                             k.du + (size_t)x * s->Cout * s->Cin, s->Cin);
+            }
+            if (!dinp)
+                continue;
+            for (size_t cb = 0; cb < ncols; cb += FB_COLS) {
+                const int nc = block_columns(p, cb, ncols, img, tile);
+                /* point by point, so dM's block (Cout x FB_COLS) stays near for every
+                 * channel block */
+                for (int x = 0; x < nx; x++)
+                    for (int bk = 0; bk < nblk; bk++)
+                        prod4_avx2(pk + ((size_t)bk * nx + x) * s->Cout * FB_CH,
+                                   k.m + (size_t)x * s->Cout * ldv + cb, s->Cout, ldv,
+                                   k.blk + ((size_t)bk * nx + x) * FB_CH * FB_COLS);
+                for (int ci = 0; ci < s->Cin; ci++) {
+                    const float *q = k.blk + (size_t)(ci / FB_CH) * nx * FB_CH * FB_COLS +
+                                     (size_t)(ci % FB_CH) * FB_COLS;
+                    cols_2d(b6_rows, 6, 6, q, FB_CH * FB_COLS, res, FB_COLS, mid2, FB_COLS,
+                            0.0f);
+                    for (int j = 0; j < nc; j++) {
+                        float *dx = dinp + (size_t)(c0 + img[j]) * in_img + (size_t)ci * hw;
+                        const int *pos = k.tb.in + tile[j];
+                        for (int x = 0; x < nx; x++)
+                            if (pos[(size_t)x * p->tiles] < hw)
+                                dx[pos[(size_t)x * p->tiles]] += res[(size_t)x * FB_COLS + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
 void winograd_forward(const ConvShape *s, int m_tile, int B, float *out, const float *inp,
                       const float *w, const float *b, float *ws)
 {
-    const WinoPlan p = wino_plan(s, B, m_tile);
+    const WinoPlan p = wino_plan(s, B, m_tile, fused_path(m_tile));
     const int tm = p.k->m, ta = p.k->a;
     float *u = ws;
-    weights_transform(s, &p, w, u);
+    if (p.fused) {
+        weights_transform(s, &p, w, U_BY_OUT, u + p.u_n, u);
+        fused_forward(s, &p, B, out, inp, b, u + p.u_n, u + p.u_n + p.pk_n);
+        return;
+    }
+    weights_transform(s, &p, w, U_PLAIN, u, NULL);
 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
         conv_image_range(B, p.T, t, &b0, &b1);
-        float *v = ws + p.u_n + (size_t)t * p.per_thread;
-        float *m = v + p.v_n, *pad = m + p.m_n + p.du_n, *tmp = pad + p.pad_n;
-        float *mid = tmp + p.tmp_n;
+        Scratch k = thread_scratch(s, &p, ws + p.u_n, t);
         for (int c0 = b0; c0 < b1; c0 += p.chunk) {
             int nb = b1 - c0 < p.chunk ? b1 - c0 : p.chunk;
             const size_t ld = (size_t)nb * p.tiles;
             const size_t vx = (size_t)s->Cin * ld, mx = (size_t)s->Cout * ld;
-            chunk_inputs(s, &p, inp, c0, nb, v, pad, tmp, mid);
+            chunk_inputs(s, &p, &k.tb, inp, c0, nb, k.v, ld, k.tmp, k.mid);
             for (int xi = 0; xi < p.nx; xi++)
                 gs_sgemm(false, false, s->Cout, (int)ld, s->Cin, 1.0f,
-                         u + (size_t)xi * s->Cout * s->Cin, s->Cin, v + (size_t)xi * vx,
-                         (int)ld, 0.0f, m + (size_t)xi * mx, (int)ld);
+                         u + (size_t)xi * s->Cout * s->Cin, s->Cin, k.v + (size_t)xi * vx,
+                         (int)ld, 0.0f, k.m + (size_t)xi * mx, (int)ld);
             for (int co = 0; co < s->Cout; co++) {
-                cols_2d(p.k->at, ta, tm, m + (size_t)co * ld, mx, tmp, ld, mid, ld,
+                cols_2d(p.k->at, ta, tm, k.m + (size_t)co * ld, mx, k.tmp, ld, k.mid, ld,
                         b ? b[co] : 0.0f);
-                place_outputs(s, &p, tmp, ld, nb, out, c0, co);
+                place_outputs(s, &p, &k.tb, k.tmp, ld, nb, out, c0, co);
             }
         }
     }
@@ -498,21 +785,29 @@ void winograd_forward(const ConvShape *s, int m_tile, int B, float *out, const f
 void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float *dw,
                        const float *dout, const float *inp, const float *w, float *ws)
 {
-    const WinoPlan p = wino_plan(s, B, m_tile);
+    const WinoPlan p = wino_plan(s, B, m_tile, fused_path(m_tile));
     const int tm = p.k->m, ta = p.k->a;
     float *u = ws;
     if (!dw && !dinp)
         return;
+    if (p.fused) {
+        float *pk = u + p.u_n, *base = pk + p.pk_n;
+        if (dinp)
+            weights_transform(s, &p, w, U_BY_IN, pk, u);
+        fused_backward(s, &p, B, dinp, dw != NULL, dout, inp, pk, base);
+        if (dw)
+            weights_grad(s, &p, base + p.v_n + p.m_n, p.per_thread, dw);
+        return;
+    }
     if (dinp)
-        weights_transform(s, &p, w, u);
+        weights_transform(s, &p, w, U_PLAIN, u, NULL);
 
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
         conv_image_range(B, p.T, t, &b0, &b1);
-        float *v = ws + p.u_n + (size_t)t * p.per_thread;
-        float *m = v + p.v_n, *du = m + p.m_n, *pad = du + p.du_n, *tmp = pad + p.pad_n;
-        float *mid = tmp + p.tmp_n;
+        Scratch k = thread_scratch(s, &p, ws + p.u_n, t);
+        float *v = k.v, *m = k.m, *du = k.du, *pad = k.pad, *tmp = k.tmp, *mid = k.mid;
         if (dw)
             memset(du, 0, sizeof(float) * p.nx * (size_t)s->Cout * s->Cin);
         for (int c0 = b0; c0 < b1; c0 += p.chunk) {
@@ -520,11 +815,11 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
             const size_t ld = (size_t)nb * p.tiles;
             const size_t vx = (size_t)s->Cin * ld, mx = (size_t)s->Cout * ld;
             for (int co = 0; co < s->Cout; co++) {
-                gather_grad_outputs(s, &p, dout, c0, nb, co, tmp, ld);
+                gather_grad_outputs(s, &p, &k.tb, dout, c0, nb, co, tmp, ld);
                 cols_2d(p.k->at_tr, tm, ta, tmp, ld, m + (size_t)co * ld, mx, mid, ld, 0.0f);
             }
             if (dw) {
-                chunk_inputs(s, &p, inp, c0, nb, v, pad, tmp, mid);
+                chunk_inputs(s, &p, &k.tb, inp, c0, nb, v, ld, tmp, mid);
                 for (int xi = 0; xi < p.nx; xi++)
                     gs_sgemm(false, true, s->Cout, s->Cin, (int)ld, 1.0f, m + (size_t)xi * mx,
                              (int)ld, v + (size_t)xi * vx, (int)ld, 1.0f,
@@ -544,5 +839,5 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
         }
     }
     if (dw)
-        weights_grad(s, &p, ws, dw);
+        weights_grad(s, &p, ws + p.u_n + p.v_n + p.m_n, p.per_thread, dw);
 }
