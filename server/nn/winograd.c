@@ -287,7 +287,8 @@ static WinoPlan wino_plan(const ConvShape *s, int B, int m, bool fused)
     p.pad_n = conv_round_up((size_t)p.ph * p.pw);
     p.tmp_n = conv_round_up(nx * p.ld);
     size_t blocks = round4(s->Cin) > FB_SUPER ? round4(s->Cin) : FB_SUPER;
-    p.blk_n = p.fused ? conv_round_up(blocks * nx * FB_COLS + 2 * nx * FB_COLS) : 0;
+    p.blk_n = p.fused ? conv_round_up((blocks + 2) * nx * FB_COLS + (size_t)s->Cout * FB_COLS)
+                      : 0;
     p.tab_n = conv_round_up((nx + (size_t)m * m) * p.tiles);
     p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n + p.blk_n + p.tab_n;
     return p;
@@ -480,14 +481,28 @@ static void gather_patches(const ConvShape *s, const WinoPlan *p, const Tables *
     }
 }
 
-/* Inputs of images [c0, c0 + nb) into V (p->nx, Cin, ldv): rows of ldv >= nb * tiles
- * columns, those past the tiles zero. */
+/* Inputs of images [c0, c0 + nb) into V: rows (p->nx, Cin) of ldv >= nb * tiles columns,
+ * those past the tiles zero; or, blocked (the fused path), blocks of FB_COLS columns of all
+ * the rows, (ldv / FB_COLS, nx, Cin, FB_COLS), so that a kernel's operand is contiguous. */
 static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
-                         const float *inp, int c0, int nb, float *v, size_t ldv, float *tmp,
-                         float *mid)
+                         const float *inp, int c0, int nb, float *v, size_t ldv, bool blocked,
+                         float *tmp, float *mid)
 {
     const int ta = p->k->a;
-    const size_t ld = (size_t)nb * p->tiles, xs = (size_t)s->Cin * ldv;
+    const size_t ld = (size_t)nb * p->tiles;
+    if (blocked) { /* the tiles' rows in tmp run ldv wide, zero past the tiles */
+        for (int xi = 0; xi < p->nx; xi++)
+            memset(tmp + (size_t)xi * ldv + ld, 0, sizeof(float) * (ldv - ld));
+        for (int ci = 0; ci < s->Cin; ci++) {
+            gather_patches(s, p, tb, inp, c0, nb, ci, tmp, ldv);
+            for (size_t cb = 0; cb < ldv; cb += FB_COLS)
+                cols_2d(p->k->bt, ta, ta, tmp + cb, ldv,
+                        v + (cb / FB_COLS * p->nx * s->Cin + ci) * FB_COLS,
+                        (size_t)s->Cin * FB_COLS, mid, FB_COLS, 0.0f);
+        }
+        return;
+    }
+    const size_t xs = (size_t)s->Cin * ldv;
     for (int ci = 0; ci < s->Cin; ci++) {
         gather_patches(s, p, tb, inp, c0, nb, ci, tmp, ld);
         cols_2d(p->k->bt, ta, ta, tmp, ld, v + (size_t)ci * ldv, xs, mid, ld, 0.0f);
@@ -583,13 +598,14 @@ static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const flo
 #define AVX2_FN __attribute__((target("avx2,fma")))
 #define FMA(acc, a, b) acc = _mm256_fmadd_ps(a, b, acc)
 
-/* o (4, FB_COLS) = sum over k < K of u[k] (4 channels) times v's row k (FB_COLS columns). */
-AVX2_FN static void prod4_avx2(const float *u, const float *v, int K, size_t ldv, float *o)
+/* o (4, FB_COLS) = sum over k < K of u[k] (4 channels) times v's row k (FB_COLS columns,
+ * rows contiguous). */
+AVX2_FN static void prod4_avx2(const float *u, const float *v, int K, float *o)
 {
     __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
     a00 = a01 = a02 = a10 = a11 = a12 = _mm256_setzero_ps();
     a20 = a21 = a22 = a30 = a31 = a32 = _mm256_setzero_ps();
-    for (int k = 0; k < K; k++, u += 4, v += ldv) {
+    for (int k = 0; k < K; k++, u += 4, v += FB_COLS) {
         __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
         __m256 x2 = _mm256_loadu_ps(v + 16), wv;
         wv = _mm256_broadcast_ss(u);
@@ -607,10 +623,11 @@ AVX2_FN static void prod4_avx2(const float *u, const float *v, int K, size_t ldv
     _mm256_storeu_ps(o + 72, a30), _mm256_storeu_ps(o + 80, a31), _mm256_storeu_ps(o + 88, a32);
 }
 #else
-static void prod4_avx2(const float *u, const float *v, int K, size_t ldv, float *o)
+static void prod4_avx2(const float *u, const float *v, int K, float *o)
 {
-    (void)u, (void)v, (void)K, (void)ldv, (void)o; /* never called: fused_path is false */
+    (void)u, (void)v, (void)K, (void)o; /* never called: fused_path is false */
 }
+
 #endif
 
 /* A block's columns: image (from the chunk's first) and tile of each; returns how many of
@@ -641,9 +658,10 @@ static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *o
             const int nb = b1 - c0 < p->chunk ? b1 - c0 : p->chunk;
             const size_t ncols = (size_t)nb * p->tiles;
             const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
-            chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, k.tmp, k.mid);
+            chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, true, k.tmp, k.mid);
             for (size_t cb = 0; cb < ncols; cb += FB_COLS) {
                 const int nc = block_columns(p, cb, ncols, img, tile);
+                const float *vb = k.v + cb * nx * s->Cin; /* the block's V */
                 for (int sb = 0; sb < s->Cout; sb += FB_SUPER) {
                     const int se = sb + FB_SUPER < s->Cout ? sb + FB_SUPER : s->Cout;
                     /* point by point, so V's block (Cin x FB_COLS) stays in L1 for every
@@ -651,7 +669,7 @@ static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *o
                     for (int x = 0; x < nx; x++)
                         for (int co0 = sb; co0 < se; co0 += FB_CH)
                             prod4_avx2(pk + ((size_t)co0 * nx + (size_t)x * FB_CH) * s->Cin,
-                                       k.v + (size_t)x * s->Cin * ldv + cb, s->Cin, ldv,
+                                       vb + (size_t)x * s->Cin * FB_COLS, s->Cin,
                                        k.blk + ((size_t)(co0 - sb) * nx + (size_t)x * FB_CH) *
                                                    FB_COLS);
                     for (int co = sb; co < se; co++) {
@@ -674,15 +692,15 @@ static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *o
 }
 
 /* dM (nx, Cout, ldv) of images [c0, c0 + nb): A dY A^T per tile, the columns past the tiles
- * zero. */
+ * zero. Rows, not blocks: the weights' gradient takes it by SGEMM. */
 static void grad_outputs(const ConvShape *s, const WinoPlan *p, const Scratch *k,
                          const float *dout, int c0, int nb, size_t ldv, float *dm)
 {
     const size_t ncols = (size_t)nb * p->tiles;
+    for (int r = 0; r < 16; r++)
+        memset(k->tmp + (size_t)r * ldv + ncols, 0, sizeof(float) * (ldv - ncols));
     for (int co = 0; co < s->Cout; co++) {
         gather_grad_outputs(s, p, &k->tb, dout, c0, nb, co, k->tmp, ldv);
-        for (int r = 0; r < 16; r++)
-            memset(k->tmp + (size_t)r * ldv + ncols, 0, sizeof(float) * (ldv - ncols));
         cols_2d(a6_rows, 4, 6, k->tmp, ldv, dm + (size_t)co * ldv, (size_t)s->Cout * ldv,
                 k->mid, ldv, 0.0f);
     }
@@ -700,7 +718,7 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
         conv_image_range(B, p->T, t, &b0, &b1);
         Scratch k = thread_scratch(s, p, ws, t);
         float *res = k.blk + (size_t)nblk * nx * FB_CH * FB_COLS;
-        float *mid2 = res + (size_t)nx * FB_COLS;
+        float *mid2 = res + (size_t)nx * FB_COLS, *mcopy = mid2 + (size_t)nx * FB_COLS;
         int img[FB_COLS], tile[FB_COLS];
         if (want_dw)
             memset(k.du, 0, sizeof(float) * (size_t)nx * s->Cout * s->Cin);
@@ -710,7 +728,7 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
             const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
             grad_outputs(s, p, &k, dout, c0, nb, ldv, k.m);
             if (want_dw) {
-                chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, k.tmp, k.mid);
+                chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, false, k.tmp, k.mid);
                 for (int x = 0; x < nx; x++)
                     gs_sgemm(false, true, s->Cout, s->Cin, (int)ldv, 1.0f,
                              k.m + (size_t)x * s->Cout * ldv, (int)ldv,
@@ -723,11 +741,17 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
                 const int nc = block_columns(p, cb, ncols, img, tile);
                 /* point by point, so dM's block (Cout x FB_COLS) stays near for every
                  * channel block */
-                for (int x = 0; x < nx; x++)
+                for (int x = 0; x < nx; x++) {
+                    /* the block's dM of point x made contiguous (it is read once per
+                     * channel block: from L1 so, where its rows ldv apart were not) */
+                    const float *mx = k.m + (size_t)x * s->Cout * ldv + cb;
+                    for (int co = 0; co < s->Cout; co++)
+                        memcpy(mcopy + (size_t)co * FB_COLS, mx + (size_t)co * ldv,
+                               sizeof(float) * FB_COLS);
                     for (int bk = 0; bk < nblk; bk++)
-                        prod4_avx2(pk + ((size_t)bk * nx + x) * s->Cout * FB_CH,
-                                   k.m + (size_t)x * s->Cout * ldv + cb, s->Cout, ldv,
-                                   k.blk + ((size_t)bk * nx + x) * FB_CH * FB_COLS);
+                        prod4_avx2(pk + ((size_t)bk * nx + x) * s->Cout * FB_CH, mcopy,
+                                   s->Cout, k.blk + ((size_t)bk * nx + x) * FB_CH * FB_COLS);
+                }
                 for (int ci = 0; ci < s->Cin; ci++) {
                     const float *q = k.blk + (size_t)(ci / FB_CH) * nx * FB_CH * FB_COLS +
                                      (size_t)(ci % FB_CH) * FB_COLS;
@@ -768,7 +792,7 @@ void winograd_forward(const ConvShape *s, int m_tile, int B, float *out, const f
             int nb = b1 - c0 < p.chunk ? b1 - c0 : p.chunk;
             const size_t ld = (size_t)nb * p.tiles;
             const size_t vx = (size_t)s->Cin * ld, mx = (size_t)s->Cout * ld;
-            chunk_inputs(s, &p, &k.tb, inp, c0, nb, k.v, ld, k.tmp, k.mid);
+            chunk_inputs(s, &p, &k.tb, inp, c0, nb, k.v, ld, false, k.tmp, k.mid);
             for (int xi = 0; xi < p.nx; xi++)
                 gs_sgemm(false, false, s->Cout, (int)ld, s->Cin, 1.0f,
                          u + (size_t)xi * s->Cout * s->Cin, s->Cin, k.v + (size_t)xi * vx,
@@ -819,7 +843,7 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
                 cols_2d(p.k->at_tr, tm, ta, tmp, ld, m + (size_t)co * ld, mx, mid, ld, 0.0f);
             }
             if (dw) {
-                chunk_inputs(s, &p, &k.tb, inp, c0, nb, v, ld, tmp, mid);
+                chunk_inputs(s, &p, &k.tb, inp, c0, nb, v, ld, false, tmp, mid);
                 for (int xi = 0; xi < p.nx; xi++)
                     gs_sgemm(false, true, s->Cout, s->Cin, (int)ld, 1.0f, m + (size_t)xi * mx,
                              (int)ld, v + (size_t)xi * vx, (int)ld, 1.0f,
