@@ -409,6 +409,60 @@ TEST(layer_conv_every_algorithm)
     conv2d_allow_avx2(true);
 }
 
+/* The automatic choice takes F(4x4) for the default encoder's 48x7x7 -> 256 layer where the
+ * AVX2 kernels run and im2col where they do not; the workspace sized under one must serve
+ * the other (a test turns them off or on after a network sized its ws): sized with them
+ * off (im2col's is the smaller), run both ways, against the definition. */
+TEST(layer_conv_auto_workspace_serves_both_choices)
+{
+    ConvShape s;
+    CHECK(conv2d_shape(&s, 48, 7, 7, 256, 3, 1, 1) == 0);
+    const int B = 5;
+    conv2d_set_algo(CONV_IM2COL);
+    const size_t n_im2col = conv2d_ws_floats(&s, B);
+    conv2d_set_algo(CONV_WINOGRAD4);
+    const size_t n_wino = conv2d_ws_floats(&s, B);
+    conv2d_set_algo(CONV_AUTO);
+    conv2d_allow_avx2(false);
+    const size_t n_auto = conv2d_ws_floats(&s, B);
+    conv2d_allow_avx2(true);
+    CHECK_MSG(n_auto >= n_im2col && n_auto >= n_wino,
+              "auto ws %zu floats, im2col needs %zu, F(4x4) %zu", n_auto, n_im2col, n_wino);
+    const size_t n_in = (size_t)B * 48 * 49, n_out = (size_t)B * 256 * 49, n_w = 256 * 48 * 9;
+    float *x = fbuf(n_in), *w = fbuf(n_w), *b = fbuf(256), *r = fbuf(n_out), *out = fbuf(n_out);
+    float *ref = fbuf(n_out), *dx_ref = fbuf(n_in), *dw_ref = fbuf(n_w), *dx = fbuf(n_in);
+    float *dw = fbuf(n_w), *ws = fbuf(n_auto);
+    gc_fill(x, n_in, 41u, -1, 1);
+    gc_fill(w, n_w, 42u, -0.2f, 0.2f);
+    gc_fill(b, 256, 43u, -0.5f, 0.5f);
+    gc_fill(r, n_out, 44u, -1, 1);
+    conv_naive(&s, B, ref, x, w, b, r, dx_ref, dw_ref);
+    for (int avx2 = 1; avx2 >= 0; avx2--) {
+        conv2d_allow_avx2(avx2);
+        memset(dx, 0, sizeof(float) * n_in);
+        memset(dw, 0, sizeof(float) * n_w);
+        conv2d_forward(&s, B, out, x, w, b, ws);
+        conv2d_backward(&s, B, dx, dw, NULL, r, x, w, ws);
+        double d = max_abs_diff(out, ref, n_out), dd = rel_diff(dx, dx_ref, n_in);
+        double dwd = rel_diff(dw, dw_ref, n_w);
+        CHECK_MSG(d < 1e-4 && dd < 1e-5 && dwd < 1e-5,
+                  "48x7x7->256 (%s): out off by %g, dinp by %g, dw by %g",
+                  avx2 ? "avx2" : "portable", d, dd, dwd);
+    }
+    conv2d_allow_avx2(true);
+    free(x);
+    free(w);
+    free(b);
+    free(r);
+    free(out);
+    free(ref);
+    free(dx_ref);
+    free(dw_ref);
+    free(dx);
+    free(dw);
+    free(ws);
+}
+
 /* A conv reading its input upsampled (conv2d_reads_upsampled) against upsample_forward then
  * the definition, and its input's gradient against the definition's then upsample_backward:
  * forward, input and weight gradients, by the AVX2 and the portable kernels. */
