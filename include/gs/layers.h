@@ -43,9 +43,10 @@ typedef enum {
 } ConvAlgo;
 void conv2d_set_algo(ConvAlgo a);
 ConvAlgo conv2d_algo(void);
-/* Whether the direct convolutions may use their AVX2 + FMA kernels where the CPU has them
- * (the default); false forces their portable loops, which tests check too. Process-wide,
- * like conv2d_set_algo. */
+/* Whether the direct convolutions and Winograd F(4x4) may use their AVX2 + FMA kernels
+ * where the CPU has them (the default); false forces their portable loops (F(4x4) by SGEMM;
+ * the automatic choice then avoids it), which tests check too. Process-wide, like
+ * conv2d_set_algo. */
 void conv2d_allow_avx2(bool on);
 /* Sets s->up = f when the algorithm taken for s can read its input upsampled by f (the
  * direct 3x3 kernels build their padded planes from the smaller input, saving the upsampled
