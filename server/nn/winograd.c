@@ -584,14 +584,16 @@ static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const flo
  * The SGEMM path above runs 36 products with an inner dimension of Cin (or Cout) on narrow
  * chunks and makes a 36-fold product matrix that the output transform reads back. Here a
  * kernel computes FB_CH channels by FB_COLS tiles of one transform point with all 12
- * accumulators in registers, and a block's 36 points are transformed while they are in L1:
- * - forward: for a block of columns, for every 4 output channels, the 36 products U[x] V[x]
- *   (inner dimension Cin), then A^T m A and the bias into the output planes;
- * - input gradient: dM = A dY A^T is made for the chunk; for a block of columns, for every
- *   point, the products U[x]^T dM[x] of every 4 input channels (inner dimension Cout), then
- *   B dV B^T of each channel added into the input gradient;
+ * accumulators in registers, and a block's 36 points are transformed while they are in L2:
+ * - forward: V is stored in blocks of FB_COLS columns (chunk_inputs, blocked); for a block,
+ *   point by point, the products U[x] V[x] of FB_SUPER output channels (inner dimension
+ *   Cin), then A^T m A and the bias into the output planes;
+ * - input gradient: dM = A dY A^T is made for the chunk (rows); for a block of columns,
+ *   point by point, a contiguous copy of dM[x]'s block and the products U[x]^T dM[x] of
+ *   every 4 input channels (inner dimension Cout), then B dV B^T of each channel added into
+ *   the input gradient;
  * - weight gradient: dU[x] += dM[x] V[x]^T by SGEMM (its inner dimension is the columns,
- *   long), then G^T dU G as on the other path.
+ *   long), then dw += dU^T C as on the other path.
  * The weights are transformed straight into the kernel's order (weights_transform's
  * U_BY_OUT forward, U_BY_IN for the input gradient). */
 #if GS_HAVE_AVX2_KERNELS
