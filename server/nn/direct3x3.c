@@ -30,13 +30,7 @@
 #include "gs/blas.h"
 #include "gs/layers.h"
 #include "conv3x3.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GS_HAVE_AVX2_KERNELS 1
-#include <immintrin.h>
-#else
-#define GS_HAVE_AVX2_KERNELS 0
-#endif
+#include "simd.h"
 
 /* The largest tile, in positions: one output channel by 12 vectors. Planes are computed in
  * tiles of 24 or 96 positions; the last tile of a plane is moved back to end at its end. */
@@ -226,9 +220,6 @@ static void dw_generic(int cb, const DwRow *r)
 }
 
 #if GS_HAVE_AVX2_KERNELS
-/* The accumulators are named variables: compilers keep an array of them in memory. */
-#define AVX2_FN __attribute__((target("avx2,fma")))
-#define FMA(acc, a, b) acc = _mm256_fmadd_ps(a, b, acc)
 
 /* 4 channels x 24 positions: per tap 3 input vectors, each broadcast weight meets all 3. */
 AVX2_FN static void tile4_avx2(const Tile *t)

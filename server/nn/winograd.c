@@ -23,13 +23,6 @@
 #include "conv3x3.h"
 #include "simd.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define GS_HAVE_AVX2_KERNELS 1
-#include <immintrin.h>
-#else
-#define GS_HAVE_AVX2_KERNELS 0
-#endif
-
 /* Transformed input and product of one chunk per thread, in bytes: like conv.c's im2col
  * buffer; 4 and 16 MiB were slower on the default encoder's layers. */
 #ifndef WINO_BYTES_TARGET
@@ -52,7 +45,6 @@ typedef struct {
     bool fused;          /* F(4x4) with its products in registers (below), not SGEMM */
     int T, chunk;        /* threads; images per chunk */
     int th, tw;          /* tiles per column and row of a plane */
-    int ph, pw;          /* the zero-padded plane a tile reads from: m th + 2, m tw + 2 */
     int nx;              /* transform points a * a: one GEMM each */
     size_t tiles;        /* th * tw */
     size_t ld;           /* a row of V or M: chunk * tiles columns (fused: rounded up to a
@@ -61,7 +53,6 @@ typedef struct {
     size_t pk_n;         /* fused: those weights packed for the kernel, shared */
     size_t v_n, m_n;     /* per thread: V (nx, Cin, ld), M or dM (nx, Cout, ld) */
     size_t du_n;         /* per thread: weight-gradient partial (nx, Cout, Cin) */
-    size_t pad_n;        /* per thread: one padded plane */
     size_t tmp_n;        /* per thread, twice (tmp and mid): nx rows of ld columns */
     size_t blk_n;        /* fused, per thread: the products of a block of columns for every
                           * channel block (nx, 4, FB_COLS each) and two rows of transforms */
@@ -252,6 +243,12 @@ static size_t round4(int c)
     return ((size_t)c + FB_CH - 1) / FB_CH * FB_CH;
 }
 
+/* The fused path's rows: n columns rounded up to whole blocks. */
+static size_t round_cols(size_t n)
+{
+    return (n + FB_COLS - 1) / FB_COLS * FB_COLS;
+}
+
 static WinoPlan wino_plan(const ConvShape *s, int B, int m, bool fused)
 {
     WinoPlan p;
@@ -265,8 +262,6 @@ static WinoPlan wino_plan(const ConvShape *s, int B, int m, bool fused)
     p.nx = p.k->a * p.k->a;
     p.th = (s->H + m - 1) / m;
     p.tw = (s->W + m - 1) / m;
-    p.ph = m * p.th + 2;
-    p.pw = m * p.tw + 2;
     p.tiles = (size_t)p.th * p.tw;
     size_t nx = (size_t)p.nx;
     size_t per_image = nx * sizeof(float) * (size_t)(s->Cin + s->Cout) * p.tiles;
@@ -278,19 +273,18 @@ static WinoPlan wino_plan(const ConvShape *s, int B, int m, bool fused)
     p.chunk = chunk;
     p.ld = p.tiles * (size_t)chunk;
     if (p.fused)
-        p.ld = (p.ld + FB_COLS - 1) / FB_COLS * FB_COLS;
+        p.ld = round_cols(p.ld);
     p.u_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
     p.pk_n = p.fused ? conv_round_up(nx * round4(s->Cout) * round4(s->Cin)) : 0;
     p.v_n = conv_round_up(nx * (size_t)s->Cin * p.ld);
     p.m_n = conv_round_up(nx * (size_t)s->Cout * p.ld);
     p.du_n = conv_round_up(nx * (size_t)s->Cout * s->Cin);
-    p.pad_n = conv_round_up((size_t)p.ph * p.pw);
     p.tmp_n = conv_round_up(nx * p.ld);
     size_t blocks = round4(s->Cin) > FB_SUPER ? round4(s->Cin) : FB_SUPER;
     p.blk_n = p.fused ? conv_round_up((blocks + 2) * nx * FB_COLS + (size_t)s->Cout * FB_COLS)
                       : 0;
     p.tab_n = conv_round_up((nx + (size_t)m * m) * p.tiles);
-    p.per_thread = p.v_n + p.m_n + p.du_n + p.pad_n + 2 * p.tmp_n + p.blk_n + p.tab_n;
+    p.per_thread = p.v_n + p.m_n + p.du_n + 2 * p.tmp_n + p.blk_n + p.tab_n;
     return p;
 }
 
@@ -395,8 +389,9 @@ static void weights_grad(const ConvShape *s, const WinoPlan *p, const float *par
 /* Where the tiles read and write, per point and tile t, made once per call and thread:
  * out[(m r + k) tiles + t]: output (r, k)'s place in the plane (H x W), or hw outside it;
  * in[x tiles + t]: input point x's place in the plane, or hw in the padding.
- * Moving a chunk's tiles is then one table-driven copy per point, without per-element
- * bounds arithmetic; reads take a zero at hw (at(), a select, no branch), writes skip it. */
+ * Moving tiles is then a table-driven copy (gather_tiles, tile_to_plane) without
+ * per-element bounds arithmetic or a padded plane: reads take a zero at hw (at(), a select,
+ * no branch), writes skip it. */
 typedef struct {
     const int *in, *out;
 } Tables;
@@ -429,6 +424,35 @@ static inline float at(const float *plane, int i, int hw)
     return i < hw ? v : 0.0f;
 }
 
+/* Channel ch of images [c0, c0 + nb) (planes img apart) as tiles: n points of each, at the
+ * table's positions (pos: one row of tiles per point), into tmp[k * ld + i * tiles + t]. */
+static void gather_tiles(const float *planes, size_t img, int c0, int nb, const int *pos,
+                         int n, size_t tiles, int hw, float *tmp, size_t ld)
+{
+    for (int i = 0; i < nb; i++) {
+        const float *x = planes + (size_t)(c0 + i) * img;
+        for (int k = 0; k < n; k++) {
+            float *dst = tmp + (size_t)k * ld + (size_t)i * tiles;
+            const int *at_k = pos + (size_t)k * tiles;
+            for (size_t t = 0; t < tiles; t++)
+                dst[t] = at(x, at_k[t], hw);
+        }
+    }
+}
+
+/* One tile's n values src[k * stride] into plane y at pos[k * tiles] (its table positions),
+ * those outside the plane skipped; added to what is there when add (an input gradient's
+ * overlapping patches), else written (outputs). */
+static void tile_to_plane(float *y, const int *pos, size_t tiles, const float *src,
+                          size_t stride, int n, int hw, bool add)
+{
+    for (int k = 0; k < n; k++) {
+        const int q = pos[(size_t)k * tiles];
+        if (q < hw)
+            y[q] = add ? y[q] + src[(size_t)k * stride] : src[(size_t)k * stride];
+    }
+}
+
 /* The transforms run over the columns of a chunk: every tile of every image of the chunk for
  * one channel. A 2-D transform is two passes of 1-D ones, each over whole rows of n columns
  * (one row per transform point), so every loop is a plain vectorised pass over memory; mid
@@ -446,7 +470,7 @@ static void cols_2d(RowsFn fn, int ni, int no, const float *src, size_t ls, floa
 
 /* One thread's share of ws: wino_plan's per-thread blocks, in order, and its tables. */
 typedef struct {
-    float *v, *m, *du, *pad, *tmp, *mid, *blk;
+    float *v, *m, *du, *tmp, *mid, *blk;
     Tables tb;
 } Scratch;
 
@@ -456,29 +480,11 @@ static Scratch thread_scratch(const ConvShape *s, const WinoPlan *p, float *base
     k.v = base + (size_t)t * p->per_thread;
     k.m = k.v + p->v_n;
     k.du = k.m + p->m_n;
-    k.pad = k.du + p->du_n;
-    k.tmp = k.pad + p->pad_n;
+    k.tmp = k.du + p->du_n;
     k.mid = k.tmp + p->tmp_n;
     k.blk = k.mid + p->tmp_n;
     k.tb = make_tables(s, p, k.blk + p->blk_n);
     return k;
-}
-
-/* Channel ci of images [c0, c0 + nb) as patches: tmp[x * ld + col]. */
-static void gather_patches(const ConvShape *s, const WinoPlan *p, const Tables *tb,
-                           const float *inp, int c0, int nb, int ci, float *tmp, size_t ld)
-{
-    const int hw = s->H * s->W;
-    const size_t in_img = (size_t)s->Cin * hw;
-    for (int i = 0; i < nb; i++) {
-        const float *x = inp + (size_t)(c0 + i) * in_img + (size_t)ci * hw;
-        for (int xi = 0; xi < p->nx; xi++) {
-            float *dst = tmp + (size_t)xi * ld + (size_t)i * p->tiles;
-            const int *pos = tb->in + (size_t)xi * p->tiles;
-            for (size_t t = 0; t < p->tiles; t++)
-                dst[t] = at(x, pos[t], hw);
-        }
-    }
 }
 
 /* Inputs of images [c0, c0 + nb) into V: rows (p->nx, Cin) of ldv >= nb * tiles columns,
@@ -488,13 +494,14 @@ static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb
                          const float *inp, int c0, int nb, float *v, size_t ldv, bool blocked,
                          float *tmp, float *mid)
 {
-    const int ta = p->k->a;
-    const size_t ld = (size_t)nb * p->tiles;
+    const int ta = p->k->a, hw = s->H * s->W;
+    const size_t ld = (size_t)nb * p->tiles, in_img = (size_t)s->Cin * hw;
     if (blocked) { /* the tiles' rows in tmp run ldv wide, zero past the tiles */
         for (int xi = 0; xi < p->nx; xi++)
             memset(tmp + (size_t)xi * ldv + ld, 0, sizeof(float) * (ldv - ld));
         for (int ci = 0; ci < s->Cin; ci++) {
-            gather_patches(s, p, tb, inp, c0, nb, ci, tmp, ldv);
+            gather_tiles(inp + (size_t)ci * hw, in_img, c0, nb, tb->in, p->nx, p->tiles, hw,
+                         tmp, ldv);
             for (size_t cb = 0; cb < ldv; cb += FB_COLS)
                 cols_2d(p->k->bt, ta, ta, tmp + cb, ldv,
                         v + (cb / FB_COLS * p->nx * s->Cin + ci) * FB_COLS,
@@ -504,7 +511,8 @@ static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb
     }
     const size_t xs = (size_t)s->Cin * ldv;
     for (int ci = 0; ci < s->Cin; ci++) {
-        gather_patches(s, p, tb, inp, c0, nb, ci, tmp, ld);
+        gather_tiles(inp + (size_t)ci * hw, in_img, c0, nb, tb->in, p->nx, p->tiles, hw, tmp,
+                     ld);
         cols_2d(p->k->bt, ta, ta, tmp, ld, v + (size_t)ci * ldv, xs, mid, ld, 0.0f);
     }
     if (ldv > ld)
@@ -516,18 +524,13 @@ static void chunk_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb
 static void place_outputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
                           const float *tmp, size_t ld, int nb, float *out, int c0, int co)
 {
-    const int mm = p->k->m * p->k->m, hw = s->H * s->W;
+    const int hw = s->H * s->W;
     const size_t out_img = (size_t)s->Cout * hw;
-    for (int i = 0; i < nb; i++) {
-        float *y = out + (size_t)(c0 + i) * out_img + (size_t)co * hw;
-        for (int k = 0; k < mm; k++) {
-            const float *e = tmp + (size_t)k * ld + (size_t)i * p->tiles;
-            const int *pos = tb->out + (size_t)k * p->tiles;
-            for (size_t t = 0; t < p->tiles; t++)
-                if (pos[t] < hw)
-                    y[pos[t]] = e[t];
-        }
-    }
+    for (int i = 0; i < nb; i++)
+        for (size_t t = 0; t < p->tiles; t++)
+            tile_to_plane(out + (size_t)(c0 + i) * out_img + (size_t)co * hw, tb->out + t,
+                          p->tiles, tmp + (size_t)i * p->tiles + t, ld, p->k->m * p->k->m, hw,
+                          false);
 }
 
 /* The output gradient of channel co of images [c0, c0 + nb) as tiles: tmp[k * ld + col];
@@ -536,49 +539,24 @@ static void gather_grad_outputs(const ConvShape *s, const WinoPlan *p, const Tab
                                 const float *dout, int c0, int nb, int co, float *tmp,
                                 size_t ld)
 {
-    const int mm = p->k->m * p->k->m, hw = s->H * s->W;
-    const size_t out_img = (size_t)s->Cout * hw;
-    for (int i = 0; i < nb; i++) {
-        const float *dy = dout + (size_t)(c0 + i) * out_img + (size_t)co * hw;
-        for (int k = 0; k < mm; k++) {
-            float *e = tmp + (size_t)k * ld + (size_t)i * p->tiles;
-            const int *pos = tb->out + (size_t)k * p->tiles;
-            for (size_t t = 0; t < p->tiles; t++)
-                e[t] = at(dy, pos[t], hw);
-        }
-    }
+    const int hw = s->H * s->W;
+    gather_tiles(dout + (size_t)co * hw, (size_t)s->Cout * hw, c0, nb, tb->out,
+                 p->k->m * p->k->m, p->tiles, hw, tmp, ld);
 }
 
 /* Channel ci of the input gradient of images [c0, c0 + nb) += the patches' gradients
  * tmp[x * ld + col], overlapping tiles added, the padding's share dropped. */
-static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const float *tmp,
-                                size_t ld, int nb, float *pad, float *dinp, int c0, int ci)
+static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const Tables *tb,
+                                const float *tmp, size_t ld, int nb, float *dinp, int c0,
+                                int ci)
 {
-    const int tm = p->k->m, ta = p->k->a;
-    const size_t in_img = (size_t)s->Cin * s->H * s->W, hw = (size_t)s->H * s->W;
-    for (int i = 0; i < nb; i++) {
-        memset(pad, 0, sizeof(float) * (size_t)p->ph * p->pw);
-        for (int ty = 0; ty < p->th; ty++)
-            for (int a = 0; a < ta; a++) {
-                float *row = pad + (size_t)(tm * ty + a) * p->pw;
-                for (int b = 0; b < ta; b++) {
-                    const float *e = tmp + (size_t)(ta * a + b) * ld + (size_t)i * p->tiles +
-                                     (size_t)ty * p->tw;
-                    for (int tx = 0; tx < p->tw; tx++)
-                        row[tm * tx + b] += e[tx];
-                }
-            }
-        float *dx = dinp + (size_t)(c0 + i) * in_img + (size_t)ci * hw;
-        for (int y = 0; y < s->H; y++) {
-            const float *src = pad + (size_t)(y + 1) * p->pw + 1;
-            float *dst = dx + (size_t)y * s->W;
-#pragma omp simd
-            for (int x = 0; x < s->W; x++)
-                dst[x] += src[x];
-        }
-    }
+    const int hw = s->H * s->W;
+    const size_t in_img = (size_t)s->Cin * hw;
+    for (int i = 0; i < nb; i++)
+        for (size_t t = 0; t < p->tiles; t++)
+            tile_to_plane(dinp + (size_t)(c0 + i) * in_img + (size_t)ci * hw, tb->in + t,
+                          p->tiles, tmp + (size_t)i * p->tiles + t, ld, p->nx, hw, true);
 }
-
 
 /* ---- F(4x4) with its products in registers (AVX2 + FMA) ----
  * The SGEMM path above runs 36 products with an inner dimension of Cin (or Cout) on narrow
@@ -597,8 +575,6 @@ static void scatter_grad_inputs(const ConvShape *s, const WinoPlan *p, const flo
  * The weights are transformed straight into the kernel's order (weights_transform's
  * U_BY_OUT forward, U_BY_IN for the input gradient). */
 #if GS_HAVE_AVX2_KERNELS
-#define AVX2_FN __attribute__((target("avx2,fma")))
-#define FMA(acc, a, b) acc = _mm256_fmadd_ps(a, b, acc)
 
 /* o (4, FB_COLS) = sum over k < K of u[k] (4 channels) times v's row k (FB_COLS columns,
  * rows contiguous). */
@@ -659,7 +635,7 @@ static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *o
         for (int c0 = b0; c0 < b1; c0 += p->chunk) {
             const int nb = b1 - c0 < p->chunk ? b1 - c0 : p->chunk;
             const size_t ncols = (size_t)nb * p->tiles;
-            const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
+            const size_t ldv = round_cols(ncols);
             chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, true, k.tmp, k.mid);
             for (size_t cb = 0; cb < ncols; cb += FB_COLS) {
                 const int nc = block_columns(p, cb, ncols, img, tile);
@@ -679,13 +655,11 @@ static void fused_forward(const ConvShape *s, const WinoPlan *p, int B, float *o
                                                      FB_COLS + (size_t)(co % FB_CH) * FB_COLS;
                         cols_2d(at6_rows, 6, 4, q, FB_CH * FB_COLS,
                                 res, FB_COLS, mid2, FB_COLS, b ? b[co] : 0.0f);
-                        for (int j = 0; j < nc; j++) {
-                            float *y = out + (size_t)(c0 + img[j]) * out_img + (size_t)co * hw;
-                            const int *pos = k.tb.out + tile[j];
-                            for (int e = 0; e < 16; e++)
-                                if (pos[(size_t)e * p->tiles] < hw)
-                                    y[pos[(size_t)e * p->tiles]] = res[(size_t)e * FB_COLS + j];
-                        }
+                        for (int j = 0; j < nc; j++)
+                            tile_to_plane(out + (size_t)(c0 + img[j]) * out_img +
+                                              (size_t)co * hw,
+                                          k.tb.out + tile[j], p->tiles, res + j, FB_COLS, 16,
+                                          hw, false);
                     }
                 }
             }
@@ -727,7 +701,7 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
         for (int c0 = b0; c0 < b1; c0 += p->chunk) {
             const int nb = b1 - c0 < p->chunk ? b1 - c0 : p->chunk;
             const size_t ncols = (size_t)nb * p->tiles;
-            const size_t ldv = (ncols + FB_COLS - 1) / FB_COLS * FB_COLS;
+            const size_t ldv = round_cols(ncols);
             grad_outputs(s, p, &k, dout, c0, nb, ldv, k.m);
             if (want_dw) {
                 chunk_inputs(s, p, &k.tb, inp, c0, nb, k.v, ldv, false, k.tmp, k.mid);
@@ -741,11 +715,10 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
                 continue;
             for (size_t cb = 0; cb < ncols; cb += FB_COLS) {
                 const int nc = block_columns(p, cb, ncols, img, tile);
-                /* point by point, so dM's block (Cout x FB_COLS) stays near for every
-                 * channel block */
+                /* point by point: the block's dM of point x made contiguous, so the
+                 * products of every channel block read it from L1 (its rows ldv apart
+                 * missed L1 once per channel block) */
                 for (int x = 0; x < nx; x++) {
-                    /* the block's dM of point x made contiguous (it is read once per
-                     * channel block: from L1 so, where its rows ldv apart were not) */
                     const float *mx = k.m + (size_t)x * s->Cout * ldv + cb;
                     for (int co = 0; co < s->Cout; co++)
                         memcpy(mcopy + (size_t)co * FB_COLS, mx + (size_t)co * ldv,
@@ -759,13 +732,10 @@ static void fused_backward(const ConvShape *s, const WinoPlan *p, int B, float *
                                      (size_t)(ci % FB_CH) * FB_COLS;
                     cols_2d(b6_rows, 6, 6, q, FB_CH * FB_COLS, res, FB_COLS, mid2, FB_COLS,
                             0.0f);
-                    for (int j = 0; j < nc; j++) {
-                        float *dx = dinp + (size_t)(c0 + img[j]) * in_img + (size_t)ci * hw;
-                        const int *pos = k.tb.in + tile[j];
-                        for (int x = 0; x < nx; x++)
-                            if (pos[(size_t)x * p->tiles] < hw)
-                                dx[pos[(size_t)x * p->tiles]] += res[(size_t)x * FB_COLS + j];
-                    }
+                    for (int j = 0; j < nc; j++)
+                        tile_to_plane(dinp + (size_t)(c0 + img[j]) * in_img + (size_t)ci * hw,
+                                      k.tb.in + tile[j], p->tiles, res + j, FB_COLS, nx, hw,
+                                      true);
                 }
             }
         }
@@ -833,7 +803,7 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
         int b0, b1;
         conv_image_range(B, p.T, t, &b0, &b1);
         Scratch k = thread_scratch(s, &p, ws + p.u_n, t);
-        float *v = k.v, *m = k.m, *du = k.du, *pad = k.pad, *tmp = k.tmp, *mid = k.mid;
+        float *v = k.v, *m = k.m, *du = k.du, *tmp = k.tmp, *mid = k.mid;
         if (dw)
             memset(du, 0, sizeof(float) * p.nx * (size_t)s->Cout * s->Cin);
         for (int c0 = b0; c0 < b1; c0 += p.chunk) {
@@ -859,7 +829,7 @@ void winograd_backward(const ConvShape *s, int m_tile, int B, float *dinp, float
                              (int)ld, 0.0f, v + (size_t)xi * vx, (int)ld);
                 for (int ci = 0; ci < s->Cin; ci++) {
                     cols_2d(p.k->b, ta, ta, v + (size_t)ci * ld, vx, tmp, ld, mid, ld, 0.0f);
-                    scatter_grad_inputs(s, &p, tmp, ld, nb, pad, dinp, c0, ci);
+                    scatter_grad_inputs(s, &p, &k.tb, tmp, ld, nb, dinp, c0, ci);
                 }
             }
         }
