@@ -517,7 +517,14 @@ TEST(layer_conv_reads_upsampled_input)
     conv_up_vs_naive(5, 3, 3, 5, 6, 2);
     conv_up_vs_naive(11, 9, 7, 7, 4, 2); /* 14x14: groups of 4 images, full and partial */
     conv_up_vs_naive(3, 16, 14, 14, 16, 2); /* as the autoencoder's last upsampled layer */
+    /* by phases: last blocks of 1 both ways (5 channels: the forward's and the weights'
+     * 1-channel kernels, the input gradient's over 4 phases of 8 planes), one image per group
+     * (a 34-wide row), one channel in and out */
+    conv_up_vs_naive(3, 5, 4, 6, 5, 2);
+    conv_up_vs_naive(3, 1, 5, 33, 1, 2);
+    conv_up_vs_naive(2, 6, 3, 3, 2, 2);
     conv_up_vs_naive(3, 2, 2, 3, 1, 3);  /* factor 3, one output channel */
+    conv_up_vs_naive(2, 5, 3, 4, 6, 3);  /* factor 3, blocks of 4 and 2 */
     /* refused where the algorithm taken cannot: im2col forced, a plane the factor does not
      * divide, a factor of 1, or many output channels (im2col's by the automatic choice) */
     ConvShape s;

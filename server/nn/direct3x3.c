@@ -18,9 +18,10 @@
  *   w[co][ci][8 - k] * dypad[co](q + off[k])).
  * - the weights' gradient: for 4 output channels and a row of 3 taps (1 channel and all 9
  *   taps), dot products over the plane, 12 (9) accumulators of 8 lanes summed at the end.
- * - an input read upsampled (ConvShape.up, an autoencoder's decoder): the padded planes are
- *   filled from the smaller input, each value repeated, and the input's gradient leaves
- *   summed over each repeated square, so the upsampled map and its gradient are never made.
+ * - an input read upsampled (ConvShape.up, an autoencoder's decoder), so the upsampled map
+ *   and its gradient are never made: by 2, four 2x2 convolutions of the small input, one per
+ *   output phase (below); by other factors, the padded planes are filled from the smaller
+ *   input, each value repeated, and the input's gradient leaves summed over each square.
  * AVX2 + FMA kernels where the CPU has them, portable loops elsewhere (and when a test asks:
  * conv2d_allow_avx2). Images are split over the OpenMP threads in contiguous ranges;
  * weight-gradient partials per thread are summed in thread order, so results are
@@ -56,17 +57,22 @@ bool conv3x3_avx2(void)
 
 typedef struct {
     int T;
+    bool phases;       /* an input read upsampled by 2, computed by phases (below) */
+    int h, w;          /* the plane computed: the output's, or with phases the input's */
     int G;             /* images side by side in a group */
-    int pw;            /* padded row stride: G * (W + 1) + 1 */
-    size_t plane8;     /* H * pw rounded up to 8: the positions computed */
+    int pw;            /* padded row stride: G * (w + 1) + 1 */
+    size_t plane8;     /* h * pw rounded up to 8: the positions computed */
     size_t plane_r;    /* an output tile buffer's plane: plane8, at least TILE_MAX */
-    size_t padded;     /* a zero-padded plane: its (H + 2) rows and the reads past them of
+    size_t padded;     /* a zero-padded plane: its (h + 2) rows and the reads past them of
                         * the tiles and taps reaching furthest, rounded */
-    size_t pack_n;     /* shared: packed weights, (ceil(C / 4), other C, 9, 4) both ways */
+    int cr;            /* Cout rounded up to 4 */
+    int dy_planes;     /* padded output-gradient planes: cr, or 4 phases of cr */
+    size_t pack_n;     /* shared: packed weights, both ways (pack_weights, pack_phases) */
     size_t pad_n;      /* per thread: Cin padded input planes */
-    size_t dy_n;       /* per thread: Cout (rounded to 4) padded output-gradient planes */
+    size_t dy_n;       /* per thread: dy_planes padded output-gradient planes */
     size_t out_n;      /* per thread: CB_MAX output planes of plane_r */
-    size_t dw_n;       /* per thread: weight-gradient partial (Cout rounded to 4, Cin * 9) */
+    size_t dw_n;       /* per thread: weight-gradient partial (cr, Cin, 9), or with phases
+                        * (cr, Cin, 4 phases, 9) */
     size_t per_thread;
 } DirectPlan;
 
@@ -75,27 +81,52 @@ static size_t round4(int c)
     return ((size_t)c + 3) / 4 * 4;
 }
 
+/* ---- an input read upsampled by 2 ----
+ * Output (2y + a, 2x + b), phase (a, b), reads only input rows y - 1 + a and y + a and columns
+ * x - 1 + b and x + b: taps ky = 0, 1, 2 fall on input row y + phase_tap(a, ky) - 1 + a. So
+ * each phase is a 2x2 convolution of the small input with weights summed over the taps that
+ * fall on one input value: 16 multiply-adds per input position and channel pair where the
+ * upsampled map took 36, for the forward and the input's gradient alike (the weights'
+ * gradient: 24, the tile of 3 taps per row kept). */
+static bool by_phases(const ConvShape *s)
+{
+    return s->up == 2;
+}
+
+/* Which of the phase's 2 taps along one axis the 3x3 tap k (0..2) adds to, at phase a. */
+static int phase_tap(int a, int k)
+{
+    return (a + k + 1) / 2 - a;
+}
+
 static DirectPlan direct_plan(const ConvShape *s)
 {
     DirectPlan p;
     p.T = gs_threads_get();
     if (p.T < 1)
         p.T = 1;
+    p.phases = by_phases(s);
+    p.h = p.phases ? s->H / 2 : s->H;
+    p.w = p.phases ? s->W / 2 : s->W;
     /* rows of up to GROUP_COLUMNS floats: 2 images of 28x28, 4 of 14x14, 8 of 7x7 */
-    p.G = GROUP_COLUMNS / (s->W + 1);
+    p.G = GROUP_COLUMNS / (p.w + 1);
     if (p.G < 1)
         p.G = 1;
-    p.pw = p.G * (s->W + 1) + 1;
-    p.plane8 = ((size_t)s->H * p.pw + 7) / 8 * 8;
+    p.pw = p.G * (p.w + 1) + 1;
+    p.plane8 = ((size_t)p.h * p.pw + 7) / 8 * 8;
     p.plane_r = p.plane8 > TILE_MAX ? p.plane8 : TILE_MAX;
     /* a tile at q reads up to q + TILE_MAX - 1 + 2 * pw + 2 < plane_r + 2 * pw + 2 */
     p.padded = conv_round_up(p.plane_r + 2 * (size_t)p.pw + 2);
-    size_t fwd = round4(s->Cout) * (size_t)s->Cin * 9, bwd = round4(s->Cin) * (size_t)s->Cout * 9;
+    p.cr = (int)round4(s->Cout);
+    p.dy_planes = p.phases ? 4 * p.cr : p.cr; /* zero-padded last blocks of 2 or 3 */
+    const size_t taps = p.phases ? 4 : 9, phases = p.phases ? 4 : 1;
+    size_t fwd = phases * (size_t)p.cr * s->Cin * taps;
+    size_t bwd = round4(s->Cin) * (size_t)(p.phases ? p.dy_planes : s->Cout) * taps;
     p.pack_n = conv_round_up(fwd > bwd ? fwd : bwd);
     p.pad_n = p.padded * (size_t)s->Cin;
-    p.dy_n = p.padded * round4(s->Cout); /* a zero-padded last block of 2 or 3 */
+    p.dy_n = p.padded * (size_t)p.dy_planes;
     p.out_n = p.plane_r * CB_MAX;
-    p.dw_n = conv_round_up(round4(s->Cout) * s->Cin * 9);
+    p.dw_n = conv_round_up((size_t)p.cr * s->Cin * 9 * phases);
     p.per_thread = p.pad_n + p.dy_n + p.out_n + p.dw_n;
     return p;
 }
@@ -146,12 +177,72 @@ static void fill_padded(const DirectPlan *p, int C, int H, int W, int up, const 
                     memcpy(d, row, sizeof(float) * (size_t)W);
                 else if (y % up)
                     memcpy(d, d - p->pw, sizeof(float) * (size_t)W); /* the row above again */
-                else if (up == 2)
-                    for (int x = 0; x < w; x++)
-                        d[2 * x] = d[2 * x + 1] = row[x];
                 else
                     for (int x = 0; x < W; x++)
                         d[x] = row[x / up];
+            }
+}
+
+/* Phase ph = 2a + b's 2x2 weight k = 2 dy + dx from input channel ci to output channel o:
+ * the sum of the 3x3 taps that fall on that input value. */
+static float phase_weight(const float *w, int Cin, int o, int ci, int ph, int k)
+{
+    const float *w9 = w + ((size_t)o * Cin + ci) * 9;
+    float v = 0.0f;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++)
+            if (phase_tap(ph >> 1, ky) == k >> 1 && phase_tap(ph & 1, kx) == (k & 1))
+                v += w9[ky * 3 + kx];
+    return v;
+}
+
+/* The phases' 2x2 weights packed as pack_weights packs 9 taps. Forward: phase ph's blocks
+ * from pk + ph * cr * Cin * 4. The input's gradient: all phases in one pass, input plane
+ * ph * cr + co being phase ph of output channel co (fill_phases), taps reversed; zero past
+ * Cout and Cin. */
+static void pack_phases(const float *w, int Cout, int Cin, int cr, bool transpose, float *pk)
+{
+    const int n_out = transpose ? Cin : cr, n_in = transpose ? 4 * cr : Cin;
+    for (int ph = 0; ph < (transpose ? 1 : 4); ph++)
+        for (int blk = 0; blk < (n_out + 3) / 4; blk++)
+            for (int i = 0; i < n_in; i++)
+                for (int k = 0; k < 4; k++)
+                    for (int c = 0; c < 4; c++) {
+                        int o = 4 * blk + c;
+                        float v = 0.0f;
+                        if (transpose && o < Cin && i % cr < Cout)
+                            v = phase_weight(w, Cin, i % cr, o, i / cr, 3 - k);
+                        else if (!transpose && o < Cout)
+                            v = phase_weight(w, Cin, o, i, ph, k);
+                        pk[((((size_t)ph * n_out / 4 + blk) * n_in + i) * 4 + k) * 4 + c] = v;
+                    }
+}
+
+/* The output gradient's (C, 2h, 2w) planes of each of the g images at src, split by phase
+ * into a group's padded planes (p->h, p->w the small plane): phase (a, b) of channel c into
+ * plane (2a + b) * cr + c, shifted down a rows and right b columns, so one set of tap
+ * offsets serves all phases and the reads past a phase's edge find zeros. */
+static void fill_phases(const DirectPlan *p, int C, const float *src, int g, float *pad)
+{
+    const int h = p->h, w = p->w;
+    const size_t phase_planes = (size_t)p->cr * p->padded;
+    for (int i = 0; i < p->G; i++)
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < 2 * h; y++) {
+                const int a = y & 1;
+                float *d0 = pad + 2 * a * phase_planes + (size_t)c * p->padded +
+                            (size_t)(y / 2 + 1 + a) * p->pw + 1 + (size_t)i * (w + 1);
+                float *d1 = d0 + phase_planes + 1;
+                if (i >= g) {
+                    memset(d0, 0, sizeof(float) * (size_t)w);
+                    memset(d1, 0, sizeof(float) * (size_t)w);
+                    continue;
+                }
+                const float *row = src + (((size_t)i * C + c) * 2 * h + y) * 2 * w;
+                for (int x = 0; x < w; x++) {
+                    d0[x] = row[2 * x];
+                    d1[x] = row[2 * x + 1];
+                }
             }
 }
 
@@ -174,7 +265,8 @@ typedef struct {
     float bias[4];
     float *o;          /* the first output plane at the tile's first position */
     size_t o_stride;
-    const int *off;    /* the 9 taps' offsets */
+    int taps;          /* 9, or 4 for a phase of an upsampled input (below) */
+    const int *off;    /* the taps' offsets */
 } Tile;
 
 /* Weight-gradient row: g[c * g_stride + t] += sum over q < n of dy[c * dy_stride + q] *
@@ -197,9 +289,9 @@ static void tile_generic(int cb, const Tile *t)
         for (int i = 0; i < bs; i++)
             o[i] = t->bias[c];
         for (int ci = 0; ci < t->cin; ci++)
-            for (int k = 0; k < 9; k++) {
+            for (int k = 0; k < t->taps; k++) {
                 const float *x = t->x + (size_t)ci * t->padded + t->off[k];
-                float wv = t->wp[((size_t)ci * 9 + k) * 4 + c];
+                float wv = t->wp[((size_t)ci * t->taps + k) * 4 + c];
                 for (int i = 0; i < bs; i++)
                     o[i] += wv * x[i];
             }
@@ -222,7 +314,8 @@ static void dw_generic(int cb, const DwRow *r)
 #if GS_HAVE_AVX2_KERNELS
 
 /* 4 channels x 24 positions: per tap 3 input vectors, each broadcast weight meets all 3. */
-AVX2_FN static void tile4_avx2(const Tile *t)
+/* taps is a constant at each call, so the tap loop is unrolled as it was for 9 alone. */
+AVX2_FN static inline __attribute__((always_inline)) void tile4_taps(const Tile *t, const int taps)
 {
     __m256 a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
     a00 = a01 = a02 = _mm256_set1_ps(t->bias[0]);
@@ -231,8 +324,8 @@ AVX2_FN static void tile4_avx2(const Tile *t)
     a30 = a31 = a32 = _mm256_set1_ps(t->bias[3]);
     for (int ci = 0; ci < t->cin; ci++) {
         const float *xc = t->x + (size_t)ci * t->padded;
-        const float *w = t->wp + (size_t)ci * 36;
-        for (int k = 0; k < 9; k++, w += 4) {
+        const float *w = t->wp + (size_t)ci * taps * 4;
+        for (int k = 0; k < taps; k++, w += 4) {
             const float *xk = xc + t->off[k];
             __m256 x0 = _mm256_loadu_ps(xk), x1 = _mm256_loadu_ps(xk + 8);
             __m256 x2 = _mm256_loadu_ps(xk + 16), wv;
@@ -257,15 +350,23 @@ AVX2_FN static void tile4_avx2(const Tile *t)
     _mm256_storeu_ps(o, a30), _mm256_storeu_ps(o + 8, a31), _mm256_storeu_ps(o + 16, a32);
 }
 
+AVX2_FN static void tile4_avx2(const Tile *t)
+{
+    if (t->taps == 9)
+        tile4_taps(t, 9);
+    else
+        tile4_taps(t, 4);
+}
+
 /* 1 channel x 96 positions: per tap one broadcast weight meets 12 input vectors. */
-AVX2_FN static void tile1_avx2(const Tile *t)
+AVX2_FN static inline __attribute__((always_inline)) void tile1_taps(const Tile *t, const int taps)
 {
     __m256 a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11;
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = _mm256_set1_ps(t->bias[0]);
     for (int ci = 0; ci < t->cin; ci++) {
         const float *xc = t->x + (size_t)ci * t->padded;
-        const float *w = t->wp + (size_t)ci * 36;
-        for (int k = 0; k < 9; k++) {
+        const float *w = t->wp + (size_t)ci * taps * 4;
+        for (int k = 0; k < taps; k++) {
             const float *x = xc + t->off[k];
             __m256 wv = _mm256_broadcast_ss(w + 4 * k);
             FMA(a0, wv, _mm256_loadu_ps(x)), FMA(a1, wv, _mm256_loadu_ps(x + 8));
@@ -281,6 +382,14 @@ AVX2_FN static void tile1_avx2(const Tile *t)
     _mm256_storeu_ps(o + 24, a3), _mm256_storeu_ps(o + 32, a4), _mm256_storeu_ps(o + 40, a5);
     _mm256_storeu_ps(o + 48, a6), _mm256_storeu_ps(o + 56, a7), _mm256_storeu_ps(o + 64, a8);
     _mm256_storeu_ps(o + 72, a9), _mm256_storeu_ps(o + 80, a10), _mm256_storeu_ps(o + 88, a11);
+}
+
+AVX2_FN static void tile1_avx2(const Tile *t)
+{
+    if (t->taps == 9)
+        tile1_taps(t, 9);
+    else
+        tile1_taps(t, 4);
 }
 
 AVX2_FN static void tile_avx2(int cb, const Tile *t)
@@ -389,12 +498,6 @@ static void sum_squares(const float *o, int pw, int h, int w, int up, float *d)
     for (int y = 0; y < h; y++) {
         const float *r0 = o + (size_t)y * up * pw;
         float *row = d + (size_t)y * w;
-        if (up == 2) {
-            const float *r1 = r0 + pw;
-            for (int x = 0; x < w; x++)
-                row[x] += (r0[2 * x] + r0[2 * x + 1]) + (r1[2 * x] + r1[2 * x + 1]);
-            continue;
-        }
         for (int x = 0; x < w; x++) {
             float acc = 0.0f;
             for (int r = 0; r < up; r++)
@@ -405,21 +508,38 @@ static void sum_squares(const float *o, int pw, int h, int w, int up, float *d)
     }
 }
 
+/* Where conv_image puts a block's rows: into the images' (n_out, p->h, p->w) planes (set, or
+ * added to when `add`); with up > 1 (the input's gradient of an input upsampled other than by
+ * phases), each up x up square added into one value of (n_out, h / up, w / up) planes; with
+ * phase >= 0 (2a + b), as that phase of (n_out, 2h, 2w) planes: rows 2y + a, columns
+ * 2x + b. */
+typedef struct {
+    bool add;
+    int up;
+    int phase;
+} Place;
+
+/* A tap set: 9 taps of a 3x3 kernel, or 4 of a phase's 2x2, as offsets in a padded plane. */
+typedef struct {
+    int n;
+    int off[9];
+} Taps;
+
 /* Output channels [0, n_out) of a group's g images from their n_in padded planes `pad`, by
- * blocks of 4 into the tile buffer, each block's rows then copied into the images' (n_out,
- * H, W) planes at dst: set, or added to when `add`; with up > 1 (the input's gradient of an
- * upsampled input), each up x up square added into one value of (n_out, H / up, W / up)
- * planes. */
-static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
-                       const int *off, const float *pad, int n_in, const float *pk, int n_out,
-                       const float *bias, float *obuf, int g, float *dst, bool add, int up)
+ * blocks of 4 into the tile buffer, each block's rows then placed into dst as `pl` says. */
+static void conv_image(const Kernels *kn, const DirectPlan *p, const Taps *tp,
+                       const float *pad, int n_in, const float *pk, int n_out,
+                       const float *bias, float *obuf, int g, float *dst, const Place *pl)
 {
-    const size_t hw = (size_t)(s->H / up) * (s->W / up);
+    const int h = p->h, w = p->w;
+    const size_t dplane = pl->phase >= 0 ? (size_t)4 * h * w
+                                         : (size_t)(h / pl->up) * (size_t)(w / pl->up);
     for (int blk = 0; blk * 4 < n_out; blk++) {
         int cb = block_channels(4 * blk, n_out), n = n_out - 4 * blk < 4 ? n_out - 4 * blk : 4;
         size_t bs = (size_t)tile_positions(cb);
-        Tile t = {.padded = p->padded, .cin = n_in, .wp = pk + (size_t)blk * n_in * 36,
-                  .o_stride = p->plane_r, .off = off};
+        Tile t = {.padded = p->padded, .cin = n_in,
+                  .wp = pk + (size_t)blk * n_in * tp->n * 4, .o_stride = p->plane_r,
+                  .taps = tp->n, .off = tp->off};
         for (int c = 0; c < 4; c++)
             t.bias[c] = bias && c < n ? bias[4 * blk + c] : 0.0f;
         for (size_t q = 0; q < p->plane8; q += bs) {
@@ -430,29 +550,50 @@ static void conv_image(const Kernels *kn, const DirectPlan *p, const ConvShape *
         }
         for (int i = 0; i < g; i++)
             for (int c = 0; c < n; c++) {
-                float *d = dst + ((size_t)i * n_out + 4 * blk + c) * hw;
-                const float *o = obuf + (size_t)c * p->plane_r + (size_t)i * (s->W + 1);
-                if (up > 1) {
-                    sum_squares(o, p->pw, s->H / up, s->W / up, up, d);
+                float *d = dst + ((size_t)i * n_out + 4 * blk + c) * dplane;
+                const float *o = obuf + (size_t)c * p->plane_r + (size_t)i * (w + 1);
+                if (pl->up > 1) {
+                    sum_squares(o, p->pw, h / pl->up, w / pl->up, pl->up, d);
                     continue;
                 }
-                for (int y = 0; y < s->H; y++) {
+                for (int y = 0; y < h; y++) {
                     const float *src = o + (size_t)y * p->pw;
-                    float *row = d + (size_t)y * s->W;
-                    if (add)
-                        for (int x = 0; x < s->W; x++)
+                    if (pl->phase >= 0) {
+                        float *row = d + (size_t)(2 * y + (pl->phase >> 1)) * 2 * w +
+                                     (pl->phase & 1);
+                        for (int x = 0; x < w; x++)
+                            row[2 * x] = src[x];
+                        continue;
+                    }
+                    float *row = d + (size_t)y * w;
+                    if (pl->add)
+                        for (int x = 0; x < w; x++)
                             row[x] += src[x];
                     else
-                        memcpy(row, src, sizeof(float) * (size_t)s->W);
+                        memcpy(row, src, sizeof(float) * (size_t)w);
                 }
             }
     }
 }
 
-static void tap_offsets(const DirectPlan *p, int off[9])
+/* The 3x3 taps at q + ky * pw + kx; phase (a, b)'s 2x2 forward taps at q + (a + dy) * pw +
+ * b + dx; the phases' input-gradient taps, reversed, at q + (2 - dy) * pw + 2 - dx on
+ * fill_phases' shifted planes. */
+static Taps taps3x3(const DirectPlan *p)
 {
+    Taps t = {.n = 9};
     for (int k = 0; k < 9; k++)
-        off[k] = k / 3 * p->pw + k % 3;
+        t.off[k] = k / 3 * p->pw + k % 3;
+    return t;
+}
+
+static Taps taps_phase(const DirectPlan *p, int ph)
+{
+    Taps t = {.n = 4};
+    for (int k = 0; k < 4; k++)
+        t.off[k] = ph < 0 ? (2 - (3 - k) / 2) * p->pw + 2 - (3 - k) % 2
+                          : ((ph >> 1) + k / 2) * p->pw + (ph & 1) + k % 2;
+    return t;
 }
 
 void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, const float *w,
@@ -460,12 +601,18 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const int up = s->up > 1 ? s->up : 1;
+    const int up = s->up > 1 ? s->up : 1, fill_up = p.phases ? 1 : up;
     const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
     const size_t out_img = (size_t)s->Cout * s->H * s->W;
-    int off[9];
-    tap_offsets(&p, off);
-    pack_weights(w, s->Cout, s->Cin, false, ws);
+    Taps tp[4];
+    if (p.phases) {
+        for (int ph = 0; ph < 4; ph++)
+            tp[ph] = taps_phase(&p, ph);
+        pack_phases(w, s->Cout, s->Cin, p.cr, false, ws);
+    } else {
+        tp[0] = taps3x3(&p);
+        pack_weights(w, s->Cout, s->Cin, false, ws);
+    }
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
@@ -475,30 +622,65 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
             memset(pad, 0, sizeof(float) * p.pad_n);
         for (int n = b0; n < b1; n += p.G) {
             int g = b1 - n < p.G ? b1 - n : p.G;
-            fill_padded(&p, s->Cin, s->H, s->W, up, inp + (size_t)n * in_img, g, pad);
-            conv_image(&kn, &p, s, off, pad, s->Cin, ws, s->Cout, b, obuf, g,
-                       out + (size_t)n * out_img, false, 1);
+            float *o = out + (size_t)n * out_img;
+            fill_padded(&p, s->Cin, p.h, p.w, fill_up, inp + (size_t)n * in_img, g, pad);
+            if (!p.phases) {
+                conv_image(&kn, &p, &tp[0], pad, s->Cin, ws, s->Cout, b, obuf, g, o,
+                           &(Place){.up = 1, .phase = -1});
+                continue;
+            }
+            for (int ph = 0; ph < 4; ph++)
+                conv_image(&kn, &p, &tp[ph], pad, s->Cin, ws + (size_t)ph * p.cr * s->Cin * 4,
+                           s->Cout, b, obuf, g, o, &(Place){.up = 1, .phase = ph});
         }
     }
 }
 
-/* Weight gradients of a group: dyflat (Cout planes of stride padded, position q at q) with
- * zeros at the padding columns and past the plane, pad the padded input. */
-static void dw_image(const Kernels *kn, const DirectPlan *p, const ConvShape *s,
-                     const float *dyflat, const float *pad, float *dwp)
+/* Weight gradients of a group into g0 (row floats per output channel, cstride per input
+ * channel, 3 per tap row): dyflat (Cout planes of stride padded, position q at q) with zeros
+ * at the padding columns and past the plane, pad the padded input; tap rows ky0, ky0 + 1, ..
+ * below ky1 (a last block of 1 takes all 9 taps at once). */
+static void dw_image(const Kernels *kn, const DirectPlan *p, int Cin, int Cout,
+                     const float *dyflat, const float *pad, float *g0, size_t row,
+                     size_t cstride, int ky0, int ky1)
 {
-    const size_t row = (size_t)s->Cin * 9;
-    for (int blk = 0; blk * 4 < s->Cout; blk++) {
-        int cb = block_channels(4 * blk, s->Cout);
-        for (int ci = 0; ci < s->Cin; ci++)
-            for (int ky = 0; ky < 3; ky += cb == 4 ? 1 : 3) {
+    for (int blk = 0; blk * 4 < Cout; blk++) {
+        int cb = block_channels(4 * blk, Cout);
+        for (int ci = 0; ci < Cin; ci++)
+            for (int ky = cb == 4 ? ky0 : 0; ky < (cb == 4 ? ky1 : 1); ky++) {
                 DwRow r = {.dy = dyflat + (size_t)4 * blk * p->padded, .dy_stride = p->padded,
                            .x = pad + (size_t)ci * p->padded + (size_t)ky * p->pw, .pw = p->pw,
                            .n = p->plane8,
-                           .g = dwp + (size_t)4 * blk * row + (size_t)ci * 9 + (size_t)ky * 3,
+                           .g = g0 + (size_t)4 * blk * row + (size_t)ci * cstride +
+                                (size_t)ky * 3,
                            .g_stride = row};
                 kn->dw(cb, &r);
             }
+    }
+}
+
+/* dw (Cout, Cin, 9) += the threads' partials, in thread order; with phases, each 3x3 tap the
+ * sum of the phases' 3x3 correlations at the input offset it falls on (phase_tap). */
+static void sum_dw(const DirectPlan *p, const ConvShape *s, const float *parts, float *dw)
+{
+    const size_t nw = (size_t)s->Cout * s->Cin * 9;
+#pragma omp parallel for schedule(static) num_threads(p->T)
+    for (size_t k = 0; k < nw; k++) {
+        float acc = 0.0f;
+        for (int t = 0; t < p->T; t++) {
+            const float *part = parts + (size_t)t * p->per_thread;
+            if (!p->phases) {
+                acc += part[k];
+                continue;
+            }
+            const int ky = (int)(k % 9) / 3, kx = (int)(k % 9) % 3;
+            for (int ph = 0; ph < 4; ph++) {
+                int a = ph >> 1, b = ph & 1;
+                acc += part[k / 9 * 36 + (size_t)ph * 9 + (size_t)(a + phase_tap(a, ky)) * 3 +
+                            (size_t)(b + phase_tap(b, kx))];
+            }
+        }
+        dw[k] += acc;
     }
 }
 
@@ -507,15 +689,15 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const int up = s->up > 1 ? s->up : 1;
+    const int up = s->up > 1 ? s->up : 1, fill_up = p.phases ? 1 : up;
     const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
     const size_t out_img = (size_t)s->Cout * s->H * s->W;
-    const size_t nw = (size_t)s->Cout * s->Cin * 9;
     if (!dw && !dinp)
         return;
-    int off[9];
-    tap_offsets(&p, off);
-    if (dinp)
+    const Taps tp = p.phases ? taps_phase(&p, -1) : taps3x3(&p);
+    if (dinp && p.phases)
+        pack_phases(w, s->Cout, s->Cin, p.cr, true, ws);
+    else if (dinp)
         pack_weights(w, s->Cout, s->Cin, true, ws);
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
@@ -529,24 +711,30 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
         for (int n = b0; n < b1; n += p.G) {
             int g = b1 - n < p.G ? b1 - n : p.G;
             /* the output gradient zero-padded: its interior starts at pw + 1, and read from
-             * there it is the flat layout with zeros in the padding columns */
-            fill_padded(&p, s->Cout, s->H, s->W, 1, dout + (size_t)n * out_img, g, dypad);
+             * there it is the flat layout with zeros in the padding columns (each phase's
+             * from its own shift on) */
+            if (p.phases)
+                fill_phases(&p, s->Cout, dout + (size_t)n * out_img, g, dypad);
+            else
+                fill_padded(&p, s->Cout, s->H, s->W, 1, dout + (size_t)n * out_img, g, dypad);
             if (dw) {
-                fill_padded(&p, s->Cin, s->H, s->W, up, inp + (size_t)n * in_img, g, pad);
-                dw_image(&kn, &p, s, dypad + p.pw + 1, pad, dwp);
+                fill_padded(&p, s->Cin, p.h, p.w, fill_up, inp + (size_t)n * in_img, g, pad);
+                if (!p.phases)
+                    dw_image(&kn, &p, s->Cin, s->Cout, dypad + p.pw + 1, pad, dwp,
+                             (size_t)s->Cin * 9, 9, 0, 3);
+                for (int ph = 0; p.phases && ph < 4; ph++) {
+                    int a = ph >> 1, b = ph & 1;
+                    dw_image(&kn, &p, s->Cin, s->Cout,
+                             dypad + (size_t)ph * p.cr * p.padded + (size_t)(1 + a) * p.pw + 1 + b,
+                             pad, dwp + (size_t)ph * 9, (size_t)s->Cin * 36, 36, a, a + 2);
+                }
             }
             if (dinp)
-                conv_image(&kn, &p, s, off, dypad, s->Cout, ws, s->Cin, NULL, obuf, g,
-                           dinp + (size_t)n * in_img, true, up);
+                conv_image(&kn, &p, &tp, dypad, p.phases ? 4 * p.cr : s->Cout, ws, s->Cin,
+                           NULL, obuf, g, dinp + (size_t)n * in_img,
+                           &(Place){.add = true, .up = fill_up, .phase = -1});
         }
     }
-    if (dw) {
-#pragma omp parallel for schedule(static) num_threads(p.T)
-        for (size_t k = 0; k < nw; k++) {
-            float acc = 0.0f;
-            for (int t = 0; t < p.T; t++)
-                acc += ws[p.pack_n + (size_t)t * p.per_thread + p.pad_n + p.dy_n + p.out_n + k];
-            dw[k] += acc;
-        }
-    }
+    if (dw)
+        sum_dw(&p, s, ws + p.pack_n + p.pad_n + p.dy_n + p.out_n, dw);
 }
