@@ -183,7 +183,7 @@ TEST(config_defaults_valid)
     CHECK_INT_EQ(d.simclr.encoder.n_widths, 3);
     CHECK_INT_EQ(d.simclr.encoder.widths[0], 24);
     CHECK_INT_EQ(d.simclr.encoder.widths[1], 48);
-    CHECK_INT_EQ(d.simclr.encoder.widths[2], 256);
+    CHECK_INT_EQ(d.simclr.encoder.widths[2], 384);
     CHECK_INT_EQ(d.simclr.epochs, 28);
     CHECK_CLOSE(d.simclr.aug.crop_scale_min, 0.5, 0);
     CHECK_INT_EQ(d.simclr.batch, 64);
@@ -307,7 +307,7 @@ TEST(config_encoder_widths)
     CHECK_MSG(parse_str(&c, "{\"simclr\": {\"encoder\": {\"head\": [32]}}}", &err) == 0, "%s",
               err.msg);
     CHECK_INT_EQ(c.simclr.encoder.n_widths, 3);
-    CHECK_INT_EQ(encoder_stage_width(&c.simclr.encoder, 2), 256);
+    CHECK_INT_EQ(encoder_stage_width(&c.simclr.encoder, 2), 384);
 
     const char *bodies[] = {"{\"simclr\": {\"encoder\": {\"widths\": [7, 9]}}}",
                             "{\"simclr\": {\"encoder\": {\"width\": 12, \"stages\": 2}}}"};

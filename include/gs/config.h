@@ -59,7 +59,7 @@ typedef struct {
 
     struct {
         EncoderConfig encoder;  /* "encoder": {"arch": "resnet"|"cnn3", "width" (doubled per
-                                 *  stage) or "widths": [24, 48, 256], "stages", "blocks",
+                                 *  stage) or "widths": [24, 48, 384], "stages", "blocks",
                                  *  "head": [128, 64]} */
         int epochs, batch;      /* "epochs", "batch" */
         OptKind optimizer;      /* "optimizer": "sgd" | "adam" | "adamw" | "lars" */
