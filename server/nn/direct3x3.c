@@ -576,9 +576,7 @@ static void conv_image(const Kernels *kn, const DirectPlan *p, const Taps *tp,
     }
 }
 
-/* The 3x3 taps at q + ky * pw + kx; phase (a, b)'s 2x2 forward taps at q + (a + dy) * pw +
- * b + dx; the phases' input-gradient taps, reversed, at q + (2 - dy) * pw + 2 - dx on
- * fill_phases' shifted planes. */
+/* The 3x3 taps at q + ky * pw + kx. */
 static Taps taps3x3(const DirectPlan *p)
 {
     Taps t = {.n = 9};
@@ -587,12 +585,14 @@ static Taps taps3x3(const DirectPlan *p)
     return t;
 }
 
+/* Phase ph = 2a + b's 2x2 taps k = 2 dy + dx at q + (a + dy) * pw + b + dx. The input's
+ * gradient reads fill_phases' shifted planes at phase 3's offsets (the shift makes up for
+ * the phase), with the taps reversed in the weights (pack_phases). */
 static Taps taps_phase(const DirectPlan *p, int ph)
 {
     Taps t = {.n = 4};
     for (int k = 0; k < 4; k++)
-        t.off[k] = ph < 0 ? (2 - (3 - k) / 2) * p->pw + 2 - (3 - k) % 2
-                          : ((ph >> 1) + k / 2) * p->pw + (ph & 1) + k % 2;
+        t.off[k] = ((ph >> 1) + k / 2) * p->pw + (ph & 1) + k % 2;
     return t;
 }
 
@@ -694,7 +694,7 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
     const size_t out_img = (size_t)s->Cout * s->H * s->W;
     if (!dw && !dinp)
         return;
-    const Taps tp = p.phases ? taps_phase(&p, -1) : taps3x3(&p);
+    const Taps tp = p.phases ? taps_phase(&p, 3) : taps3x3(&p);
     if (dinp && p.phases)
         pack_phases(w, s->Cout, s->Cin, p.cr, true, ws);
     else if (dinp)
