@@ -49,8 +49,9 @@ ConvAlgo conv2d_algo(void);
  * conv2d_set_algo. */
 void conv2d_allow_avx2(bool on);
 /* Sets s->up = f when the algorithm taken for s can read its input upsampled by f (the
- * direct 3x3 kernels build their padded planes from the smaller input, saving the upsampled
- * map's writes and reads both ways) and returns true; else leaves s as it is: false. */
+ * direct 3x3 kernels, from the smaller input: by 2 as four 2x2 convolutions, one per output
+ * phase, else through padded planes filled upsampled; the upsampled map is never written or
+ * read either way) and returns true; else leaves s as it is: false. */
 bool conv2d_reads_upsampled(ConvShape *s, int f);
 /* dinp (B, Cin, H, W) +=, dw (Cout, Cin*K*K) +=, db (Cout) += ; any may be NULL */
 void conv2d_backward(const ConvShape *s, int B, float *dinp, float *dw, float *db,

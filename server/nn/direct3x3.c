@@ -59,6 +59,8 @@ typedef struct {
     int T;
     bool phases;       /* an input read upsampled by 2, computed by phases (below) */
     int h, w;          /* the plane computed: the output's, or with phases the input's */
+    int up;            /* the input's padded planes are filled upsampled by up: s->up, or 1
+                        * with phases (they read the small input as it is) */
     int G;             /* images side by side in a group */
     int pw;            /* padded row stride: G * (w + 1) + 1 */
     size_t plane8;     /* h * pw rounded up to 8: the positions computed */
@@ -67,7 +69,7 @@ typedef struct {
                         * the tiles and taps reaching furthest, rounded */
     int cr;            /* Cout rounded up to 4 */
     int dy_planes;     /* padded output-gradient planes: cr, or 4 phases of cr */
-    size_t pack_n;     /* shared: packed weights, both ways (pack_weights, pack_phases) */
+    size_t pack_n;     /* shared: packed weights, either way (pack_weights) */
     size_t pad_n;      /* per thread: Cin padded input planes */
     size_t dy_n;       /* per thread: dy_planes padded output-gradient planes */
     size_t out_n;      /* per thread: CB_MAX output planes of plane_r */
@@ -108,6 +110,7 @@ static DirectPlan direct_plan(const ConvShape *s)
     p.phases = by_phases(s);
     p.h = p.phases ? s->H / 2 : s->H;
     p.w = p.phases ? s->W / 2 : s->W;
+    p.up = p.phases || s->up < 1 ? 1 : s->up;
     /* rows of up to GROUP_COLUMNS floats: 2 images of 28x28, 4 of 14x14, 8 of 7x7 */
     p.G = GROUP_COLUMNS / (p.w + 1);
     if (p.G < 1)
@@ -136,25 +139,6 @@ size_t direct3x3_ws_floats(const ConvShape *s, int B)
     (void)B;
     DirectPlan p = direct_plan(s);
     return p.pack_n + p.per_thread * (size_t)p.T;
-}
-
-/* Packs weights for the tile kernel: pk[((blk * n_in + i) * 9 + k) * 4 + c] is the weight
- * from input channel i to output channel 4 * blk + c at tap k (zero past n_out). Forward:
- * w (Cout, Cin, 9) as it is; the input's gradient: channels swapped and taps reversed. */
-static void pack_weights(const float *w, int Cout, int Cin, bool transpose, float *pk)
-{
-    int n_out = transpose ? Cin : Cout, n_in = transpose ? Cout : Cin;
-    for (int blk = 0; blk < (n_out + 3) / 4; blk++)
-        for (int i = 0; i < n_in; i++)
-            for (int k = 0; k < 9; k++)
-                for (int c = 0; c < 4; c++) {
-                    int o = 4 * blk + c;
-                    float v = 0.0f;
-                    if (o < n_out)
-                        v = transpose ? w[((size_t)i * Cin + o) * 9 + (8 - k)]
-                                      : w[((size_t)o * Cin + i) * 9 + k];
-                    pk[(((size_t)blk * n_in + i) * 9 + k) * 4 + c] = v;
-                }
 }
 
 /* The C planes (H, W) of each of the g images at src into their places in a group's
@@ -196,26 +180,45 @@ static float phase_weight(const float *w, int Cin, int o, int ci, int ph, int k)
     return v;
 }
 
-/* The phases' 2x2 weights packed as pack_weights packs 9 taps. Forward: phase ph's blocks
- * from pk + ph * cr * Cin * 4. The input's gradient: all phases in one pass, input plane
- * ph * cr + co being phase ph of output channel co (fill_phases), taps reversed; zero past
- * Cout and Cin. */
-static void pack_phases(const float *w, int Cout, int Cin, int cr, bool transpose, float *pk)
+/* What pack_weights packs: the 3x3 taps of w (Cout, Cin, 9) or one phase's 2x2 taps
+ * (phase_weight); forward as they are, or for the input's gradient with the channels swapped
+ * and the taps reversed; with phases, that pass takes all four at once, its input plane
+ * ph * cr + co being phase ph of output channel co (fill_phases), zero past Cout. */
+typedef struct {
+    const float *w;
+    int Cout, Cin;
+    bool transpose;
+    bool phases;
+    int phase; /* forward with phases: which one */
+    int cr;    /* transposed with phases: the planes per phase */
+} Weights;
+
+/* The weight from input i to output o at tap k, as the tile kernel reads it. */
+static float weight_at(const Weights *wt, int o, int i, int k)
 {
-    const int n_out = transpose ? Cin : cr, n_in = transpose ? 4 * cr : Cin;
-    for (int ph = 0; ph < (transpose ? 1 : 4); ph++)
-        for (int blk = 0; blk < (n_out + 3) / 4; blk++)
-            for (int i = 0; i < n_in; i++)
-                for (int k = 0; k < 4; k++)
-                    for (int c = 0; c < 4; c++) {
-                        int o = 4 * blk + c;
-                        float v = 0.0f;
-                        if (transpose && o < Cin && i % cr < Cout)
-                            v = phase_weight(w, Cin, i % cr, o, i / cr, 3 - k);
-                        else if (!transpose && o < Cout)
-                            v = phase_weight(w, Cin, o, i, ph, k);
-                        pk[((((size_t)ph * n_out / 4 + blk) * n_in + i) * 4 + k) * 4 + c] = v;
-                    }
+    if (!wt->phases)
+        return wt->transpose ? wt->w[((size_t)i * wt->Cin + o) * 9 + (8 - k)]
+                             : wt->w[((size_t)o * wt->Cin + i) * 9 + k];
+    if (!wt->transpose)
+        return phase_weight(wt->w, wt->Cin, o, i, wt->phase, k);
+    return i % wt->cr < wt->Cout ? phase_weight(wt->w, wt->Cin, i % wt->cr, o, i / wt->cr, 3 - k)
+                                 : 0.0f;
+}
+
+/* Packs weights for the tile kernel: pk[((blk * n_in + i) * taps + k) * 4 + c] is the weight
+ * from input i to output 4 * blk + c at tap k (zero past n_out); taps: 9, or 4 with phases.
+ * Returns the floats written. */
+static size_t pack_weights(const Weights *wt, float *pk)
+{
+    const int n_out = wt->transpose ? wt->Cin : wt->Cout, taps = wt->phases ? 4 : 9;
+    const int n_in = !wt->transpose ? wt->Cin : wt->phases ? 4 * wt->cr : wt->Cout;
+    size_t at = 0;
+    for (int blk = 0; blk < (n_out + 3) / 4; blk++)
+        for (int i = 0; i < n_in; i++)
+            for (int k = 0; k < taps; k++)
+                for (int c = 0; c < 4; c++, at++)
+                    pk[at] = 4 * blk + c < n_out ? weight_at(wt, 4 * blk + c, i, k) : 0.0f;
+    return at;
 }
 
 /* The output gradient's (C, 2h, 2w) planes of each of the g images at src, split by phase
@@ -587,7 +590,7 @@ static Taps taps3x3(const DirectPlan *p)
 
 /* Phase ph = 2a + b's 2x2 taps k = 2 dy + dx at q + (a + dy) * pw + b + dx. The input's
  * gradient reads fill_phases' shifted planes at phase 3's offsets (the shift makes up for
- * the phase), with the taps reversed in the weights (pack_phases). */
+ * the phase), with the taps reversed in the weights (weight_at). */
 static Taps taps_phase(const DirectPlan *p, int ph)
 {
     Taps t = {.n = 4};
@@ -601,17 +604,17 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const int up = s->up > 1 ? s->up : 1, fill_up = p.phases ? 1 : up;
+    const int up = s->up > 1 ? s->up : 1, phases = p.phases ? 4 : 1;
     const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
     const size_t out_img = (size_t)s->Cout * s->H * s->W;
     Taps tp[4];
-    if (p.phases) {
-        for (int ph = 0; ph < 4; ph++)
-            tp[ph] = taps_phase(&p, ph);
-        pack_phases(w, s->Cout, s->Cin, p.cr, false, ws);
-    } else {
-        tp[0] = taps3x3(&p);
-        pack_weights(w, s->Cout, s->Cin, false, ws);
+    const float *pk[4];
+    size_t packed = 0;
+    for (int ph = 0; ph < phases; ph++) {
+        tp[ph] = p.phases ? taps_phase(&p, ph) : taps3x3(&p);
+        pk[ph] = ws + packed;
+        Weights wt = {.w = w, .Cout = s->Cout, .Cin = s->Cin, .phases = p.phases, .phase = ph};
+        packed += pack_weights(&wt, ws + packed);
     }
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
@@ -622,16 +625,11 @@ void direct3x3_forward(const ConvShape *s, int B, float *out, const float *inp, 
             memset(pad, 0, sizeof(float) * p.pad_n);
         for (int n = b0; n < b1; n += p.G) {
             int g = b1 - n < p.G ? b1 - n : p.G;
-            float *o = out + (size_t)n * out_img;
-            fill_padded(&p, s->Cin, p.h, p.w, fill_up, inp + (size_t)n * in_img, g, pad);
-            if (!p.phases) {
-                conv_image(&kn, &p, &tp[0], pad, s->Cin, ws, s->Cout, b, obuf, g, o,
-                           &(Place){.up = 1, .phase = -1});
-                continue;
-            }
-            for (int ph = 0; ph < 4; ph++)
-                conv_image(&kn, &p, &tp[ph], pad, s->Cin, ws + (size_t)ph * p.cr * s->Cin * 4,
-                           s->Cout, b, obuf, g, o, &(Place){.up = 1, .phase = ph});
+            fill_padded(&p, s->Cin, p.h, p.w, p.up, inp + (size_t)n * in_img, g, pad);
+            for (int ph = 0; ph < phases; ph++)
+                conv_image(&kn, &p, &tp[ph], pad, s->Cin, pk[ph], s->Cout, b, obuf, g,
+                           out + (size_t)n * out_img,
+                           &(Place){.up = 1, .phase = p.phases ? ph : -1});
         }
     }
 }
@@ -666,20 +664,17 @@ static void sum_dw(const DirectPlan *p, const ConvShape *s, const float *parts, 
     const size_t nw = (size_t)s->Cout * s->Cin * 9;
 #pragma omp parallel for schedule(static) num_threads(p->T)
     for (size_t k = 0; k < nw; k++) {
-        float acc = 0.0f;
-        for (int t = 0; t < p->T; t++) {
-            const float *part = parts + (size_t)t * p->per_thread;
-            if (!p->phases) {
-                acc += part[k];
-                continue;
-            }
-            const int ky = (int)(k % 9) / 3, kx = (int)(k % 9) % 3;
-            for (int ph = 0; ph < 4; ph++) {
-                int a = ph >> 1, b = ph & 1;
-                acc += part[k / 9 * 36 + (size_t)ph * 9 + (size_t)(a + phase_tap(a, ky)) * 3 +
-                            (size_t)(b + phase_tap(b, kx))];
-            }
+        size_t at[4] = {k};
+        const int n = p->phases ? 4 : 1, ky = (int)(k % 9) / 3, kx = (int)(k % 9) % 3;
+        for (int ph = 0; p->phases && ph < 4; ph++) {
+            const int a = ph >> 1, b = ph & 1;
+            at[ph] = k / 9 * 36 + (size_t)ph * 9 + (size_t)(a + phase_tap(a, ky)) * 3 +
+                     (size_t)(b + phase_tap(b, kx));
         }
+        float acc = 0.0f;
+        for (int t = 0; t < p->T; t++)
+            for (int j = 0; j < n; j++)
+                acc += parts[(size_t)t * p->per_thread + at[j]];
         dw[k] += acc;
     }
 }
@@ -689,16 +684,16 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
 {
     const DirectPlan p = direct_plan(s);
     const Kernels kn = kernels();
-    const int up = s->up > 1 ? s->up : 1, fill_up = p.phases ? 1 : up;
+    const int up = s->up > 1 ? s->up : 1;
     const size_t in_img = (size_t)s->Cin * (s->H / up) * (s->W / up);
     const size_t out_img = (size_t)s->Cout * s->H * s->W;
     if (!dw && !dinp)
         return;
     const Taps tp = p.phases ? taps_phase(&p, 3) : taps3x3(&p);
-    if (dinp && p.phases)
-        pack_phases(w, s->Cout, s->Cin, p.cr, true, ws);
-    else if (dinp)
-        pack_weights(w, s->Cout, s->Cin, true, ws);
+    if (dinp)
+        pack_weights(&(Weights){.w = w, .Cout = s->Cout, .Cin = s->Cin, .transpose = true,
+                                .phases = p.phases, .cr = p.cr},
+                     ws);
 #pragma omp parallel for schedule(static) num_threads(p.T)
     for (int t = 0; t < p.T; t++) {
         int b0, b1;
@@ -718,21 +713,24 @@ void direct3x3_backward(const ConvShape *s, int B, float *dinp, float *dw, const
             else
                 fill_padded(&p, s->Cout, s->H, s->W, 1, dout + (size_t)n * out_img, g, dypad);
             if (dw) {
-                fill_padded(&p, s->Cin, p.h, p.w, fill_up, inp + (size_t)n * in_img, g, pad);
+                fill_padded(&p, s->Cin, p.h, p.w, p.up, inp + (size_t)n * in_img, g, pad);
                 if (!p.phases)
                     dw_image(&kn, &p, s->Cin, s->Cout, dypad + p.pw + 1, pad, dwp,
                              (size_t)s->Cin * 9, 9, 0, 3);
-                for (int ph = 0; p.phases && ph < 4; ph++) {
-                    int a = ph >> 1, b = ph & 1;
-                    dw_image(&kn, &p, s->Cin, s->Cout,
-                             dypad + (size_t)ph * p.cr * p.padded + (size_t)(1 + a) * p.pw + 1 + b,
-                             pad, dwp + (size_t)ph * 9, (size_t)s->Cin * 36, 36, a, a + 2);
-                }
+                else
+                    for (int ph = 0; ph < 4; ph++) {
+                        /* each phase's planes from their shift on (fill_phases) */
+                        const int a = ph >> 1, b = ph & 1;
+                        const float *dyph = dypad + (size_t)ph * p.cr * p.padded +
+                                            (size_t)(1 + a) * p.pw + 1 + b;
+                        dw_image(&kn, &p, s->Cin, s->Cout, dyph, pad, dwp + (size_t)ph * 9,
+                                 (size_t)s->Cin * 36, 36, a, a + 2);
+                    }
             }
             if (dinp)
                 conv_image(&kn, &p, &tp, dypad, p.phases ? 4 * p.cr : s->Cout, ws, s->Cin,
                            NULL, obuf, g, dinp + (size_t)n * in_img,
-                           &(Place){.add = true, .up = fill_up, .phase = -1});
+                           &(Place){.add = true, .up = p.up, .phase = -1});
         }
     }
     if (dw)
